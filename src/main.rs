@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use privacy::envelope::{SealingSession, TxContext};
 use privacy::keyfile::{Pbes2Prf, passphrase_from_env};
@@ -213,16 +213,7 @@ fn open(
     let ctx = TxContext::parse(context)?;
     let mut keyring = Keyring::new();
     for path in keys {
-        let encrypted = std::fs::read_to_string(path)
-            .map(|t| t.contains("ENCRYPTED PRIVATE KEY"))
-            .unwrap_or(false);
-        if encrypted && passphrase_env.is_none() {
-            bail!(
-                "key file {} is encrypted: pass --passphrase-env VAR",
-                path.display()
-            );
-        }
-        keyring.load_pem_file(path, passphrase_env.filter(|_| encrypted))?;
+        keyring.load_pem_file(path, passphrase_env)?;
     }
     let envelope = read(input, "envelope")?;
     let outcome = keyring.open(&envelope, &ctx);

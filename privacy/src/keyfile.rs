@@ -264,34 +264,65 @@ impl PrivateKey {
         Ok(Zeroizing::new(pem))
     }
 
-    /// Reads a PEM key file; an encrypted key takes its passphrase from the
-    /// environment variable `passphrase_env`. Errors name the file.
+    /// Reads a PEM key file. An encrypted key takes its passphrase from the
+    /// environment variable `passphrase_env`, which is read only when the key
+    /// is encrypted. Errors name the file (and the variable).
     pub fn from_pem_file(path: &Path, passphrase_env: Option<&str>) -> Result<Self> {
-        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| Error::KeyFile {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?);
-        let passphrase = match passphrase_env {
-            Some(var) => Some(passphrase_from_env(var)?),
-            None => None,
+        let text = read_key_file(path)?;
+        let passphrase = if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+            let var = passphrase_env.ok_or_else(|| Error::KeyFile {
+                path: path.to_path_buf(),
+                reason: "the key is encrypted and no passphrase variable was given".into(),
+            })?;
+            Some(passphrase_from_env(var)?)
+        } else {
+            None
         };
-        Self::from_pkcs8_pem(&text, passphrase.as_ref().map(|p| p.as_bytes())).map_err(
-            |e| match e {
-                Error::KeyFormat(reason) => Error::KeyFile {
-                    path: path.to_path_buf(),
-                    reason,
-                },
-                Error::WrongPassphrase => Error::KeyFile {
-                    path: path.to_path_buf(),
-                    reason: format!(
-                        "wrong passphrase in {}, or the encrypted key is corrupt",
-                        passphrase_env.unwrap_or("the environment")
-                    ),
-                },
-                other => other,
-            },
+        let source = passphrase_env.map(|v| format!("the passphrase in {v}"));
+        Self::parse_key_file(
+            path,
+            &text,
+            passphrase.as_ref().map(|p| p.as_bytes()),
+            source,
         )
     }
+
+    /// Reads a PEM key file with a passphrase given directly.
+    pub fn from_pem_file_with_passphrase(path: &Path, passphrase: Option<&[u8]>) -> Result<Self> {
+        let text = read_key_file(path)?;
+        Self::parse_key_file(path, &text, passphrase, None)
+    }
+
+    fn parse_key_file(
+        path: &Path,
+        text: &str,
+        passphrase: Option<&[u8]>,
+        source: Option<String>,
+    ) -> Result<Self> {
+        Self::from_pkcs8_pem(text, passphrase).map_err(|e| match e {
+            Error::KeyFormat(reason) => Error::KeyFile {
+                path: path.to_path_buf(),
+                reason,
+            },
+            Error::WrongPassphrase => Error::KeyFile {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "wrong passphrase ({}), or the encrypted key is corrupt",
+                    source.as_deref().unwrap_or("as given")
+                ),
+            },
+            other => other,
+        })
+    }
+}
+
+fn read_key_file(path: &Path) -> Result<Zeroizing<String>> {
+    std::fs::read_to_string(path)
+        .map(Zeroizing::new)
+        .map_err(|e| Error::KeyFile {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
 }
 
 /// Reads a passphrase from the environment variable `var`.

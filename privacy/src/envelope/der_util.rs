@@ -82,18 +82,35 @@ fn fixed<const N: usize>(content: &[u8], what: &str) -> Result<[u8; N], ParseErr
         .map_err(|_| malformed(format!("{what} is {} bytes, expected {N}", content.len())))
 }
 
-pub(super) fn parse_envelope(bytes: &[u8]) -> Result<Envelope<'_>, ParseError> {
-    // Step 1: is it an envelope at all? A SEQUENCE whose first element is
-    // id-envelopedData. Anything else is a public payload.
-    let outer: AnyRef<'_> = AnyRef::from_der(bytes).map_err(|_| ParseError::NotEnvelope)?;
-    if outer.tag() != Tag::Sequence {
-        return Err(ParseError::NotEnvelope);
+/// Whether `bytes` starts like an envelope: a SEQUENCE header followed by
+/// the complete `id-envelopedData` OID. What comes after is not looked at, so
+/// a truncated or damaged envelope is still recognised as one.
+fn starts_like_envelope(bytes: &[u8]) -> bool {
+    let mut r = match SliceReader::new(bytes) {
+        Ok(r) => r,
+        Err(_) => return false,
+    };
+    let Ok(header) = Header::decode(&mut r) else {
+        return false;
+    };
+    if header.tag() != Tag::Sequence {
+        return false;
     }
-    let mut ci = SliceReader::new(outer.value()).map_err(|_| ParseError::NotEnvelope)?;
-    let content_type: AnyRef<'_> = ci.decode().map_err(|_| ParseError::NotEnvelope)?;
-    if content_type.tag() != Tag::ObjectIdentifier
-        || ObjectIdentifier::from_bytes(content_type.value()).ok() != Some(OID_ENVELOPED_DATA)
-    {
+    let Ok(oid_der) = OID_ENVELOPED_DATA.to_der() else {
+        return false;
+    };
+    let Ok(header_len) = usize::try_from(r.position()) else {
+        return false;
+    };
+    bytes
+        .get(header_len..)
+        .is_some_and(|rest| rest.starts_with(&oid_der))
+}
+
+pub(super) fn parse_envelope(bytes: &[u8]) -> Result<Envelope<'_>, ParseError> {
+    // Step 1: is it an envelope at all? Anything that does not start with a
+    // SEQUENCE and id-envelopedData is a public payload.
+    if !starts_like_envelope(bytes) {
         return Err(ParseError::NotEnvelope);
     }
     // From here on it claims to be an envelope: every failure is `malformed`.
@@ -103,6 +120,10 @@ pub(super) fn parse_envelope(bytes: &[u8]) -> Result<Envelope<'_>, ParseError> {
             bytes.len()
         )));
     }
+    let outer: AnyRef<'_> = AnyRef::from_der(bytes)
+        .map_err(|e| malformed(format!("ContentInfo (truncated or trailing data?): {e}")))?;
+    let mut ci = reader(outer.value(), "ContentInfo")?;
+    next(&mut ci, Tag::ObjectIdentifier, "ContentInfo.contentType")?;
     let explicit = next(&mut ci, context_tag(0, true), "ContentInfo.content [0]")?;
     finish(&ci, "ContentInfo")?;
     let mut wrapper = reader(explicit, "ContentInfo.content")?;
@@ -178,15 +199,9 @@ fn parse_recipients(set: &[u8]) -> Result<Vec<Recipient<'_>>, ParseError> {
                 "{what}.keyEncryptionAlgorithm {algorithm} is not sm2encrypt"
             )));
         }
-        // Parameters are absent or NULL.
-        if !alg.is_finished() {
-            next(
-                &mut alg,
-                Tag::Null,
-                &format!("{what}.keyEncryptionAlgorithm parameters"),
-            )?;
-            finish(&alg, &format!("{what}.keyEncryptionAlgorithm"))?;
-        }
+        // No parameters: the RecipientInfo must re-encode to the same bytes,
+        // because the AAD covers it.
+        finish(&alg, &format!("{what}.keyEncryptionAlgorithm"))?;
         let wrap = next(&mut ri, Tag::OctetString, &format!("{what}.encryptedKey"))?;
         if wrap.is_empty() || wrap.len() > WRAP_LEN_MAX {
             return Err(malformed(format!(
@@ -334,15 +349,15 @@ fn oid_der(oid: &ObjectIdentifier) -> der::Result<Vec<u8>> {
     oid.to_der()
 }
 
-pub(super) fn encode_aad<'a>(
+pub(super) fn encode_aad(
     ctx: &TxContext,
     key_commitment: &[u8; 32],
-    rids: impl Iterator<Item = &'a KeyId>,
+    recipients: &[Recipient<'_>],
 ) -> Vec<u8> {
     let build = || -> der::Result<Vec<u8>> {
         let mut list = Vec::new();
-        for rid in rids {
-            list.extend(octets(&rid.0)?);
+        for r in recipients {
+            list.extend(recipient_info_der(r)?);
         }
         let mut body = uint(PROFILE_V1)?;
         body.extend(ctx.to_der());

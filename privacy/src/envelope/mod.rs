@@ -210,11 +210,7 @@ impl<'a> Envelope<'a> {
 
     /// `DER(EnvelopeAad)` for this envelope in transaction `ctx`.
     pub fn aad(&self, ctx: &TxContext) -> Vec<u8> {
-        der_util::encode_aad(
-            ctx,
-            &self.key_commitment,
-            self.recipients.iter().map(|r| &r.rid),
-        )
+        der_util::encode_aad(ctx, &self.key_commitment, &self.recipients)
     }
 
     /// Encodes the envelope as DER (`ContentInfo`).

@@ -1,0 +1,352 @@
+//! The `lookthrough` binary's key and envelope commands, run as a user would.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const CTX: &str = "chain0/group0/0x5b38da6a701c568545dcfcb03fcb875f56beddc4";
+
+fn lookthrough(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lookthrough"))
+        .current_dir(dir)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn keygen_seal_open_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(lookthrough(
+        d,
+        &["keygen", "--out", "reg.pem", "--public-out", "reg.pub"],
+    ));
+    ok(lookthrough(
+        d,
+        &["keygen", "--out", "bank.pem", "--public-out", "bank.pub"],
+    ));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(d.join("reg.pem"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "private key readable by its owner only"
+        );
+    }
+    std::fs::write(d.join("payload"), "跨境汇款 memo".as_bytes()).unwrap();
+    ok(lookthrough(
+        d,
+        &[
+            "envelope",
+            "seal",
+            "--to",
+            "bank.pub",
+            "--to",
+            "reg.pub",
+            "--context",
+            CTX,
+            "--in",
+            "payload",
+            "--out",
+            "env",
+        ],
+    ));
+    let said = ok(lookthrough(
+        d,
+        &[
+            "envelope",
+            "open",
+            "--key",
+            "reg.pem",
+            "--context",
+            CTX,
+            "--in",
+            "env",
+            "--out",
+            "opened",
+        ],
+    ));
+    assert!(said.starts_with("opened"), "{said}");
+    assert_eq!(
+        std::fs::read(d.join("opened")).unwrap(),
+        "跨境汇款 memo".as_bytes()
+    );
+
+    // In another transaction: exit code 2 and the classification.
+    let out = lookthrough(
+        d,
+        &[
+            "envelope",
+            "open",
+            "--key",
+            "reg.pem",
+            "--context",
+            "chain0/group9/0x5b38da6a701c568545dcfcb03fcb875f56beddc4",
+            "--in",
+            "env",
+            "--out",
+            "x",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrong-context"));
+    assert!(!d.join("x").exists());
+
+    // With a key that is not a recipient: not-for-us.
+    ok(lookthrough(d, &["keygen", "--out", "other.pem"]));
+    let out = lookthrough(
+        d,
+        &[
+            "envelope",
+            "open",
+            "--key",
+            "other.pem",
+            "--context",
+            CTX,
+            "--in",
+            "env",
+            "--out",
+            "x",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not-for-us"));
+
+    // Key rotation: the new key and the old one together open it.
+    let said = ok(lookthrough(
+        d,
+        &[
+            "envelope",
+            "open",
+            "--key",
+            "other.pem",
+            "--key",
+            "reg.pem",
+            "--context",
+            CTX,
+            "--in",
+            "env",
+            "--out",
+            "opened2",
+        ],
+    ));
+    assert!(said.starts_with("opened"), "{said}");
+}
+
+#[test]
+fn encrypted_keys_take_the_passphrase_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |args: &[&str], pass: &str| {
+        Command::new(env!("CARGO_BIN_EXE_lookthrough"))
+            .current_dir(d)
+            .args(args)
+            .env("LT_PASS", pass)
+            .output()
+            .unwrap()
+    };
+    ok(run(
+        &[
+            "keygen",
+            "--out",
+            "reg.pem",
+            "--public-out",
+            "reg.pub",
+            "--passphrase-env",
+            "LT_PASS",
+        ],
+        "s3cret",
+    ));
+    let pem = std::fs::read_to_string(d.join("reg.pem")).unwrap();
+    assert!(pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+    std::fs::write(d.join("p"), b"x").unwrap();
+    ok(run(
+        &[
+            "envelope",
+            "seal",
+            "--to",
+            "reg.pub",
+            "--context",
+            CTX,
+            "--in",
+            "p",
+            "--out",
+            "env",
+        ],
+        "",
+    ));
+    ok(run(
+        &[
+            "envelope",
+            "open",
+            "--key",
+            "reg.pem",
+            "--passphrase-env",
+            "LT_PASS",
+            "--context",
+            CTX,
+            "--in",
+            "env",
+            "--out",
+            "o",
+        ],
+        "s3cret",
+    ));
+
+    let out = run(
+        &[
+            "envelope",
+            "open",
+            "--key",
+            "reg.pem",
+            "--passphrase-env",
+            "LT_PASS",
+            "--context",
+            CTX,
+            "--in",
+            "env",
+            "--out",
+            "o",
+        ],
+        "wrong",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("reg.pem") && err.contains("wrong passphrase") && err.contains("LT_PASS"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("wrong\n") && !err.contains("s3cret"),
+        "the passphrase is never printed: {err}"
+    );
+
+    let out = run(
+        &[
+            "envelope",
+            "open",
+            "--key",
+            "reg.pem",
+            "--context",
+            CTX,
+            "--in",
+            "env",
+            "--out",
+            "o",
+        ],
+        "s3cret",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("encrypted"));
+}
+
+#[test]
+fn errors_name_the_file_and_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = lookthrough(
+        d,
+        &[
+            "envelope",
+            "seal",
+            "--to",
+            "nope.pub",
+            "--context",
+            CTX,
+            "--in",
+            "p",
+            "--out",
+            "e",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope.pub"));
+
+    std::fs::write(d.join("bad.pub"), "not a key").unwrap();
+    let out = lookthrough(
+        d,
+        &[
+            "envelope",
+            "seal",
+            "--to",
+            "bad.pub",
+            "--context",
+            CTX,
+            "--in",
+            "p",
+            "--out",
+            "e",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.pub"));
+
+    ok(lookthrough(
+        d,
+        &["keygen", "--out", "k.pem", "--public-out", "k.pub"],
+    ));
+    let out = lookthrough(
+        d,
+        &[
+            "envelope",
+            "seal",
+            "--to",
+            "k.pub",
+            "--context",
+            "chain0/group0",
+            "--in",
+            "p",
+            "--out",
+            "e",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CHAIN/GROUP/0xSENDER"));
+
+    // keygen refuses to overwrite a key.
+    let out = lookthrough(d, &["keygen", "--out", "k.pem"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("k.pem"));
+
+    // A malformed envelope is classified, not a crash.
+    std::fs::write(
+        d.join("junk"),
+        [
+            0x30, 0x82, 0x01, 0x00, 0x06, 0x0a, 0x2a, 0x81, 0x1c, 0xcf, 0x55, 0x06, 0x01, 0x04,
+            0x02, 0x03,
+        ],
+    )
+    .unwrap();
+    let out = lookthrough(
+        d,
+        &[
+            "envelope",
+            "open",
+            "--key",
+            "k.pem",
+            "--context",
+            CTX,
+            "--in",
+            "junk",
+            "--out",
+            "o",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("malformed"));
+}
