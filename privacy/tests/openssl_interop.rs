@@ -964,3 +964,83 @@ fn sm4_ctr_matches_openssl_enc() {
     assert!(ctr_apply(&key, &iv, &[]).unwrap().is_empty());
     assert!(openssl_enc(&dir, "-sm4-ctr", &key, &iv, &[], false).is_empty());
 }
+
+/// Our national-standard encrypted key (PBKDF2-HMAC-SM3, SM4-CBC), which
+/// `openssl pkey` cannot read whole, taken apart and decrypted with OpenSSL's
+/// own primitives: `openssl kdf PBKDF2` with SM3 and `openssl enc -sm4-cbc`.
+/// The result must be the same private key as a plain PKCS#8 file.
+#[test]
+fn our_hmac_sm3_encrypted_key_decrypts_with_openssl_primitives() {
+    let dir = TempDir::new().unwrap();
+    let key = PrivateKey::generate().unwrap();
+    let pem = key
+        .to_encrypted_pkcs8_pem(b"gm passphrase", privacy::keyfile::Pbes2Prf::HmacSm3)
+        .unwrap();
+    let enc_path = write(&dir, "gm.pem", pem.as_bytes());
+    let listing = String::from_utf8(openssl(&["asn1parse", "-in", p(&enc_path)])).unwrap();
+    assert!(
+        listing.contains("1.2.156.10197.1.401.2"),
+        "PRF is hmacWithSM3:\n{listing}"
+    );
+    assert!(listing.contains("sm4-cbc"), "cipher is SM4-CBC:\n{listing}");
+    // Pull salt, iterations, IV and the encrypted data out of the listing.
+    let hex_dumps: Vec<(usize, String)> = listing
+        .lines()
+        .filter_map(|l| {
+            let offset = l.split(':').next()?.trim().parse().ok()?;
+            Some((offset, l.split("[HEX DUMP]:").nth(1)?.trim().to_string()))
+        })
+        .collect();
+    assert_eq!(hex_dumps.len(), 3, "salt, IV, data:\n{listing}");
+    let iterations = listing
+        .lines()
+        .find(|l| l.contains("INTEGER"))
+        .and_then(|l| l.rsplit(':').next())
+        .map(|h| u32::from_str_radix(h.trim(), 16).unwrap())
+        .unwrap();
+    let (salt, iv, data_offset) = (&hex_dumps[0].1, &hex_dumps[1].1, hex_dumps[2].0);
+    let derived = openssl(&[
+        "kdf",
+        "-keylen",
+        "16",
+        "-kdfopt",
+        "digest:SM3",
+        "-kdfopt",
+        "pass:gm passphrase",
+        "-kdfopt",
+        &format!("hexsalt:{salt}"),
+        "-kdfopt",
+        &format!("iter:{iterations}"),
+        "PBKDF2",
+    ]);
+    let derived: String = String::from_utf8(derived).unwrap().trim().replace(':', "");
+    let data = dir.path().join("data.bin");
+    openssl(&[
+        "asn1parse",
+        "-in",
+        p(&enc_path),
+        "-strparse",
+        &data_offset.to_string(),
+        "-noout",
+        "-out",
+        p(&data),
+    ]);
+    let der = dir.path().join("key.der");
+    openssl(&[
+        "enc",
+        "-d",
+        "-sm4-cbc",
+        "-K",
+        &derived,
+        "-iv",
+        iv,
+        "-in",
+        p(&data),
+        "-out",
+        p(&der),
+    ]);
+    let plain_pem = openssl(&["pkey", "-inform", "DER", "-in", p(&der)]);
+    let back = PrivateKey::from_pkcs8_pem(std::str::from_utf8(&plain_pem).unwrap(), None).unwrap();
+    assert_eq!(back.key_id(), key.key_id());
+    assert_eq!(*back.to_scalar_bytes(), *key.to_scalar_bytes());
+}
