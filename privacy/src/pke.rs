@@ -12,7 +12,7 @@
 //! canonical C1C3C2 layout before the `sm2` crate decrypts it. Writing is
 //! always canonical.
 
-use sm2::pke::{DecryptingKey, EncryptingKey, Mode};
+use sm2::pke::{EncryptingKey, Mode};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
@@ -283,9 +283,7 @@ impl PrivateKey {
     /// Decrypts an SM2 ciphertext in `format`; the result is zeroized on drop.
     pub fn decrypt(&self, ciphertext: &[u8], format: CipherFormat) -> Result<Zeroizing<Vec<u8>>> {
         let candidates = Sm2Cipher::parse_candidates(ciphertext, format)?;
-        // The `sm2` crate's DecryptingKey does not zeroize its scalar, so it
-        // lives only for this call; the keyring holds the zeroizing SecretKey.
-        let key = DecryptingKey::new_with_mode(self.secret().to_nonzero_scalar(), Mode::C1C3C2);
+        let key = self.decrypting_key();
         let mut last = Error::Sm2DecryptFailed;
         for candidate in candidates {
             match key.decrypt(&candidate.to_c1c3c2()) {

@@ -19,7 +19,10 @@ pub const SIGNATURE_LEN: usize = 64;
 impl PrivateKey {
     /// Signs `msg` with the default user id; returns `r ‖ s`.
     pub fn sign(&self, msg: &[u8]) -> Result<[u8; SIGNATURE_LEN]> {
-        self.sign_with_id(DEFAULT_USER_ID, msg)
+        match self.default_signing_key() {
+            Some(key) => sign_with(key, msg),
+            None => self.sign_with_id(DEFAULT_USER_ID, msg),
+        }
     }
 
     /// Signs `msg` with the given user id; returns `r ‖ s`. The nonce is
@@ -28,11 +31,15 @@ impl PrivateKey {
         let key = SigningKey::new(user_id, self.secret()).map_err(|_| {
             Error::InvalidPrivateKey("cannot make a signing key (user id too long?)".into())
         })?;
-        let sig: Signature = key
-            .try_sign(msg)
-            .map_err(|_| Error::InvalidPrivateKey("signing failed".into()))?;
-        Ok(sig.to_bytes().into())
+        sign_with(&key, msg)
     }
+}
+
+fn sign_with(key: &SigningKey, msg: &[u8]) -> Result<[u8; SIGNATURE_LEN]> {
+    let sig: Signature = key
+        .try_sign(msg)
+        .map_err(|_| Error::InvalidPrivateKey("signing failed".into()))?;
+    Ok(sig.to_bytes().into())
 }
 
 impl PublicKey {
