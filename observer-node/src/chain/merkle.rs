@@ -1,0 +1,111 @@
+//! The transaction and receipt Merkle trees of FISCO BCOS 3.x and their
+//! proofs.
+//!
+//! The tree is binary: at each level consecutive pairs are hashed together,
+//! `H(left ‖ right)`; a lone last node is hashed alone, `H(x)`. One leaf is its
+//! own root; no leaves give 32 zero bytes. (`bcos-crypto/merkle/Merkle.h`.)
+
+use super::crypto::CryptoSuite;
+use super::hexbytes::Hash;
+
+/// The root over `leaves` in order.
+pub fn root(suite: CryptoSuite, leaves: &[Hash]) -> Hash {
+    match leaves.len() {
+        0 => [0u8; 32],
+        1 => leaves[0],
+        _ => {
+            let mut level: Vec<Hash> = leaves.to_vec();
+            while level.len() > 1 {
+                level = level
+                    .chunks(2)
+                    .map(|pair| match pair {
+                        [l, r] => suite.hash_parts(&[l, r]),
+                        [x] => suite.hash(x),
+                        _ => unreachable!("chunks(2) yields one or two"),
+                    })
+                    .collect();
+            }
+            level[0]
+        }
+    }
+}
+
+/// Why a proof does not fold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofError {
+    /// An entry is not 32 bytes.
+    #[error("proof entry {index} is {len} bytes, expected 32")]
+    EntryLength {
+        /// Position in the list.
+        index: usize,
+        /// Its length.
+        len: usize,
+    },
+    /// A level's count is not 1 or 2, runs past the end of the list, or its
+    /// padding is not zero.
+    #[error("proof level at entry {index}: bad count entry (declares {count} members)")]
+    BadCount {
+        /// Position of the count entry.
+        index: usize,
+        /// The count.
+        count: u32,
+    },
+    /// The hash being proven is not among a level's members.
+    #[error("proof level at entry {index} does not contain the hash being proven")]
+    NotAMember {
+        /// Position of the count entry.
+        index: usize,
+    },
+}
+
+/// Folds a 3.1+ proof for `leaf`: a flat list where each level starts with
+/// an entry whose first 4 bytes are `BE32(count)`, followed by `count`
+/// members; the current hash must be among them and the next is `H` of their
+/// concatenation. Returns the root the proof leads to. A block with one
+/// transaction has the one-entry proof `[leaf]`, whose root is the leaf.
+///
+/// Stricter than the node (`Merkle.h::verifyMerkleProof`): a level has one or
+/// two members and the count entry's padding is zero, so a proof has exactly
+/// one encoding.
+pub fn fold_proof(suite: CryptoSuite, leaf: &Hash, proof: &[Vec<u8>]) -> Result<Hash, ProofError> {
+    if let [only] = proof {
+        return if only[..] == leaf[..] {
+            Ok(*leaf)
+        } else {
+            Err(ProofError::NotAMember { index: 0 })
+        };
+    }
+    let mut current = *leaf;
+    let mut i = 0;
+    while i < proof.len() {
+        let head = &proof[i];
+        if head.len() != 32 {
+            return Err(ProofError::EntryLength {
+                index: i,
+                len: head.len(),
+            });
+        }
+        let count = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        let n = count as usize;
+        if !(1..=2).contains(&n) || n > proof.len() - i - 1 || head[4..].iter().any(|&b| b != 0) {
+            return Err(ProofError::BadCount { index: i, count });
+        }
+        let members = &proof[i + 1..i + 1 + n];
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(n);
+        for (k, m) in members.iter().enumerate() {
+            if m.len() != 32 {
+                return Err(ProofError::EntryLength {
+                    index: i + 1 + k,
+                    len: m.len(),
+                });
+            }
+            parts.push(m);
+        }
+        if !members.iter().any(|m| m[..] == current[..]) {
+            return Err(ProofError::NotAMember { index: i });
+        }
+        current = suite.hash_parts(&parts);
+        i += 1 + n;
+    }
+    Ok(current)
+}

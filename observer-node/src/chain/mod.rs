@@ -1,0 +1,23 @@
+//! The FISCO BCOS 3.x chain model and its verification.
+//!
+//! - [`rpc`]: the JSON-RPC shapes, parsed leniently (with or without the
+//!   JSON-RPC envelope) and never panicking.
+//! - [`model`]: typed blocks, transactions and receipts, built from [`rpc`]
+//!   values with errors that name the field.
+//! - [`crypto`]: the two crypto suites (SM and standard): hashes, transaction
+//!   signatures with sender recovery, sealer signatures.
+//! - [`hashing`] and [`merkle`]: header/transaction/receipt hashes, roots, proofs.
+//! - [`verify`]: every check, as a list of named results.
+
+pub mod crypto;
+pub mod error;
+pub mod hashing;
+pub mod hexbytes;
+pub mod merkle;
+pub mod model;
+pub mod rpc;
+pub mod tars;
+pub mod verify;
+
+pub use crypto::CryptoSuite;
+pub use error::ChainError;
