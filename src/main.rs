@@ -3,15 +3,13 @@
 //! This binary is the CLI and the wiring; the work is done by the workspace's
 //! crates (see `ARCHITECTURE.md`).
 
-use std::path::{Path, PathBuf};
+mod commands;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
-use privacy::envelope::{SealingSession, TxContext};
-use privacy::keyfile::{Pbes2Prf, passphrase_from_env};
-use privacy::keyring::Keyring;
-use privacy::keys::{PrivateKey, PublicKey};
 
 #[derive(Parser)]
 #[command(
@@ -44,6 +42,27 @@ enum Command {
     /// Seal and open supervised envelopes (docs/envelope.md).
     #[command(subcommand)]
     Envelope(EnvelopeCommand),
+    /// Check FISCO BCOS chain data without trusting the node that served it.
+    #[command(subcommand)]
+    Chain(ChainCommand),
+}
+
+#[derive(Subcommand)]
+enum ChainCommand {
+    /// Verify JSON-RPC responses (blocks, transactions, receipts; with or without
+    /// the JSON-RPC envelope) and print every check; exit 1 if any fails.
+    Verify {
+        /// Files holding getBlockBy*, getTransaction, getTransactionReceipt
+        /// responses or a sendTransaction request.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// A getSealerList response: the committee trusted to sign the blocks.
+        #[arg(long, value_name = "FILE")]
+        sealers: Option<PathBuf>,
+        /// The chain's crypto.
+        #[arg(long, value_enum, default_value = "auto")]
+        crypto: commands::chain::CryptoArg,
+    },
 }
 
 #[derive(Subcommand)]
@@ -107,7 +126,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             public_out,
             passphrase_env,
             openssl_compatible,
-        } => keygen(
+        } => commands::keys::keygen(
             &out,
             public_out.as_deref(),
             passphrase_env.as_deref(),
@@ -118,120 +137,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             context,
             input,
             out,
-        }) => seal(&to, &context, &input, &out),
+        }) => commands::envelope::seal(&to, &context, &input, &out),
         Command::Envelope(EnvelopeCommand::Open {
             keys,
             passphrase_env,
             context,
             input,
             out,
-        }) => open(&keys, passphrase_env.as_deref(), &context, &input, &out),
-    }
-}
-
-fn keygen(
-    out: &Path,
-    public_out: Option<&Path>,
-    passphrase_env: Option<&str>,
-    openssl: bool,
-) -> Result<ExitCode> {
-    let key = PrivateKey::generate()?;
-    let pem = match passphrase_env {
-        Some(var) => {
-            let pass = passphrase_from_env(var)?;
-            let prf = if openssl {
-                Pbes2Prf::HmacSha256
-            } else {
-                Pbes2Prf::HmacSm3
-            };
-            key.to_encrypted_pkcs8_pem(pass.as_bytes(), prf)?
-        }
-        None => key.to_pkcs8_pem()?,
-    };
-    write_private(out, pem.as_bytes())?;
-    if let Some(p) = public_out {
-        std::fs::write(p, key.public_key().to_spki_pem()?)
-            .with_context(|| format!("cannot write public key {}", p.display()))?;
-    }
-    println!("key id {}", key.key_id());
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Writes a secret file readable by its owner only, refusing to overwrite.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("cannot create private key file {}", path.display()))?;
-    f.write_all(bytes)
-        .with_context(|| format!("cannot write private key file {}", path.display()))?;
-    Ok(())
-}
-
-fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
-}
-
-fn seal(to: &[PathBuf], context: &str, input: &Path, out: &Path) -> Result<ExitCode> {
-    let ctx = TxContext::parse(context)?;
-    let mut recipients = Vec::with_capacity(to.len());
-    for path in to {
-        let pem = String::from_utf8(read(path, "public key")?)
-            .with_context(|| format!("public key {} is not text", path.display()))?;
-        let pk = PublicKey::from_spki_pem(&pem)
-            .with_context(|| format!("public key {}", path.display()))?;
-        recipients.push(pk);
-    }
-    let payload = read(input, "payload")?;
-    let envelope = SealingSession::new(&recipients)?.seal(&ctx, &payload)?;
-    std::fs::write(out, &envelope)
-        .with_context(|| format!("cannot write envelope {}", out.display()))?;
-    println!(
-        "sealed {} bytes for {} recipient(s) into {} ({} bytes)",
-        payload.len(),
-        recipients.len(),
-        out.display(),
-        envelope.len()
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-fn open(
-    keys: &[PathBuf],
-    passphrase_env: Option<&str>,
-    context: &str,
-    input: &Path,
-    out: &Path,
-) -> Result<ExitCode> {
-    let ctx = TxContext::parse(context)?;
-    let mut keyring = Keyring::new();
-    for path in keys {
-        keyring.load_pem_file(path, passphrase_env)?;
-    }
-    let envelope = read(input, "envelope")?;
-    let outcome = keyring.open(&envelope, &ctx);
-    match outcome.payload() {
-        Some(payload) => {
-            std::fs::write(out, payload)
-                .with_context(|| format!("cannot write payload {}", out.display()))?;
-            println!("{}: {}", outcome.class(), outcome.describe());
-            Ok(ExitCode::SUCCESS)
-        }
-        None => {
-            eprintln!(
-                "{}: {}: {}",
-                input.display(),
-                outcome.class(),
-                outcome.describe()
-            );
-            Ok(ExitCode::from(2))
-        }
+        }) => commands::envelope::open(&keys, passphrase_env.as_deref(), &context, &input, &out),
+        Command::Chain(ChainCommand::Verify {
+            files,
+            sealers,
+            crypto,
+        }) => commands::chain::verify(&files, sealers.as_ref(), crypto),
     }
 }

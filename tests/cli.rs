@@ -350,3 +350,83 @@ fn errors_name_the_file_and_the_problem() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("malformed"));
 }
+
+fn fixture_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("observer-node/tests/fixtures/fisco-bcos")
+}
+
+#[test]
+fn chain_verify_accepts_every_real_fixture() {
+    let dir = fixture_dir();
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let mut args = vec!["chain", "verify"];
+    args.extend(files.iter().map(String::as_str));
+    let said = ok(lookthrough(&dir, &args));
+    assert!(said.contains("all checks passed"), "{said}");
+    assert!(!said.contains("FAIL"), "{said}");
+    // Cross-file checks ran for the block 60 group.
+    assert!(
+        said.contains("proof to block 60: folds to the block's txsRoot"),
+        "{said}"
+    );
+}
+
+#[test]
+fn chain_verify_names_the_failed_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = fixture_dir().join("sm_block2_getBlockByHash.json");
+    let text = std::fs::read_to_string(src).unwrap();
+    let cases = [
+        (
+            "\"gasUsed\": \"24363\"",
+            "\"gasUsed\": \"24364\"",
+            "FAIL header-hash",
+        ),
+        ("\"sealerIndex\": 1", "\"sealerIndex\": 0", "signed twice"),
+        ("0xbc1c559a", "0xbc1c559b", "FAIL sealer-signature[0]"),
+    ];
+    for (from, to, expect) in cases {
+        assert!(text.contains(from), "fixture has {from}");
+        let path = dir.path().join("changed.json");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+        let out = lookthrough(dir.path(), &["chain", "verify", "changed.json"]);
+        assert_eq!(out.status.code(), Some(1), "{from} -> {to}");
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            said.contains(expect),
+            "{from} -> {to}: expected '{expect}' in\n{said}"
+        );
+    }
+    std::fs::write(
+        dir.path().join("garbage.json"),
+        "{\"jsonrpc\":\"2.0\",\"result\":[1,2",
+    )
+    .unwrap();
+    let out = lookthrough(dir.path(), &["chain", "verify", "garbage.json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("FAIL parse: not a FISCO BCOS JSON-RPC response: not JSON")
+    );
+
+    // A trusted committee that is not the block's own.
+    std::fs::write(
+        dir.path().join("sealers.json"),
+        r#"{"id":1,"jsonrpc":"2.0","result":[{"nodeID":"0055dcaf073a332aa1ad90ff53ef028680d24f9bf2fcbc07ec4bbd4879413f75118a570bcf8001c4526fdb8c1319e51ae63444431ec8ab839465c05e178e7c49","weight":1}]}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("block.json"), &text).unwrap();
+    let out = lookthrough(
+        dir.path(),
+        &["chain", "verify", "--sealers", "sealers.json", "block.json"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("FAIL sealer-list"), "{said}");
+}

@@ -83,6 +83,25 @@ impl CryptoSuite {
         a
     }
 
+    /// The EIP-55 mixed-case form of a lowercase hex address (no `0x`),
+    /// hashed with this suite's H as FISCO BCOS does
+    /// (`bcos-crypto/ChecksumAddress.h`): a letter is upper case when the
+    /// matching nibble of H(address text) is 8 or more.
+    pub fn checksum_address(self, lower_hex: &str) -> String {
+        let h = self.hash(lower_hex.as_bytes());
+        let mut out = String::with_capacity(lower_hex.len() + 2);
+        out.push_str("0x");
+        for (i, c) in lower_hex.chars().enumerate() {
+            let nibble = (h[i / 2] >> (if i % 2 == 0 { 4 } else { 0 })) & 0x0f;
+            if c.is_ascii_alphabetic() && nibble >= 8 {
+                out.push(c.to_ascii_uppercase());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
     /// Length of a transaction signature.
     pub fn tx_signature_len(self) -> usize {
         match self {

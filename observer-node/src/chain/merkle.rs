@@ -50,6 +50,9 @@ pub enum ProofError {
         /// The count.
         count: u32,
     },
+    /// The proof has no entries.
+    #[error("the proof is empty")]
+    Empty,
     /// The hash being proven is not among a level's members.
     #[error("proof level at entry {index} does not contain the hash being proven")]
     NotAMember {
@@ -68,14 +71,39 @@ pub enum ProofError {
 /// two members and the count entry's padding is zero, so a proof has exactly
 /// one encoding.
 pub fn fold_proof(suite: CryptoSuite, leaf: &Hash, proof: &[Vec<u8>]) -> Result<Hash, ProofError> {
+    fold(suite, leaf, proof).map(|(root, _)| root)
+}
+
+/// The leaf's position in the block, read from the proof: at each level the
+/// current hash is the left (0) or right (1) member of its pair. `None` when
+/// a level's two members are equal (identical receipts are common), which
+/// leaves the position undetermined.
+pub fn proof_index(
+    suite: CryptoSuite,
+    leaf: &Hash,
+    proof: &[Vec<u8>],
+) -> Result<Option<u64>, ProofError> {
+    fold(suite, leaf, proof).map(|(_, index)| index)
+}
+
+fn fold(
+    suite: CryptoSuite,
+    leaf: &Hash,
+    proof: &[Vec<u8>],
+) -> Result<(Hash, Option<u64>), ProofError> {
+    if proof.is_empty() {
+        return Err(ProofError::Empty);
+    }
     if let [only] = proof {
         return if only[..] == leaf[..] {
-            Ok(*leaf)
+            Ok((*leaf, Some(0)))
         } else {
             Err(ProofError::NotAMember { index: 0 })
         };
     }
     let mut current = *leaf;
+    let mut index = Some(0u64);
+    let mut level = 0u32;
     let mut i = 0;
     while i < proof.len() {
         let head = &proof[i];
@@ -101,11 +129,19 @@ pub fn fold_proof(suite: CryptoSuite, leaf: &Hash, proof: &[Vec<u8>]) -> Result<
             }
             parts.push(m);
         }
-        if !members.iter().any(|m| m[..] == current[..]) {
+        let Some(position) = members.iter().position(|m| m[..] == current[..]) else {
             return Err(ProofError::NotAMember { index: i });
+        };
+        if level >= 63 {
+            return Err(ProofError::BadCount { index: i, count });
         }
+        let ambiguous = members.iter().filter(|m| m[..] == current[..]).count() > 1;
+        index = index
+            .filter(|_| !ambiguous)
+            .map(|i| i | ((position as u64) << level));
+        level += 1;
         current = suite.hash_parts(&parts);
         i += 1 + n;
     }
-    Ok(current)
+    Ok((current, index))
 }

@@ -182,6 +182,25 @@ pub struct Receipt {
     pub transaction_hash: Hash,
     /// The Merkle proof to the block's receiptsRoot, if served.
     pub proof: Option<Vec<Vec<u8>>>,
+    /// The transaction's proof to the block's txsRoot, which 3.1+ nodes
+    /// copy into the receipt (`txProof`).
+    pub tx_proof: Option<Vec<Vec<u8>>>,
+    /// The EIP-55 form of the contract address the node printed, if any.
+    pub checksum_contract_address: Option<String>,
+    /// Fields the node copies in from the transaction (not in the receipt
+    /// hash; checked against the transaction when it is served too).
+    pub tx_fields: ReceiptTxFields,
+}
+
+/// The transaction's fields a `getTransactionReceipt` response repeats.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReceiptTxFields {
+    /// `from`.
+    pub from: Option<Address>,
+    /// `to`, as printed.
+    pub to: Option<String>,
+    /// `input`.
+    pub input: Option<Vec<u8>>,
 }
 
 fn i32_field(f: &Fields<'_>, name: &str, v: i64) -> Result<i32, ChainError> {
@@ -392,6 +411,25 @@ impl Receipt {
             claimed_hash: f.hash("hash")?,
             transaction_hash: f.hash("transactionHash")?,
             proof: proof(&f, "txReceiptProof")?,
+            tx_proof: proof(&f, "txProof")?,
+            checksum_contract_address: f
+                .get("checksumContractAddress")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+            tx_fields: ReceiptTxFields {
+                from: match f.get("from") {
+                    Some(Value::String(s)) if !s.is_empty() => {
+                        Some(hexbytes::decode_fixed::<20>(&f.name("from"), s)?)
+                    }
+                    _ => None,
+                },
+                to: f.get("to").and_then(Value::as_str).map(str::to_string),
+                input: match f.get("input") {
+                    Some(Value::String(s)) => Some(hexbytes::decode(&f.name("input"), s)?),
+                    _ => None,
+                },
+            },
         })
     }
 }

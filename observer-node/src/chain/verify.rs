@@ -114,6 +114,21 @@ pub fn verify_block(suite: CryptoSuite, block: &Block, committee: Option<&[Seale
     r.eq_hash("header-hash", &computed, &h.claimed_hash);
 
     if h.number == 0 {
+        // The genesis hash skips the roots and gasUsed (the node never sets
+        // them); what it prints for them must then be the defaults.
+        let defaults = h.txs_root == [0; 32]
+            && h.receipts_root == [0; 32]
+            && h.state_root == [0; 32]
+            && h.gas_used == "0";
+        r.push(
+            "genesis-defaults",
+            defaults,
+            if defaults {
+                "roots are zero and gasUsed is 0, as the node prints an unset genesis"
+            } else {
+                "block 0 prints non-default roots or gasUsed, which its hash does not cover"
+            },
+        );
         r.push(
             "genesis",
             h.signatures.is_empty() && h.parents.is_empty(),
@@ -316,8 +331,29 @@ pub fn verify_receipt(suite: CryptoSuite, rc: &Receipt) -> Report {
     let mut r = Report::default();
     let computed = receipt_hash(suite, rc);
     r.eq_hash("receipt-hash", &computed, &rc.claimed_hash);
+    if let Some(printed) = &rc.checksum_contract_address {
+        let expected = suite.checksum_address(&rc.contract_address);
+        r.push(
+            "checksum-address",
+            *printed == expected,
+            if *printed == expected {
+                expected
+            } else {
+                format!("served {printed}, expected {expected}")
+            },
+        );
+    }
     if let Some(proof) = &rc.proof {
         push_proof(&mut r, "receipt-proof", suite, &computed, proof);
+    }
+    if let Some(proof) = &rc.tx_proof {
+        push_proof(
+            &mut r,
+            "receipt-tx-proof",
+            suite,
+            &rc.transaction_hash,
+            proof,
+        );
     }
     r
 }
@@ -419,4 +455,202 @@ impl Item {
             Item::Receipt(rc) => verify_receipt(suite, rc),
         }
     }
+}
+
+/// Checks across several items served for the same chain: a receipt or a
+/// transaction against the block it claims to be in (by number for
+/// receipts, by listed hash for transactions), and their proofs against that
+/// block's roots.
+pub fn cross_check(suite_of: impl Fn(&Item) -> CryptoSuite, items: &[Item]) -> Report {
+    let mut r = Report::default();
+    let blocks: Vec<&Block> = items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Block(b) => Some(b),
+            _ => None,
+        })
+        .collect();
+    let listed = |b: &Block, h: &Hash| -> Option<bool> {
+        match &b.transactions {
+            BlockTransactions::Absent => None,
+            BlockTransactions::Hashes(hs) => Some(hs.contains(h)),
+            BlockTransactions::Full(ts) => Some(ts.iter().any(|t| &t.claimed_hash == h)),
+        }
+    };
+    for item in items {
+        let suite = suite_of(item);
+        match item {
+            Item::Receipt(rc) => {
+                let tag = encode0x(&rc.transaction_hash[..4]);
+                let tx = items.iter().find_map(|i| match i {
+                    Item::Transaction(t) if t.claimed_hash == rc.transaction_hash => Some(t),
+                    _ => None,
+                });
+                if let Some(t) = tx {
+                    let sender = suite
+                        .verify_tx_signature(&transaction_hash(suite, t), &t.signature)
+                        .ok()
+                        .map(|p| suite.address(&p));
+                    let f = &rc.tx_fields;
+                    let mut diffs = Vec::new();
+                    if f.from.is_some() && f.from != sender {
+                        diffs.push("from");
+                    }
+                    if f.to.as_ref().is_some_and(|to| *to != t.to) {
+                        diffs.push("to");
+                    }
+                    if f.input.as_ref().is_some_and(|input| *input != t.input) {
+                        diffs.push("input");
+                    }
+                    r.push(
+                        format!("receipt {tag}… matches its transaction"),
+                        diffs.is_empty(),
+                        if diffs.is_empty() {
+                            "from, to and input agree".to_string()
+                        } else {
+                            format!("differs in {}", diffs.join(", "))
+                        },
+                    );
+                }
+                let Some(b) = blocks.iter().find(|b| b.header.number == rc.block_number) else {
+                    continue;
+                };
+                if let Some(found) = listed(b, &rc.transaction_hash) {
+                    r.push(
+                        format!("receipt {tag}… in block {}", b.header.number),
+                        found,
+                        if found {
+                            "its transaction is listed in the block"
+                        } else {
+                            "its transaction is not in the block"
+                        },
+                    );
+                }
+                if let Some(proof) = &rc.proof {
+                    let leaf = receipt_hash(suite, rc);
+                    let ok = proof_root(suite, &leaf, proof)
+                        .is_ok_and(|root| root == b.header.receipts_root);
+                    r.push(
+                        format!("receipt {tag}… proof to block {}", b.header.number),
+                        ok,
+                        if ok {
+                            "folds to the block's receiptsRoot"
+                        } else {
+                            "does not fold to the block's receiptsRoot"
+                        },
+                    );
+                    if let Some(tp) = &rc.tx_proof {
+                        let ok = proof_root(suite, &rc.transaction_hash, tp)
+                            .is_ok_and(|root| root == b.header.txs_root);
+                        r.push(
+                            format!(
+                                "receipt {tag}… transaction proof to block {}",
+                                b.header.number
+                            ),
+                            ok,
+                            if ok {
+                                "its transaction folds to the block's txsRoot"
+                            } else {
+                                "its transaction does not fold to the block's txsRoot"
+                            },
+                        );
+                    }
+                    // A transaction proven into the same block at the same
+                    // position is this receipt's transaction, and no other.
+                    if ok && let Ok(Some(at)) = merkle::proof_index(suite, &leaf, proof) {
+                        for t in items.iter().filter_map(|i| match i {
+                            Item::Transaction(t) => Some(t),
+                            _ => None,
+                        }) {
+                            let Some(tp) = &t.proof else { continue };
+                            let th = transaction_hash(suite, t);
+                            if merkle::fold_proof(suite, &th, tp).ok() != Some(b.header.txs_root) {
+                                continue;
+                            }
+                            let Ok(Some(t_at)) = merkle::proof_index(suite, &th, tp) else {
+                                continue;
+                            };
+                            let same_position = t_at == at;
+                            let same_hash = th == rc.transaction_hash;
+                            if same_position || same_hash {
+                                r.push(
+                                    format!("receipt {tag}… position in block {}", b.header.number),
+                                    same_position && same_hash,
+                                    format!(
+                                        "receipt at index {at}, transaction {} at index {t_at}",
+                                        encode0x(&th[..4])
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            Item::Transaction(t) => {
+                let tag = encode0x(&t.claimed_hash[..4]);
+                let leaf = transaction_hash(suite, t);
+                let root = t.proof.as_ref().map(|p| proof_root(suite, &leaf, p));
+                // The block the transaction is in: one that lists it, one a
+                // served receipt of it names, or one its proof folds to.
+                let in_receipt = items.iter().find_map(|i| match i {
+                    Item::Receipt(rc) if rc.transaction_hash == t.claimed_hash => {
+                        Some(rc.block_number)
+                    }
+                    _ => None,
+                });
+                let placed = blocks
+                    .iter()
+                    .find(|b| listed(b, &t.claimed_hash) == Some(true))
+                    .map(|b| (b, "listed in the block"))
+                    .or_else(|| {
+                        let n = in_receipt?;
+                        let b = blocks.iter().find(|b| b.header.number == n)?;
+                        Some((b, "its receipt names this block"))
+                    })
+                    .or_else(|| {
+                        let Some(Ok(root)) = &root else { return None };
+                        let b = blocks.iter().find(|b| b.header.txs_root == *root)?;
+                        Some((b, "its proof folds to this block's txsRoot"))
+                    });
+                let Some((b, why)) = placed else { continue };
+                r.push(format!("tx {tag}… in block {}", b.header.number), true, why);
+                if let Some(root) = root {
+                    let ok = root.is_ok_and(|root| root == b.header.txs_root);
+                    r.push(
+                        format!("tx {tag}… proof to block {}", b.header.number),
+                        ok,
+                        if ok {
+                            "folds to the block's txsRoot"
+                        } else {
+                            "does not fold to the block's txsRoot"
+                        },
+                    );
+                }
+            }
+            Item::Block(_) => {}
+        }
+    }
+    r
+}
+
+/// Parses a `getSealerList` response (with or without the JSON-RPC
+/// envelope): `[{nodeID, weight}]`.
+pub fn parse_sealer_list(text: &str) -> Result<Vec<Sealer>, super::ChainError> {
+    use super::ChainError;
+    let v: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| ChainError::NotRecognised(format!("not JSON: {e}")))?;
+    let list = v.get("result").unwrap_or(&v);
+    let items = list.as_array().ok_or_else(|| {
+        ChainError::NotRecognised("a sealer list is a JSON array of {nodeID, weight}".into())
+    })?;
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("[{i}]");
+        let f = super::rpc::Fields::new(item, &path)?;
+        out.push(Sealer {
+            node_id: super::hexbytes::decode_fixed(&f.name("nodeID"), f.str("nodeID")?)?,
+            weight: f.int("weight")?,
+        });
+    }
+    Ok(out)
 }

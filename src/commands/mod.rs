@@ -1,0 +1,5 @@
+//! The subcommands, one module each.
+
+pub mod chain;
+pub mod envelope;
+pub mod keys;
