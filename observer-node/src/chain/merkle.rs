@@ -145,3 +145,73 @@ fn fold(
     }
     Ok((current, index))
 }
+
+/// The proof for leaf `index` in the format nodes serve (see [`fold_proof`]):
+/// per level a count entry and the aligned pair (or lone node) holding the
+/// current hash, leaf level first, root level omitted; `[leaf]` for a
+/// one-leaf tree. `None` if `index` is out of range.
+pub fn proof(suite: CryptoSuite, leaves: &[Hash], index: usize) -> Option<Vec<Hash>> {
+    if index >= leaves.len() {
+        return None;
+    }
+    if leaves.len() == 1 {
+        return Some(vec![leaves[0]]);
+    }
+    let mut out = Vec::new();
+    let mut level: Vec<Hash> = leaves.to_vec();
+    let mut i = index;
+    while level.len() > 1 {
+        let start = i - i % 2;
+        let end = (start + 2).min(level.len());
+        let mut count = [0u8; 32];
+        count[..4].copy_from_slice(&((end - start) as u32).to_be_bytes());
+        out.push(count);
+        out.extend_from_slice(&level[start..end]);
+        level = level
+            .chunks(2)
+            .map(|pair| match pair {
+                [l, r] => suite.hash_parts(&[l, r]),
+                [x] => suite.hash(x),
+                _ => unreachable!("chunks(2) yields one or two"),
+            })
+            .collect();
+        i /= 2;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn leaves(n: usize) -> Vec<Hash> {
+        (0..n).map(|i| CryptoSuite::Sm.hash(&(i as u64).to_be_bytes())).collect()
+    }
+
+    proptest! {
+        #[test]
+        fn every_proof_folds_to_the_root_and_gives_its_index(n in 1usize..300, pick in 0usize..300, sm in any::<bool>()) {
+            let suite = if sm { CryptoSuite::Sm } else { CryptoSuite::Standard };
+            let ls = leaves(n);
+            let i = pick % n;
+            let p: Vec<Vec<u8>> = proof(suite, &ls, i).unwrap().iter().map(|h| h.to_vec()).collect();
+            prop_assert_eq!(fold_proof(suite, &ls[i], &p).unwrap(), root(suite, &ls));
+            prop_assert_eq!(proof_index(suite, &ls[i], &p).unwrap(), Some(i as u64));
+            // Another leaf does not fold with this proof (unless it is a sibling).
+            let other = suite.hash(b"not a leaf");
+            prop_assert!(fold_proof(suite, &other, &p).is_err());
+        }
+    }
+
+    #[test]
+    fn small_trees() {
+        let s = CryptoSuite::Sm;
+        assert_eq!(root(s, &[]), [0; 32]);
+        let l = leaves(3);
+        let expected = s.hash_parts(&[&s.hash_parts(&[&l[0], &l[1]]), &s.hash(&l[2])]);
+        assert_eq!(root(s, &l), expected);
+        assert!(proof(s, &l, 3).is_none());
+        assert_eq!(fold_proof(s, &l[0], &[]), Err(ProofError::Empty));
+    }
+}
