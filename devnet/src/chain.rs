@@ -1,0 +1,354 @@
+//! The chain a devnet builds: genesis, blocks sealed by a weighted quorum of
+//! its sealers, receipts, and the indexes a JSON-RPC server needs.
+
+use std::collections::HashMap;
+
+use observer_node::chain::CryptoSuite;
+use observer_node::chain::hashing::{header_hash, receipt_hash, transaction_hash_with_nonce};
+use observer_node::chain::hexbytes::Hash;
+use observer_node::chain::merkle;
+use observer_node::chain::model::{
+    Block, BlockHeader, BlockTransactions, LogEntry, ParentInfo, Receipt, ReceiptTxFields,
+    SealerSignature, Transaction,
+};
+use observer_node::chain::verify::{Sealer, required_weight};
+
+use crate::signer::{NodeKey, SignerError};
+
+/// The block version the devnet writes: FISCO BCOS 3.6.0.
+pub const BLOCK_VERSION: u32 = 0x0306_0000;
+
+/// What kind of group to build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainConfig {
+    /// Crypto suite.
+    pub suite: CryptoSuite,
+    /// Chain id, e.g. `chain0`.
+    pub chain_id: String,
+    /// Group id, e.g. `group0`.
+    pub group_id: String,
+    /// Voting weight of each sealer, in order.
+    pub weights: Vec<i64>,
+}
+
+impl ChainConfig {
+    /// `n` sealers of weight 1 on `chain0`/`group0`.
+    pub fn new(suite: CryptoSuite, n: usize) -> Self {
+        Self {
+            suite,
+            chain_id: "chain0".into(),
+            group_id: "group0".into(),
+            weights: vec![1; n],
+        }
+    }
+}
+
+/// A built chain and its sealers.
+#[derive(Debug)]
+pub struct Devnet {
+    config: ChainConfig,
+    sealers: Vec<NodeKey>,
+    blocks: Vec<Block>,
+    receipts: Vec<Vec<Receipt>>,
+    /// Transaction hash → (height, index).
+    tx_index: HashMap<Hash, (usize, usize)>,
+    by_hash: HashMap<Hash, usize>,
+}
+
+/// Why a devnet operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// A key operation failed.
+    #[error(transparent)]
+    Signer(#[from] SignerError),
+    /// The configuration is unusable.
+    #[error("devnet config: {0}")]
+    Config(String),
+}
+
+impl Devnet {
+    /// A chain with a genesis block, sealed by `sealers` (one per weight).
+    pub fn new(config: ChainConfig, sealers: Vec<NodeKey>) -> Result<Self, ChainError> {
+        if sealers.is_empty() || sealers.len() != config.weights.len() {
+            return Err(ChainError::Config(format!(
+                "{} sealer keys for {} weights",
+                sealers.len(),
+                config.weights.len()
+            )));
+        }
+        if sealers.iter().any(|k| k.suite() != config.suite) {
+            return Err(ChainError::Config(
+                "a sealer key is of the other crypto suite".into(),
+            ));
+        }
+        if config.weights.iter().any(|w| *w <= 0) {
+            return Err(ChainError::Config("sealer weights must be positive".into()));
+        }
+        let genesis_config = serde_json::json!({
+            "sm_crypto": config.suite == CryptoSuite::Sm,
+            "chain_id": config.chain_id,
+            "group_id": config.group_id,
+            "consensus_type": "pbft",
+            "sealers": sealers.iter().zip(&config.weights).map(|(k, w)| serde_json::json!({
+                "node_id": hex::encode(k.node_id()),
+                "weight": w,
+            })).collect::<Vec<_>>(),
+        });
+        let mut header = BlockHeader {
+            version: BLOCK_VERSION,
+            parents: Vec::new(),
+            txs_root: [0; 32],
+            receipts_root: [0; 32],
+            state_root: [0; 32],
+            number: 0,
+            gas_used: "0".into(),
+            timestamp: 0,
+            sealer: 0,
+            sealer_list: Vec::new(),
+            extra_data: genesis_config.to_string().into_bytes(),
+            consensus_weights: Vec::new(),
+            claimed_hash: [0; 32],
+            signatures: Vec::new(),
+        };
+        header.claimed_hash = header_hash(config.suite, &header);
+        let genesis = Block {
+            header,
+            transactions: BlockTransactions::Full(Vec::new()),
+        };
+        let mut by_hash = HashMap::new();
+        by_hash.insert(genesis.header.claimed_hash, 0);
+        Ok(Self {
+            config,
+            sealers,
+            blocks: vec![genesis],
+            receipts: vec![Vec::new()],
+            tx_index: HashMap::new(),
+            by_hash,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ChainConfig {
+        &self.config
+    }
+
+    /// The crypto suite.
+    pub fn suite(&self) -> CryptoSuite {
+        self.config.suite
+    }
+
+    /// The sealer keys.
+    pub fn sealer_keys(&self) -> &[NodeKey] {
+        &self.sealers
+    }
+
+    /// The committee as the verifier sees it.
+    pub fn committee(&self) -> Vec<Sealer> {
+        self.sealers
+            .iter()
+            .zip(&self.config.weights)
+            .map(|(k, w)| Sealer {
+                node_id: k.node_id(),
+                weight: *w,
+            })
+            .collect()
+    }
+
+    /// The current height.
+    pub fn head(&self) -> i64 {
+        self.blocks.len() as i64 - 1
+    }
+
+    /// Block `n`.
+    pub fn block(&self, n: i64) -> Option<&Block> {
+        usize::try_from(n).ok().and_then(|n| self.blocks.get(n))
+    }
+
+    /// The block with this hash.
+    pub fn block_by_hash(&self, hash: &Hash) -> Option<&Block> {
+        self.by_hash.get(hash).map(|&n| &self.blocks[n])
+    }
+
+    /// All blocks.
+    pub fn blocks(&self) -> &[Block] {
+        &self.blocks
+    }
+
+    /// The receipts of block `n`.
+    pub fn receipts_of(&self, n: i64) -> &[Receipt] {
+        usize::try_from(n)
+            .ok()
+            .and_then(|n| self.receipts.get(n))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// A transaction with its height and index.
+    pub fn transaction(&self, hash: &Hash) -> Option<(&Transaction, i64, usize)> {
+        let &(h, i) = self.tx_index.get(hash)?;
+        match &self.blocks[h].transactions {
+            BlockTransactions::Full(ts) => ts.get(i).map(|t| (t, h as i64, i)),
+            _ => None,
+        }
+    }
+
+    /// A transaction's receipt.
+    pub fn receipt(&self, hash: &Hash) -> Option<&Receipt> {
+        let &(h, i) = self.tx_index.get(hash)?;
+        self.receipts[h].get(i)
+    }
+
+    /// The Merkle proof of a transaction to its block's txsRoot.
+    pub fn transaction_proof(&self, hash: &Hash) -> Option<Vec<Hash>> {
+        let &(h, i) = self.tx_index.get(hash)?;
+        let leaves: Vec<Hash> = match &self.blocks[h].transactions {
+            BlockTransactions::Full(ts) => ts.iter().map(|t| t.claimed_hash).collect(),
+            _ => return None,
+        };
+        merkle::proof(self.suite(), &leaves, i)
+    }
+
+    /// The Merkle proof of a receipt to its block's receiptsRoot.
+    pub fn receipt_proof(&self, hash: &Hash) -> Option<Vec<Hash>> {
+        let &(h, i) = self.tx_index.get(hash)?;
+        let leaves: Vec<Hash> = self.receipts[h].iter().map(|r| r.claimed_hash).collect();
+        merkle::proof(self.suite(), &leaves, i)
+    }
+
+    /// A signed transaction from `sender` calling `to` with `input`.
+    pub fn make_transaction(
+        &self,
+        sender: &NodeKey,
+        to: &str,
+        input: Vec<u8>,
+        nonce: String,
+        import_time: i64,
+    ) -> Result<Transaction, ChainError> {
+        let mut t = Transaction {
+            version: 0,
+            chain_id: self.config.chain_id.clone(),
+            group_id: self.config.group_id.clone(),
+            block_limit: self.head() + 500,
+            nonce_printed: nonce,
+            nonce_is_raw: true,
+            to: to.to_string(),
+            input,
+            abi: String::new(),
+            value: String::new(),
+            gas_price: String::new(),
+            gas_limit: 0,
+            max_fee_per_gas: String::new(),
+            max_priority_fee_per_gas: String::new(),
+            extension: Vec::new(),
+            claimed_hash: [0; 32],
+            signature: Vec::new(),
+            claimed_from: Some(sender.address()),
+            import_time,
+            proof: None,
+        };
+        let hash = transaction_hash_with_nonce(self.suite(), &t, t.nonce_printed.as_bytes());
+        t.claimed_hash = hash;
+        t.signature = sender.sign_transaction(&hash)?;
+        Ok(t)
+    }
+
+    /// Seals the next block holding `txs` at `timestamp_ms`, signed by
+    /// sealers in turn from the proposer until their weight reaches the
+    /// quorum (exactly what PBFT collects).
+    pub fn seal_block(
+        &mut self,
+        txs: Vec<Transaction>,
+        timestamp_ms: i64,
+    ) -> Result<&Block, ChainError> {
+        let suite = self.suite();
+        let number = self.head() + 1;
+        let parent = &self.blocks[self.blocks.len() - 1].header;
+        let receipts: Vec<Receipt> = txs.iter().map(|t| self.receipt_for(t, number)).collect();
+        let tx_hashes: Vec<Hash> = txs.iter().map(|t| t.claimed_hash).collect();
+        let receipt_hashes: Vec<Hash> = receipts.iter().map(|r| r.claimed_hash).collect();
+        let txs_root = merkle::root(suite, &tx_hashes);
+        let receipts_root = merkle::root(suite, &receipt_hashes);
+        let state_root = suite.hash_parts(&[&parent.state_root, &txs_root, &receipts_root]);
+        let gas: u64 = txs.iter().map(|t| gas_of(t)).sum();
+        let n = self.sealers.len();
+        let proposer = (number as usize) % n;
+        let mut header = BlockHeader {
+            version: BLOCK_VERSION,
+            parents: vec![ParentInfo {
+                number: parent.number,
+                hash: parent.claimed_hash,
+            }],
+            txs_root,
+            receipts_root,
+            state_root,
+            number,
+            gas_used: gas.to_string(),
+            timestamp: timestamp_ms,
+            sealer: proposer as i64,
+            sealer_list: self.sealers.iter().map(NodeKey::node_id).collect(),
+            extra_data: Vec::new(),
+            consensus_weights: self.config.weights.clone(),
+            claimed_hash: [0; 32],
+            signatures: Vec::new(),
+        };
+        let hash = header_hash(suite, &header);
+        header.claimed_hash = hash;
+        let required = required_weight(&self.config.weights);
+        let mut signed = 0;
+        for k in 0..n {
+            if signed >= required {
+                break;
+            }
+            let i = (proposer + k) % n;
+            header.signatures.push(SealerSignature {
+                sealer_index: i as i64,
+                signature: self.sealers[i].sign_header(&hash)?,
+            });
+            signed += self.config.weights[i];
+        }
+        header.signatures.sort_by_key(|s| s.sealer_index);
+        let height = self.blocks.len();
+        for (i, t) in txs.iter().enumerate() {
+            self.tx_index.insert(t.claimed_hash, (height, i));
+        }
+        self.by_hash.insert(hash, height);
+        self.blocks.push(Block {
+            header,
+            transactions: BlockTransactions::Full(txs),
+        });
+        self.receipts.push(receipts);
+        Ok(&self.blocks[height])
+    }
+
+    fn receipt_for(&self, t: &Transaction, number: i64) -> Receipt {
+        let suite = self.suite();
+        let to = t.to.trim_start_matches("0x").to_ascii_lowercase();
+        let mut r = Receipt {
+            version: 0,
+            gas_used: gas_of(t).to_string(),
+            contract_address: String::new(),
+            status: 0,
+            output: Vec::new(),
+            effective_gas_price: String::new(),
+            logs: vec![LogEntry {
+                address: to,
+                topics: vec![suite.hash(b"Submitted(bytes)"), t.claimed_hash],
+                data: Vec::new(),
+            }],
+            block_number: number,
+            claimed_hash: [0; 32],
+            transaction_hash: t.claimed_hash,
+            proof: None,
+            tx_proof: None,
+            checksum_contract_address: None,
+            tx_fields: ReceiptTxFields::default(),
+        };
+        r.claimed_hash = receipt_hash(suite, &r);
+        r
+    }
+}
+
+/// A plausible gas figure: a base cost and 16 per input byte.
+fn gas_of(t: &Transaction) -> u64 {
+    21_000 + 16 * t.input.len() as u64
+}

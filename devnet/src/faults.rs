@@ -1,0 +1,1 @@
+//! Ways a devnet server can lie, for tests of the observer's verification.

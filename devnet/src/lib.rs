@@ -1,0 +1,20 @@
+//! `devnet`: a local consortium group that produces FISCO BCOS 3.x blocks.
+//!
+//! It owns the sealers' keys ([`signer`]), the chain they build
+//! ([`chain::Devnet`]: genesis, blocks with weighted quorum signatures,
+//! receipts, proofs), the business workload that fills it ([`workload`]),
+//! and the JSON-RPC server that serves it on a real port ([`server`]) with the
+//! same methods, positional parameters and errors as a FISCO BCOS node.
+//!
+//! Blocks are rendered by the chain model's own renderer
+//! (`observer_node::chain::render`), so the verifier reads devnet output
+//! through exactly the code path it uses for a real node. Fault modes
+//! ([`faults::Fault`]) make one server lie in a chosen way, for tests.
+
+pub mod chain;
+pub mod faults;
+pub mod server;
+pub mod signer;
+pub mod workload;
+
+pub use chain::{ChainConfig, Devnet};
