@@ -269,7 +269,7 @@ impl Devnet {
         let txs_root = merkle::root(suite, &tx_hashes);
         let receipts_root = merkle::root(suite, &receipt_hashes);
         let state_root = suite.hash_parts(&[&parent.state_root, &txs_root, &receipts_root]);
-        let gas: u64 = txs.iter().map(|t| gas_of(t)).sum();
+        let gas: u64 = txs.iter().map(gas_of).sum();
         let n = self.sealers.len();
         let proposer = (number as usize) % n;
         let mut header = BlockHeader {

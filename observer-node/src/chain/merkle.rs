@@ -186,7 +186,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn leaves(n: usize) -> Vec<Hash> {
-        (0..n).map(|i| CryptoSuite::Sm.hash(&(i as u64).to_be_bytes())).collect()
+        (0..n)
+            .map(|i| CryptoSuite::Sm.hash(&(i as u64).to_be_bytes()))
+            .collect()
     }
 
     proptest! {
