@@ -355,6 +355,19 @@ impl Devnet {
                     "block {height} is stored without its transactions"
                 )));
             };
+            // Cheap integrity checks (no signatures): the header hash and the
+            // transaction root are what was sealed.
+            if header_hash(d.suite(), &b.header) != b.header.claimed_hash {
+                return Err(ChainError::Config(format!(
+                    "block {height}: header hash does not match its fields"
+                )));
+            }
+            let tx_hashes: Vec<Hash> = txs.iter().map(|t| t.claimed_hash).collect();
+            if merkle::root(d.suite(), &tx_hashes) != b.header.txs_root {
+                return Err(ChainError::Config(format!(
+                    "block {height}: transactions do not match txsRoot"
+                )));
+            }
             let receipts: Vec<Receipt> = txs
                 .iter()
                 .map(|t| d.receipt_for(t, height as i64))

@@ -15,6 +15,7 @@ pub mod chain;
 pub mod faults;
 pub mod server;
 pub mod signer;
+pub mod store;
 pub mod workload;
 
 pub use chain::{ChainConfig, Devnet};

@@ -282,6 +282,8 @@ impl Block {
         };
         let transactions = match f.array_opt("transactions")? {
             None => BlockTransactions::Absent,
+            // An empty list is the same block whichever flag was asked.
+            Some(items) if items.is_empty() => BlockTransactions::Full(Vec::new()),
             Some(items) if items.iter().all(Value::is_string) => {
                 let mut hashes = Vec::with_capacity(items.len());
                 for (i, h) in items.iter().enumerate() {
