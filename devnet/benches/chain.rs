@@ -1,0 +1,106 @@
+//! Criterion benchmarks of the chain model: verifying a block (header,
+//! quorum signatures, transaction root), verifying one transaction (hash and
+//! signature), parsing a served block, and the devnet's generation rate;
+//! each for the SM and the standard suite.
+//!
+//! Run: `cargo bench -p devnet --bench chain`. Results in `docs/PERFORMANCE.md`.
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use devnet::signer::NodeKey;
+use devnet::{ChainConfig, Devnet};
+use observer_node::chain::CryptoSuite;
+use observer_node::chain::model::{Block, BlockTransactions};
+use observer_node::chain::render::{BlockDetail, block_json};
+use observer_node::chain::verify::{Item, verify_block, verify_transaction};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+const TXS: usize = 100;
+
+fn chain(suite: CryptoSuite) -> (Devnet, Vec<NodeKey>) {
+    let mut rng = ChaCha20Rng::from_seed([1; 32]);
+    let sealers = (0..4)
+        .map(|_| NodeKey::generate(suite, &mut rng).expect("key"))
+        .collect();
+    let users = (0..8)
+        .map(|_| NodeKey::generate(suite, &mut rng).expect("key"))
+        .collect();
+    (
+        Devnet::new(ChainConfig::new(suite, 4), sealers).expect("devnet"),
+        users,
+    )
+}
+
+fn txs(
+    d: &Devnet,
+    users: &[NodeKey],
+    n: usize,
+    tag: usize,
+) -> Vec<observer_node::chain::model::Transaction> {
+    (0..n)
+        .map(|i| {
+            d.make_transaction(
+                &users[i % users.len()],
+                "0x4444444444444444444444444444444444444444",
+                vec![7u8; 256],
+                format!("{tag}-{i}"),
+                0,
+            )
+            .expect("tx")
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    for suite in [CryptoSuite::Sm, CryptoSuite::Standard] {
+        let name = suite.name();
+        let (mut d, users) = chain(suite);
+        let block_txs = txs(&d, &users, TXS, 0);
+        d.seal_block(block_txs, 1).expect("seal");
+        let block: Block = d.block(1).expect("block").clone();
+        let committee = d.committee();
+        let header_only = Block {
+            header: block.header.clone(),
+            transactions: BlockTransactions::Absent,
+        };
+        let mut g = c.benchmark_group(format!("verify/{name}"));
+        g.bench_function("block_header_and_quorum", |b| {
+            b.iter(|| black_box(verify_block(suite, &header_only, Some(&committee))))
+        });
+        g.throughput(Throughput::Elements(TXS as u64));
+        g.bench_function(BenchmarkId::new("block_with_txs", TXS), |b| {
+            b.iter(|| black_box(verify_block(suite, &block, Some(&committee))))
+        });
+        g.throughput(Throughput::Elements(1));
+        let BlockTransactions::Full(ts) = &block.transactions else {
+            unreachable!("sealed full")
+        };
+        let one = ts[0].clone();
+        g.bench_function("transaction", |b| {
+            b.iter(|| black_box(verify_transaction(suite, &one)))
+        });
+        let text = serde_json::json!({"jsonrpc": "2.0", "id": 1, "result": block_json(&block, BlockDetail::Full)}).to_string();
+        g.throughput(Throughput::Bytes(text.len() as u64));
+        g.bench_function(BenchmarkId::new("parse_block_json", TXS), |b| {
+            b.iter(|| black_box(Item::parse(&text).expect("parse")))
+        });
+        g.finish();
+
+        let mut g = c.benchmark_group(format!("devnet/{name}"));
+        g.throughput(Throughput::Elements(TXS as u64));
+        let mut round = 1;
+        g.bench_function(BenchmarkId::new("sign_and_seal", TXS), |b| {
+            b.iter(|| {
+                round += 1;
+                let t = txs(&d, &users, TXS, round);
+                d.seal_block(t, round as i64).expect("seal");
+            })
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
