@@ -45,6 +45,30 @@ enum Command {
     /// Check FISCO BCOS chain data without trusting the node that served it.
     #[command(subcommand)]
     Chain(ChainCommand),
+    /// A local FISCO-BCOS-compatible consortium group for the demo and tests.
+    #[command(subcommand)]
+    Devnet(DevnetCommand),
+}
+
+#[derive(Subcommand)]
+enum DevnetCommand {
+    /// Write a chain of business transactions to a directory, quickly.
+    Generate {
+        /// Number of transactions.
+        #[arg(long)]
+        txs: usize,
+        /// Transactions per block.
+        #[arg(long, default_value_t = 100)]
+        txs_per_block: usize,
+        /// The directory to write (devnet.json, blocks.jsonl, manifest.json, regulator.pem).
+        #[arg(long)]
+        out: PathBuf,
+        /// The chain.
+        #[command(flatten)]
+        chain: commands::devnet::NewChain,
+    },
+    /// Serve a group over JSON-RPC, producing blocks on an interval.
+    Serve(commands::devnet::ServeOpts),
 }
 
 #[derive(Subcommand)]
@@ -150,5 +174,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             sealers,
             crypto,
         }) => commands::chain::verify(&files, sealers.as_ref(), crypto),
+        Command::Devnet(DevnetCommand::Generate {
+            txs,
+            txs_per_block,
+            out,
+            chain,
+        }) => commands::devnet::generate(&chain, txs, txs_per_block, &out),
+        Command::Devnet(DevnetCommand::Serve(opts)) => commands::devnet::serve_command(&opts),
     }
 }
