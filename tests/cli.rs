@@ -430,3 +430,104 @@ fn chain_verify_names_the_failed_check() {
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("FAIL sealer-list"), "{said}");
 }
+
+#[test]
+fn devnet_generate_then_serve_then_verify() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let said = ok(lookthrough(
+        d,
+        &[
+            "devnet",
+            "generate",
+            "--txs",
+            "60",
+            "--txs-per-block",
+            "20",
+            "--out",
+            "chain",
+        ],
+    ));
+    assert!(
+        said.contains("wrote 3 blocks with 60 transactions"),
+        "{said}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("chain/manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["transactions"].as_array().unwrap().len(), 60);
+    assert!(d.join("chain/regulator.pem").exists());
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lookthrough"))
+        .current_dir(d)
+        .args([
+            "devnet",
+            "serve",
+            "--from",
+            "chain",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The first line names the address it listens on.
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_string();
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    // A plain HTTP/1.1 POST, so the test needs no HTTP client.
+    let call = |method: &str, params: serde_json::Value| -> String {
+        use std::io::{Read, Write};
+        let body =
+            serde_json::json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 1})
+                .to_string();
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            s,
+            "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        s.read_to_string(&mut response).unwrap();
+        response.split_once("\r\n\r\n").unwrap().1.to_string()
+    };
+    let head: serde_json::Value =
+        serde_json::from_str(&call("getBlockNumber", serde_json::json!(["group0", ""]))).unwrap();
+    assert_eq!(head["result"], serde_json::json!(3));
+    std::fs::write(
+        d.join("b2.json"),
+        call(
+            "getBlockByNumber",
+            serde_json::json!(["group0", "", 2, false, false]),
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("sealers.json"),
+        call("getSealerList", serde_json::json!(["group0", ""])),
+    )
+    .unwrap();
+    child.kill().unwrap();
+    let _ = child.wait();
+    let said = ok(lookthrough(
+        d,
+        &["chain", "verify", "--sealers", "sealers.json", "b2.json"],
+    ));
+    assert!(
+        said.contains("all checks passed") && said.contains("txs-root (20 transactions)"),
+        "{said}"
+    );
+}
