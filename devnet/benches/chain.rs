@@ -1,7 +1,8 @@
 //! Criterion benchmarks of the chain model: verifying a block (header,
 //! quorum signatures, transaction root), verifying one transaction (hash and
 //! signature), parsing a served block, and the devnet's generation rate;
-//! each for the SM and the standard suite.
+//! each for the SM and the standard suite; and the workload generator's rate
+//! (sign, seal envelopes, seal blocks).
 //!
 //! Run: `cargo bench -p devnet --bench chain`. Results in `docs/PERFORMANCE.md`.
 
@@ -102,5 +103,28 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+fn bench_workload(c: &mut Criterion) {
+    use devnet::workload::{Workload, WorkloadConfig};
+    let mut g = c.benchmark_group("workload");
+    g.throughput(Throughput::Elements(TXS as u64));
+    g.sample_size(10);
+    for (label, session_reuse) in [("fresh_key_per_tx", false), ("session_reuse", true)] {
+        let (mut d, _) = chain(CryptoSuite::Sm);
+        let config = WorkloadConfig {
+            session_reuse,
+            ..WorkloadConfig::default()
+        };
+        let mut w =
+            Workload::new(config, CryptoSuite::Sm, "chain0", "group0", 7).expect("workload");
+        g.bench_function(BenchmarkId::new(format!("sm/{label}"), TXS), |b| {
+            b.iter(|| {
+                let ts = w.next_timestamp();
+                w.generate_block(&mut d, TXS, ts).expect("block").len()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_workload);
 criterion_main!(benches);
