@@ -299,7 +299,10 @@ fn parse_attrs(attrs: &[u8]) -> Result<(u8, [u8; 32], [u8; 32]), ParseError> {
         let values = next(&mut attr, Tag::Set, "Attribute.attrValues")?;
         finish(&attr, "Attribute")?;
         if attr_type != OID_LT_ENVELOPE_PARAMS {
-            continue; // Attributes of other types are ignored (spec §4).
+            // Profile 1 carries EnvelopeParams and nothing else (spec §4):
+            // an unauthenticated extra attribute would be a byte that can
+            // change unnoticed.
+            return Err(malformed("unprotectedAttrs holds an attribute other than EnvelopeParams"));
         }
         if found.is_some() {
             return Err(malformed("EnvelopeParams appears twice"));
