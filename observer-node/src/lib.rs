@@ -11,3 +11,5 @@
 //! `docs/chain-compat.md`.
 
 pub mod chain;
+#[cfg(feature = "store")]
+pub mod store;

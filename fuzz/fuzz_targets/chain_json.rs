@@ -1,0 +1,29 @@
+//! Chain JSON parsing and verification: whatever a node serves, parsing and
+//! every check return results, never panic; cross-document checks too.
+//! Seeds: the real FISCO BCOS fixtures (`fuzz/run.sh` passes them).
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use observer_node::chain::CryptoSuite;
+use observer_node::chain::verify::{Item, cross_check, parse_sealer_list};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = parse_sealer_list(text);
+    let Ok(item) = Item::parse(text) else {
+        return;
+    };
+    let suite = item.detect_suite();
+    let report = item.verify(suite, None);
+    // A check list is never empty for a parsed item.
+    assert!(!report.checks.is_empty());
+    for other in [CryptoSuite::Sm, CryptoSuite::Standard] {
+        let _ = item.verify(other, None);
+    }
+    // The document beside itself exercises the cross-document checks.
+    let items = [item.clone(), item];
+    let _ = cross_check(|i| i.detect_suite(), &items);
+});

@@ -1,0 +1,518 @@
+//! The store: the system of record. An append-only log of verified blocks
+//! in RocksDB, with their transactions, envelope classifications, sealed
+//! decrypted records, the sealer-set history, findings and the checkpoint.
+//!
+//! Each block is written in one atomic, synced write batch that also moves
+//! the checkpoint, so after a crash at any instant the store holds exactly
+//! the blocks up to its checkpoint. Consumers (indexer, policies) read by
+//! height and follow the change feed ([`Store::subscribe`]), keeping their
+//! own checkpoints.
+//!
+//! Column families:
+//!
+//! | family | key | value |
+//! |---|---|---|
+//! | `meta` | name | checkpoint, chain identity, class counters |
+//! | `blocks` | BE64 height | block JSON (header and transaction hashes) |
+//! | `block_hashes` | block hash | BE64 height |
+//! | `txs` | tx hash | stored transaction (JSON with location and class) |
+//! | `tx_positions` | BE64 height ‖ BE32 index | tx hash |
+//! | `records` | tx hash | decrypted payload, sealed by the caller (at rest) |
+//! | `committees` | BE64 height | sealer set in force from that height |
+//! | `findings` | BE64 sequence | finding JSON |
+//!
+//! **Invariant:** the store is the only writer of RocksDB, and it writes only
+//! blocks that follow its checkpoint.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rocksdb::{ColumnFamilyDescriptor, DB, Options, WriteBatch, WriteOptions};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::chain::hexbytes::{Hash, encode0x};
+use crate::chain::model::{Block, BlockTransactions, Transaction};
+use crate::chain::render::{BlockDetail, block_json, transaction_json};
+use crate::chain::verify::Sealer;
+
+const CF_META: &str = "meta";
+const CF_BLOCKS: &str = "blocks";
+const CF_BLOCK_HASHES: &str = "block_hashes";
+const CF_TXS: &str = "txs";
+const CF_TX_POSITIONS: &str = "tx_positions";
+const CF_RECORDS: &str = "records";
+const CF_COMMITTEES: &str = "committees";
+const CF_FINDINGS: &str = "findings";
+const FAMILIES: [&str; 8] = [
+    CF_META,
+    CF_BLOCKS,
+    CF_BLOCK_HASHES,
+    CF_TXS,
+    CF_TX_POSITIONS,
+    CF_RECORDS,
+    CF_COMMITTEES,
+    CF_FINDINGS,
+];
+
+const KEY_CHECKPOINT: &[u8] = b"checkpoint";
+const KEY_FORMAT: &[u8] = b"format";
+const KEY_FINDING_SEQ: &str = "finding_seq";
+const CLASS_COUNT_PREFIX: &str = "class_count/";
+/// The on-disk format version.
+pub const FORMAT: u32 = 1;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// RocksDB failed.
+    #[error("rocksdb: {0}")]
+    Db(#[from] rocksdb::Error),
+    /// Stored bytes do not decode: the store is damaged.
+    #[error("corrupt store: {what}: {reason}")]
+    Corrupt {
+        /// Which record.
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A block was offered out of order.
+    #[error("block {got} does not follow the checkpoint {checkpoint:?}")]
+    NotNext {
+        /// The store's checkpoint.
+        checkpoint: Option<i64>,
+        /// The offered height.
+        got: i64,
+    },
+    /// A block does not link to the stored parent.
+    #[error("block {height} names parent {parent} but the stored block {below} is {stored}")]
+    WrongParent {
+        /// The offered height.
+        height: i64,
+        /// The parent it names.
+        parent: String,
+        /// The height below.
+        below: i64,
+        /// The stored hash there.
+        stored: String,
+    },
+    /// The commit is internally inconsistent (a programming error upstream).
+    #[error("invalid commit: {0}")]
+    InvalidCommit(String),
+}
+
+/// How one transaction's payload was classified, and its sealed record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxEnvelope {
+    /// The class (`privacy::envelope::Class::as_str`).
+    pub class: String,
+    /// Why, in words (never the payload).
+    pub detail: String,
+    /// The decrypted payload, already sealed for storage at rest.
+    pub sealed_record: Option<Vec<u8>>,
+}
+
+/// One verified block and what the pipeline learned about it.
+#[derive(Debug, Clone)]
+pub struct BlockCommit {
+    /// The block, with full transactions.
+    pub block: Block,
+    /// One entry per transaction, in block order.
+    pub envelopes: Vec<TxEnvelope>,
+    /// The committee that signed it; stored when it differs from the one
+    /// in force.
+    pub committee: Vec<Sealer>,
+}
+
+/// A transaction as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTx {
+    /// The transaction.
+    pub tx: Transaction,
+    /// Its block.
+    pub height: i64,
+    /// Its index in the block.
+    pub index: u32,
+    /// Its classification.
+    pub class: String,
+    /// Why.
+    pub detail: String,
+}
+
+/// Something the node found wrong, kept as evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// When it was found (ms since the epoch).
+    pub at_ms: i64,
+    /// The height concerned, if any.
+    pub height: Option<i64>,
+    /// The endpoint that served it.
+    pub endpoint: String,
+    /// The failed check (`quorum`, `sealer-signature[0]`, `parent`, …).
+    pub check: String,
+    /// The detail.
+    pub detail: String,
+    /// The raw bytes served (evidence), as text.
+    pub evidence: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TxRow {
+    tx: Value,
+    height: i64,
+    index: u32,
+    class: String,
+    detail: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CommitteeRow {
+    node_ids: Vec<String>,
+    weights: Vec<i64>,
+}
+
+/// The store. Cheap to share behind an `Arc`: RocksDB is thread-safe.
+pub struct Store {
+    db: DB,
+    feed: tokio::sync::watch::Sender<Option<i64>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.db.path())
+            .finish_non_exhaustive()
+    }
+}
+
+fn be64(v: i64) -> [u8; 8] {
+    v.to_be_bytes()
+}
+
+fn corrupt(what: impl Into<String>, reason: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        what: what.into(),
+        reason: reason.to_string(),
+    }
+}
+
+impl Store {
+    /// Opens (or creates) a store in directory `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        let cfs = FAMILIES
+            .iter()
+            .map(|n| ColumnFamilyDescriptor::new(*n, Options::default()));
+        let db = DB::open_cf_descriptors(&opts, path, cfs)?;
+        let store = Self {
+            db,
+            feed: tokio::sync::watch::channel(None).0,
+        };
+        match store.get(CF_META, KEY_FORMAT)? {
+            None => store
+                .db
+                .put_cf(store.cf(CF_META)?, KEY_FORMAT, FORMAT.to_be_bytes())?,
+            Some(v) if v == FORMAT.to_be_bytes() => {}
+            Some(v) => {
+                return Err(corrupt(
+                    "format",
+                    format!("store format {v:?} is not {FORMAT}"),
+                ));
+            }
+        }
+        let cp = store.checkpoint()?;
+        store.feed.send_replace(cp);
+        Ok(store)
+    }
+
+    fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily, StoreError> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| corrupt(name, "column family missing"))
+    }
+
+    fn get(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get_cf(self.cf(cf)?, key)?)
+    }
+
+    /// The highest stored height, or `None` when empty.
+    pub fn checkpoint(&self) -> Result<Option<i64>, StoreError> {
+        match self.get(CF_META, KEY_CHECKPOINT)? {
+            None => Ok(None),
+            Some(v) => {
+                let b: [u8; 8] = v
+                    .try_into()
+                    .map_err(|_| corrupt("checkpoint", "not 8 bytes"))?;
+                Ok(Some(i64::from_be_bytes(b)))
+            }
+        }
+    }
+
+    /// A receiver of new checkpoints: consumers wait on it for new heights.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Option<i64>> {
+        self.feed.subscribe()
+    }
+
+    /// Appends one verified block, atomically and durably (synced), with its
+    /// transactions, classifications, records, committee change and the new
+    /// checkpoint.
+    pub fn commit(&self, c: &BlockCommit) -> Result<(), StoreError> {
+        let h = &c.block.header;
+        let checkpoint = self.checkpoint()?;
+        let expected = checkpoint.map_or(0, |cp| cp + 1);
+        if h.number != expected {
+            return Err(StoreError::NotNext {
+                checkpoint,
+                got: h.number,
+            });
+        }
+        if let Some(cp) = checkpoint {
+            let stored = self
+                .block_hash(cp)?
+                .ok_or_else(|| corrupt(format!("block {cp}"), "missing below the checkpoint"))?;
+            let parent = h.parents.first().map(|p| p.hash);
+            if parent != Some(stored) {
+                return Err(StoreError::WrongParent {
+                    height: h.number,
+                    parent: parent.map(|p| encode0x(&p)).unwrap_or_default(),
+                    below: cp,
+                    stored: encode0x(&stored),
+                });
+            }
+        }
+        let BlockTransactions::Full(txs) = &c.block.transactions else {
+            return Err(StoreError::InvalidCommit(
+                "a block is stored with its full transactions".into(),
+            ));
+        };
+        if txs.len() != c.envelopes.len() {
+            return Err(StoreError::InvalidCommit(format!(
+                "{} envelopes for {} transactions",
+                c.envelopes.len(),
+                txs.len()
+            )));
+        }
+        let mut batch = WriteBatch::default();
+        let height = be64(h.number);
+        let block_text = serde_json::to_vec(&block_json(&c.block, BlockDetail::TxHashes))
+            .map_err(|e| StoreError::InvalidCommit(e.to_string()))?;
+        batch.put_cf(self.cf(CF_BLOCKS)?, height, block_text);
+        batch.put_cf(self.cf(CF_BLOCK_HASHES)?, h.claimed_hash, height);
+        let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+        for (i, (t, e)) in txs.iter().zip(&c.envelopes).enumerate() {
+            let index = u32::try_from(i)
+                .map_err(|_| StoreError::InvalidCommit("too many transactions".into()))?;
+            let row = TxRow {
+                tx: transaction_json(t),
+                height: h.number,
+                index,
+                class: e.class.clone(),
+                detail: e.detail.clone(),
+            };
+            let row =
+                serde_json::to_vec(&row).map_err(|e| StoreError::InvalidCommit(e.to_string()))?;
+            batch.put_cf(self.cf(CF_TXS)?, t.claimed_hash, row);
+            let mut pos = [0u8; 12];
+            pos[..8].copy_from_slice(&height);
+            pos[8..].copy_from_slice(&index.to_be_bytes());
+            batch.put_cf(self.cf(CF_TX_POSITIONS)?, pos, t.claimed_hash);
+            if let Some(record) = &e.sealed_record {
+                batch.put_cf(self.cf(CF_RECORDS)?, t.claimed_hash, record);
+            }
+            *counts.entry(e.class.clone()).or_default() += 1;
+        }
+        for (class, n) in counts {
+            let key = format!("{CLASS_COUNT_PREFIX}{class}");
+            let now = self.counter(&key)?;
+            batch.put_cf(self.cf(CF_META)?, key.as_bytes(), (now + n).to_be_bytes());
+        }
+        if self.committee_at(h.number)?.as_deref() != Some(c.committee.as_slice()) {
+            let row = CommitteeRow {
+                node_ids: c.committee.iter().map(|s| hex::encode(s.node_id)).collect(),
+                weights: c.committee.iter().map(|s| s.weight).collect(),
+            };
+            let row =
+                serde_json::to_vec(&row).map_err(|e| StoreError::InvalidCommit(e.to_string()))?;
+            batch.put_cf(self.cf(CF_COMMITTEES)?, height, row);
+        }
+        batch.put_cf(self.cf(CF_META)?, KEY_CHECKPOINT, height);
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(batch, &wo)?;
+        self.feed.send_replace(Some(h.number));
+        Ok(())
+    }
+
+    fn counter(&self, key: &str) -> Result<i64, StoreError> {
+        match self.get(CF_META, key.as_bytes())? {
+            None => Ok(0),
+            Some(v) => {
+                let b: [u8; 8] = v.try_into().map_err(|_| corrupt(key, "not 8 bytes"))?;
+                Ok(i64::from_be_bytes(b))
+            }
+        }
+    }
+
+    /// Transactions per class, over the whole store.
+    pub fn class_counts(&self) -> Result<BTreeMap<String, i64>, StoreError> {
+        let mut out = BTreeMap::new();
+        let iter = self
+            .db
+            .prefix_iterator_cf(self.cf(CF_META)?, CLASS_COUNT_PREFIX.as_bytes());
+        for item in iter {
+            let (k, v) = item?;
+            let Some(class) = k.strip_prefix(CLASS_COUNT_PREFIX.as_bytes()) else {
+                break;
+            };
+            let b: [u8; 8] = v
+                .as_ref()
+                .try_into()
+                .map_err(|_| corrupt("class count", "not 8 bytes"))?;
+            out.insert(
+                String::from_utf8_lossy(class).into_owned(),
+                i64::from_be_bytes(b),
+            );
+        }
+        Ok(out)
+    }
+
+    /// The block at `height` (header and transaction hashes).
+    pub fn block(&self, height: i64) -> Result<Option<Block>, StoreError> {
+        let Some(bytes) = self.get(CF_BLOCKS, &be64(height))? else {
+            return Ok(None);
+        };
+        let v: Value =
+            serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("block {height}"), e))?;
+        let b = Block::from_json(&v).map_err(|e| corrupt(format!("block {height}"), e))?;
+        if b.header.number != height {
+            return Err(corrupt(
+                format!("block {height}"),
+                format!("holds block {}", b.header.number),
+            ));
+        }
+        Ok(Some(b))
+    }
+
+    /// The hash of the block at `height`.
+    pub fn block_hash(&self, height: i64) -> Result<Option<Hash>, StoreError> {
+        Ok(self.block(height)?.map(|b| b.header.claimed_hash))
+    }
+
+    /// The height of the block with this hash.
+    pub fn height_of(&self, hash: &Hash) -> Result<Option<i64>, StoreError> {
+        match self.get(CF_BLOCK_HASHES, hash)? {
+            None => Ok(None),
+            Some(v) => {
+                let b: [u8; 8] = v
+                    .try_into()
+                    .map_err(|_| corrupt("block hash index", "not 8 bytes"))?;
+                Ok(Some(i64::from_be_bytes(b)))
+            }
+        }
+    }
+
+    /// A transaction by hash.
+    pub fn transaction(&self, hash: &Hash) -> Result<Option<StoredTx>, StoreError> {
+        let Some(bytes) = self.get(CF_TXS, hash)? else {
+            return Ok(None);
+        };
+        let what = || format!("transaction {}", encode0x(hash));
+        let row: TxRow = serde_json::from_slice(&bytes).map_err(|e| corrupt(what(), e))?;
+        let tx = Transaction::from_json(&row.tx).map_err(|e| corrupt(what(), e))?;
+        if tx.claimed_hash != *hash {
+            return Err(corrupt(what(), "holds another transaction"));
+        }
+        Ok(Some(StoredTx {
+            tx,
+            height: row.height,
+            index: row.index,
+            class: row.class,
+            detail: row.detail,
+        }))
+    }
+
+    /// The transactions of block `height`, in order.
+    pub fn transactions_at(&self, height: i64) -> Result<Vec<StoredTx>, StoreError> {
+        let prefix = be64(height);
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .prefix_iterator_cf(self.cf(CF_TX_POSITIONS)?, prefix)
+        {
+            let (k, v) = item?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            let hash: Hash = v
+                .as_ref()
+                .try_into()
+                .map_err(|_| corrupt("tx position", "not 32 bytes"))?;
+            let tx = self.transaction(&hash)?.ok_or_else(|| {
+                corrupt(format!("block {height}"), "a listed transaction is missing")
+            })?;
+            out.push(tx);
+        }
+        Ok(out)
+    }
+
+    /// The sealed decrypted record of a transaction.
+    pub fn record(&self, hash: &Hash) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get(CF_RECORDS, hash)
+    }
+
+    /// The committee in force at `height` (the last change at or below it).
+    pub fn committee_at(&self, height: i64) -> Result<Option<Vec<Sealer>>, StoreError> {
+        let mut iter = self.db.iterator_cf(
+            self.cf(CF_COMMITTEES)?,
+            rocksdb::IteratorMode::From(&be64(height), rocksdb::Direction::Reverse),
+        );
+        let Some(item) = iter.next() else {
+            return Ok(None);
+        };
+        let (_, v) = item?;
+        let row: CommitteeRow = serde_json::from_slice(&v).map_err(|e| corrupt("committee", e))?;
+        let mut out = Vec::with_capacity(row.node_ids.len());
+        for (id, w) in row.node_ids.iter().zip(&row.weights) {
+            let node_id = crate::chain::hexbytes::decode_fixed::<64>("committee", id)
+                .map_err(|e| corrupt("committee", e))?;
+            out.push(Sealer {
+                node_id,
+                weight: *w,
+            });
+        }
+        Ok(Some(out))
+    }
+
+    /// Records a finding (its own synced write; the checkpoint does not move).
+    pub fn add_finding(&self, f: &Finding) -> Result<u64, StoreError> {
+        let seq = self.counter(KEY_FINDING_SEQ)?;
+        let mut batch = WriteBatch::default();
+        let row = serde_json::to_vec(f).map_err(|e| StoreError::InvalidCommit(e.to_string()))?;
+        batch.put_cf(self.cf(CF_FINDINGS)?, seq.to_be_bytes(), row);
+        batch.put_cf(
+            self.cf(CF_META)?,
+            KEY_FINDING_SEQ.as_bytes(),
+            (seq + 1).to_be_bytes(),
+        );
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(batch, &wo)?;
+        Ok(seq as u64)
+    }
+
+    /// Every finding, oldest first.
+    pub fn findings(&self) -> Result<Vec<Finding>, StoreError> {
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_FINDINGS)?, rocksdb::IteratorMode::Start)
+        {
+            let (_, v) = item?;
+            out.push(serde_json::from_slice(&v).map_err(|e| corrupt("finding", e))?);
+        }
+        Ok(out)
+    }
+}

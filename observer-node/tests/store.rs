@@ -1,0 +1,188 @@
+//! The RocksDB store: blocks in order, atomically with the checkpoint,
+//! readable by height and hash, surviving a reopen; out-of-order and
+//! mislinked blocks refused.
+
+#![allow(clippy::unwrap_used)]
+
+use devnet::signer::NodeKey;
+use devnet::{ChainConfig, Devnet};
+use observer_node::chain::CryptoSuite;
+use observer_node::chain::model::BlockTransactions;
+use observer_node::store::{BlockCommit, Finding, Store, StoreError, TxEnvelope};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+fn chain(blocks: u8) -> Devnet {
+    let mut rng = ChaCha20Rng::from_seed([4; 32]);
+    let sealers = (0..4)
+        .map(|_| NodeKey::generate(CryptoSuite::Sm, &mut rng).unwrap())
+        .collect();
+    let user = NodeKey::generate(CryptoSuite::Sm, &mut rng).unwrap();
+    let mut d = Devnet::new(ChainConfig::new(CryptoSuite::Sm, 4), sealers).unwrap();
+    for b in 0..blocks {
+        let txs = (0..(b % 4))
+            .map(|i| {
+                d.make_transaction(
+                    &user,
+                    "0x5555555555555555555555555555555555555555",
+                    vec![b, i],
+                    format!("{b}:{i}"),
+                    9,
+                )
+                .unwrap()
+            })
+            .collect();
+        d.seal_block(txs, i64::from(b) * 1000).unwrap();
+    }
+    d
+}
+
+fn commit_of(d: &Devnet, h: i64) -> BlockCommit {
+    let block = d.block(h).unwrap().clone();
+    let n = match &block.transactions {
+        BlockTransactions::Full(ts) => ts.len(),
+        _ => 0,
+    };
+    let envelopes = (0..n)
+        .map(|i| TxEnvelope {
+            class: if i % 2 == 0 {
+                "opened".into()
+            } else {
+                "not-envelope".into()
+            },
+            detail: "test".into(),
+            sealed_record: (i % 2 == 0).then(|| vec![i as u8; 8]),
+        })
+        .collect();
+    BlockCommit {
+        block,
+        envelopes,
+        committee: if h == 0 { Vec::new() } else { d.committee() },
+    }
+}
+
+#[test]
+fn blocks_are_stored_in_order_and_survive_a_reopen() {
+    let d = chain(8);
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.checkpoint().unwrap(), None);
+        let mut feed = store.subscribe();
+        for h in 0..=d.head() {
+            store.commit(&commit_of(&d, h)).unwrap();
+            assert!(feed.has_changed().unwrap());
+            assert_eq!(*feed.borrow_and_update(), Some(h));
+        }
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.checkpoint().unwrap(), Some(d.head()));
+    let mut total = 0;
+    for h in 0..=d.head() {
+        let b = store.block(h).unwrap().unwrap();
+        assert_eq!(b.header, d.block(h).unwrap().header);
+        assert_eq!(store.height_of(&b.header.claimed_hash).unwrap(), Some(h));
+        let txs = store.transactions_at(h).unwrap();
+        let BlockTransactions::Full(expected) = &d.block(h).unwrap().transactions else {
+            panic!()
+        };
+        assert_eq!(txs.len(), expected.len());
+        for (i, (s, t)) in txs.iter().zip(expected).enumerate() {
+            assert_eq!(s.tx.claimed_hash, t.claimed_hash);
+            assert_eq!((s.height, s.index as usize), (h, i));
+            let by_hash = store.transaction(&t.claimed_hash).unwrap().unwrap();
+            assert_eq!(by_hash.tx.input, t.input);
+            assert_eq!(store.record(&t.claimed_hash).unwrap().is_some(), i % 2 == 0);
+            total += 1;
+        }
+    }
+    let counts = store.class_counts().unwrap();
+    assert_eq!(counts.values().sum::<i64>(), total);
+    assert_eq!(
+        store.committee_at(d.head()).unwrap().unwrap(),
+        d.committee()
+    );
+    assert_eq!(store.committee_at(0).unwrap(), None.or(Some(Vec::new())));
+}
+
+#[test]
+fn out_of_order_and_mislinked_blocks_are_refused_and_change_nothing() {
+    let d = chain(4);
+    let other = {
+        // Another chain: same heights, different blocks.
+        let mut rng = ChaCha20Rng::from_seed([8; 32]);
+        let sealers = (0..4)
+            .map(|_| NodeKey::generate(CryptoSuite::Sm, &mut rng).unwrap())
+            .collect();
+        let mut o = Devnet::new(ChainConfig::new(CryptoSuite::Sm, 4), sealers).unwrap();
+        for b in 0..4 {
+            o.seal_block(Vec::new(), b * 7).unwrap();
+        }
+        o
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert!(matches!(
+        store.commit(&commit_of(&d, 1)),
+        Err(StoreError::NotNext {
+            checkpoint: None,
+            got: 1
+        })
+    ));
+    store.commit(&commit_of(&d, 0)).unwrap();
+    store.commit(&commit_of(&d, 1)).unwrap();
+    assert!(matches!(
+        store.commit(&commit_of(&d, 1)),
+        Err(StoreError::NotNext { .. })
+    ));
+    let err = store.commit(&commit_of(&other, 2)).unwrap_err();
+    assert!(
+        matches!(err, StoreError::WrongParent { height: 2, .. }),
+        "{err}"
+    );
+    assert_eq!(store.checkpoint().unwrap(), Some(1));
+    assert!(store.block(2).unwrap().is_none());
+
+    let mut bad = commit_of(&d, 2);
+    bad.envelopes.pop();
+    if !bad.envelopes.is_empty()
+        || matches!(&bad.block.transactions, BlockTransactions::Full(t) if !t.is_empty())
+    {
+        assert!(matches!(
+            store.commit(&bad),
+            Err(StoreError::InvalidCommit(_))
+        ));
+    }
+    store.commit(&commit_of(&d, 2)).unwrap();
+}
+
+#[test]
+fn findings_are_kept_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    for i in 0..3 {
+        let seq = store
+            .add_finding(&Finding {
+                at_ms: i,
+                height: Some(i),
+                endpoint: "http://127.0.0.1:1/".into(),
+                check: "quorum".into(),
+                detail: format!("finding {i}"),
+                evidence: "{}".into(),
+            })
+            .unwrap();
+        assert_eq!(seq, i as u64);
+    }
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    let f = store.findings().unwrap();
+    assert_eq!(
+        f.iter().map(|f| f.detail.as_str()).collect::<Vec<_>>(),
+        ["finding 0", "finding 1", "finding 2"]
+    );
+    assert_eq!(
+        store.checkpoint().unwrap(),
+        None,
+        "findings do not move the checkpoint"
+    );
+}
