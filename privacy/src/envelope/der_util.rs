@@ -302,7 +302,9 @@ fn parse_attrs(attrs: &[u8]) -> Result<(u8, [u8; 32], [u8; 32]), ParseError> {
             // Profile 1 carries EnvelopeParams and nothing else (spec §4):
             // an unauthenticated extra attribute would be a byte that can
             // change unnoticed.
-            return Err(malformed("unprotectedAttrs holds an attribute other than EnvelopeParams"));
+            return Err(malformed(
+                "unprotectedAttrs holds an attribute other than EnvelopeParams",
+            ));
         }
         if found.is_some() {
             return Err(malformed("EnvelopeParams appears twice"));
