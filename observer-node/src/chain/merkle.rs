@@ -16,18 +16,23 @@ pub fn root(suite: CryptoSuite, leaves: &[Hash]) -> Hash {
         _ => {
             let mut level: Vec<Hash> = leaves.to_vec();
             while level.len() > 1 {
-                level = level
-                    .chunks(2)
-                    .map(|pair| match pair {
-                        [l, r] => suite.hash_parts(&[l, r]),
-                        [x] => suite.hash(x),
-                        _ => unreachable!("chunks(2) yields one or two"),
-                    })
-                    .collect();
+                level = next_level(suite, &level);
             }
             level[0]
         }
     }
+}
+
+/// The level above `level`: pairs hashed together, a lone last node alone.
+fn next_level(suite: CryptoSuite, level: &[Hash]) -> Vec<Hash> {
+    level
+        .chunks(2)
+        .map(|pair| match pair {
+            [l, r] => suite.hash_parts(&[l, r]),
+            [x] => suite.hash(x),
+            _ => unreachable!("chunks(2) yields one or two"),
+        })
+        .collect()
 }
 
 /// Why a proof does not fold.
@@ -167,14 +172,7 @@ pub fn proof(suite: CryptoSuite, leaves: &[Hash], index: usize) -> Option<Vec<Ha
         count[..4].copy_from_slice(&((end - start) as u32).to_be_bytes());
         out.push(count);
         out.extend_from_slice(&level[start..end]);
-        level = level
-            .chunks(2)
-            .map(|pair| match pair {
-                [l, r] => suite.hash_parts(&[l, r]),
-                [x] => suite.hash(x),
-                _ => unreachable!("chunks(2) yields one or two"),
-            })
-            .collect();
+        level = next_level(suite, &level);
         i /= 2;
     }
     Some(out)
