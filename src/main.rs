@@ -4,6 +4,7 @@
 //! crates (see `ARCHITECTURE.md`).
 
 mod commands;
+mod config;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,6 +25,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a local consortium chain and the regulator's node following it,
+    /// all on localhost with fresh keys (the first command to try).
+    Demo(commands::demo::DemoOpts),
+    /// Run the regulator's node: follow a chain into the store.
+    Run {
+        /// The configuration file (see lookthrough.example.toml).
+        #[arg(long, default_value = "lookthrough.toml")]
+        config: PathBuf,
+        /// Stop once this height is stored (default: follow the head until stopped).
+        #[arg(long)]
+        until_height: Option<i64>,
+    },
     /// Generate an SM2 key pair as PKCS#8 PEM (optionally passphrase-encrypted).
     Keygen {
         /// Where to write the private key (created with mode 0600).
@@ -145,6 +158,11 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Demo(opts) => commands::demo::demo(&opts),
+        Command::Run {
+            config,
+            until_height,
+        } => commands::node::run(&config, until_height),
         Command::Keygen {
             out,
             public_out,

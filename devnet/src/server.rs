@@ -48,12 +48,51 @@ pub mod codes {
     pub const LEDGER_GET_STORAGE: i64 = 3008;
 }
 
+/// A chain shared by its servers and its producer.
+pub type SharedDevnet = Arc<RwLock<Devnet>>;
+
 /// What the server shares between requests.
 pub struct AppState {
-    /// The chain, grown by a producer while serving.
-    pub devnet: RwLock<Devnet>,
+    /// The chain, grown by a producer while serving; several servers (an
+    /// honest one and a lying one, say) may serve the same chain.
+    pub devnet: SharedDevnet,
     /// A fault this server exhibits, if any.
     pub fault: Option<Fault>,
+}
+
+impl AppState {
+    /// A server state for `devnet`, lying as `fault` says.
+    pub fn new(devnet: SharedDevnet, fault: Option<Fault>) -> Arc<Self> {
+        Arc::new(Self { devnet, fault })
+    }
+}
+
+/// Seals a block of `txs` workload transactions every `interval`, forever
+/// (abort the task to stop it). Needs a multi-threaded runtime: signing runs
+/// in a blocking section under the write lock.
+pub async fn produce(
+    devnet: SharedDevnet,
+    mut workload: crate::workload::Workload,
+    interval: std::time::Duration,
+    txs: usize,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let mut d = devnet.write().await;
+        let result = tokio::task::block_in_place(|| {
+            workload.generate_block(&mut d, txs, ts).map(|r| r.len())
+        });
+        match result {
+            Ok(n) => tracing::debug!(target: "devnet", height = d.head(), txs = n, "sealed block"),
+            Err(e) => tracing::error!(target: "devnet", error = %e, "cannot produce a block"),
+        }
+    }
 }
 
 /// The router: JSON-RPC on `POST /`.

@@ -50,10 +50,7 @@ struct Running {
 async fn start(fault: Option<Fault>) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
-    let state = Arc::new(AppState {
-        devnet: tokio::sync::RwLock::new(chain()),
-        fault,
-    });
+    let state = AppState::new(Arc::new(tokio::sync::RwLock::new(chain())), fault);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(serve(listener, state, async move {
         let _ = rx.await;

@@ -11,5 +11,9 @@
 //! `docs/chain-compat.md`.
 
 pub mod chain;
+#[cfg(feature = "node")]
+pub mod ingest;
+#[cfg(feature = "node")]
+pub mod source;
 #[cfg(feature = "store")]
 pub mod store;

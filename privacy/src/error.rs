@@ -74,6 +74,28 @@ pub enum Error {
     /// Sealing was asked for something the envelope format does not allow.
     #[error("cannot seal envelope: {0}")]
     Seal(String),
+    /// A [`crate::at_rest::RecordSealer`] was built from an empty keyring.
+    #[error("no regulator key loaded: records cannot be sealed at rest")]
+    NoRecordKey,
+    /// A sealed record is shorter than its header and tag.
+    #[error("sealed record is truncated: {len} bytes, a sealed record has at least {min}")]
+    RecordTruncated {
+        /// The length it had.
+        len: usize,
+        /// The shortest sealed record (an empty plaintext).
+        min: usize,
+    },
+    /// A sealed record starts with a format version this build does not know.
+    #[error("sealed record has unknown format version {0} (this build reads version 1)")]
+    RecordVersion(u8),
+    /// A sealed record names a regulator key that is not in the keyring.
+    #[error("sealed record was sealed with regulator key {0}, which is not in the keyring")]
+    RecordUnknownKey(crate::keys::KeyId),
+    /// A sealed record's SM4-GCM tag does not verify.
+    #[error(
+        "sealed record does not authenticate: it belongs to another transaction or was altered"
+    )]
+    RecordAuth,
     /// The operating system's random number generator failed.
     #[error("random number generator failed")]
     Rng,

@@ -36,6 +36,8 @@ pub struct RegulatorKey {
 /// The regulator's keys and the data-key cache.
 pub struct Keyring {
     keys: HashMap<KeyId, RegulatorKey>,
+    /// The id of the first key added (see [`Keyring::primary`]).
+    primary: Option<KeyId>,
     /// `None` when caching is disabled.
     cache: Option<Mutex<LruCache<[u8; 32], DataKey>>>,
 }
@@ -71,6 +73,7 @@ impl Keyring {
     pub fn with_cache_capacity(capacity: usize) -> Self {
         Self {
             keys: HashMap::new(),
+            primary: None,
             cache: NonZeroUsize::new(capacity).map(|cap| Mutex::new(LruCache::new(cap))),
         }
     }
@@ -86,6 +89,7 @@ impl Keyring {
             )));
         }
         self.keys.insert(id, RegulatorKey { label, key });
+        self.primary.get_or_insert(id);
         Ok(id)
     }
 
@@ -98,6 +102,12 @@ impl Keyring {
     /// Whether a key with this id is loaded.
     pub fn contains(&self, id: &KeyId) -> bool {
         self.keys.contains_key(id)
+    }
+
+    /// The first key added: new records are sealed with it
+    /// ([`crate::at_rest::RecordSealer`]). `None` if the keyring is empty.
+    pub fn primary(&self) -> Option<&RegulatorKey> {
+        self.primary.as_ref().and_then(|id| self.keys.get(id))
     }
 
     /// The loaded keys.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use devnet::faults::Fault;
-use devnet::server::{AppState, serve};
+use devnet::server::{AppState, produce, serve};
 use devnet::signer::NodeKey;
 use devnet::workload::{Workload, WorkloadConfig};
 use devnet::{ChainConfig, Devnet, store};
@@ -176,15 +176,12 @@ pub fn serve_command(opts: &ServeOpts) -> Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {}", opts.listen))?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(AppState {
-            devnet: tokio::sync::RwLock::new(devnet),
-            fault: opts.fault,
-        });
+        let state = AppState::new(Arc::new(tokio::sync::RwLock::new(devnet)), opts.fault);
         tracing::info!(target: "devnet", %addr, fault = ?opts.fault.map(|f| f.to_string()), "serving FISCO BCOS JSON-RPC");
         println!("devnet JSON-RPC on http://{addr}/ (group0); Ctrl-C to stop");
         if let Some(workload) = workload {
             tokio::spawn(produce(
-                state.clone(),
+                state.devnet.clone(),
                 workload,
                 Duration::from_millis(opts.interval_ms.max(1)),
                 opts.txs_per_block,
@@ -198,31 +195,4 @@ pub fn serve_command(opts: &ServeOpts) -> Result<ExitCode> {
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Seals a block of workload transactions every `interval`.
-async fn produce(state: Arc<AppState>, mut workload: Workload, interval: Duration, txs: usize) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let ts = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
-        let mut devnet = state.devnet.write().await;
-        // Signing is CPU work: done under the lock, in a blocking section,
-        // so the runtime's other tasks keep answering.
-        let result = tokio::task::block_in_place(|| {
-            workload
-                .generate_block(&mut devnet, txs, ts)
-                .map(|r| r.len())
-        });
-        match result {
-            Ok(n) => {
-                tracing::info!(target: "devnet", height = devnet.head(), txs = n, "sealed block")
-            }
-            Err(e) => tracing::error!(target: "devnet", error = %e, "cannot produce a block"),
-        }
-    }
 }

@@ -1,6 +1,8 @@
 //! The subcommands, one module each.
 
 pub mod chain;
+pub mod demo;
 pub mod devnet;
 pub mod envelope;
 pub mod keys;
+pub mod node;

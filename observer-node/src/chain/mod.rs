@@ -15,6 +15,7 @@ pub mod hashing;
 pub mod hexbytes;
 pub mod merkle;
 pub mod model;
+pub mod payload;
 pub mod render;
 pub mod rpc;
 pub mod tars;

@@ -11,7 +11,7 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use super::crypto::{CryptoSuite, NodeId};
+use super::crypto::{Address, CryptoSuite, NodeId};
 use super::hashing::{header_hash, receipt_hash, transaction_hash};
 use super::hexbytes::{Hash, encode0x};
 use super::merkle;
@@ -108,6 +108,18 @@ pub fn required_weight(weights: &[i64]) -> i64 {
 /// the block's own sealer list, which shows the block is self-consistent but
 /// not that its committee is the real one.
 pub fn verify_block(suite: CryptoSuite, block: &Block, committee: Option<&[Sealer]>) -> Report {
+    verify_block_senders(suite, block, committee).0
+}
+
+/// [`verify_block`], also returning the sender each full transaction's
+/// signature recovers to (`None` where the signature does not verify), so a
+/// caller that needs senders pays for each signature once.
+pub fn verify_block_senders(
+    suite: CryptoSuite,
+    block: &Block,
+    committee: Option<&[Sealer]>,
+) -> (Report, Vec<Option<Address>>) {
+    let mut senders = Vec::new();
     let mut r = Report::default();
     let h = &block.header;
     let computed = header_hash(suite, h);
@@ -215,9 +227,11 @@ pub fn verify_block(suite: CryptoSuite, block: &Block, committee: Option<&[Seale
         }
         BlockTransactions::Full(txs) => {
             let mut hashes = Vec::with_capacity(txs.len());
+            senders.reserve(txs.len());
             for (i, t) in txs.iter().enumerate() {
-                let tr = verify_transaction(suite, t);
-                hashes.push(transaction_hash(suite, t));
+                let (tr, hash, sender) = verify_transaction_inner(suite, t);
+                hashes.push(hash);
+                senders.push(sender);
                 r.extend_prefixed(&format!("tx[{i}] "), tr);
             }
             let root = merkle::root(suite, &hashes);
@@ -228,7 +242,51 @@ pub fn verify_block(suite: CryptoSuite, block: &Block, committee: Option<&[Seale
             );
         }
     }
-    r
+    (r, senders)
+}
+
+/// Checks that the signatures of `h` (whose hash is `hash`) reach a quorum
+/// of `committee`, by node id: a signer counts with its weight in
+/// `committee` whatever its index in the block. This is how a committee
+/// change is accepted: the committee in force vouches for the block that
+/// brings the new one.
+pub fn committee_vouches(
+    suite: CryptoSuite,
+    h: &super::model::BlockHeader,
+    committee: &[Sealer],
+) -> Check {
+    let hash = header_hash(suite, h);
+    let weights: Vec<i64> = committee.iter().map(|s| s.weight).collect();
+    let required = required_weight(&weights);
+    let mut seen = HashSet::new();
+    let mut signed = 0i64;
+    for s in &h.signatures {
+        let Some(node_id) = usize::try_from(s.sealer_index)
+            .ok()
+            .and_then(|k| h.sealer_list.get(k))
+        else {
+            continue;
+        };
+        let Some(member) = committee.iter().find(|m| &m.node_id == node_id) else {
+            continue;
+        };
+        if !seen.insert(*node_id) {
+            continue;
+        }
+        if suite
+            .verify_sealer_signature(&hash, &s.signature, node_id)
+            .is_ok()
+        {
+            signed += member.weight.max(0);
+        }
+    }
+    Check {
+        name: "committee-change".into(),
+        passed: signed >= required,
+        detail: format!(
+            "members of the committee in force signed with weight {signed}; {required} required to accept a new sealer list"
+        ),
+    }
 }
 
 fn verify_signatures(
@@ -291,12 +349,22 @@ fn verify_signatures(
 /// proof's root if a proof was served (the root is reported; the caller
 /// compares it with the block's txsRoot).
 pub fn verify_transaction(suite: CryptoSuite, t: &Transaction) -> Report {
+    verify_transaction_inner(suite, t).0
+}
+
+/// The report, the recomputed hash and the recovered sender.
+fn verify_transaction_inner(
+    suite: CryptoSuite,
+    t: &Transaction,
+) -> (Report, Hash, Option<Address>) {
     let mut r = Report::default();
     let computed = transaction_hash(suite, t);
     r.eq_hash("tx-hash", &computed, &t.claimed_hash);
+    let mut recovered = None;
     match suite.verify_tx_signature(&computed, &t.signature) {
         Ok(public) => {
             let sender = suite.address(&public);
+            recovered = Some(sender);
             r.push(
                 "tx-signature",
                 true,
@@ -323,7 +391,7 @@ pub fn verify_transaction(suite: CryptoSuite, t: &Transaction) -> Report {
     if let Some(proof) = &t.proof {
         push_proof(&mut r, "tx-proof", suite, &computed, proof);
     }
-    r
+    (r, computed, recovered)
 }
 
 /// Verifies a receipt on its own: its hash, and the proof's root if served.

@@ -503,6 +503,11 @@ impl Store {
         Ok(seq as u64)
     }
 
+    /// How many findings are stored.
+    pub fn finding_count(&self) -> Result<i64, StoreError> {
+        self.counter(KEY_FINDING_SEQ)
+    }
+
     /// Every finding, oldest first.
     pub fn findings(&self) -> Result<Vec<Finding>, StoreError> {
         let mut out = Vec::new();

@@ -1,0 +1,149 @@
+//! The pipeline's Prometheus metrics, read from [`Stats`] and the store at
+//! each scrape (nothing is counted twice, and a restarted node reports the
+//! stored totals at once).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+
+use super::Stats;
+use crate::store::Store;
+
+/// Reports the ingest counters on each scrape.
+#[derive(Debug)]
+pub struct IngestCollector {
+    stats: Arc<Stats>,
+    store: Arc<Store>,
+}
+
+impl IngestCollector {
+    /// A collector over `stats` and `store`.
+    pub fn new(stats: Arc<Stats>, store: Arc<Store>) -> Self {
+        Self { stats, store }
+    }
+
+    /// A registry holding only this collector.
+    pub fn registry(self) -> Registry {
+        let mut r = Registry::default();
+        r.register_collector(Box::new(self));
+        r
+    }
+}
+
+fn gauge(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: i64,
+) -> Result<(), std::fmt::Error> {
+    let g = ConstGauge::new(value);
+    g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)
+}
+
+fn counter(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: u64,
+) -> Result<(), std::fmt::Error> {
+    let c = ConstCounter::new(value);
+    c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)
+}
+
+impl Collector for IngestCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let s = &self.stats;
+        gauge(
+            &mut encoder,
+            "lookthrough_height",
+            "Highest block height stored (-1 when empty)",
+            s.height.load(Ordering::Relaxed),
+        )?;
+        gauge(
+            &mut encoder,
+            "lookthrough_chain_head",
+            "Highest block height an endpoint reported",
+            s.head.load(Ordering::Relaxed),
+        )?;
+        gauge(
+            &mut encoder,
+            "lookthrough_lag_blocks",
+            "Blocks between the chain head and the stored height",
+            s.lag(),
+        )?;
+        let rate = ConstGauge::new(s.tx_per_second());
+        rate.encode(encoder.encode_descriptor(
+            "lookthrough_ingest_tx_per_second",
+            "Transactions stored per second over the last 10 s",
+            None,
+            rate.metric_type(),
+        )?)?;
+        counter(
+            &mut encoder,
+            "lookthrough_blocks_ingested",
+            "Blocks verified and stored by this process",
+            s.blocks.load(Ordering::Relaxed),
+        )?;
+        counter(
+            &mut encoder,
+            "lookthrough_transactions_ingested",
+            "Transactions verified and stored by this process",
+            s.txs.load(Ordering::Relaxed),
+        )?;
+        counter(
+            &mut encoder,
+            "lookthrough_envelopes_opened",
+            "Envelopes opened with the regulator's keys by this process",
+            s.opened.load(Ordering::Relaxed),
+        )?;
+        counter(
+            &mut encoder,
+            "lookthrough_findings",
+            "Blocks that failed verification, recorded by this process",
+            s.findings.load(Ordering::Relaxed),
+        )?;
+        counter(
+            &mut encoder,
+            "lookthrough_network_errors",
+            "Endpoint requests that failed on the network",
+            s.network_errors.load(Ordering::Relaxed),
+        )?;
+        // Totals over the whole store; a read error leaves them out of this
+        // scrape rather than failing it.
+        if let Ok(counts) = self.store.class_counts() {
+            let mut family = encoder.encode_descriptor(
+                "lookthrough_stored_transactions",
+                "Transactions in the store, by envelope class",
+                None,
+                prometheus_client::metrics::MetricType::Gauge,
+            )?;
+            for (class, n) in counts {
+                let labels = [("class", class)];
+                ConstGauge::new(n).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        if let Ok(n) = self.store.finding_count() {
+            gauge(
+                &mut encoder,
+                "lookthrough_stored_findings",
+                "Findings in the store",
+                n,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Renders `registry` in the Prometheus text format.
+pub fn render(registry: &Registry) -> String {
+    let mut out = String::new();
+    if prometheus_client::encoding::prometheus_text::encode(&mut out, registry).is_err() {
+        out.clear();
+    }
+    out
+}

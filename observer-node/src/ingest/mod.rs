@@ -1,0 +1,781 @@
+//! The ingest pipeline: fetch → verify → open envelopes → store.
+//!
+//! ```text
+//!  endpoints (failover) ──fetch h, h+1, … h+k (k blocks in flight)──┐
+//!                                                                   │ blocking pool, in parallel:
+//!                                      verify the block (hashes, tx signatures, root, quorum
+//!                                      against its own sealer list), open every payload
+//!                                                                   │
+//!                          in height order: parent link, committee in force, commit (one
+//!                          synced batch with the checkpoint) ──► store ──► change feed
+//! ```
+//!
+//! What is checked where: everything that needs only the block is checked
+//! in parallel; what needs the chain so far (the parent hash, the committee
+//! in force) is checked in height order just before the commit. A committee
+//! change is accepted when a quorum of the committee in force signed the
+//! block that brings the new sealer list (see `docs/chain-compat.md`).
+//!
+//! A block that fails any check is never stored. It becomes a [`Finding`]
+//! (the check, the endpoint, the served text as evidence) and the pipeline
+//! moves to the next endpoint. Network errors are retried with exponential
+//! backoff and jitter, then also move to the next endpoint.
+
+pub mod metrics;
+
+use std::collections::{HashSet, VecDeque};
+use std::future::Future;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use privacy::at_rest::RecordSealer;
+use privacy::envelope::TxContext;
+use privacy::keyring::Keyring;
+
+use crate::chain::CryptoSuite;
+use crate::chain::hexbytes::{Hash, encode0x};
+use crate::chain::model::{Block, BlockTransactions};
+use crate::chain::payload::payload;
+use crate::chain::verify::{Report, Sealer, committee_vouches, verify_block_senders};
+use crate::source::{Endpoint, LEDGER_BLOCK_NOT_FOUND, Served, SourceError};
+use crate::store::{BlockCommit, Finding, Store, StoreError, TxEnvelope};
+
+/// Where the sealer set comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    /// The consortium's published genesis committee.
+    Genesis(Vec<Sealer>),
+    /// The sealer list of the first signed block served (logged loudly).
+    FirstUse,
+}
+
+/// How the pipeline runs.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// JSON-RPC endpoints of the group, tried in order.
+    pub endpoints: Vec<String>,
+    /// The group id.
+    pub group: String,
+    /// The node name in requests (empty: the endpoint's own node).
+    pub node: String,
+    /// The chain's crypto suite.
+    pub suite: CryptoSuite,
+    /// Where the committee comes from.
+    pub trust: Trust,
+    /// The genesis block hash the consortium published, if configured.
+    pub genesis_hash: Option<Hash>,
+    /// Blocks fetched and processed at once.
+    pub in_flight: usize,
+    /// How often to ask for the head once caught up.
+    pub poll_interval: Duration,
+    /// Per-request timeout.
+    pub request_timeout: Duration,
+    /// First retry delay after a network error.
+    pub backoff_initial: Duration,
+    /// Longest retry delay.
+    pub backoff_max: Duration,
+    /// Consecutive network errors before moving to the next endpoint.
+    pub failover_after: u32,
+    /// Stop once this height is stored.
+    pub stop_at: Option<i64>,
+}
+
+impl IngestConfig {
+    /// A configuration with defaults for everything but the chain.
+    pub fn new(endpoints: Vec<String>, group: &str, suite: CryptoSuite, trust: Trust) -> Self {
+        Self {
+            endpoints,
+            group: group.to_string(),
+            node: String::new(),
+            suite,
+            trust,
+            genesis_hash: None,
+            in_flight: 8,
+            poll_interval: Duration::from_millis(200),
+            request_timeout: Duration::from_secs(30),
+            backoff_initial: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(10),
+            failover_after: 3,
+            stop_at: None,
+        }
+    }
+}
+
+/// Why the pipeline stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The configuration cannot work.
+    #[error("ingest configuration: {0}")]
+    Config(String),
+    /// The store failed: the node stops rather than skip a block.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A worker task died.
+    #[error("ingest worker failed: {0}")]
+    Worker(String),
+}
+
+/// Live counters, for progress lines and `/metrics`.
+#[derive(Debug)]
+pub struct Stats {
+    /// The stored height (−1: nothing stored).
+    pub height: AtomicI64,
+    /// The highest head an endpoint reported.
+    pub head: AtomicI64,
+    /// Blocks committed by this process.
+    pub blocks: AtomicU64,
+    /// Transactions committed by this process.
+    pub txs: AtomicU64,
+    /// Payloads opened by this process.
+    pub opened: AtomicU64,
+    /// Findings recorded by this process.
+    pub findings: AtomicU64,
+    /// Network errors seen.
+    pub network_errors: AtomicU64,
+    /// The endpoint in use.
+    pub endpoint: Mutex<String>,
+    rate: Mutex<VecDeque<(Instant, u64)>>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            height: AtomicI64::new(-1),
+            head: AtomicI64::new(-1),
+            blocks: AtomicU64::new(0),
+            txs: AtomicU64::new(0),
+            opened: AtomicU64::new(0),
+            findings: AtomicU64::new(0),
+            network_errors: AtomicU64::new(0),
+            endpoint: Mutex::new(String::new()),
+            rate: Mutex::new(VecDeque::new()),
+        }
+    }
+}
+
+/// The window over which [`Stats::tx_per_second`] is measured.
+const RATE_WINDOW: Duration = Duration::from_secs(10);
+
+impl Stats {
+    fn record_commit(&self, height: i64, txs: u64, opened: u64) {
+        self.height.store(height, Ordering::Relaxed);
+        self.head.fetch_max(height, Ordering::Relaxed);
+        self.blocks.fetch_add(1, Ordering::Relaxed);
+        let total = self.txs.fetch_add(txs, Ordering::Relaxed) + txs;
+        self.opened.fetch_add(opened, Ordering::Relaxed);
+        if let Ok(mut r) = self.rate.lock() {
+            let now = Instant::now();
+            r.push_back((now, total));
+            while r.len() > 2 && r.front().is_some_and(|(t, _)| now - *t > RATE_WINDOW) {
+                r.pop_front();
+            }
+        }
+    }
+
+    /// Transactions stored per second over the last ten seconds.
+    pub fn tx_per_second(&self) -> f64 {
+        let Ok(r) = self.rate.lock() else {
+            return 0.0;
+        };
+        let (Some((t0, n0)), Some((t1, n1))) = (r.front(), r.back()) else {
+            return 0.0;
+        };
+        let now = Instant::now();
+        if now - *t1 > RATE_WINDOW {
+            return 0.0;
+        }
+        let dt = now.duration_since(*t0).as_secs_f64();
+        if dt <= 0.0 {
+            return 0.0;
+        }
+        (n1 - n0) as f64 / dt
+    }
+
+    /// Blocks between the stored height and the highest head seen.
+    pub fn lag(&self) -> i64 {
+        (self.head.load(Ordering::Relaxed) - self.height.load(Ordering::Relaxed)).max(0)
+    }
+}
+
+/// A block that passed the checks that need only itself.
+struct Processed {
+    served: Served,
+    envelopes: Vec<TxEnvelope>,
+    opened: u64,
+}
+
+/// Why a block could not be taken from an endpoint.
+enum Failure {
+    /// The endpoint did not answer: retry.
+    Network(SourceError),
+    /// The endpoint served something wrong: a finding.
+    Bad(Box<Finding>),
+}
+
+/// The pipeline. [`Ingest::run`] follows the chain until shut down.
+pub struct Ingest {
+    config: IngestConfig,
+    store: Arc<Store>,
+    keyring: Arc<Keyring>,
+    sealer: Arc<RecordSealer>,
+    endpoints: Vec<Arc<Endpoint>>,
+    stats: Arc<Stats>,
+}
+
+impl std::fmt::Debug for Ingest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingest")
+            .field("endpoints", &self.config.endpoints)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Ingest {
+    /// A pipeline writing to `store`, opening with `keyring` and sealing the
+    /// opened payloads at rest with `sealer`.
+    pub fn new(
+        config: IngestConfig,
+        store: Arc<Store>,
+        keyring: Arc<Keyring>,
+        sealer: Arc<RecordSealer>,
+    ) -> Result<Self, IngestError> {
+        if config.endpoints.is_empty() {
+            return Err(IngestError::Config("no endpoint configured".into()));
+        }
+        if config.in_flight == 0 {
+            return Err(IngestError::Config("in_flight must be at least 1".into()));
+        }
+        let endpoints = config
+            .endpoints
+            .iter()
+            .map(|url| {
+                Endpoint::new(url, &config.group, &config.node, config.request_timeout)
+                    .map(Arc::new)
+                    .map_err(|e| IngestError::Config(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let stats = Arc::new(Stats::default());
+        if let Some(cp) = store.checkpoint()? {
+            stats.height.store(cp, Ordering::Relaxed);
+            stats.head.store(cp, Ordering::Relaxed);
+        }
+        Ok(Self {
+            config,
+            store,
+            keyring,
+            sealer,
+            endpoints,
+            stats,
+        })
+    }
+
+    /// The live counters.
+    pub fn stats(&self) -> Arc<Stats> {
+        self.stats.clone()
+    }
+
+    /// Follows the chain until `shutdown` completes (or `stop_at` is stored).
+    /// Returns an error only when the node cannot go on safely (the store
+    /// failed); misbehaving endpoints are findings, not errors.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), IngestError> {
+        tokio::pin!(shutdown);
+        let mut current = 0usize;
+        let mut network_failures = 0u32;
+        let mut backoff = self.config.backoff_initial;
+        // (endpoint, height, check) already recorded by this process.
+        let mut recorded: HashSet<(usize, i64, String)> = HashSet::new();
+        // Endpoints that served a bad block at the height we are stuck on.
+        let mut bad_here: HashSet<usize> = HashSet::new();
+        let mut stuck_at = -1i64;
+        let mut chain = self.load_chain_state()?;
+
+        loop {
+            let next = chain.next_height();
+            if self.config.stop_at.is_some_and(|s| next > s) {
+                return Ok(());
+            }
+            let endpoint = self.endpoints[current].clone();
+            self.set_endpoint(endpoint.url());
+            let head = tokio::select! {
+                () = &mut shutdown => return Ok(()),
+                r = endpoint.block_number() => r,
+            };
+            let head = match head {
+                Ok(h) => {
+                    network_failures = 0;
+                    h
+                }
+                Err(e) => {
+                    tracing::warn!(endpoint = endpoint.url(), error = %e, "cannot read the head");
+                    self.stats.network_errors.fetch_add(1, Ordering::Relaxed);
+                    network_failures += 1;
+                    if network_failures >= self.config.failover_after {
+                        network_failures = 0;
+                        current = (current + 1) % self.endpoints.len();
+                    }
+                    if sleep_or_shutdown(jitter(backoff), &mut shutdown).await {
+                        return Ok(());
+                    }
+                    backoff = (backoff * 2).min(self.config.backoff_max);
+                    continue;
+                }
+            };
+            self.stats.head.fetch_max(head, Ordering::Relaxed);
+            let last = self.config.stop_at.map_or(head, |s| s.min(head));
+            if last < next {
+                if sleep_or_shutdown(self.config.poll_interval, &mut shutdown).await {
+                    return Ok(());
+                }
+                continue;
+            }
+
+            let mut queue = VecDeque::new();
+            let mut h = next;
+            let outcome = loop {
+                while queue.len() < self.config.in_flight && h <= last {
+                    queue.push_back(tokio::spawn(fetch_and_process(
+                        endpoint.clone(),
+                        h,
+                        head,
+                        self.config.suite,
+                        self.keyring.clone(),
+                        self.sealer.clone(),
+                    )));
+                    h += 1;
+                }
+                let Some(front) = queue.pop_front() else {
+                    break None;
+                };
+                let result = tokio::select! {
+                    () = &mut shutdown => {
+                        queue.iter().for_each(|t| t.abort());
+                        return Ok(());
+                    }
+                    r = front => r.map_err(|e| IngestError::Worker(e.to_string()))?,
+                };
+                let failure = match result {
+                    Ok(p) => match self.accept(&mut chain, p, endpoint.url()).await? {
+                        Ok(()) => {
+                            backoff = self.config.backoff_initial;
+                            continue;
+                        }
+                        Err(finding) => Failure::Bad(finding),
+                    },
+                    Err(f) => f,
+                };
+                queue.iter().for_each(|t| t.abort());
+                break Some(failure);
+            };
+            match outcome {
+                None => {}
+                Some(Failure::Network(e)) => {
+                    tracing::warn!(endpoint = endpoint.url(), error = %e, "network error; retrying");
+                    self.stats.network_errors.fetch_add(1, Ordering::Relaxed);
+                    network_failures += 1;
+                    if network_failures >= self.config.failover_after {
+                        network_failures = 0;
+                        current = (current + 1) % self.endpoints.len();
+                    }
+                    if sleep_or_shutdown(jitter(backoff), &mut shutdown).await {
+                        return Ok(());
+                    }
+                    backoff = (backoff * 2).min(self.config.backoff_max);
+                }
+                Some(Failure::Bad(finding)) => {
+                    let key = (current, finding.height.unwrap_or(-1), finding.check.clone());
+                    tracing::error!(
+                        endpoint = %finding.endpoint,
+                        height = ?finding.height,
+                        check = %finding.check,
+                        detail = %finding.detail,
+                        "endpoint served a block that fails verification; not stored, moving to the next endpoint"
+                    );
+                    if recorded.insert(key) {
+                        self.store.add_finding(&finding)?;
+                        self.stats.findings.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let at = finding.height.unwrap_or(-1);
+                    if at != stuck_at {
+                        stuck_at = at;
+                        bad_here.clear();
+                    }
+                    bad_here.insert(current);
+                    current = (current + 1) % self.endpoints.len();
+                    if bad_here.len() >= self.endpoints.len() {
+                        // Every endpoint served a bad block here: wait for
+                        // one of them to be repaired.
+                        tracing::error!(
+                            height = at,
+                            "no endpoint serves a valid block at this height; waiting"
+                        );
+                        bad_here.clear();
+                        if sleep_or_shutdown(jitter(backoff), &mut shutdown).await {
+                            return Ok(());
+                        }
+                        backoff = (backoff * 2).min(self.config.backoff_max);
+                    }
+                }
+            }
+        }
+    }
+
+    fn set_endpoint(&self, url: &str) {
+        if let Ok(mut e) = self.stats.endpoint.lock()
+            && *e != url
+        {
+            url.clone_into(&mut e);
+        }
+    }
+
+    fn load_chain_state(&self) -> Result<ChainState, IngestError> {
+        let checkpoint = self.store.checkpoint()?;
+        let (last_hash, committee) = match checkpoint {
+            None => (
+                None,
+                match &self.config.trust {
+                    Trust::Genesis(c) => Some(c.clone()),
+                    Trust::FirstUse => None,
+                },
+            ),
+            Some(cp) => {
+                let hash = self.store.block_hash(cp)?;
+                let committee = self.store.committee_at(cp)?.filter(|c| !c.is_empty());
+                (hash, committee)
+            }
+        };
+        Ok(ChainState {
+            checkpoint,
+            last_hash,
+            committee,
+        })
+    }
+
+    /// The checks that need the chain so far, then the commit. The outer
+    /// `Result` is the store failing; the inner one a finding.
+    async fn accept(
+        &self,
+        chain: &mut ChainState,
+        p: Processed,
+        endpoint: &str,
+    ) -> Result<Result<(), Box<Finding>>, IngestError> {
+        let header = &p.served.block.header;
+        let height = header.number;
+        let finding = |check: &str, detail: String| {
+            Box::new(Finding {
+                at_ms: now_ms(),
+                height: Some(height),
+                endpoint: endpoint.to_string(),
+                check: check.to_string(),
+                detail,
+                evidence: p.served.raw.clone(),
+            })
+        };
+        let own: Vec<Sealer> = header
+            .sealer_list
+            .iter()
+            .zip(header.consensus_weights.iter())
+            .map(|(n, w)| Sealer {
+                node_id: *n,
+                weight: *w,
+            })
+            .collect();
+        let committee = if height == 0 {
+            match self.config.genesis_hash {
+                Some(want) if want != header.claimed_hash => {
+                    return Ok(Err(finding(
+                        "genesis-hash",
+                        format!(
+                            "block 0 is {} but the configured genesis is {}",
+                            encode0x(&header.claimed_hash),
+                            encode0x(&want)
+                        ),
+                    )));
+                }
+                Some(_) => {}
+                None => tracing::warn!(
+                    hash = %encode0x(&header.claimed_hash),
+                    endpoint,
+                    "no genesis_hash configured: trusting the genesis block on first use"
+                ),
+            }
+            chain.committee.clone().unwrap_or_default()
+        } else {
+            match chain.last_hash {
+                Some(parent) if header.parents.first().map(|p| p.hash) == Some(parent) => {}
+                Some(parent) => {
+                    return Ok(Err(finding(
+                        "parent",
+                        format!(
+                            "block {height} names parent {} but block {} is {}",
+                            header
+                                .parents
+                                .first()
+                                .map(|p| encode0x(&p.hash))
+                                .unwrap_or_else(|| "(none)".into()),
+                            height - 1,
+                            encode0x(&parent)
+                        ),
+                    )));
+                }
+                None => {
+                    return Err(IngestError::Config(format!(
+                        "block {height} offered with no block {} stored",
+                        height - 1
+                    )));
+                }
+            }
+            match &chain.committee {
+                None => {
+                    tracing::warn!(
+                        height,
+                        endpoint,
+                        sealers = own.len(),
+                        "TRUST ON FIRST USE: adopting the sealer list of this block as the committee; configure genesis sealers to verify it"
+                    );
+                    own.clone()
+                }
+                Some(c) if *c == own => own.clone(),
+                Some(c) => {
+                    let check = committee_vouches(self.config.suite, header, c);
+                    if !check.passed {
+                        return Ok(Err(finding("committee-change", check.detail)));
+                    }
+                    tracing::info!(
+                        height,
+                        from = c.len(),
+                        to = own.len(),
+                        "sealer set changed, vouched for by the committee in force"
+                    );
+                    own.clone()
+                }
+            }
+        };
+        let txs = p.envelopes.len() as u64;
+        let hash = header.claimed_hash;
+        let commit = BlockCommit {
+            block: p.served.block,
+            envelopes: p.envelopes,
+            committee: committee.clone(),
+        };
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.commit(&commit))
+            .await
+            .map_err(|e| IngestError::Worker(e.to_string()))??;
+        chain.checkpoint = Some(height);
+        chain.last_hash = Some(hash);
+        chain.committee = if committee.is_empty() {
+            None
+        } else {
+            Some(committee)
+        };
+        self.stats.record_commit(height, txs, p.opened);
+        tracing::debug!(height, txs, "stored block");
+        Ok(Ok(()))
+    }
+}
+
+/// What the sequential stage knows of the chain so far.
+struct ChainState {
+    checkpoint: Option<i64>,
+    last_hash: Option<Hash>,
+    /// The committee in force; `None` until known (trust on first use).
+    committee: Option<Vec<Sealer>>,
+}
+
+impl ChainState {
+    fn next_height(&self) -> i64 {
+        self.checkpoint.map_or(0, |c| c + 1)
+    }
+}
+
+/// Sleeps, or returns `true` at once if `shutdown` completes first.
+async fn sleep_or_shutdown(
+    d: Duration,
+    shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> bool {
+    tokio::select! {
+        () = shutdown => true,
+        () = tokio::time::sleep(d) => false,
+    }
+}
+
+/// `d` scaled by a factor in [0.5, 1.5), so retrying observers spread out.
+fn jitter(d: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| t.subsec_nanos())
+        .unwrap_or(0);
+    d.mul_f64(0.5 + f64::from(nanos % 1000) / 1000.0)
+}
+
+async fn fetch_and_process(
+    endpoint: Arc<Endpoint>,
+    height: i64,
+    head: i64,
+    suite: CryptoSuite,
+    keyring: Arc<Keyring>,
+    sealer: Arc<RecordSealer>,
+) -> Result<Processed, Failure> {
+    let url = endpoint.url().to_string();
+    let bad = |check: &str, detail: String, evidence: String| {
+        Failure::Bad(Box::new(Finding {
+            at_ms: now_ms(),
+            height: Some(height),
+            endpoint: url.clone(),
+            check: check.to_string(),
+            detail,
+            evidence,
+        }))
+    };
+    let served = match endpoint.block(height).await {
+        Ok(s) => s,
+        Err(e) if e.is_network() => return Err(Failure::Network(e)),
+        Err(SourceError::Rpc {
+            code,
+            message,
+            body,
+            ..
+        }) if code == LEDGER_BLOCK_NOT_FOUND => {
+            return Err(bad(
+                "withheld-block",
+                format!(
+                    "the endpoint reported head {head} but answers block {height} with error {code}: {message}"
+                ),
+                body,
+            ));
+        }
+        Err(e) => {
+            let check = match &e {
+                SourceError::Rpc { .. } => "rpc-error",
+                _ => "malformed-answer",
+            };
+            let evidence = e.body().unwrap_or_default().to_string();
+            return Err(bad(check, e.to_string(), evidence));
+        }
+    };
+    if served.block.header.number != height {
+        let detail = format!(
+            "asked for block {height}, served block {}",
+            served.block.header.number
+        );
+        return Err(bad("block-number", detail, served.raw));
+    }
+    if !matches!(served.block.transactions, BlockTransactions::Full(_)) {
+        return Err(bad(
+            "transactions",
+            "the block was served without its full transactions".into(),
+            served.raw,
+        ));
+    }
+    let work = tokio::task::spawn_blocking(move || process(suite, served, &keyring, &sealer));
+    match work.await {
+        Ok(Ok(p)) => Ok(p),
+        Ok(Err((report, raw))) => {
+            let failures: Vec<String> = report.failures().map(ToString::to_string).collect();
+            let check = report
+                .failures()
+                .next()
+                .map(|c| c.name.clone())
+                .unwrap_or_else(|| "verify".into());
+            Err(bad(&check, failures.join("; "), raw))
+        }
+        Err(e) => Err(bad(
+            "worker",
+            format!("verification task failed: {e}"),
+            String::new(),
+        )),
+    }
+}
+
+/// Verifies the block on its own and opens every payload (CPU work).
+fn process(
+    suite: CryptoSuite,
+    served: Served,
+    keyring: &Keyring,
+    sealer: &RecordSealer,
+) -> Result<Processed, (Report, String)> {
+    let (report, senders) = verify_block_senders(suite, &served.block, None);
+    if !report.passed() {
+        return Err((report, served.raw));
+    }
+    let (envelopes, opened) = open_all(&served.block, &senders, keyring, sealer);
+    Ok(Processed {
+        served,
+        envelopes,
+        opened,
+    })
+}
+
+/// Classifies and opens the payload of every transaction of a verified
+/// block; opened payloads are sealed for storage at rest, bound to their
+/// transaction hash.
+pub fn open_all(
+    block: &Block,
+    senders: &[Option<crate::chain::crypto::Address>],
+    keyring: &Keyring,
+    sealer: &RecordSealer,
+) -> (Vec<TxEnvelope>, u64) {
+    let BlockTransactions::Full(txs) = &block.transactions else {
+        return (Vec::new(), 0);
+    };
+    let mut opened = 0;
+    let mut out = Vec::with_capacity(txs.len());
+    for (t, sender) in txs.iter().zip(senders) {
+        let body = payload(&t.input);
+        let Some(sender) = sender else {
+            out.push(TxEnvelope {
+                class: privacy::envelope::Class::Malformed.as_str().into(),
+                detail: "the transaction's sender is unknown".into(),
+                sealed_record: None,
+            });
+            continue;
+        };
+        let ctx = match TxContext::new(&t.chain_id, &t.group_id, *sender) {
+            Ok(c) => c,
+            Err(e) => {
+                let class = match privacy::envelope::Envelope::parse(body) {
+                    Err(privacy::envelope::ParseError::NotEnvelope) => {
+                        privacy::envelope::Class::NotEnvelope
+                    }
+                    _ => privacy::envelope::Class::WrongContext,
+                };
+                out.push(TxEnvelope {
+                    class: class.as_str().into(),
+                    detail: format!("transaction context: {e}"),
+                    sealed_record: None,
+                });
+                continue;
+            }
+        };
+        let outcome = keyring.open(body, &ctx);
+        let class = outcome.class();
+        let detail = outcome.describe();
+        let sealed_record = match outcome.payload() {
+            Some(plain) => match sealer.seal(&t.claimed_hash, plain) {
+                Ok(s) => {
+                    opened += 1;
+                    Some(s)
+                }
+                Err(e) => {
+                    tracing::error!(tx = %encode0x(&t.claimed_hash), error = %e, "cannot seal the opened record");
+                    None
+                }
+            },
+            None => None,
+        };
+        out.push(TxEnvelope {
+            class: class.as_str().into(),
+            detail,
+            sealed_record,
+        });
+    }
+    (out, opened)
+}

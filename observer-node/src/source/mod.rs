@@ -1,0 +1,255 @@
+//! Chain sources: a JSON-RPC client for the FISCO BCOS 3.x methods the
+//! observer uses (`getBlockNumber`, `getBlockByNumber`, `getSealerList`),
+//! spoken the same way to a real node and to the devnet.
+//!
+//! Nothing an endpoint says is trusted here: a block comes back with the raw
+//! text it was read from, so that a block that later fails verification can
+//! be kept as evidence byte for byte. Errors are split by what the caller
+//! should do: [`SourceError::Network`] is retried with backoff, the others
+//! are the endpoint misbehaving and become findings.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::chain::ChainError;
+use crate::chain::model::Block;
+use crate::chain::verify::{Sealer, parse_sealer_list};
+
+/// Ledger error "block not found" (`bcos-framework/ledger/LedgerTypeDef.h`).
+pub const LEDGER_BLOCK_NOT_FOUND: i64 = 3006;
+
+/// Why a call to an endpoint failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The endpoint could not be reached or did not answer in time; worth
+    /// retrying.
+    #[error("{endpoint}: {method}: network: {reason}")]
+    Network {
+        /// The endpoint.
+        endpoint: String,
+        /// The method called.
+        method: &'static str,
+        /// What failed.
+        reason: String,
+    },
+    /// The endpoint answered with a JSON-RPC error.
+    #[error("{endpoint}: {method}: error {code}: {message}")]
+    Rpc {
+        /// The endpoint.
+        endpoint: String,
+        /// The method called.
+        method: &'static str,
+        /// The error code.
+        code: i64,
+        /// The error message.
+        message: String,
+        /// The raw answer.
+        body: String,
+    },
+    /// The answer is not JSON-RPC, or not the shape the method returns.
+    #[error("{endpoint}: {method}: malformed answer: {reason}")]
+    Malformed {
+        /// The endpoint.
+        endpoint: String,
+        /// The method called.
+        method: &'static str,
+        /// What is wrong.
+        reason: String,
+        /// The raw answer.
+        body: String,
+    },
+}
+
+impl SourceError {
+    /// Whether retrying the same call may succeed (the endpoint did not
+    /// answer, as opposed to answering wrongly).
+    pub fn is_network(&self) -> bool {
+        matches!(self, SourceError::Network { .. })
+    }
+
+    /// The raw answer, if the endpoint gave one.
+    pub fn body(&self) -> Option<&str> {
+        match self {
+            SourceError::Network { .. } => None,
+            SourceError::Rpc { body, .. } | SourceError::Malformed { body, .. } => Some(body),
+        }
+    }
+}
+
+/// A block as served, with the exact text it was parsed from.
+#[derive(Debug, Clone)]
+pub struct Served {
+    /// The block, full transactions included.
+    pub block: Block,
+    /// The endpoint's answer, byte for byte.
+    pub raw: String,
+}
+
+/// One JSON-RPC endpoint of a group.
+#[derive(Debug)]
+pub struct Endpoint {
+    url: String,
+    group: String,
+    node: String,
+    http: reqwest::Client,
+    next_id: AtomicU64,
+}
+
+impl Endpoint {
+    /// A client of `url` for `group` (and `node`, empty for the endpoint's
+    /// own node), with a per-request `timeout`.
+    pub fn new(url: &str, group: &str, node: &str, timeout: Duration) -> Result<Self, SourceError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .build()
+            .map_err(|e| SourceError::Network {
+                endpoint: url.to_string(),
+                method: "connect",
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            url: url.to_string(),
+            group: group.to_string(),
+            node: node.to_string(),
+            http,
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    /// The endpoint's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Calls `method` and returns its `result` and the raw answer.
+    async fn call(
+        &self,
+        method: &'static str,
+        params: Vec<Value>,
+    ) -> Result<(Value, String), SourceError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let request = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let network = |e: reqwest::Error| SourceError::Network {
+            endpoint: self.url.clone(),
+            method,
+            reason: error_chain(&e),
+        };
+        let response = self
+            .http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .body(request.to_string())
+            .send()
+            .await
+            .map_err(network)?;
+        let status = response.status();
+        let body = response.text().await.map_err(network)?;
+        if status.is_server_error() {
+            return Err(SourceError::Network {
+                endpoint: self.url.clone(),
+                method,
+                reason: format!("HTTP {status}"),
+            });
+        }
+        let malformed = |reason: String, body: String| SourceError::Malformed {
+            endpoint: self.url.clone(),
+            method,
+            reason,
+            body,
+        };
+        if !status.is_success() {
+            return Err(malformed(format!("HTTP {status}"), body));
+        }
+        let mut value: Value = match serde_json::from_str(&body) {
+            Ok(v) => v,
+            Err(e) => return Err(malformed(format!("not JSON: {e}"), body)),
+        };
+        if let Some(err) = value.get("error").filter(|e| !e.is_null()) {
+            let code = err.get("code").and_then(Value::as_i64).unwrap_or(0);
+            let message = err
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            return Err(SourceError::Rpc {
+                endpoint: self.url.clone(),
+                method,
+                code,
+                message,
+                body,
+            });
+        }
+        match value.get_mut("result").map(Value::take) {
+            Some(result) => Ok((result, body)),
+            None => Err(malformed("no result and no error".into(), body)),
+        }
+    }
+
+    /// `getBlockNumber`: the endpoint's head.
+    pub async fn block_number(&self) -> Result<i64, SourceError> {
+        let (v, body) = self
+            .call("getBlockNumber", vec![json!(self.group), json!(self.node)])
+            .await?;
+        crate::chain::rpc::int_value(&v, "result").map_err(|e| SourceError::Malformed {
+            endpoint: self.url.clone(),
+            method: "getBlockNumber",
+            reason: e.to_string(),
+            body,
+        })
+    }
+
+    /// `getBlockByNumber` with full transactions.
+    pub async fn block(&self, height: i64) -> Result<Served, SourceError> {
+        let (v, raw) = self
+            .call(
+                "getBlockByNumber",
+                vec![
+                    json!(self.group),
+                    json!(self.node),
+                    json!(height),
+                    json!(false),
+                    json!(false),
+                ],
+            )
+            .await?;
+        let block = Block::from_json(&v).map_err(|e: ChainError| SourceError::Malformed {
+            endpoint: self.url.clone(),
+            method: "getBlockByNumber",
+            reason: e.to_string(),
+            body: raw.clone(),
+        })?;
+        Ok(Served { block, raw })
+    }
+
+    /// `getSealerList`: the committee the endpoint reports.
+    pub async fn sealer_list(&self) -> Result<Vec<Sealer>, SourceError> {
+        let (_, body) = self
+            .call("getSealerList", vec![json!(self.group), json!(self.node)])
+            .await?;
+        parse_sealer_list(&body).map_err(|e| SourceError::Malformed {
+            endpoint: self.url.clone(),
+            method: "getSealerList",
+            reason: e.to_string(),
+            body,
+        })
+    }
+}
+
+/// An error and its sources, on one line (reqwest hides the useful part,
+/// such as "connection refused", in a source).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}

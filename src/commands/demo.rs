@@ -1,0 +1,192 @@
+//! `lookthrough demo`: a local consortium chain and the regulator's node
+//! following it, in one process on localhost, with fresh keys and a
+//! temporary data directory.
+//!
+//! The chain is served by two JSON-RPC endpoints: the first lies about one
+//! block (a forged sealer signature, by default), the second is honest. The
+//! node catches the lie, records it as a finding, moves to the honest
+//! endpoint and goes on, opening every envelope wrapped for the regulator.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use devnet::faults::Fault;
+use devnet::server::{AppState, produce, serve};
+use observer_node::chain::CryptoSuite;
+use observer_node::ingest::{IngestConfig, Trust};
+use privacy::keyring::Keyring;
+use privacy::keys::PrivateKey;
+
+use super::devnet::{Crypto, NewChain, build};
+use super::node::{Node, serve_metrics, shutdown_signal};
+
+/// Options of `lookthrough demo`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DemoOpts {
+    /// Milliseconds between new blocks.
+    #[arg(long, default_value_t = 500)]
+    pub interval_ms: u64,
+    /// Transactions in each new block.
+    #[arg(long, default_value_t = 40)]
+    pub txs_per_block: usize,
+    /// How the first endpoint lies (KIND@HEIGHT), or `none`.
+    #[arg(long, default_value = "forged-signature@3")]
+    pub fault: String,
+    /// Seed of the chain's keys and traffic (default: from the clock).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Stop once this height is stored (default: run until Ctrl-C).
+    #[arg(long)]
+    pub until_height: Option<i64>,
+}
+
+/// Runs the demo.
+pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
+    let fault: Option<Fault> = match opts.fault.as_str() {
+        "none" => None,
+        f => Some(
+            f.parse()
+                .map_err(|e: String| anyhow::anyhow!("--fault: {e}"))?,
+        ),
+    };
+    let seed = opts.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1)
+    });
+    let (devnet, workload) = build(&NewChain {
+        sealers: 4,
+        crypto: Crypto::Sm,
+        seed,
+        session_reuse: false,
+    })?;
+    let committee = devnet.committee();
+    let genesis_hash = devnet.block(0).map(|b| b.header.claimed_hash);
+    let mut keyring = Keyring::new();
+    let scalar = workload.regulator_key().to_scalar_bytes();
+    keyring.add(
+        "demo regulator key",
+        PrivateKey::from_scalar_bytes(&*scalar)?,
+    )?;
+    let data = tempfile::Builder::new()
+        .prefix("lookthrough-demo-")
+        .tempdir()
+        .context("cannot create a temporary data directory")?;
+
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let shared = Arc::new(tokio::sync::RwLock::new(devnet));
+        let mut urls = Vec::new();
+        for f in [fault, None] {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .context("cannot listen on 127.0.0.1")?;
+            urls.push(format!("http://{}/", listener.local_addr()?));
+            let state = AppState::new(shared.clone(), f);
+            tokio::spawn(serve(listener, state, std::future::pending()));
+            if fault.is_none() {
+                break;
+            }
+        }
+        let producer = tokio::spawn(produce(
+            shared.clone(),
+            workload,
+            Duration::from_millis(opts.interval_ms.max(1)),
+            opts.txs_per_block,
+        ));
+
+        let mut config = IngestConfig::new(
+            urls.clone(),
+            "group0",
+            CryptoSuite::Sm,
+            Trust::Genesis(committee),
+        );
+        config.genesis_hash = genesis_hash;
+        config.poll_interval = Duration::from_millis(100);
+        config.backoff_initial = Duration::from_millis(50);
+        config.backoff_max = Duration::from_secs(1);
+        config.stop_at = opts.until_height;
+        let node = Node::open(config, data.path(), keyring)?;
+        let metrics = serve_metrics("127.0.0.1:0".parse()?, node.registry()).await?;
+
+        println!("lookthrough demo");
+        match fault {
+            Some(f) => {
+                println!(
+                    "  chain     4 SM2 sealers, group0; JSON-RPC at {} (lies: {f}) and {} (honest)",
+                    urls[0], urls[1]
+                );
+            }
+            None => println!("  chain     4 SM2 sealers, group0; JSON-RPC at {}", urls[0]),
+        }
+        println!(
+            "  node      store in {} (deleted on exit)",
+            data.path().display()
+        );
+        println!("  metrics   http://{metrics}/metrics");
+        println!("  Ctrl-C to stop");
+
+        let status = tokio::spawn(print_status(node.store.clone(), node.ingest.stats()));
+        let result = node.ingest.run(shutdown_signal()).await;
+        status.abort();
+        producer.abort();
+        result?;
+        print_line(&node.store, &node.ingest.stats());
+        for f in node.store.findings()? {
+            println!(
+                "  finding   block {} from {}: {}: {}",
+                f.height.unwrap_or(-1),
+                f.endpoint,
+                f.check,
+                f.detail
+            );
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_line(store: &observer_node::store::Store, stats: &observer_node::ingest::Stats) {
+    let counts = store.class_counts().unwrap_or_default();
+    let n = |c: &str| counts.get(c).copied().unwrap_or(0);
+    let total: i64 = counts.values().sum();
+    println!(
+        "  height {:>5} | {:>7} tx | {:>6.0} tx/s | public {} | opened {} | not-for-us {} | inconsistent {} | findings {}",
+        stats.height.load(Ordering::Relaxed),
+        total,
+        stats.tx_per_second(),
+        n("not-envelope"),
+        n("opened"),
+        n("not-for-us"),
+        n("inconsistent"),
+        store.finding_count().unwrap_or(0),
+    );
+}
+
+async fn print_status(
+    store: Arc<observer_node::store::Store>,
+    stats: Arc<observer_node::ingest::Stats>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    let mut seen_findings = 0usize;
+    loop {
+        tick.tick().await;
+        if let Ok(findings) = store.findings() {
+            for f in findings.iter().skip(seen_findings) {
+                println!(
+                    "  FINDING   block {} from {}: {} ({}); not stored, switched endpoint",
+                    f.height.unwrap_or(-1),
+                    f.endpoint,
+                    f.check,
+                    f.detail
+                );
+            }
+            seen_findings = findings.len();
+        }
+        print_line(&store, &stats);
+    }
+}

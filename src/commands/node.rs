@@ -1,0 +1,190 @@
+//! `lookthrough run`: the regulator's node, following a chain into the
+//! store, with progress, logs and `/metrics`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::routing::get;
+use observer_node::ingest::metrics::{IngestCollector, render};
+use observer_node::ingest::{Ingest, IngestConfig, Stats};
+use observer_node::store::Store;
+use privacy::at_rest::RecordSealer;
+use privacy::keyring::Keyring;
+use prometheus_client::registry::Registry;
+
+use crate::config::{Config, KeyEntry};
+
+/// Loads the regulator's keys.
+pub fn open_keyring(keys: &[KeyEntry]) -> Result<Keyring> {
+    let mut ring = Keyring::new();
+    for (i, k) in keys.iter().enumerate() {
+        let id = ring
+            .load_pem_file(&k.path, k.passphrase_env.as_deref())
+            .with_context(|| format!("keys.regulator[{i}]: {}", k.path.display()))?;
+        tracing::info!(key = %id, path = %k.path.display(), "loaded regulator key");
+    }
+    Ok(ring)
+}
+
+/// A node's parts, wired.
+pub struct Node {
+    /// The store.
+    pub store: Arc<Store>,
+    /// The pipeline.
+    pub ingest: Arc<Ingest>,
+}
+
+impl Node {
+    /// Opens the store in `data_dir` and builds the pipeline.
+    pub fn open(config: IngestConfig, data_dir: &Path, keyring: Keyring) -> Result<Self> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+        let path = data_dir.join("store");
+        let store = Arc::new(
+            Store::open(&path)
+                .with_context(|| format!("cannot open the store {}", path.display()))?,
+        );
+        let sealer = Arc::new(RecordSealer::from_keyring(&keyring)?);
+        let ingest = Arc::new(Ingest::new(
+            config,
+            store.clone(),
+            Arc::new(keyring),
+            sealer,
+        )?);
+        Ok(Self { store, ingest })
+    }
+
+    /// The metrics registry of this node.
+    pub fn registry(&self) -> Registry {
+        IngestCollector::new(self.ingest.stats(), self.store.clone()).registry()
+    }
+}
+
+/// Serves `GET /metrics` on `addr`; returns the bound address.
+pub async fn serve_metrics(addr: SocketAddr, registry: Registry) -> Result<SocketAddr> {
+    let registry = Arc::new(registry);
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let registry = registry.clone();
+            async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    render(&registry),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("server.metrics_listen: cannot listen on {addr}"))?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "metrics server failed");
+        }
+    });
+    Ok(bound)
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = term => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Logs progress every `every`, and draws a bar while catching up when
+/// stderr is a terminal.
+pub async fn report_progress(stats: Arc<Stats>, every: Duration) {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} catching up [{bar:40}] block {pos}/{len} ({msg})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut last_log = std::time::Instant::now();
+    loop {
+        tick.tick().await;
+        let height = stats.height.load(Ordering::Relaxed);
+        let head = stats.head.load(Ordering::Relaxed);
+        let rate = stats.tx_per_second();
+        if stats.lag() > 0 {
+            bar.set_length(head.max(0) as u64);
+            bar.set_position(height.max(0) as u64);
+            bar.set_message(format!("{rate:.0} tx/s"));
+        }
+        if last_log.elapsed() >= every {
+            last_log = std::time::Instant::now();
+            tracing::info!(
+                height,
+                head,
+                lag = stats.lag(),
+                tx_per_s = rate.round(),
+                txs = stats.txs.load(Ordering::Relaxed),
+                opened = stats.opened.load(Ordering::Relaxed),
+                findings = stats.findings.load(Ordering::Relaxed),
+                "progress"
+            );
+        }
+    }
+}
+
+/// `lookthrough run`.
+pub fn run(config_path: &Path, until_height: Option<i64>) -> Result<ExitCode> {
+    let config = Config::load(config_path)?;
+    let mut ingest_config = config.ingest_config()?;
+    ingest_config.stop_at = until_height;
+    let keyring = open_keyring(&config.keys.regulator)?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let node = Node::open(ingest_config, &config.storage.data_dir, keyring)?;
+        if let Some(addr) = config.server.metrics_listen {
+            let bound = serve_metrics(addr, node.registry()).await?;
+            tracing::info!(%bound, "metrics at http://{bound}/metrics");
+        }
+        tracing::info!(
+            store = %config.storage.data_dir.join("store").display(),
+            checkpoint = ?node.store.checkpoint()?,
+            endpoints = ?config.chain.endpoints,
+            "following the chain"
+        );
+        let progress = tokio::spawn(report_progress(
+            node.ingest.stats(),
+            Duration::from_secs(10),
+        ));
+        let result = node.ingest.run(shutdown_signal()).await;
+        progress.abort();
+        result?;
+        tracing::info!(checkpoint = ?node.store.checkpoint()?, "stopped");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,436 @@
+//! `lookthrough.toml`: the node's configuration, with environment
+//! overrides (`LOOKTHROUGH_<SECTION>__<KEY>`, e.g.
+//! `LOOKTHROUGH_CHAIN__ENDPOINTS='["http://10.0.0.5:20200"]'`).
+//!
+//! Every key is documented in `lookthrough.example.toml`. Unknown keys and
+//! values of the wrong type are errors naming the key and where it came
+//! from; checks that span keys are made by [`Config::validate`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use observer_node::chain::CryptoSuite;
+use observer_node::chain::hexbytes::Hash;
+use observer_node::chain::verify::{Sealer, parse_sealer_list};
+use observer_node::ingest::{IngestConfig, Trust};
+use serde::Deserialize;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The chain followed.
+    pub chain: ChainSection,
+    /// The regulator's keys.
+    pub keys: KeysSection,
+    /// Where data lives.
+    pub storage: StorageSection,
+    /// Pipeline tuning.
+    #[serde(default)]
+    pub ingest: IngestSection,
+    /// Listen addresses.
+    #[serde(default)]
+    pub server: ServerSection,
+}
+
+/// `[chain]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainSection {
+    /// JSON-RPC endpoints of the group, in order of preference.
+    pub endpoints: Vec<String>,
+    /// Group id.
+    pub group: String,
+    /// Node name in requests (empty: the endpoint's own node).
+    #[serde(default)]
+    pub node: String,
+    /// `sm` or `standard`.
+    pub crypto: CryptoMode,
+    /// `genesis` (sealers from `sealers` or `sealers_file`) or `first-use`.
+    pub trust: TrustMode,
+    /// The genesis committee, inline.
+    #[serde(default)]
+    pub sealers: Vec<SealerEntry>,
+    /// The genesis committee as a `getSealerList` response.
+    #[serde(default)]
+    pub sealers_file: Option<PathBuf>,
+    /// The consortium's published genesis block hash (0x hex).
+    #[serde(default)]
+    pub genesis_hash: Option<String>,
+}
+
+/// The chain's crypto.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum CryptoMode {
+    /// SM3 / SM2.
+    Sm,
+    /// keccak256 / secp256k1.
+    Standard,
+}
+
+/// Where the committee comes from.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum TrustMode {
+    /// The configured genesis committee.
+    Genesis,
+    /// The first signed block's sealer list (logged loudly).
+    FirstUse,
+}
+
+/// One sealer of the genesis committee.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealerEntry {
+    /// Its node id: the 64-byte public key, hex.
+    pub node_id: String,
+    /// Its voting weight.
+    pub weight: i64,
+}
+
+/// `[keys]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysSection {
+    /// The regulator's SM2 keys; the first seals stored records.
+    pub regulator: Vec<KeyEntry>,
+}
+
+/// One key file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyEntry {
+    /// PKCS#8 PEM file.
+    pub path: PathBuf,
+    /// Environment variable holding its passphrase, if encrypted.
+    #[serde(default)]
+    pub passphrase_env: Option<String>,
+}
+
+/// `[storage]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSection {
+    /// The data directory (the store lives in `DATA_DIR/store`).
+    pub data_dir: PathBuf,
+}
+
+/// `[ingest]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestSection {
+    /// Blocks fetched and verified at once.
+    pub in_flight: usize,
+    /// Head polling interval once caught up, ms.
+    pub poll_interval_ms: u64,
+    /// Per-request timeout, ms.
+    pub request_timeout_ms: u64,
+    /// First retry delay after a network error, ms.
+    pub backoff_initial_ms: u64,
+    /// Longest retry delay, ms.
+    pub backoff_max_ms: u64,
+    /// Consecutive network errors before moving to the next endpoint.
+    pub failover_after: u32,
+}
+
+impl Default for IngestSection {
+    fn default() -> Self {
+        Self {
+            in_flight: 8,
+            poll_interval_ms: 200,
+            request_timeout_ms: 30_000,
+            backoff_initial_ms: 100,
+            backoff_max_ms: 10_000,
+            failover_after: 3,
+        }
+    }
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// Where `/metrics` is served; absent: not served.
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path`, then the environment overrides, and validates.
+    pub fn load(path: &Path) -> Result<Self> {
+        if !path.exists() {
+            bail!(
+                "config file {} does not exist (see lookthrough.example.toml)",
+                path.display()
+            );
+        }
+        let figment = Figment::new().merge(Toml::file_exact(path)).merge(
+            Env::prefixed("LOOKTHROUGH_")
+                .filter(|k| k.as_str().contains("__"))
+                .split("__"),
+        );
+        Self::from_figment(figment, path.parent().unwrap_or(Path::new(".")))
+    }
+
+    /// Parses a configuration from TOML text (relative paths against `base`).
+    #[cfg(test)]
+    pub fn from_toml(text: &str, base: &Path) -> Result<Self> {
+        Self::from_figment(Figment::new().merge(Toml::string(text)), base)
+    }
+
+    fn from_figment(figment: Figment, base: &Path) -> Result<Self> {
+        let mut config: Config = figment.extract().map_err(|e| {
+            let msgs: Vec<String> = e.into_iter().map(|e| e.to_string()).collect();
+            anyhow::anyhow!("bad configuration: {}", msgs.join("; "))
+        })?;
+        config.resolve_paths(base);
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.storage.data_dir);
+        for k in &mut self.keys.regulator {
+            fix(&mut k.path);
+        }
+        if let Some(p) = &mut self.chain.sealers_file {
+            fix(p);
+        }
+    }
+
+    /// Checks that span keys.
+    pub fn validate(&self) -> Result<()> {
+        let c = &self.chain;
+        if c.endpoints.is_empty() {
+            bail!("chain.endpoints: at least one endpoint is needed");
+        }
+        for (i, e) in c.endpoints.iter().enumerate() {
+            if !(e.starts_with("http://") || e.starts_with("https://")) {
+                bail!("chain.endpoints[{i}]: '{e}' is not an http:// or https:// URL");
+            }
+        }
+        if c.group.is_empty() {
+            bail!("chain.group: must not be empty");
+        }
+        match (c.trust, c.sealers.is_empty(), &c.sealers_file) {
+            (TrustMode::Genesis, true, None) => bail!(
+                "chain.trust = \"genesis\" needs chain.sealers or chain.sealers_file (or set chain.trust = \"first-use\")"
+            ),
+            (TrustMode::Genesis, false, Some(_)) => {
+                bail!("chain.sealers and chain.sealers_file: give one, not both")
+            }
+            (TrustMode::FirstUse, false, _) | (TrustMode::FirstUse, _, Some(_)) => bail!(
+                "chain.sealers/sealers_file are set but chain.trust = \"first-use\" would ignore them"
+            ),
+            _ => {}
+        }
+        if let Some(h) = &c.genesis_hash {
+            parse_hash(h).context("chain.genesis_hash")?;
+        }
+        for (i, s) in c.sealers.iter().enumerate() {
+            sealer(s).with_context(|| format!("chain.sealers[{i}]"))?;
+        }
+        if self.keys.regulator.is_empty() {
+            bail!("keys.regulator: at least one key is needed to open envelopes");
+        }
+        if self.ingest.in_flight == 0 || self.ingest.in_flight > 256 {
+            bail!(
+                "ingest.in_flight: must be 1 to 256, got {}",
+                self.ingest.in_flight
+            );
+        }
+        if self.ingest.failover_after == 0 {
+            bail!("ingest.failover_after: must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// The pipeline configuration (reads `sealers_file`).
+    pub fn ingest_config(&self) -> Result<IngestConfig> {
+        let c = &self.chain;
+        let trust = match c.trust {
+            TrustMode::FirstUse => Trust::FirstUse,
+            TrustMode::Genesis => match &c.sealers_file {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).with_context(|| {
+                        format!("chain.sealers_file: cannot read {}", path.display())
+                    })?;
+                    Trust::Genesis(
+                        parse_sealer_list(&text)
+                            .with_context(|| format!("chain.sealers_file: {}", path.display()))?,
+                    )
+                }
+                None => Trust::Genesis(
+                    c.sealers
+                        .iter()
+                        .map(sealer)
+                        .collect::<Result<Vec<_>>>()
+                        .context("chain.sealers")?,
+                ),
+            },
+        };
+        let suite = match c.crypto {
+            CryptoMode::Sm => CryptoSuite::Sm,
+            CryptoMode::Standard => CryptoSuite::Standard,
+        };
+        let mut ic = IngestConfig::new(c.endpoints.clone(), &c.group, suite, trust);
+        ic.node.clone_from(&c.node);
+        ic.genesis_hash = c.genesis_hash.as_deref().map(parse_hash).transpose()?;
+        let i = &self.ingest;
+        ic.in_flight = i.in_flight;
+        ic.poll_interval = Duration::from_millis(i.poll_interval_ms);
+        ic.request_timeout = Duration::from_millis(i.request_timeout_ms);
+        ic.backoff_initial = Duration::from_millis(i.backoff_initial_ms);
+        ic.backoff_max = Duration::from_millis(i.backoff_max_ms);
+        ic.failover_after = i.failover_after;
+        Ok(ic)
+    }
+}
+
+fn parse_hash(text: &str) -> Result<Hash> {
+    observer_node::chain::hexbytes::decode_fixed::<32>("hash", text)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn sealer(s: &SealerEntry) -> Result<Sealer> {
+    let node_id = observer_node::chain::hexbytes::decode_fixed::<64>("node_id", &s.node_id)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if s.weight <= 0 {
+        bail!("weight must be positive, got {}", s.weight);
+    }
+    Ok(Sealer {
+        node_id,
+        weight: s.weight,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[chain]
+endpoints = ["http://127.0.0.1:20200"]
+group = "group0"
+crypto = "sm"
+trust = "first-use"
+
+[keys]
+regulator = [{ path = "keys/regulator.pem" }]
+
+[storage]
+data_dir = "data"
+"#;
+
+    fn err(text: &str) -> String {
+        format!(
+            "{:#}",
+            Config::from_toml(text, Path::new("/etc/lt")).unwrap_err()
+        )
+    }
+
+    #[test]
+    fn minimal_config_has_defaults_and_resolved_paths() {
+        let c = Config::from_toml(GOOD, Path::new("/etc/lt")).unwrap();
+        assert_eq!(c.ingest.in_flight, 8);
+        assert_eq!(c.storage.data_dir, Path::new("/etc/lt/data"));
+        assert_eq!(
+            c.keys.regulator[0].path,
+            Path::new("/etc/lt/keys/regulator.pem")
+        );
+        assert!(c.server.metrics_listen.is_some());
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = err(&GOOD.replace("group = \"group0\"", "group = \"group0\"\ngroupp = 1"));
+        assert!(e.contains("groupp"), "{e}");
+        let e = err(&format!("{GOOD}\n[ingest]\ninflight = 3\n"));
+        assert!(e.contains("inflight") && e.contains("ingest"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = err(&GOOD.replace("crypto = \"sm\"", "crypto = \"rsa\""));
+        assert!(e.contains("crypto") && e.contains("rsa"), "{e}");
+        let e = err(&format!("{GOOD}\n[ingest]\nin_flight = \"many\"\n"));
+        assert!(e.contains("in_flight"), "{e}");
+        let e = err(&format!("{GOOD}\n[ingest]\nin_flight = 0\n"));
+        assert!(e.contains("ingest.in_flight"), "{e}");
+        let e = err(&GOOD.replace("http://127.0.0.1:20200", "127.0.0.1:20200"));
+        assert!(e.contains("chain.endpoints[0]"), "{e}");
+        let e = err(&GOOD.replace("first-use", "genesis"));
+        assert!(e.contains("chain.sealers"), "{e}");
+        let e = err(&GOOD.replace(
+            "trust = \"first-use\"",
+            "trust = \"first-use\"\ngenesis_hash = \"0x12\"",
+        ));
+        assert!(e.contains("chain.genesis_hash"), "{e}");
+        let e = err(&GOOD.replace(
+            "trust = \"first-use\"",
+            "trust = \"genesis\"\nsealers = [{ node_id = \"00\", weight = 1 }]",
+        ));
+        assert!(e.contains("chain.sealers[0]"), "{e}");
+    }
+
+    #[test]
+    fn missing_sections_are_named() {
+        let text = GOOD.replace("[storage]\ndata_dir = \"data\"\n", "");
+        let e = err(&text);
+        assert!(e.contains("storage"), "{e}");
+    }
+
+    #[test]
+    fn the_example_config_parses() {
+        let text = include_str!("../lookthrough.example.toml");
+        let dir = tempfile::tempdir().unwrap();
+        let id = "ab".repeat(64);
+        std::fs::write(
+            dir.path().join("sealers.json"),
+            format!(r#"{{"jsonrpc":"2.0","id":1,"result":[{{"nodeID":"{id}","weight":2}}]}}"#),
+        )
+        .unwrap();
+        let c = Config::from_toml(text, dir.path()).unwrap();
+        let ic = c.ingest_config().unwrap();
+        assert_eq!(ic.endpoints.len(), 2);
+        match ic.trust {
+            Trust::Genesis(s) => assert_eq!((s.len(), s[0].weight), (1, 2)),
+            Trust::FirstUse => panic!("the example trusts the genesis committee"),
+        }
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own large error
+    fn environment_overrides_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("lookthrough.toml", GOOD)?;
+            jail.set_env("LOOKTHROUGH_CHAIN__GROUP", "group7");
+            jail.set_env("LOOKTHROUGH_INGEST__IN_FLIGHT", "3");
+            jail.set_env("LOOKTHROUGH_KEY_PASSPHRASE", "not a config key");
+            let c = Config::load(Path::new("lookthrough.toml")).map_err(|e| e.to_string())?;
+            assert_eq!(c.chain.group, "group7");
+            assert_eq!(c.ingest.in_flight, 3);
+            jail.set_env("LOOKTHROUGH_INGEST__NOPE", "3");
+            let e = Config::load(Path::new("lookthrough.toml")).unwrap_err();
+            assert!(format!("{e:#}").contains("nope"), "{e:#}");
+            Ok(())
+        });
+    }
+}
