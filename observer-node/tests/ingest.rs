@@ -1,0 +1,376 @@
+//! The ingest pipeline against real devnet servers on real ports, with a
+//! real RocksDB in a temporary directory: it follows the chain to its head
+//! (and on, as blocks arrive), classifies every payload as the generator's
+//! manifest says, and for each way a server can lie, finds the lie, names
+//! it, does not store the bad block and completes from an honest endpoint.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use devnet::faults::{Fault, FaultKind};
+use devnet::server::{AppState, SharedDevnet, serve};
+use devnet::signer::NodeKey;
+use devnet::workload::{Workload, WorkloadConfig};
+use devnet::{ChainConfig, Devnet};
+use observer_node::chain::CryptoSuite;
+use observer_node::chain::hexbytes::encode0x;
+use observer_node::ingest::{Ingest, IngestConfig, Trust};
+use observer_node::store::Store;
+use privacy::at_rest::RecordSealer;
+use privacy::keyring::Keyring;
+use privacy::keys::PrivateKey;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+const TXS_PER_BLOCK: usize = 12;
+
+struct Chain {
+    devnet: SharedDevnet,
+    workload: Workload,
+    committee: Vec<observer_node::chain::verify::Sealer>,
+}
+
+fn new_chain(seed: u64, blocks: usize) -> Chain {
+    let suite = CryptoSuite::Sm;
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let sealers = (0..4)
+        .map(|_| NodeKey::generate(suite, &mut rng).unwrap())
+        .collect();
+    let config = ChainConfig::new(suite, 4);
+    let mut workload = Workload::new(
+        WorkloadConfig::default(),
+        suite,
+        &config.chain_id,
+        &config.group_id,
+        seed + 1,
+    )
+    .unwrap();
+    let mut devnet = Devnet::new(config, sealers).unwrap();
+    for _ in 0..blocks {
+        let ts = workload.next_timestamp();
+        workload
+            .generate_block(&mut devnet, TXS_PER_BLOCK, ts)
+            .unwrap();
+    }
+    let committee = devnet.committee();
+    Chain {
+        devnet: Arc::new(tokio::sync::RwLock::new(devnet)),
+        workload,
+        committee,
+    }
+}
+
+fn keyring(w: &Workload) -> Keyring {
+    let mut k = Keyring::new();
+    let scalar = w.regulator_key().to_scalar_bytes();
+    k.add(
+        "regulator",
+        PrivateKey::from_scalar_bytes(&*scalar).unwrap(),
+    )
+    .unwrap();
+    k
+}
+
+/// Serves `devnet` on a fresh port; the server stops when the test ends.
+async fn server(devnet: &SharedDevnet, fault: Option<Fault>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(serve(
+        listener,
+        AppState::new(devnet.clone(), fault),
+        std::future::pending(),
+    ));
+    url
+}
+
+fn ingest(
+    endpoints: Vec<String>,
+    chain: &Chain,
+    store: Arc<Store>,
+    stop_at: i64,
+) -> (Ingest, RecordSealer) {
+    let ring = keyring(&chain.workload);
+    let sealer = RecordSealer::from_keyring(&ring).unwrap();
+    let mut config = IngestConfig::new(
+        endpoints,
+        "group0",
+        CryptoSuite::Sm,
+        Trust::Genesis(chain.committee.clone()),
+    );
+    config.stop_at = Some(stop_at);
+    config.in_flight = 4;
+    config.poll_interval = Duration::from_millis(20);
+    config.backoff_initial = Duration::from_millis(10);
+    config.backoff_max = Duration::from_millis(200);
+    config.failover_after = 2;
+    let ingest = Ingest::new(config, store, Arc::new(ring), Arc::new(sealer.clone())).unwrap();
+    (ingest, sealer)
+}
+
+/// Runs `ingest` to its stop height, failing the test after a deadline
+/// instead of hanging.
+async fn run_to_end(ingest: &Ingest) {
+    tokio::time::timeout(Duration::from_secs(120), ingest.run(std::future::pending()))
+        .await
+        .expect("sync did not reach the stop height within 120 s")
+        .unwrap();
+}
+
+/// The store's class names for the manifest's.
+fn store_class(manifest_class: &str) -> &str {
+    match manifest_class {
+        "public" => "not-envelope",
+        other => other,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follows_the_devnet_and_classifies_like_the_manifest() {
+    let mut chain = new_chain(11, 20);
+    let url = server(&chain.devnet, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path()).unwrap());
+    // The node starts at height 20 and must follow the chain to 30 as the
+    // blocks are sealed.
+    let (ingest, sealer) = ingest(vec![url], &chain, store.clone(), 30);
+    let ingest = Arc::new(ingest);
+    let running = tokio::spawn({
+        let ingest = ingest.clone();
+        async move { run_to_end(&ingest).await }
+    });
+    let mut feed = store.subscribe();
+    feed.wait_for(|h| *h == Some(20)).await.unwrap();
+    for _ in 0..10 {
+        let mut d = chain.devnet.write().await;
+        let ts = chain.workload.next_timestamp();
+        chain
+            .workload
+            .generate_block(&mut d, TXS_PER_BLOCK, ts)
+            .unwrap();
+    }
+    running.await.unwrap();
+    let manifest = chain.workload.into_manifest();
+
+    assert_eq!(store.checkpoint().unwrap(), Some(30));
+    assert!(store.findings().unwrap().is_empty());
+    let mut want: BTreeMap<String, i64> = BTreeMap::new();
+    for (class, n) in &manifest.summary.classes {
+        if *n > 0 {
+            want.insert(store_class(class).to_string(), *n as i64);
+        }
+    }
+    assert_eq!(store.class_counts().unwrap(), want);
+    assert_eq!(manifest.transactions.len(), 30 * TXS_PER_BLOCK);
+    for t in &manifest.transactions {
+        let hash = observer_node::chain::hexbytes::decode_fixed::<32>("tx", &t.tx_hash).unwrap();
+        let stored = store.transaction(&hash).unwrap().expect("every tx stored");
+        assert_eq!(
+            (stored.height, stored.index as usize),
+            (t.block_height, t.index)
+        );
+        let class = serde_json::to_value(t.class).unwrap();
+        assert_eq!(
+            stored.class,
+            store_class(class.as_str().unwrap()),
+            "{}",
+            t.tx_hash
+        );
+        let record = store.record(&hash).unwrap();
+        if stored.class == "opened" {
+            // The record is sealed at rest and opens to the payload.
+            let sealed = record.expect("an opened payload has a record");
+            assert!(!contains(&sealed, t.reference.as_bytes()));
+            let plain = sealer.open(&hash, &sealed).unwrap();
+            let payload: serde_json::Value = serde_json::from_slice(&plain).unwrap();
+            assert!(payload.to_string().contains(&t.reference), "{}", t.tx_hash);
+            // Bound to its transaction: another slot does not open it.
+            assert!(sealer.open(&[0u8; 32], &sealed).is_err());
+        } else {
+            assert!(record.is_none());
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_lie_is_found_named_and_not_stored() {
+    let chain = new_chain(12, 10);
+    let honest = server(&chain.devnet, None).await;
+    let head = chain.devnet.read().await.head();
+    let bad_height = 5;
+    for (kind, name) in FaultKind::ALL {
+        let liar = server(
+            &chain.devnet,
+            Some(Fault {
+                kind,
+                height: bad_height,
+            }),
+        )
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let (ingest, _) = ingest(
+            vec![liar.clone(), honest.clone()],
+            &chain,
+            store.clone(),
+            head,
+        );
+        run_to_end(&ingest).await;
+
+        assert_eq!(store.checkpoint().unwrap(), Some(head), "{name}");
+        let findings = store.findings().unwrap();
+        assert_eq!(findings.len(), 1, "{name}: {findings:?}");
+        let f = &findings[0];
+        assert_eq!(f.height, Some(bad_height), "{name}");
+        assert_eq!(f.endpoint, liar, "{name}");
+        let expected_check = match kind {
+            FaultKind::LowQuorum => "quorum",
+            FaultKind::ForgedSignature => "sealer-signature[",
+            FaultKind::WrongParent => "parent",
+            FaultKind::TamperedTransaction => "tx[0] tx-hash",
+            FaultKind::WithheldBlock => "withheld-block",
+            FaultKind::GarbageJson => "malformed-answer",
+        };
+        assert!(
+            f.check.starts_with(expected_check),
+            "{name}: check {} ({})",
+            f.check,
+            f.detail
+        );
+        if !matches!(kind, FaultKind::WithheldBlock) {
+            assert!(!f.evidence.is_empty(), "{name}: the served bytes are kept");
+        }
+        // What is stored at the height is the honest block.
+        let d = chain.devnet.read().await;
+        for h in 0..=head {
+            assert_eq!(
+                store.block_hash(h).unwrap().map(|x| encode0x(&x)),
+                d.block(h).map(|b| encode0x(&b.header.claimed_hash)),
+                "{name}: block {h}"
+            );
+        }
+        let stored: i64 = store.class_counts().unwrap().values().sum();
+        assert_eq!(stored as usize, head as usize * TXS_PER_BLOCK, "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_endpoint_is_retried_then_left() {
+    let chain = new_chain(13, 4);
+    let honest = server(&chain.devnet, None).await;
+    // A port nobody listens on.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/", l.local_addr().unwrap())
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path()).unwrap());
+    let (ingest, _) = ingest(vec![dead, honest], &chain, store.clone(), 4);
+    run_to_end(&ingest).await;
+    assert_eq!(store.checkpoint().unwrap(), Some(4));
+    assert!(
+        store.findings().unwrap().is_empty(),
+        "a network error is not a finding"
+    );
+    let stats = ingest.stats();
+    assert!(
+        stats
+            .network_errors
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_signed_by_another_committee_is_refused() {
+    let chain = new_chain(14, 3);
+    let honest = server(&chain.devnet, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path()).unwrap());
+    // The operator's genesis committee is another chain's.
+    let other = new_chain(15, 0);
+    let ring = keyring(&chain.workload);
+    let sealer = RecordSealer::from_keyring(&ring).unwrap();
+    let mut config = IngestConfig::new(
+        vec![honest],
+        "group0",
+        CryptoSuite::Sm,
+        Trust::Genesis(other.committee.clone()),
+    );
+    config.stop_at = Some(3);
+    config.backoff_initial = Duration::from_millis(5);
+    config.backoff_max = Duration::from_millis(20);
+    let ingest = Ingest::new(config, store.clone(), Arc::new(ring), Arc::new(sealer)).unwrap();
+    // It never gets past genesis; stop once the finding is recorded.
+    let mut feed = store.subscribe();
+    let store2 = store.clone();
+    let stop = async move {
+        loop {
+            if store2.finding_count().unwrap() > 0 {
+                return;
+            }
+            // Findings have no feed of their own: poll the store.
+            let _ = tokio::time::timeout(Duration::from_millis(10), feed.changed()).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), ingest.run(stop))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.checkpoint().unwrap(), Some(0));
+    let f = &store.findings().unwrap()[0];
+    assert_eq!(
+        (f.height, f.check.as_str()),
+        (Some(1), "committee-change"),
+        "{f:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committee_change_vouched_for_by_the_committee_in_force_is_followed() {
+    let chain = new_chain(16, 3);
+    let honest = server(&chain.devnet, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path()).unwrap());
+    // The genesis committee is the three sealers that signed block 1; the
+    // chain's blocks list all four, so block 1 brings a new sealer list,
+    // vouched for by the committee in force.
+    let genesis: Vec<_> = {
+        let d = chain.devnet.read().await;
+        let signers = &d.block(1).unwrap().header.signatures;
+        assert_eq!(signers.len(), 3);
+        signers
+            .iter()
+            .map(|s| chain.committee[s.sealer_index as usize].clone())
+            .collect()
+    };
+    let ring = keyring(&chain.workload);
+    let sealer = RecordSealer::from_keyring(&ring).unwrap();
+    let mut config = IngestConfig::new(
+        vec![honest],
+        "group0",
+        CryptoSuite::Sm,
+        Trust::Genesis(genesis.clone()),
+    );
+    config.stop_at = Some(3);
+    config.backoff_max = Duration::from_millis(50);
+    let ingest = Ingest::new(config, store.clone(), Arc::new(ring), Arc::new(sealer)).unwrap();
+    run_to_end(&ingest).await;
+    assert_eq!(store.checkpoint().unwrap(), Some(3));
+    assert!(store.findings().unwrap().is_empty());
+    assert_eq!(store.committee_at(0).unwrap(), Some(genesis));
+    assert_eq!(
+        store.committee_at(1).unwrap(),
+        Some(chain.committee.clone())
+    );
+    assert_eq!(
+        store.committee_at(3).unwrap(),
+        Some(chain.committee.clone())
+    );
+}
