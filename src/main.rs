@@ -28,6 +28,9 @@ enum Command {
     /// Run a local consortium chain and the regulator's node following it,
     /// all on localhost with fresh keys (the first command to try).
     Demo(commands::demo::DemoOpts),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Run the regulator's node: follow a chain into the store.
     Run {
         /// The configuration file (see lookthrough.example.toml).
@@ -61,6 +64,12 @@ enum Command {
     /// A local FISCO-BCOS-compatible consortium group for the demo and tests.
     #[command(subcommand)]
     Devnet(DevnetCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Ingest throughput over generated chains, with the SM2 floors of the same cores.
+    Ingest(commands::bench::IngestBenchOpts),
 }
 
 #[derive(Subcommand)]
@@ -146,6 +155,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match run(Cli::parse()) {
         Ok(code) => code,
@@ -159,6 +169,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Demo(opts) => commands::demo::demo(&opts),
+        Command::Bench(BenchCommand::Ingest(opts)) => commands::bench::ingest(&opts),
         Command::Run {
             config,
             until_height,

@@ -1,5 +1,6 @@
 //! The subcommands, one module each.
 
+pub mod bench;
 pub mod chain;
 pub mod demo;
 pub mod devnet;

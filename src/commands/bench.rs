@@ -1,0 +1,317 @@
+//! `lookthrough bench ingest`: the ingest pipeline's throughput over a
+//! generated chain served on loopback, next to the machine's SM2-decryption
+//! and SM2-verification floors measured on the same cores in the same run.
+//!
+//! Two traffic shapes: every transaction supervised with a fresh data key
+//! (one SM2 wrap for the regulator per transaction), and the same traffic
+//! with sealing sessions (a data key reused per payer/payee pair, so the
+//! keyring's cache answers almost every envelope).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use devnet::server::{AppState, serve};
+use devnet::signer::NodeKey;
+use devnet::workload::{Workload, WorkloadConfig};
+use devnet::{ChainConfig, Devnet, store};
+use observer_node::chain::CryptoSuite;
+use observer_node::chain::model::BlockTransactions;
+use observer_node::chain::verify::verify_transaction;
+use observer_node::ingest::{IngestConfig, Trust};
+use privacy::keyring::Keyring;
+use privacy::keys::PrivateKey;
+use privacy::pke::{CipherFormat, encrypt};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+use super::node::Node;
+
+/// Options of `bench ingest`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct IngestBenchOpts {
+    /// Transactions in each generated chain.
+    #[arg(long, default_value_t = 200_000)]
+    pub txs: usize,
+    /// Transactions per block.
+    #[arg(long, default_value_t = 500)]
+    pub txs_per_block: usize,
+    /// Blocks in flight in the pipeline.
+    #[arg(long, default_value_t = 8)]
+    pub in_flight: usize,
+    /// Which traffic to run: `wrap`, `session` or `both`.
+    #[arg(long, default_value = "both", value_parser = ["wrap", "session", "both"])]
+    pub traffic: String,
+    /// Keep generated chains here and reuse them on the next run.
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy)]
+enum Shape {
+    Wrap,
+    Session,
+}
+
+impl Shape {
+    fn name(self) -> &'static str {
+        match self {
+            Shape::Wrap => "one SM2 wrap per tx",
+            Shape::Session => "session keys",
+        }
+    }
+    fn dir(self) -> &'static str {
+        match self {
+            Shape::Wrap => "wrap",
+            Shape::Session => "session",
+        }
+    }
+}
+
+/// Builds (or loads from `cache`) a chain of `txs` supervised transactions.
+fn chain(shape: Shape, opts: &IngestBenchOpts) -> Result<(Devnet, PrivateKey)> {
+    let cached = opts.cache.as_ref().map(|c| {
+        c.join(format!(
+            "{}-{}-{}",
+            shape.dir(),
+            opts.txs,
+            opts.txs_per_block
+        ))
+    });
+    if let Some(dir) = &cached
+        && dir.join("devnet.json").exists()
+    {
+        eprintln!("loading the {} chain from {}", shape.name(), dir.display());
+        let devnet = store::load(dir)?;
+        let key = PrivateKey::from_pem_file(&dir.join("regulator.pem"), None)?;
+        return Ok((devnet, key));
+    }
+    let suite = CryptoSuite::Sm;
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let sealers = (0..4)
+        .map(|_| NodeKey::generate(suite, &mut rng))
+        .collect::<Result<Vec<_>, _>>()?;
+    let config = ChainConfig::new(suite, 4);
+    let workload_config = WorkloadConfig {
+        public_share: 0.0,
+        not_for_us_share: 0.0,
+        inconsistent_share: 0.0,
+        session_reuse: matches!(shape, Shape::Session),
+        ..WorkloadConfig::default()
+    };
+    let mut workload = Workload::new(
+        workload_config,
+        suite,
+        &config.chain_id,
+        &config.group_id,
+        8,
+    )?;
+    let mut devnet = Devnet::new(config, sealers)?;
+    let bar = indicatif::ProgressBar::new(opts.txs as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "generating {msg}: [{bar:40}] {pos}/{len} tx ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(shape.name());
+    let mut left = opts.txs;
+    while left > 0 {
+        let n = left.min(opts.txs_per_block);
+        let ts = workload.next_timestamp();
+        workload.generate_block(&mut devnet, n, ts)?;
+        left -= n;
+        bar.inc(n as u64);
+    }
+    bar.finish_and_clear();
+    let scalar = workload.regulator_key().to_scalar_bytes();
+    let key = PrivateKey::from_scalar_bytes(&*scalar)?;
+    if let Some(dir) = &cached {
+        store::save(&devnet, dir)?;
+        super::keys::write_private(&dir.join("regulator.pem"), key.to_pkcs8_pem()?.as_bytes())?;
+    }
+    Ok((devnet, key))
+}
+
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Runs `work(i)` for i in 0..n on every core; returns operations per second.
+fn parallel_rate(n: usize, work: impl Fn(usize) + Sync) -> f64 {
+    let t = threads();
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for k in 0..t {
+            let work = &work;
+            s.spawn(move || {
+                let mut i = k;
+                while i < n {
+                    work(i);
+                    i += t;
+                }
+            });
+        }
+    });
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// SM2 decryptions of a 16-byte data key per second, on every core.
+fn decrypt_floor(key: &PrivateKey, n: usize) -> Result<f64> {
+    let wraps = (0..n.min(2_000))
+        .map(|i| {
+            encrypt(
+                key.public_key(),
+                &(i as u128).to_be_bytes(),
+                CipherFormat::Der,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(parallel_rate(n, |i| {
+        let ok = key
+            .decrypt(&wraps[i % wraps.len()], CipherFormat::Der)
+            .is_ok();
+        std::hint::black_box(ok);
+    }))
+}
+
+/// Transaction verifications (hash and SM2 signature) per second, on every core.
+fn verify_floor(devnet: &Devnet, n: usize) -> f64 {
+    let mut txs = Vec::new();
+    for h in 1..=devnet.head() {
+        if let Some(b) = devnet.block(h)
+            && let BlockTransactions::Full(ts) = &b.transactions
+        {
+            txs.extend(ts.iter().cloned());
+        }
+        if txs.len() >= 2_000 {
+            break;
+        }
+    }
+    if txs.is_empty() {
+        return 0.0;
+    }
+    parallel_rate(n, |i| {
+        std::hint::black_box(verify_transaction(CryptoSuite::Sm, &txs[i % txs.len()]).passed());
+    })
+}
+
+/// Syncs a fresh store from a loopback server of `devnet`; returns tx/s.
+async fn ingest_rate(
+    devnet: Devnet,
+    key: PrivateKey,
+    in_flight: usize,
+    data: &Path,
+) -> Result<(f64, u64, Duration)> {
+    let head = devnet.head();
+    let committee = devnet.committee();
+    let txs: usize = (1..=head)
+        .filter_map(|h| devnet.block(h))
+        .map(|b| match &b.transactions {
+            BlockTransactions::Full(t) => t.len(),
+            _ => 0,
+        })
+        .sum();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/", listener.local_addr()?);
+    let state = AppState::new(Arc::new(tokio::sync::RwLock::new(devnet)), None);
+    tokio::spawn(serve(listener, state, std::future::pending()));
+    let mut keyring = Keyring::new();
+    keyring.add("bench regulator key", key)?;
+    let mut config = IngestConfig::new(
+        vec![url],
+        "group0",
+        CryptoSuite::Sm,
+        Trust::Genesis(committee),
+    );
+    config.in_flight = in_flight;
+    config.stop_at = Some(head);
+    let node = Node::open(config, data, keyring)?;
+    let stats = node.ingest.stats();
+    let bar = indicatif::ProgressBar::new(head as u64);
+    let progress = {
+        let bar = bar.clone();
+        let stats = stats.clone();
+        tokio::spawn(async move {
+            loop {
+                bar.set_position(
+                    stats
+                        .height
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                        .max(0) as u64,
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+    let start = Instant::now();
+    node.ingest.run(std::future::pending()).await?;
+    let took = start.elapsed();
+    progress.abort();
+    bar.finish_and_clear();
+    if node.store.checkpoint()? != Some(head) {
+        bail!("the sync stopped before the head");
+    }
+    let opened = stats.opened.load(std::sync::atomic::Ordering::Relaxed);
+    Ok((txs as f64 / took.as_secs_f64(), opened, took))
+}
+
+/// `bench ingest`.
+pub fn ingest(opts: &IngestBenchOpts) -> Result<ExitCode> {
+    if opts.txs == 0 || opts.txs_per_block == 0 {
+        bail!("--txs and --txs-per-block must be positive");
+    }
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let mut rows = Vec::new();
+    for shape in [Shape::Wrap, Shape::Session] {
+        if opts.traffic != "both" && opts.traffic != shape.dir() {
+            continue;
+        }
+        let (devnet, key) = chain(shape, opts)?;
+        eprintln!("measuring floors on {} threads", threads());
+        let decrypt = decrypt_floor(&key, 20_000)?;
+        let verify = verify_floor(&devnet, 20_000);
+        let data = tempfile::Builder::new()
+            .prefix("lookthrough-bench-")
+            .tempdir()?;
+        eprintln!("ingesting the {} chain ({} tx)", shape.name(), opts.txs);
+        let (rate, opened, took) =
+            runtime.block_on(ingest_rate(devnet, key, opts.in_flight, data.path()))?;
+        rows.push((shape, rate, opened, took, decrypt, verify));
+    }
+    println!(
+        "| traffic | tx | ingest tx/s | SM2 decrypt/s | ingest ÷ decrypt | tx verify/s | verify+decrypt floor tx/s | ingest ÷ that floor | opened | time |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for (shape, rate, opened, took, decrypt, verify) in rows {
+        // What each transaction must cost at least: its signature check,
+        // and for a fresh wrap one SM2 decryption.
+        let floor = match shape {
+            Shape::Wrap => 1.0 / (1.0 / decrypt + 1.0 / verify),
+            Shape::Session => verify,
+        };
+        println!(
+            "| {} | {} | {:.0} | {:.0} | {:.2} | {:.0} | {:.0} | {:.2} | {} | {:.1} s |",
+            shape.name(),
+            opts.txs,
+            rate,
+            decrypt,
+            rate / decrypt,
+            verify,
+            floor,
+            rate / floor,
+            opened,
+            took.as_secs_f64()
+        );
+    }
+    println!(
+        "({} threads; bench ingest --txs {} --txs-per-block {} --in-flight {})",
+        threads(),
+        opts.txs,
+        opts.txs_per_block,
+        opts.in_flight
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,597 @@
+//! Crash safety of `lookthrough run`: a node killed with SIGKILL at random
+//! points while it syncs loses and duplicates nothing.
+//!
+//! A devnet chain is generated and served; one node syncs it in one go (the
+//! reference), another is SIGKILLed five times at random heights (watched on
+//! `/metrics`) and restarted each time, then finishes. After every kill a
+//! copy of the crashed store must hold exactly the blocks up to its
+//! checkpoint, at least up to the height the node had reported; at the end
+//! both stores must be identical in blocks, transactions, classifications,
+//! class counters and decrypted records, with every transaction stored once.
+//!
+//! The seed of the kill heights is printed; set `CRASH_TEST_SEED` to replay it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use observer_node::store::Store;
+use privacy::at_rest::RecordSealer;
+use privacy::keyring::Keyring;
+
+const TXS: usize = 3000;
+const TXS_PER_BLOCK: usize = 25;
+/// The chain's head: heights 0 (genesis, no transactions) to `HEAD`.
+const HEAD: i64 = (TXS / TXS_PER_BLOCK) as i64;
+const KILLS: usize = 5;
+/// Bound of every wait; exceeding it fails the test instead of hanging.
+const DEADLINE: Duration = Duration::from_secs(120);
+const POLL: Duration = Duration::from_millis(5);
+
+/// The binary, with a predictable environment: info logs (the metrics
+/// address is logged at info), no colours, no configuration overrides
+/// inherited from the caller's environment.
+fn lookthrough() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lookthrough"));
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("LOOKTHROUGH_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("RUST_LOG", "info").env("NO_COLOR", "1");
+    cmd
+}
+
+/// A child process killed (and reaped) when dropped, so that a failing test
+/// leaves nothing running.
+struct Guard {
+    name: &'static str,
+    child: Option<Child>,
+}
+
+impl Guard {
+    fn new(name: &'static str, child: Child) -> Self {
+        Self {
+            name,
+            child: Some(child),
+        }
+    }
+
+    fn child(&mut self) -> &mut Child {
+        self.child.as_mut().expect("the child is still owned")
+    }
+
+    fn id(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// SIGKILL (on unix) and reap.
+    fn kill(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("the child is still owned");
+        child
+            .kill()
+            .unwrap_or_else(|e| panic!("cannot kill {}: {e}", self.name));
+        child.wait().unwrap()
+    }
+
+    /// Waits for the child to exit by itself, at most until `deadline`.
+    fn wait_until(&mut self, deadline: Instant, log: &Log) -> ExitStatus {
+        loop {
+            if let Some(status) = self.child().try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{} did not finish within {DEADLINE:?}; its stderr ends with:\n{}",
+                    self.name,
+                    log.tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The last lines a child wrote to stderr, for failure messages.
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<VecDeque<String>>>);
+
+impl Log {
+    fn push(&self, line: String) {
+        let mut l = self.0.lock().unwrap();
+        if l.len() == 200 {
+            l.pop_front();
+        }
+        l.push_back(line);
+    }
+
+    fn tail(&self) -> String {
+        let l = self.0.lock().unwrap();
+        let n = l.len().saturating_sub(30);
+        l.iter().skip(n).cloned().collect::<Vec<_>>().join("\n")
+    }
+}
+
+/// Drains `pipe` to its end on a thread (so the child never blocks on a full
+/// pipe), keeping the last lines; the first line holding `http://ADDR/metrics`
+/// sends ADDR on the returned channel.
+fn drain(
+    pipe: impl Read + Send + 'static,
+    log: Log,
+) -> (mpsc::Receiver<SocketAddr>, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let mut reader = BufReader::new(pipe);
+        let mut buf = Vec::new();
+        let mut sent = false;
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let line = String::from_utf8_lossy(&buf).trim_end().to_owned();
+            if !sent && let Some(addr) = metrics_addr(&line) {
+                sent = true;
+                let _ = tx.send(addr);
+            }
+            log.push(line);
+        }
+    });
+    (rx, handle)
+}
+
+/// ADDR in a log line containing `http://ADDR/metrics`.
+fn metrics_addr(line: &str) -> Option<SocketAddr> {
+    let start = line.find("http://")? + "http://".len();
+    let rest = &line[start..];
+    let end = rest.find("/metrics")?;
+    rest[..end].parse().ok()
+}
+
+/// `lookthrough_height` from `GET /metrics`.
+fn metric_height(addr: SocketAddr) -> Result<i64, String> {
+    let timeout = Duration::from_secs(5);
+    let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    s.set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).map_err(|e| e.to_string())?;
+    let (head, body) = text.split_once("\r\n\r\n").ok_or("no HTTP header end")?;
+    if !head.starts_with("HTTP/1.0 200") && !head.starts_with("HTTP/1.1 200") {
+        return Err(format!("unexpected response: {head}"));
+    }
+    body.lines()
+        .find_map(|l| l.strip_prefix("lookthrough_height "))
+        .ok_or_else(|| "no lookthrough_height in /metrics".to_owned())?
+        .trim()
+        .parse()
+        .map_err(|e| format!("bad lookthrough_height: {e}"))
+}
+
+/// xorshift64*: enough to pick kill heights reproducibly from a seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+fn write_config(path: &Path, url: &str, key: &Path, data_dir: &Path) {
+    let text = format!(
+        r#"[chain]
+endpoints = [{url:?}]
+group = "group0"
+crypto = "sm"
+trust = "first-use"
+
+[keys]
+regulator = [{{ path = {key:?} }}]
+
+[storage]
+data_dir = {data:?}
+
+[ingest]
+in_flight = 4
+poll_interval_ms = 50
+
+[server]
+metrics_listen = "127.0.0.1:0"
+"#,
+        key = key.to_str().unwrap(),
+        data = data_dir.to_str().unwrap(),
+    );
+    std::fs::write(path, text).unwrap();
+}
+
+/// `lookthrough run --config CONFIG --until-height HEAD`, to completion.
+fn run_to_head(config: &Path, name: &'static str) {
+    let mut child = lookthrough()
+        .args(["run", "--config"])
+        .arg(config)
+        .args(["--until-height", &HEAD.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = Log::default();
+    let (_addr, drainer) = drain(child.stderr.take().unwrap(), log.clone());
+    let mut guard = Guard::new(name, child);
+    let status = guard.wait_until(Instant::now() + DEADLINE, &log);
+    drainer.join().unwrap();
+    assert!(
+        status.success(),
+        "{name} failed ({status}):\n{}",
+        log.tail()
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Checks a store left by a SIGKILL: it opens, and holds exactly the blocks
+/// up to its checkpoint, each with all its transactions counted once.
+/// Returns the checkpoint.
+fn check_crashed_store(store_dir: &Path, scratch: &Path, reported: i64) -> i64 {
+    // A copy, so that the node itself recovers the original on restart.
+    let _ = std::fs::remove_dir_all(scratch);
+    copy_dir(store_dir, scratch);
+    let store = Store::open(scratch).expect("a store killed mid-sync opens");
+    let cp = store
+        .checkpoint()
+        .unwrap()
+        .expect("a checkpoint after a kill");
+    assert!(
+        cp >= reported,
+        "the node reported height {reported} on /metrics but only {cp} survived the kill"
+    );
+    for h in 0..=cp {
+        let block = store
+            .block(h)
+            .unwrap()
+            .unwrap_or_else(|| panic!("block {h} missing below the checkpoint {cp}"));
+        assert_eq!(
+            store.height_of(&block.header.claimed_hash).unwrap(),
+            Some(h)
+        );
+        let expected = if h == 0 { 0 } else { TXS_PER_BLOCK };
+        assert_eq!(
+            store.transactions_at(h).unwrap().len(),
+            expected,
+            "transactions of block {h} (checkpoint {cp})"
+        );
+    }
+    assert!(
+        store.block(cp + 1).unwrap().is_none(),
+        "a block above the checkpoint {cp}"
+    );
+    assert!(store.transactions_at(cp + 1).unwrap().is_empty());
+    let counted: i64 = store.class_counts().unwrap().values().sum();
+    assert_eq!(
+        counted,
+        cp * TXS_PER_BLOCK as i64,
+        "class counters after a kill at checkpoint {cp}"
+    );
+    assert_eq!(store.finding_count().unwrap(), 0);
+    drop(store);
+    std::fs::remove_dir_all(scratch).unwrap();
+    cp
+}
+
+struct KillReport {
+    target: i64,
+    first_seen: i64,
+    landed: i64,
+    recovered: i64,
+}
+
+/// Runs the node without a stop height, watches `/metrics` until it has
+/// stored `target`, and SIGKILLs it.
+fn run_and_kill(config: &Path, target: i64) -> (i64, i64) {
+    let child = lookthrough()
+        .args(["run", "--config"])
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut guard = Guard::new("the crash-run node", child);
+    let log = Log::default();
+    let (addr_rx, drainer) = drain(guard.child().stderr.take().unwrap(), log.clone());
+    let deadline = Instant::now() + DEADLINE;
+    let addr = loop {
+        match addr_rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(addr) => break addr,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => panic!(
+                "node (pid {}) closed stderr without logging its metrics address:\n{}",
+                guard.id(),
+                log.tail()
+            ),
+        }
+        if let Some(status) = guard.child().try_wait().unwrap() {
+            panic!(
+                "node exited ({status}) before serving /metrics:\n{}",
+                log.tail()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no metrics address logged within {DEADLINE:?}:\n{}",
+            log.tail()
+        );
+    };
+    let mut first_seen = None;
+    let landed = loop {
+        if let Some(status) = guard.child().try_wait().unwrap() {
+            panic!(
+                "node exited by itself ({status}) while syncing:\n{}",
+                log.tail()
+            );
+        }
+        match metric_height(addr) {
+            Ok(h) => {
+                first_seen.get_or_insert(h);
+                if h >= target {
+                    break h;
+                }
+            }
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "GET http://{addr}/metrics keeps failing: {e}\n{}",
+                log.tail()
+            ),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "height {target} not reached within {DEADLINE:?}:\n{}",
+            log.tail()
+        );
+        std::thread::sleep(POLL);
+    };
+    let status = guard.kill();
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            status.signal(),
+            Some(9),
+            "the node was SIGKILLed, it did not exit by itself ({status})"
+        );
+    }
+    #[cfg(not(unix))]
+    let _ = status;
+    drainer.join().unwrap();
+    (first_seen.unwrap(), landed)
+}
+
+/// The reference and crashed stores hold the same chain, each transaction
+/// once, with the same classifications and decrypted records.
+fn compare_stores(reference: &Path, crashed: &Path, sealer: &RecordSealer) {
+    let a = Store::open(reference).unwrap();
+    let b = Store::open(crashed).unwrap();
+    assert_eq!(a.checkpoint().unwrap(), Some(HEAD), "reference checkpoint");
+    assert_eq!(b.checkpoint().unwrap(), Some(HEAD), "crashed checkpoint");
+    let mut seen = HashSet::new();
+    let (mut total, mut records) = (0usize, 0usize);
+    for h in 0..=HEAD {
+        let ha = a
+            .block_hash(h)
+            .unwrap()
+            .unwrap_or_else(|| panic!("reference lacks block {h}"));
+        let hb = b
+            .block_hash(h)
+            .unwrap()
+            .unwrap_or_else(|| panic!("crashed lacks block {h}"));
+        assert_eq!(ha, hb, "block hash at height {h}");
+        let ta = a.transactions_at(h).unwrap();
+        let tb = b.transactions_at(h).unwrap();
+        assert_eq!(ta.len(), tb.len(), "transaction count at height {h}");
+        for (x, y) in ta.iter().zip(&tb) {
+            let hash = x.tx.claimed_hash;
+            let at = format!("height {h} index {}", x.index);
+            assert_eq!(hash, y.tx.claimed_hash, "tx hash at {at}");
+            assert_eq!(x.index, y.index, "index at {at}");
+            assert_eq!((x.height, y.height), (h, h), "height of the tx at {at}");
+            assert_eq!(x.class, y.class, "class at {at}");
+            assert_eq!(x.detail, y.detail, "detail at {at}");
+            assert!(x.tx == y.tx, "transaction body at {at}");
+            assert!(seen.insert(hash), "transaction stored twice ({at})");
+            let (ra, rb) = (a.record(&hash).unwrap(), b.record(&hash).unwrap());
+            assert_eq!(ra.is_some(), rb.is_some(), "record presence at {at}");
+            if let (Some(ra), Some(rb)) = (ra, rb) {
+                let pa = sealer.open(&hash, &ra).expect("reference record opens");
+                let pb = sealer.open(&hash, &rb).expect("crashed record opens");
+                assert!(*pa == *pb, "record plaintext at {at}");
+                records += 1;
+            }
+            total += 1;
+        }
+    }
+    assert!(a.block(HEAD + 1).unwrap().is_none());
+    assert!(b.block(HEAD + 1).unwrap().is_none());
+    assert_eq!(total, TXS, "transactions across heights");
+    let (ca, cb) = (a.class_counts().unwrap(), b.class_counts().unwrap());
+    assert_eq!(ca, cb, "class counters");
+    assert_eq!(
+        ca.values().sum::<i64>(),
+        TXS as i64,
+        "reference class counters"
+    );
+    assert_eq!(
+        cb.values().sum::<i64>(),
+        TXS as i64,
+        "crashed class counters"
+    );
+    for (name, s) in [("reference", &a), ("crashed", &b)] {
+        assert_eq!(s.finding_count().unwrap(), 0, "{name} findings counter");
+        assert!(s.findings().unwrap().is_empty(), "{name} findings");
+    }
+    assert!(
+        records > 0,
+        "some payloads were opened and their records compared"
+    );
+    eprintln!("compared {total} transactions, {records} opened records, classes {ca:?}");
+}
+
+#[test]
+fn sigkill_during_sync_loses_and_duplicates_nothing() {
+    let started = Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().canonicalize().unwrap();
+    let chain = root.join("chain");
+
+    // 1. The chain.
+    let out = lookthrough()
+        .args(["devnet", "generate", "--txs", &TXS.to_string()])
+        .args(["--txs-per-block", &TXS_PER_BLOCK.to_string(), "--out"])
+        .arg(&chain)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "devnet generate failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("generated the chain in {:?}", started.elapsed());
+
+    // 2. Served.
+    let mut serve = lookthrough()
+        .args(["devnet", "serve", "--from"])
+        .arg(&chain)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = serve.stdout.take().unwrap();
+    let mut serve = Guard::new("devnet serve", serve);
+    let (line_tx, line_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let _ = line_tx.send(lines.next());
+        for _ in lines {}
+    });
+    let first = match line_rx.recv_timeout(DEADLINE) {
+        Ok(Some(Ok(line))) => line,
+        other => {
+            let status = serve.child().try_wait();
+            panic!("devnet serve printed no first line ({other:?}, status {status:?})")
+        }
+    };
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {first:?}"))
+        .to_owned();
+
+    // 3. One configuration per data directory.
+    let key = chain.join("regulator.pem");
+    let (ref_dir, crash_dir) = (root.join("ref"), root.join("crash"));
+    let (ref_toml, crash_toml) = (root.join("ref.toml"), root.join("crash.toml"));
+    write_config(&ref_toml, &url, &key, &ref_dir);
+    write_config(&crash_toml, &url, &key, &crash_dir);
+
+    // 4. The reference: one uninterrupted sync.
+    let t = Instant::now();
+    run_to_head(&ref_toml, "the reference node");
+    eprintln!("reference sync of {HEAD} blocks took {:?}", t.elapsed());
+
+    // 5. Kills at random heights.
+    let seed = match std::env::var("CRASH_TEST_SEED") {
+        Ok(s) => s.parse().expect("CRASH_TEST_SEED is a u64"),
+        Err(_) => SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+    };
+    let mut rng = Rng(seed | 1);
+    let mut targets = BTreeSet::new();
+    while targets.len() < KILLS {
+        targets.insert(1 + (rng.next() % (HEAD as u64 - 3)) as i64);
+    }
+    eprintln!("seed {seed} (CRASH_TEST_SEED={seed} to replay): kill heights {targets:?}");
+    let mut reports: Vec<KillReport> = Vec::new();
+    for &target in &targets {
+        let (first_seen, landed) = run_and_kill(&crash_toml, target);
+        if let Some(prev) = reports.last() {
+            // The node loaded the checkpoint the kill left (its height
+            // gauge starts there): it resumed rather than started over.
+            assert!(
+                first_seen >= prev.recovered,
+                "after the kill at {} the store held {} but the restarted node reported {first_seen}",
+                prev.landed,
+                prev.recovered
+            );
+        }
+        let recovered =
+            check_crashed_store(&crash_dir.join("store"), &root.join("snapshot"), landed);
+        eprintln!(
+            "kill at target {target}: restarted at {first_seen}, last /metrics height {landed}, \
+             checkpoint after the kill {recovered}"
+        );
+        reports.push(KillReport {
+            target,
+            first_seen,
+            landed,
+            recovered,
+        });
+    }
+
+    // 6. Finish the crashed node's sync.
+    run_to_head(&crash_toml, "the crash-run node's final run");
+    drop(serve);
+
+    // 7. Compare.
+    let mut keyring = Keyring::new();
+    keyring.load_pem_file(&key, None).unwrap();
+    let sealer = RecordSealer::from_keyring(&keyring).unwrap();
+    compare_stores(&ref_dir.join("store"), &crash_dir.join("store"), &sealer);
+    for r in &reports {
+        eprintln!(
+            "  target {:>3}: started at {:>3}, killed at /metrics height {:>3}, checkpoint {:>3}",
+            r.target, r.first_seen, r.landed, r.recovered
+        );
+    }
+    eprintln!("seed {seed}; passed in {:?}", started.elapsed());
+}
