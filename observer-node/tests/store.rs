@@ -186,3 +186,60 @@ fn findings_are_kept_in_order() {
         "findings do not move the checkpoint"
     );
 }
+
+#[test]
+fn range_scans_follow_chain_order_and_class_indexes() {
+    let d = chain(12);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    for h in 0..=d.head() {
+        store.commit(&commit_of(&d, h)).unwrap();
+    }
+    // Every transaction, in (height, index) order, paged by 4.
+    let mut all = Vec::new();
+    for h in 0..=d.head() {
+        all.extend(store.transactions_at(h).unwrap());
+    }
+    assert!(all.len() > 8);
+    let mut paged = Vec::new();
+    let mut from = (0i64, 0u32);
+    loop {
+        let page = store.transactions_from(from, 4).unwrap();
+        if page.is_empty() {
+            break;
+        }
+        let last = page.last().unwrap();
+        from = (last.height, last.index + 1);
+        paged.extend(page);
+    }
+    assert_eq!(paged, all);
+    // The class index lists exactly the transactions of that class, in order.
+    for class in ["opened", "not-envelope"] {
+        let want: Vec<_> = all.iter().filter(|t| t.class == class).cloned().collect();
+        assert!(!want.is_empty());
+        assert_eq!(
+            store
+                .transactions_of_class(class, (0, 0), usize::MAX)
+                .unwrap(),
+            want
+        );
+        let (h, i) = (want[1].height, want[1].index);
+        assert_eq!(
+            store.transactions_of_class(class, (h, i), 1).unwrap(),
+            want[1..2]
+        );
+    }
+    assert!(
+        store
+            .transactions_of_class("wrong-key", (0, 0), 10)
+            .unwrap()
+            .is_empty()
+    );
+    // A class name that is a prefix of another does not leak into it.
+    assert!(
+        store
+            .transactions_of_class("open", (0, 0), 10)
+            .unwrap()
+            .is_empty()
+    );
+}

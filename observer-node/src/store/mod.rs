@@ -17,6 +17,7 @@
 //! | `block_hashes` | block hash | BE64 height |
 //! | `txs` | tx hash | stored transaction (JSON with location and class) |
 //! | `tx_positions` | BE64 height ‖ BE32 index | tx hash |
+//! | `tx_classes` | class ‖ 0x00 ‖ BE64 height ‖ BE32 index | tx hash |
 //! | `records` | tx hash | decrypted payload, sealed by the caller (at rest) |
 //! | `committees` | BE64 height | sealer set in force from that height |
 //! | `findings` | BE64 sequence | finding JSON |
@@ -41,15 +42,17 @@ const CF_BLOCKS: &str = "blocks";
 const CF_BLOCK_HASHES: &str = "block_hashes";
 const CF_TXS: &str = "txs";
 const CF_TX_POSITIONS: &str = "tx_positions";
+const CF_TX_CLASSES: &str = "tx_classes";
 const CF_RECORDS: &str = "records";
 const CF_COMMITTEES: &str = "committees";
 const CF_FINDINGS: &str = "findings";
-const FAMILIES: [&str; 8] = [
+const FAMILIES: [&str; 9] = [
     CF_META,
     CF_BLOCKS,
     CF_BLOCK_HASHES,
     CF_TXS,
     CF_TX_POSITIONS,
+    CF_TX_CLASSES,
     CF_RECORDS,
     CF_COMMITTEES,
     CF_FINDINGS,
@@ -59,8 +62,8 @@ const KEY_CHECKPOINT: &[u8] = b"checkpoint";
 const KEY_FORMAT: &[u8] = b"format";
 const KEY_FINDING_SEQ: &str = "finding_seq";
 const CLASS_COUNT_PREFIX: &str = "class_count/";
-/// The on-disk format version.
-pub const FORMAT: u32 = 1;
+/// The on-disk format version (2: the `tx_classes` index).
+pub const FORMAT: u32 = 2;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -189,6 +192,21 @@ fn be64(v: i64) -> [u8; 8] {
     v.to_be_bytes()
 }
 
+fn position(height: i64, index: u32) -> [u8; 12] {
+    let mut pos = [0u8; 12];
+    pos[..8].copy_from_slice(&be64(height));
+    pos[8..].copy_from_slice(&index.to_be_bytes());
+    pos
+}
+
+fn class_key(class: &str, pos: &[u8; 12]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(class.len() + 13);
+    k.extend_from_slice(class.as_bytes());
+    k.push(0);
+    k.extend_from_slice(pos);
+    k
+}
+
 fn corrupt(what: impl Into<String>, reason: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt {
         what: what.into(),
@@ -315,10 +333,13 @@ impl Store {
             let row =
                 serde_json::to_vec(&row).map_err(|e| StoreError::InvalidCommit(e.to_string()))?;
             batch.put_cf(self.cf(CF_TXS)?, t.claimed_hash, row);
-            let mut pos = [0u8; 12];
-            pos[..8].copy_from_slice(&height);
-            pos[8..].copy_from_slice(&index.to_be_bytes());
+            let pos = position(h.number, index);
             batch.put_cf(self.cf(CF_TX_POSITIONS)?, pos, t.claimed_hash);
+            batch.put_cf(
+                self.cf(CF_TX_CLASSES)?,
+                class_key(&e.class, &pos),
+                t.claimed_hash,
+            );
             if let Some(record) = &e.sealed_record {
                 batch.put_cf(self.cf(CF_RECORDS)?, t.claimed_hash, record);
             }
@@ -456,6 +477,67 @@ impl Store {
             out.push(tx);
         }
         Ok(out)
+    }
+
+    /// Up to `limit` transactions in chain order, starting at `from`
+    /// (height, index) inclusive: a range scan for consumers catching up.
+    pub fn transactions_from(
+        &self,
+        from: (i64, u32),
+        limit: usize,
+    ) -> Result<Vec<StoredTx>, StoreError> {
+        let start = position(from.0, from.1);
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(
+            self.cf(CF_TX_POSITIONS)?,
+            rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward),
+        ) {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, v) = item?;
+            out.push(self.listed(&v)?);
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` transactions of envelope class `class` (e.g.
+    /// `not-for-us`) in chain order, starting at `from` (height, index)
+    /// inclusive.
+    pub fn transactions_of_class(
+        &self,
+        class: &str,
+        from: (i64, u32),
+        limit: usize,
+    ) -> Result<Vec<StoredTx>, StoreError> {
+        let mut prefix = class.as_bytes().to_vec();
+        prefix.push(0);
+        let start = class_key(class, &position(from.0, from.1));
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(
+            self.cf(CF_TX_CLASSES)?,
+            rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward),
+        ) {
+            let (k, v) = item?;
+            if !k.starts_with(&prefix) || out.len() >= limit {
+                break;
+            }
+            out.push(self.listed(&v)?);
+        }
+        Ok(out)
+    }
+
+    /// The transaction an index entry points to.
+    fn listed(&self, hash: &[u8]) -> Result<StoredTx, StoreError> {
+        let hash: Hash = hash
+            .try_into()
+            .map_err(|_| corrupt("tx index", "not 32 bytes"))?;
+        self.transaction(&hash)?.ok_or_else(|| {
+            corrupt(
+                format!("transaction {}", encode0x(&hash)),
+                "indexed but missing",
+            )
+        })
     }
 
     /// The sealed decrypted record of a transaction.
