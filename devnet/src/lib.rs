@@ -4,7 +4,8 @@
 //! ([`chain::Devnet`]: genesis, blocks with weighted quorum signatures,
 //! receipts, proofs), the business workload that fills it ([`workload`]),
 //! and the JSON-RPC server that serves it on a real port ([`server`]) with the
-//! same methods, positional parameters and errors as a FISCO BCOS node.
+//! same methods, positional parameters and errors as a FISCO BCOS node; several
+//! servers may serve one chain while a producer ([`server::produce`]) grows it.
 //!
 //! Blocks are rendered by the chain model's own renderer
 //! (`observer_node::chain::render`), so the verifier reads devnet output

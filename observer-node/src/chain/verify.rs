@@ -228,8 +228,15 @@ pub fn verify_block_senders(
         BlockTransactions::Full(txs) => {
             let mut hashes = Vec::with_capacity(txs.len());
             senders.reserve(txs.len());
-            for (i, t) in txs.iter().enumerate() {
-                let (tr, hash, sender) = verify_transaction_inner(suite, t);
+            // Signatures dominate (an SM2 verification each): checked in
+            // parallel on rayon's pool, reported in block order.
+            let checked: Vec<_> = {
+                use rayon::prelude::*;
+                txs.par_iter()
+                    .map(|t| verify_transaction_inner(suite, t))
+                    .collect()
+            };
+            for (i, (tr, hash, sender)) in checked.into_iter().enumerate() {
                 hashes.push(hash);
                 senders.push(sender);
                 r.extend_prefixed(&format!("tx[{i}] "), tr);

@@ -24,6 +24,8 @@
 pub mod metrics;
 
 use std::collections::{HashSet, VecDeque};
+
+use rayon::prelude::*;
 use std::future::Future;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -211,6 +213,8 @@ enum Failure {
     Network(SourceError),
     /// The endpoint served something wrong: a finding.
     Bad(Box<Finding>),
+    /// The node itself failed: stop rather than store less than was read.
+    Fatal(String),
 }
 
 /// The pipeline. [`Ingest::run`] follows the chain until shut down.
@@ -376,6 +380,7 @@ impl Ingest {
             };
             match outcome {
                 None => {}
+                Some(Failure::Fatal(e)) => return Err(IngestError::Worker(e)),
                 Some(Failure::Network(e)) => {
                     tracing::warn!(endpoint = endpoint.url(), error = %e, "network error; retrying");
                     self.stats.network_errors.fetch_add(1, Ordering::Relaxed);
@@ -678,7 +683,10 @@ async fn fetch_and_process(
     let work = tokio::task::spawn_blocking(move || process(suite, served, &keyring, &sealer));
     match work.await {
         Ok(Ok(p)) => Ok(p),
-        Ok(Err((report, raw))) => {
+        Ok(Err(ProcessError::Seal(e))) => Err(Failure::Fatal(format!(
+            "cannot seal an opened record of block {height}: {e}"
+        ))),
+        Ok(Err(ProcessError::Verify(report, raw))) => {
             let failures: Vec<String> = report.failures().map(ToString::to_string).collect();
             let check = report
                 .failures()
@@ -695,18 +703,27 @@ async fn fetch_and_process(
     }
 }
 
+/// Why processing a block failed.
+enum ProcessError {
+    /// The block failed a check: a finding.
+    Verify(Report, String),
+    /// An opened record could not be sealed: the node must stop.
+    Seal(String),
+}
+
 /// Verifies the block on its own and opens every payload (CPU work).
 fn process(
     suite: CryptoSuite,
     served: Served,
     keyring: &Keyring,
     sealer: &RecordSealer,
-) -> Result<Processed, (Report, String)> {
+) -> Result<Processed, ProcessError> {
     let (report, senders) = verify_block_senders(suite, &served.block, None);
     if !report.passed() {
-        return Err((report, served.raw));
+        return Err(ProcessError::Verify(report, served.raw));
     }
-    let (envelopes, opened) = open_all(&served.block, &senders, keyring, sealer);
+    let (envelopes, opened) = open_all(&served.block, &senders, keyring, sealer)
+        .map_err(|e| ProcessError::Seal(e.to_string()))?;
     Ok(Processed {
         served,
         envelopes,
@@ -715,67 +732,79 @@ fn process(
 }
 
 /// Classifies and opens the payload of every transaction of a verified
-/// block; opened payloads are sealed for storage at rest, bound to their
-/// transaction hash.
+/// block (in parallel); opened payloads are sealed for storage at rest,
+/// bound to their transaction hash. Fails only if sealing fails (the system
+/// random generator), so that no opened payload is stored without its record.
 pub fn open_all(
     block: &Block,
     senders: &[Option<crate::chain::crypto::Address>],
     keyring: &Keyring,
     sealer: &RecordSealer,
-) -> (Vec<TxEnvelope>, u64) {
+) -> Result<(Vec<TxEnvelope>, u64), privacy::Error> {
     let BlockTransactions::Full(txs) = &block.transactions else {
-        return (Vec::new(), 0);
+        return Ok((Vec::new(), 0));
     };
-    let mut opened = 0;
-    let mut out = Vec::with_capacity(txs.len());
-    for (t, sender) in txs.iter().zip(senders) {
-        let body = payload(&t.input);
-        let Some(sender) = sender else {
-            out.push(TxEnvelope {
+    let out: Vec<(TxEnvelope, bool)> = txs
+        .par_iter()
+        .zip(senders.par_iter())
+        .map(|(t, sender)| open_one(t, sender.as_ref(), keyring, sealer))
+        .collect::<Result<_, _>>()?;
+    let opened = out.iter().filter(|(_, o)| *o).count() as u64;
+    let out = out.into_iter().map(|(e, _)| e).collect();
+    Ok((out, opened))
+}
+
+/// Classifies one transaction's payload; `true` when it was opened.
+fn open_one(
+    t: &crate::chain::model::Transaction,
+    sender: Option<&crate::chain::crypto::Address>,
+    keyring: &Keyring,
+    sealer: &RecordSealer,
+) -> Result<(TxEnvelope, bool), privacy::Error> {
+    let body = payload(&t.input);
+    let Some(sender) = sender else {
+        return Ok((
+            TxEnvelope {
                 class: privacy::envelope::Class::Malformed.as_str().into(),
                 detail: "the transaction's sender is unknown".into(),
                 sealed_record: None,
-            });
-            continue;
-        };
-        let ctx = match TxContext::new(&t.chain_id, &t.group_id, *sender) {
-            Ok(c) => c,
-            Err(e) => {
-                let class = match privacy::envelope::Envelope::parse(body) {
-                    Err(privacy::envelope::ParseError::NotEnvelope) => {
-                        privacy::envelope::Class::NotEnvelope
-                    }
-                    _ => privacy::envelope::Class::WrongContext,
-                };
-                out.push(TxEnvelope {
+            },
+            false,
+        ));
+    };
+    let ctx = match TxContext::new(&t.chain_id, &t.group_id, *sender) {
+        Ok(c) => c,
+        Err(e) => {
+            let class = match privacy::envelope::Envelope::parse(body) {
+                Err(privacy::envelope::ParseError::NotEnvelope) => {
+                    privacy::envelope::Class::NotEnvelope
+                }
+                _ => privacy::envelope::Class::WrongContext,
+            };
+            return Ok((
+                TxEnvelope {
                     class: class.as_str().into(),
                     detail: format!("transaction context: {e}"),
                     sealed_record: None,
-                });
-                continue;
-            }
-        };
-        let outcome = keyring.open(body, &ctx);
-        let class = outcome.class();
-        let detail = outcome.describe();
-        let sealed_record = match outcome.payload() {
-            Some(plain) => match sealer.seal(&t.claimed_hash, plain) {
-                Ok(s) => {
-                    opened += 1;
-                    Some(s)
-                }
-                Err(e) => {
-                    tracing::error!(tx = %encode0x(&t.claimed_hash), error = %e, "cannot seal the opened record");
-                    None
-                }
-            },
-            None => None,
-        };
-        out.push(TxEnvelope {
+                },
+                false,
+            ));
+        }
+    };
+    let outcome = keyring.open(body, &ctx);
+    let class = outcome.class();
+    let detail = outcome.describe();
+    let sealed_record = match outcome.payload() {
+        Some(plain) => Some(sealer.seal(&t.claimed_hash, plain)?),
+        None => None,
+    };
+    let opened = sealed_record.is_some();
+    Ok((
+        TxEnvelope {
             class: class.as_str().into(),
             detail,
             sealed_record,
-        });
-    }
-    (out, opened)
+        },
+        opened,
+    ))
 }
