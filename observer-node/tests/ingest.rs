@@ -374,3 +374,29 @@ async fn a_committee_change_vouched_for_by_the_committee_in_force_is_followed() 
         Some(chain.committee.clone())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_answer_is_refused_unread() {
+    use axum::routing::post;
+    // An endpoint answering every call with 2 MiB of JSON whitespace.
+    let app = axum::Router::new().route(
+        "/",
+        post(|| async { format!("{}{{\"result\":1}}", " ".repeat(2 << 20)) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let endpoint =
+        observer_node::source::Endpoint::new(&url, "group0", "", Duration::from_secs(10))
+            .unwrap()
+            .with_max_answer(1 << 20);
+    let err = endpoint.block_number().await.unwrap_err();
+    assert!(!err.is_network(), "{err}");
+    assert!(err.to_string().contains("exceeds 1048576 bytes"), "{err}");
+    // Under the limit the same answer is read.
+    let endpoint =
+        observer_node::source::Endpoint::new(&url, "group0", "", Duration::from_secs(10))
+            .unwrap()
+            .with_max_answer(4 << 20);
+    assert_eq!(endpoint.block_number().await.unwrap(), 1);
+}

@@ -17,6 +17,11 @@ use crate::chain::ChainError;
 use crate::chain::model::Block;
 use crate::chain::verify::{Sealer, parse_sealer_list};
 
+/// The largest answer read from an endpoint (a block of 10,000 transactions
+/// with 2 KiB inputs is about 50 MiB of JSON); a longer one is a malformed
+/// answer, so a hostile endpoint cannot exhaust the node's memory.
+pub const MAX_ANSWER_BYTES: usize = 256 << 20;
+
 /// Ledger error "block not found" (`bcos-framework/ledger/LedgerTypeDef.h`).
 pub const LEDGER_BLOCK_NOT_FOUND: i64 = 3006;
 
@@ -95,6 +100,7 @@ pub struct Endpoint {
     node: String,
     http: reqwest::Client,
     next_id: AtomicU64,
+    max_answer: usize,
 }
 
 impl Endpoint {
@@ -116,7 +122,14 @@ impl Endpoint {
             node: node.to_string(),
             http,
             next_id: AtomicU64::new(1),
+            max_answer: MAX_ANSWER_BYTES,
         })
+    }
+
+    /// The same client with another answer size limit.
+    pub fn with_max_answer(mut self, bytes: usize) -> Self {
+        self.max_answer = bytes;
+        self
     }
 
     /// The endpoint's URL.
@@ -146,7 +159,17 @@ impl Endpoint {
             .await
             .map_err(network)?;
         let status = response.status();
-        let body = response.text().await.map_err(network)?;
+        let body = read_capped(response, self.max_answer)
+            .await
+            .map_err(|e| match e {
+                Capped::Network(e) => network(e),
+                Capped::TooLong(n) => SourceError::Malformed {
+                    endpoint: self.url.clone(),
+                    method,
+                    reason: format!("the answer exceeds {n} bytes (the limit); not read further"),
+                    body: String::new(),
+                },
+            })?;
         if status.is_server_error() {
             return Err(SourceError::Network {
                 endpoint: self.url.clone(),
@@ -236,6 +259,30 @@ impl Endpoint {
             body,
         })
     }
+}
+
+enum Capped {
+    Network(reqwest::Error),
+    TooLong(usize),
+}
+
+/// The body as text (invalid UTF-8 replaced), refusing more than `limit`
+/// bytes without reading them.
+async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<String, Capped> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(Capped::TooLong(limit));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(Capped::Network)? {
+        if body.len() + chunk.len() > limit {
+            return Err(Capped::TooLong(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(match String::from_utf8(body) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })
 }
 
 /// An error and its sources, on one line (reqwest hides the useful part,
