@@ -319,16 +319,11 @@ impl Ingest {
                 }
                 Err(e) => {
                     tracing::warn!(endpoint = endpoint.url(), error = %e, "cannot read the head");
-                    self.stats.network_errors.fetch_add(1, Ordering::Relaxed);
-                    network_failures += 1;
-                    if network_failures >= self.config.failover_after {
-                        network_failures = 0;
-                        current = (current + 1) % self.endpoints.len();
-                    }
-                    if sleep_or_shutdown(jitter(backoff), &mut shutdown).await {
+                    let delay =
+                        self.network_error(&mut current, &mut network_failures, &mut backoff);
+                    if sleep_or_shutdown(delay, &mut shutdown).await {
                         return Ok(());
                     }
-                    backoff = (backoff * 2).min(self.config.backoff_max);
                     continue;
                 }
             };
@@ -383,16 +378,11 @@ impl Ingest {
                 Some(Failure::Fatal(e)) => return Err(IngestError::Worker(e)),
                 Some(Failure::Network(e)) => {
                     tracing::warn!(endpoint = endpoint.url(), error = %e, "network error; retrying");
-                    self.stats.network_errors.fetch_add(1, Ordering::Relaxed);
-                    network_failures += 1;
-                    if network_failures >= self.config.failover_after {
-                        network_failures = 0;
-                        current = (current + 1) % self.endpoints.len();
-                    }
-                    if sleep_or_shutdown(jitter(backoff), &mut shutdown).await {
+                    let delay =
+                        self.network_error(&mut current, &mut network_failures, &mut backoff);
+                    if sleep_or_shutdown(delay, &mut shutdown).await {
                         return Ok(());
                     }
-                    backoff = (backoff * 2).min(self.config.backoff_max);
                 }
                 Some(Failure::Bad(finding)) => {
                     let key = (current, finding.height.unwrap_or(-1), finding.check.clone());
@@ -430,6 +420,26 @@ impl Ingest {
                 }
             }
         }
+    }
+
+    /// Counts a network error on endpoint `current`, moves to the next
+    /// endpoint after `failover_after` in a row, and returns how long to wait
+    /// (the backoff with jitter; the backoff then doubles up to its maximum).
+    fn network_error(
+        &self,
+        current: &mut usize,
+        failures: &mut u32,
+        backoff: &mut Duration,
+    ) -> Duration {
+        self.stats.network_errors.fetch_add(1, Ordering::Relaxed);
+        *failures += 1;
+        if *failures >= self.config.failover_after {
+            *failures = 0;
+            *current = (*current + 1) % self.endpoints.len();
+        }
+        let delay = jitter(*backoff);
+        *backoff = (*backoff * 2).min(self.config.backoff_max);
+        delay
     }
 
     fn set_endpoint(&self, url: &str) {
