@@ -32,6 +32,9 @@ pub struct Config {
     /// Pipeline tuning.
     #[serde(default)]
     pub ingest: IngestSection,
+    /// Search index tuning.
+    #[serde(default)]
+    pub index: IndexSection,
     /// Listen addresses.
     #[serde(default)]
     pub server: ServerSection,
@@ -151,6 +154,32 @@ impl Default for IngestSection {
     }
 }
 
+/// `[index]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IndexSection {
+    /// Longest wait between a block being stored and being searchable, ms.
+    pub commit_interval_ms: u64,
+    /// Commit at least every this many transactions.
+    pub commit_docs: u64,
+    /// Indexing threads (0: as many as cores, at most 4).
+    pub threads: usize,
+    /// Indexing memory, MiB.
+    pub memory_mb: usize,
+}
+
+impl Default for IndexSection {
+    fn default() -> Self {
+        let d = indexer::IndexerConfig::default();
+        Self {
+            commit_interval_ms: u64::try_from(d.commit_interval.as_millis()).unwrap_or(500),
+            commit_docs: d.commit_docs,
+            threads: 0,
+            memory_mb: d.heap_bytes >> 20,
+        }
+    }
+}
+
 /// `[server]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -259,7 +288,48 @@ impl Config {
         if self.ingest.failover_after == 0 {
             bail!("ingest.failover_after: must be at least 1");
         }
+        let x = &self.index;
+        if !(10..=60_000).contains(&x.commit_interval_ms) {
+            bail!(
+                "index.commit_interval_ms: must be 10 to 60000, got {}",
+                x.commit_interval_ms
+            );
+        }
+        if x.commit_docs == 0 {
+            bail!("index.commit_docs: must be at least 1");
+        }
+        if x.threads > 64 {
+            bail!("index.threads: must be 0 to 64, got {}", x.threads);
+        }
+        if !(16..=16_384).contains(&x.memory_mb) {
+            bail!("index.memory_mb: must be 16 to 16384, got {}", x.memory_mb);
+        }
         Ok(())
+    }
+
+    /// The index directory: `DATA_DIR/index`.
+    pub fn index_dir(&self) -> PathBuf {
+        self.storage.data_dir.join("index")
+    }
+
+    /// The store directory: `DATA_DIR/store`.
+    pub fn store_dir(&self) -> PathBuf {
+        self.storage.data_dir.join("store")
+    }
+
+    /// The follower's configuration.
+    pub fn indexer_config(&self) -> indexer::IndexerConfig {
+        let x = &self.index;
+        let mut c = indexer::IndexerConfig {
+            commit_interval: Duration::from_millis(x.commit_interval_ms),
+            commit_docs: x.commit_docs,
+            heap_bytes: x.memory_mb << 20,
+            ..Default::default()
+        };
+        if x.threads > 0 {
+            c.threads = x.threads;
+        }
+        c
     }
 
     /// The pipeline configuration (reads `sealers_file`).

@@ -34,6 +34,14 @@ enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Search the node's index from the command line (works beside a running node).
+    Search(commands::search::SearchOpts),
+    /// Rebuild the search index from the store alone (stop the node first).
+    Reindex {
+        /// The configuration file (see lookthrough.example.toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Run the regulator's node: follow a chain into the store.
     Run {
         /// The configuration file (see lookthrough.example.toml).
@@ -73,6 +81,8 @@ enum Command {
 enum BenchCommand {
     /// Ingest throughput over generated chains, with the SM2 floors of the same cores.
     Ingest(commands::bench::IngestBenchOpts),
+    /// Transaction search: the tantivy index next to PostgreSQL on the same generated records.
+    Search(commands::bench_search::SearchBenchOpts),
 }
 
 #[derive(Subcommand)]
@@ -177,6 +187,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Demo(opts) => commands::demo::demo(&opts),
         Command::Bench(BenchCommand::Ingest(opts)) => commands::bench::ingest(&opts),
+        Command::Bench(BenchCommand::Search(opts)) => commands::bench_search::search(&opts),
+        Command::Search(opts) => commands::search::search(&opts),
+        Command::Reindex { config } => commands::search::reindex(&config),
         Command::Run {
             config,
             until_height,

@@ -9,6 +9,11 @@
 //! both stores must be identical in blocks, transactions, classifications,
 //! class counters and decrypted records, with every transaction stored once.
 //!
+//! The node indexes as it syncs, so the kills land during indexing too:
+//! after every kill a copy of the crashed index must open with a checkpoint
+//! at or below the store's and hold exactly the transactions up to it, each
+//! once; at the end it must hold every stored transaction once.
+//!
 //! The seed of the kill heights is printed; set `CRASH_TEST_SEED` to replay it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -23,6 +28,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use indexer::TxIndex;
+use indexer::search::{Search, SearchRequest};
+use observer_node::chain::hexbytes::encode0x;
 use observer_node::store::Store;
 use privacy::at_rest::RecordSealer;
 use privacy::keyring::Keyring;
@@ -314,6 +322,72 @@ fn check_crashed_store(store_dir: &Path, scratch: &Path, reported: i64) -> i64 {
     cp
 }
 
+/// Every transaction hash in an index, each once (panics on a duplicate),
+/// and the index's checkpoint height.
+fn indexed_hashes(index_dir: &Path) -> (HashSet<String>, Option<i64>) {
+    let index = Arc::new(TxIndex::open(index_dir).expect("an index killed mid-commit opens"));
+    let cp = index.checkpoint().unwrap();
+    let search = Search::new(index.clone());
+    let mut seen = HashSet::new();
+    let mut after = None;
+    loop {
+        let page = search
+            .search(&SearchRequest {
+                first: 500,
+                after,
+                ..Default::default()
+            })
+            .unwrap();
+        for h in &page.hits {
+            assert!(
+                seen.insert(h.tx_hash.clone()),
+                "{} indexed twice",
+                h.tx_hash
+            );
+        }
+        if !page.has_next {
+            break;
+        }
+        after = page.hits.last().map(|h| h.cursor.clone());
+    }
+    assert_eq!(index.num_docs() as usize, seen.len(), "documents vs hits");
+    if let Some(cp) = &cp {
+        assert_eq!(cp.docs as usize, seen.len(), "checkpoint's document count");
+    }
+    (seen, cp.map(|c| c.height))
+}
+
+/// Checks an index left by a SIGKILL against the store left with it:
+/// exactly the transactions of blocks up to the index's checkpoint, which
+/// is not above the store's.
+fn check_crashed_index(data_dir: &Path, scratch: &Path, store_checkpoint: i64) -> Option<i64> {
+    let _ = std::fs::remove_dir_all(scratch);
+    copy_dir(&data_dir.join("index"), &scratch.join("index"));
+    copy_dir(&data_dir.join("store"), &scratch.join("store"));
+    let (seen, cp) = indexed_hashes(&scratch.join("index"));
+    let store = Store::open(&scratch.join("store")).unwrap();
+    let upto = cp.unwrap_or(-1);
+    assert!(
+        upto <= store_checkpoint,
+        "index checkpoint {upto} above the store's {store_checkpoint}"
+    );
+    let want: HashSet<String> = store
+        .transactions_from((0, 0), usize::MAX)
+        .unwrap()
+        .iter()
+        .filter(|t| t.height <= upto)
+        .map(|t| encode0x(&t.tx.claimed_hash))
+        .collect();
+    assert_eq!(seen.len(), want.len(), "indexed transactions up to {upto}");
+    assert!(
+        seen == want,
+        "the index holds other transactions than the store up to {upto}"
+    );
+    drop(store);
+    std::fs::remove_dir_all(scratch).unwrap();
+    cp
+}
+
 struct KillReport {
     target: i64,
     first_seen: i64,
@@ -566,9 +640,10 @@ fn sigkill_during_sync_loses_and_duplicates_nothing() {
         }
         let recovered =
             check_crashed_store(&crash_dir.join("store"), &root.join("snapshot"), landed);
+        let indexed = check_crashed_index(&crash_dir, &root.join("snapshot"), recovered);
         eprintln!(
             "kill at target {target}: restarted at {first_seen}, last /metrics height {landed}, \
-             checkpoint after the kill {recovered}"
+             checkpoint after the kill {recovered}, index checkpoint {indexed:?}"
         );
         reports.push(KillReport {
             target,
@@ -587,6 +662,22 @@ fn sigkill_during_sync_loses_and_duplicates_nothing() {
     keyring.load_pem_file(&key, None).unwrap();
     let sealer = RecordSealer::from_keyring(&keyring).unwrap();
     compare_stores(&ref_dir.join("store"), &crash_dir.join("store"), &sealer);
+    // The crashed node's index holds every stored transaction once.
+    let store = Store::open(&crash_dir.join("store")).unwrap();
+    let stored: HashSet<String> = store
+        .transactions_from((0, 0), usize::MAX)
+        .unwrap()
+        .iter()
+        .map(|t| encode0x(&t.tx.claimed_hash))
+        .collect();
+    drop(store);
+    let (indexed, cp) = indexed_hashes(&crash_dir.join("index"));
+    assert_eq!(cp, Some(HEAD), "the index's final checkpoint");
+    assert_eq!(indexed.len(), TXS, "documents in the crashed node's index");
+    assert!(
+        indexed == stored,
+        "index and store hold different transactions"
+    );
     for r in &reports {
         eprintln!(
             "  target {:>3}: started at {:>3}, killed at /metrics height {:>3}, checkpoint {:>3}",

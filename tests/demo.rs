@@ -1,6 +1,7 @@
 //! The README's main command: `lookthrough demo` runs a chain with a lying
 //! endpoint and an honest one, and the node follows it, opening envelopes
-//! and reporting the lie as a finding.
+//! and reporting the lie as a finding, and indexes every transaction so
+//! that a search finds them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -40,7 +41,13 @@ fn the_demo_follows_its_chain_and_reports_the_lie() {
         .and_then(|n| n.parse().ok())
         .expect("an opened count");
     assert!(opened > 0, "{last}");
-    assert!(last.ends_with("findings 1"), "{last}");
+    assert!(last.contains("findings 1"), "{last}");
+    assert!(last.ends_with("searchable to 6 (60 tx)"), "{last}");
+    let search = stdout
+        .lines()
+        .rfind(|l| l.trim_start().starts_with("search    \"跨境汇款\""))
+        .expect("a search line");
+    assert!(search.contains(" matches; newest in block "), "{search}");
     assert!(
         stdout.contains("finding   block 3 from") && stdout.contains("sealer-signature"),
         "{stdout}"

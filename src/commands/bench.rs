@@ -228,7 +228,7 @@ async fn ingest_rate(
     );
     config.in_flight = in_flight;
     config.stop_at = Some(head);
-    let node = Node::open(config, data, keyring)?;
+    let node = Node::open(config, data, keyring, None)?;
     let stats = node.ingest.stats();
     let bar = indicatif::ProgressBar::new(head as u64);
     let progress = {

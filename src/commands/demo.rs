@@ -12,9 +12,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use std::path::Path;
+
 use anyhow::{Context, Result};
 use devnet::faults::Fault;
 use devnet::server::{AppState, produce, serve};
+use indexer::IndexStats;
+use indexer::search::{Search, SearchRequest};
 use observer_node::chain::CryptoSuite;
 use observer_node::ingest::{IngestConfig, Trust};
 use privacy::keyring::Keyring;
@@ -68,10 +72,9 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
     let genesis_hash = devnet.block(0).map(|b| b.header.claimed_hash);
     let mut keyring = Keyring::new();
     let scalar = workload.regulator_key().to_scalar_bytes();
-    keyring.add(
-        "demo regulator key",
-        PrivateKey::from_scalar_bytes(&*scalar)?,
-    )?;
+    let regulator = PrivateKey::from_scalar_bytes(&*scalar)?;
+    let regulator_pem = regulator.to_pkcs8_pem()?;
+    keyring.add("demo regulator key", regulator)?;
     let data = tempfile::Builder::new()
         .prefix("lookthrough-demo-")
         .tempdir()
@@ -110,8 +113,14 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
         config.backoff_initial = Duration::from_millis(50);
         config.backoff_max = Duration::from_secs(1);
         config.stop_at = opts.until_height;
-        let node = Node::open(config, data.path(), keyring)?;
+        let mut index_config = indexer::IndexerConfig {
+            stop_at: opts.until_height,
+            ..Default::default()
+        };
+        index_config.threads = index_config.threads.min(2);
+        let mut node = Node::open(config, data.path(), keyring, Some(index_config))?;
         let metrics = serve_metrics("127.0.0.1:0".parse()?, node.registry()).await?;
+        let search_config = write_search_config(data.path(), &regulator_pem, &urls)?;
 
         println!("lookthrough demo");
         match fault {
@@ -128,14 +137,30 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
             data.path().display()
         );
         println!("  metrics   http://{metrics}/metrics");
+        println!(
+            "  search    lookthrough search --config {} \"跨境汇款\"   (from another terminal)",
+            search_config.display()
+        );
         println!("  Ctrl-C to stop");
 
-        let status = tokio::spawn(print_status(node.store.clone(), node.ingest.stats()));
-        let result = node.ingest.run(shutdown_signal()).await;
+        let status = tokio::spawn(print_status(
+            node.store.clone(),
+            node.ingest.stats(),
+            node.index_stats(),
+            node.index.clone().map(|i| Arc::new(Search::new(i))),
+        ));
+        let result = node.run(shutdown_signal()).await;
         status.abort();
         producer.abort();
         result?;
-        print_line(&node.store, &node.ingest.stats());
+        print_line(
+            &node.store,
+            &node.ingest.stats(),
+            node.index_stats().as_deref(),
+        );
+        if let Some(index) = &node.index {
+            print_search(&Search::new(index.clone()), &node.store);
+        }
         for f in node.store.findings()? {
             println!(
                 "  finding   block {} from {}: {}: {}",
@@ -150,12 +175,48 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_line(store: &observer_node::store::Store, stats: &observer_node::ingest::Stats) {
+/// Writes a configuration beside the demo's data (with its regulator key,
+/// readable by the owner only) so `lookthrough search --config` can read
+/// the running demo's store and index.
+fn write_search_config(
+    data: &Path,
+    regulator_pem: &str,
+    urls: &[String],
+) -> Result<std::path::PathBuf> {
+    let key = data.join("regulator.pem");
+    super::keys::write_private(&key, regulator_pem.as_bytes())?;
+    let endpoints: Vec<String> = urls.iter().map(|u| format!("{u:?}")).collect();
+    let text = format!(
+        "# Written by `lookthrough demo` for `lookthrough search`; deleted on exit.\n\
+         [chain]\nendpoints = [{}]\ngroup = \"group0\"\ntrust = \"first-use\"\n\n\
+         [keys]\nregulator = [{{ path = {:?} }}]\n\n\
+         [storage]\ndata_dir = {:?}\n",
+        endpoints.join(", "),
+        key.display().to_string(),
+        data.display().to_string(),
+    );
+    let path = data.join("lookthrough.toml");
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+fn print_line(
+    store: &observer_node::store::Store,
+    stats: &observer_node::ingest::Stats,
+    index: Option<&IndexStats>,
+) {
     let counts = store.class_counts().unwrap_or_default();
     let n = |c: &str| counts.get(c).copied().unwrap_or(0);
     let total: i64 = counts.values().sum();
+    let indexed = index.map_or(String::new(), |s| {
+        format!(
+            " | searchable to {} ({} tx)",
+            s.height.load(Ordering::Relaxed),
+            s.docs.load(Ordering::Relaxed)
+        )
+    });
     println!(
-        "  height {:>5} | {:>7} tx | {:>6.0} tx/s | public {} | opened {} | not-for-us {} | inconsistent {} | findings {}",
+        "  height {:>5} | {:>7} tx | {:>6.0} tx/s | public {} | opened {} | not-for-us {} | inconsistent {} | findings {}{indexed}",
         stats.height.load(Ordering::Relaxed),
         total,
         stats.tx_per_second(),
@@ -167,14 +228,47 @@ fn print_line(store: &observer_node::store::Store, stats: &observer_node::ingest
     );
 }
 
+/// One sample search, as a compliance officer would type it.
+fn print_search(search: &Search, store: &observer_node::store::Store) {
+    const QUERY: &str = "跨境汇款";
+    let Ok(page) = search.search(&SearchRequest {
+        query: Some(QUERY.into()),
+        first: 1,
+        sort: indexer::search::Sort {
+            by: indexer::search::SortBy::Chain,
+            descending: true,
+        },
+        ..Default::default()
+    }) else {
+        return;
+    };
+    let Some(hit) = page.hits.first() else {
+        println!("  search    \"{QUERY}\": no matches yet");
+        return;
+    };
+    let class = observer_node::chain::hexbytes::decode_fixed::<32>("tx", &hit.tx_hash)
+        .ok()
+        .and_then(|h| store.transaction(&h).ok().flatten())
+        .map(|t| t.class)
+        .unwrap_or_default();
+    println!(
+        "  search    \"{QUERY}\": {} matches; newest in block {} ({class}) {}",
+        page.total, hit.height, hit.tx_hash
+    );
+}
+
 async fn print_status(
     store: Arc<observer_node::store::Store>,
     stats: Arc<observer_node::ingest::Stats>,
+    index: Option<Arc<IndexStats>>,
+    search: Option<Arc<Search>>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     let mut seen_findings = 0usize;
+    let mut ticks = 0u64;
     loop {
         tick.tick().await;
+        ticks += 1;
         if let Ok(findings) = store.findings() {
             for f in findings.iter().skip(seen_findings) {
                 println!(
@@ -187,6 +281,11 @@ async fn print_status(
             }
             seen_findings = findings.len();
         }
-        print_line(&store, &stats);
+        print_line(&store, &stats, index.as_deref());
+        if ticks.is_multiple_of(5)
+            && let Some(s) = &search
+        {
+            print_search(s, &store);
+        }
     }
 }

@@ -1,9 +1,11 @@
 //! The subcommands, one module each.
 
 pub mod bench;
+pub mod bench_search;
 pub mod chain;
 pub mod demo;
 pub mod devnet;
 pub mod envelope;
 pub mod keys;
 pub mod node;
+pub mod search;

@@ -8,9 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use std::future::Future;
+
 use anyhow::{Context, Result};
 use axum::Router;
 use axum::routing::get;
+use indexer::metrics::IndexCollector;
+use indexer::{IndexStats, Indexer, IndexerConfig, TxIndex};
 use observer_node::ingest::metrics::{IngestCollector, render};
 use observer_node::ingest::{Ingest, IngestConfig, Stats};
 use observer_node::store::Store;
@@ -38,11 +42,21 @@ pub struct Node {
     pub store: Arc<Store>,
     /// The pipeline.
     pub ingest: Arc<Ingest>,
+    /// The search index (when indexing).
+    pub index: Option<Arc<TxIndex>>,
+    indexer: Option<Indexer>,
+    index_stats: Option<Arc<IndexStats>>,
 }
 
 impl Node {
-    /// Opens the store in `data_dir` and builds the pipeline.
-    pub fn open(config: IngestConfig, data_dir: &Path, keyring: Keyring) -> Result<Self> {
+    /// Opens the store in `DATA_DIR/store` and builds the pipeline; with
+    /// `index`, also the search index in `DATA_DIR/index` and its follower.
+    pub fn open(
+        config: IngestConfig,
+        data_dir: &Path,
+        keyring: Keyring,
+        index: Option<IndexerConfig>,
+    ) -> Result<Self> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
         let path = data_dir.join("store");
@@ -55,14 +69,82 @@ impl Node {
             config,
             store.clone(),
             Arc::new(keyring),
-            sealer,
+            sealer.clone(),
         )?);
-        Ok(Self { store, ingest })
+        let (index, indexer) = match index {
+            None => (None, None),
+            Some(ic) => {
+                let dir = data_dir.join("index");
+                let index = Arc::new(TxIndex::open(&dir)?);
+                let indexer = Indexer::new(index.clone(), store.clone(), sealer.clone(), ic)?;
+                (Some(index), Some(indexer))
+            }
+        };
+        let index_stats = indexer.as_ref().map(Indexer::stats);
+        Ok(Self {
+            store,
+            ingest,
+            index,
+            indexer,
+            index_stats,
+        })
     }
 
     /// The metrics registry of this node.
     pub fn registry(&self) -> Registry {
-        IngestCollector::new(self.ingest.stats(), self.store.clone()).registry()
+        let mut r = IngestCollector::new(self.ingest.stats(), self.store.clone()).registry();
+        if let Some(s) = &self.index_stats {
+            r.register_collector(Box::new(IndexCollector::new(s.clone())));
+        }
+        r
+    }
+
+    /// The indexer's counters, when indexing.
+    pub fn index_stats(&self) -> Option<Arc<IndexStats>> {
+        self.index_stats.clone()
+    }
+
+    /// Runs the pipeline and the indexer until `shutdown` (or the stop
+    /// height of both); the indexer commits what it holds on the way out.
+    pub async fn run(&mut self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stop_tx = Arc::new(stop_tx);
+        let signal = tokio::spawn({
+            let tx = stop_tx.clone();
+            async move {
+                shutdown.await;
+                let _ = tx.send(true);
+            }
+        });
+        let stops_itself = self.indexer.as_ref().is_some_and(Indexer::has_stop_height);
+        let indexer = self
+            .indexer
+            .take()
+            .map(|ix| tokio::spawn(ix.run(stopped(stop_rx.clone()))));
+        let result = self.ingest.run(stopped(stop_rx)).await;
+        if result.is_err() || !stops_itself {
+            let _ = stop_tx.send(true);
+        }
+        let indexed = match indexer {
+            Some(task) => task.await.context("indexer task")?,
+            None => Ok(()),
+        };
+        signal.abort();
+        result?;
+        indexed?;
+        Ok(())
+    }
+}
+
+/// Completes once `rx` holds `true`.
+async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        if *rx.borrow_and_update() {
+            return;
+        }
+        if rx.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }
 
@@ -162,10 +244,17 @@ pub fn run(config_path: &Path, until_height: Option<i64>) -> Result<ExitCode> {
     let config = Config::load(config_path)?;
     let mut ingest_config = config.ingest_config()?;
     ingest_config.stop_at = until_height;
+    let mut index_config = config.indexer_config();
+    index_config.stop_at = until_height;
     let keyring = open_keyring(&config.keys.regulator)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let node = Node::open(ingest_config, &config.storage.data_dir, keyring)?;
+        let mut node = Node::open(
+            ingest_config,
+            &config.storage.data_dir,
+            keyring,
+            Some(index_config),
+        )?;
         if let Some(addr) = config.server.metrics_listen {
             let bound = serve_metrics(addr, node.registry()).await?;
             tracing::info!(%bound, "metrics at http://{bound}/metrics");
@@ -180,10 +269,14 @@ pub fn run(config_path: &Path, until_height: Option<i64>) -> Result<ExitCode> {
             node.ingest.stats(),
             Duration::from_secs(10),
         ));
-        let result = node.ingest.run(shutdown_signal()).await;
+        let result = node.run(shutdown_signal()).await;
         progress.abort();
         result?;
-        tracing::info!(checkpoint = ?node.store.checkpoint()?, "stopped");
+        tracing::info!(
+            checkpoint = ?node.store.checkpoint()?,
+            indexed = ?node.index.as_ref().map(|i| i.checkpoint()).transpose()?.flatten().map(|c| c.height),
+            "stopped"
+        );
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)

@@ -246,6 +246,33 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens an existing store for reading only, beside a node that may be
+    /// writing it (RocksDB allows any number of read-only openers). The view
+    /// is the store as of opening; the change feed never moves.
+    pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        let opts = Options::default();
+        let cfs = FAMILIES
+            .iter()
+            .map(|n| ColumnFamilyDescriptor::new(*n, Options::default()));
+        let db = DB::open_cf_descriptors_read_only(&opts, path, cfs, false)?;
+        let store = Self {
+            db,
+            feed: tokio::sync::watch::channel(None).0,
+        };
+        match store.get(CF_META, KEY_FORMAT)? {
+            Some(v) if v == FORMAT.to_be_bytes() => {}
+            v => {
+                return Err(corrupt(
+                    "format",
+                    format!("store format {v:?} is not {FORMAT}"),
+                ));
+            }
+        }
+        let cp = store.checkpoint()?;
+        store.feed.send_replace(cp);
+        Ok(store)
+    }
+
     fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily, StoreError> {
         self.db
             .cf_handle(name)

@@ -1,0 +1,432 @@
+//! What the index knows of one transaction ([`TxDoc`]), read from the store:
+//! the verified transaction, its block, its envelope class and its payload
+//! (the plaintext of a public transaction, or the decrypted record).
+//!
+//! Payloads are read as JSON when they are JSON (the business fields the
+//! workload and typical FISCO BCOS business contracts use: `scenario`,
+//! `action`, `reference`, `from`/`to` parties, `amount`, `currency`,
+//! `memo`), and every string in them goes to full text. A payload that is
+//! text but not JSON is full text; binary payloads add nothing.
+
+use observer_node::chain::hexbytes::encode0x;
+use observer_node::chain::model::Block;
+use observer_node::chain::payload::payload;
+use observer_node::store::StoredTx;
+use serde_json::Value;
+use tantivy::{DateTime, TantivyDocument};
+
+use crate::schema::{Fields, seq};
+
+/// Full text kept per document at most (bytes); the rest is not indexed.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+
+/// A party of a payment as a payload names it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Party {
+    /// Account address, lowercase.
+    pub account: Option<String>,
+    /// Organisation id.
+    pub id: Option<String>,
+}
+
+impl Party {
+    /// The account, else the id: the value of the `payer`/`payee` fields.
+    pub fn key(&self) -> Option<&str> {
+        self.account.as_deref().or(self.id.as_deref())
+    }
+}
+
+/// The business fields of a payload.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Business {
+    /// Scenario.
+    pub scenario: Option<String>,
+    /// Action.
+    pub action: Option<String>,
+    /// Reference.
+    pub reference: Option<String>,
+    /// Paying party.
+    pub payer: Party,
+    /// Receiving party.
+    pub payee: Party,
+    /// Amount in hundredths.
+    pub amount: Option<i64>,
+    /// Currency code, as written.
+    pub currency: Option<String>,
+    /// Memo.
+    pub memo: Option<String>,
+}
+
+/// One transaction as the index sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TxDoc {
+    /// Transaction hash, `0x` + lowercase hex.
+    pub tx_hash: String,
+    /// Block hash.
+    pub block_hash: String,
+    /// Height.
+    pub height: i64,
+    /// Index in the block.
+    pub index: u32,
+    /// Block time, ms since the epoch.
+    pub time_ms: i64,
+    /// Verified sender.
+    pub from: Option<String>,
+    /// Contract called.
+    pub to: String,
+    /// Proposing sealer's node id, hex.
+    pub sealer: Option<String>,
+    /// Function selector.
+    pub method: Option<String>,
+    /// Envelope class in the store.
+    pub status: String,
+    /// Business fields, when the payload is readable JSON.
+    pub business: Business,
+    /// Full text of the payload.
+    pub text: String,
+    /// Rules hit.
+    pub rules: Vec<String>,
+}
+
+impl TxDoc {
+    /// `public` for a plaintext payload, `private` for an envelope.
+    pub fn privacy(&self) -> &'static str {
+        privacy_of(&self.status)
+    }
+
+    /// The document's parties, each once.
+    pub fn parties(&self) -> Vec<&str> {
+        let b = &self.business;
+        let mut v: Vec<&str> = [
+            self.from.as_deref(),
+            Some(self.to.as_str()),
+            b.payer.account.as_deref(),
+            b.payer.id.as_deref(),
+            b.payee.account.as_deref(),
+            b.payee.id.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.is_empty())
+        .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// The tantivy document.
+    pub fn to_document(&self, f: &Fields) -> TantivyDocument {
+        let mut d = TantivyDocument::new();
+        d.add_text(f.tx_hash, &self.tx_hash);
+        d.add_text(f.block_hash, &self.block_hash);
+        d.add_i64(f.height, self.height);
+        d.add_u64(f.index, u64::from(self.index));
+        d.add_u64(f.seq, seq(self.height, self.index));
+        d.add_date(f.time, DateTime::from_timestamp_millis(self.time_ms));
+        if let Some(from) = &self.from {
+            d.add_text(f.from, from);
+        }
+        d.add_text(f.to, &self.to);
+        for p in self.parties() {
+            d.add_text(f.party, p);
+        }
+        let b = &self.business;
+        if let Some(p) = b.payer.key() {
+            d.add_text(f.payer, p);
+        }
+        if let Some(p) = b.payee.key() {
+            d.add_text(f.payee, p);
+        }
+        if let Some(s) = &self.sealer {
+            d.add_text(f.sealer, s);
+        }
+        if let Some(m) = &self.method {
+            d.add_text(f.method, m);
+        }
+        for (field, value) in [
+            (f.scenario, &b.scenario),
+            (f.action, &b.action),
+            (f.reference, &b.reference),
+            (f.currency, &b.currency),
+            (f.memo, &b.memo),
+        ] {
+            if let Some(v) = value {
+                d.add_text(field, v);
+            }
+        }
+        if let Some(a) = b.amount {
+            d.add_i64(f.amount, a);
+        }
+        d.add_text(f.privacy, self.privacy());
+        d.add_text(f.status, &self.status);
+        for r in &self.rules {
+            d.add_text(f.rule, r);
+        }
+        if !self.text.is_empty() {
+            d.add_text(f.text, &self.text);
+        }
+        d
+    }
+}
+
+/// `public` for the store class `not-envelope`, else `private`.
+pub fn privacy_of(status: &str) -> &'static str {
+    if status == "not-envelope" {
+        "public"
+    } else {
+        "private"
+    }
+}
+
+/// The document of stored transaction `tx` of `block`, whose payload in the
+/// clear is `plaintext` (the decrypted record of an opened envelope; `None`
+/// for other envelopes: a public transaction's payload is read from its
+/// input here).
+pub fn from_store(block: &Block, tx: &StoredTx, plaintext: Option<&[u8]>) -> TxDoc {
+    let h = &block.header;
+    let t = &tx.tx;
+    let public = tx.class == "not-envelope";
+    let clear = if public {
+        Some(payload(&t.input))
+    } else {
+        plaintext
+    };
+    let sealer = usize::try_from(h.sealer)
+        .ok()
+        .and_then(|i| h.sealer_list.get(i))
+        .map(hex::encode);
+    let (business, text) = clear.map(read_payload).unwrap_or_default();
+    TxDoc {
+        tx_hash: encode0x(&t.claimed_hash),
+        block_hash: encode0x(&h.claimed_hash),
+        height: tx.height,
+        index: tx.index,
+        time_ms: h.timestamp,
+        from: t.claimed_from.map(|a| encode0x(&a)),
+        to: normalise_address(&t.to),
+        sealer,
+        method: t.input.get(..4).map(encode0x),
+        status: tx.class.clone(),
+        business,
+        text,
+        rules: Vec::new(),
+    }
+}
+
+/// `0x` + lowercase, as every address is indexed.
+fn normalise_address(s: &str) -> String {
+    let s = s.trim();
+    let digits = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .unwrap_or(s);
+    if digits.is_empty() {
+        return String::new();
+    }
+    format!("0x{}", digits.to_ascii_lowercase())
+}
+
+/// Reads a payload in the clear: its business fields and full text.
+pub fn read_payload(bytes: &[u8]) -> (Business, String) {
+    let Ok(s) = std::str::from_utf8(bytes) else {
+        return (Business::default(), String::new());
+    };
+    match serde_json::from_str::<Value>(s) {
+        Ok(v) => {
+            let mut text = String::new();
+            collect_text(&v, &mut text, 0);
+            (business(&v), text)
+        }
+        Err(_) => (Business::default(), truncate(s).to_string()),
+    }
+}
+
+fn truncate(s: &str) -> &str {
+    if s.len() <= MAX_TEXT_BYTES {
+        return s;
+    }
+    let mut end = MAX_TEXT_BYTES;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Every string value, newline-separated, depth-limited, at most
+/// [`MAX_TEXT_BYTES`].
+fn collect_text(v: &Value, out: &mut String, depth: usize) {
+    if depth > 16 || out.len() >= MAX_TEXT_BYTES {
+        return;
+    }
+    match v {
+        Value::String(s) => {
+            let room = MAX_TEXT_BYTES - out.len();
+            let s = if s.len() > room {
+                truncate_to(s, room)
+            } else {
+                s
+            };
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(s);
+        }
+        Value::Array(items) => items.iter().for_each(|i| collect_text(i, out, depth + 1)),
+        Value::Object(map) => map.values().for_each(|i| collect_text(i, out, depth + 1)),
+        _ => {}
+    }
+}
+
+fn truncate_to(s: &str, n: usize) -> &str {
+    let mut end = n.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+fn string(v: &Value, key: &str) -> Option<String> {
+    match v.get(key)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn party(v: Option<&Value>) -> Party {
+    match v {
+        Some(Value::String(s)) if looks_like_address(s) => Party {
+            account: Some(normalise_address(s)),
+            id: None,
+        },
+        Some(Value::String(s)) if !s.trim().is_empty() => Party {
+            account: None,
+            id: Some(s.trim().to_string()),
+        },
+        Some(o @ Value::Object(_)) => Party {
+            account: string(o, "account")
+                .or_else(|| string(o, "address"))
+                .filter(|s| looks_like_address(s))
+                .map(|s| normalise_address(&s)),
+            id: string(o, "id"),
+        },
+        _ => Party::default(),
+    }
+}
+
+fn looks_like_address(s: &str) -> bool {
+    let s = s.trim();
+    let d = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .unwrap_or(s);
+    d.len() == 40 && d.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn business(v: &Value) -> Business {
+    if !v.is_object() {
+        return Business::default();
+    }
+    Business {
+        scenario: string(v, "scenario"),
+        action: string(v, "action"),
+        reference: string(v, "reference"),
+        payer: party(v.get("from").or_else(|| v.get("payer"))),
+        payee: party(v.get("to").or_else(|| v.get("payee"))),
+        amount: string(v, "amount").and_then(|a| cents(&a)),
+        currency: string(v, "currency").map(|c| c.to_ascii_uppercase()),
+        memo: string(v, "memo"),
+    }
+}
+
+/// A decimal amount in hundredths, exactly: `49870.5` → 4987050. `None`
+/// for anything else (more than two non-zero decimals, exponents, signs
+/// other than a leading `-`, overflow).
+pub fn cents(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (neg, s) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (kept, rest) = frac.split_at(frac.len().min(2));
+    if rest.bytes().any(|b| b != b'0') {
+        return None;
+    }
+    let mut v: i64 = int.parse().ok()?;
+    v = v.checked_mul(100)?;
+    let mut f: i64 = if kept.is_empty() {
+        0
+    } else {
+        kept.parse().ok()?
+    };
+    if kept.len() == 1 {
+        f *= 10;
+    }
+    v = v.checked_add(f)?;
+    Some(if neg { -v } else { v })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_are_read_exactly() {
+        assert_eq!(cents("49870.00"), Some(4_987_000));
+        assert_eq!(cents("49870.5"), Some(4_987_050));
+        assert_eq!(cents("12"), Some(1_200));
+        assert_eq!(cents("0.010"), Some(1));
+        assert_eq!(cents("-3.25"), Some(-325));
+        for bad in [
+            "",
+            ".5",
+            "1.005",
+            "1e5",
+            "abc",
+            "1.2.3",
+            "+1",
+            "99999999999999999999",
+        ] {
+            assert_eq!(cents(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_business_payload_gives_its_fields_and_text() {
+        let p = r#"{"scenario":"cross-border-remittance","scenario_zh":"跨境汇款",
+            "action":"remit","reference":"RM-1",
+            "from":{"id":"icbc","name":"工商银行","account":"0xABCDEF0123456789abcdef0123456789ABCDEF01"},
+            "to":"hk-trade","amount":"1000.50","currency":"hkd","memo":"货款 payment",
+            "details":{"note":"加急"}}"#.as_bytes();
+        let (b, text) = read_payload(p);
+        assert_eq!(b.scenario.as_deref(), Some("cross-border-remittance"));
+        assert_eq!(
+            b.payer.account.as_deref(),
+            Some("0xabcdef0123456789abcdef0123456789abcdef01")
+        );
+        assert_eq!(b.payer.id.as_deref(), Some("icbc"));
+        assert_eq!(b.payee.key(), Some("hk-trade"));
+        assert_eq!(b.amount, Some(100_050));
+        assert_eq!(b.currency.as_deref(), Some("HKD"));
+        assert!(text.contains("跨境汇款") && text.contains("加急") && text.contains("工商银行"));
+    }
+
+    #[test]
+    fn odd_payloads_never_fail() {
+        assert_eq!(read_payload(&[0xff, 0xfe, 0]).1, "");
+        assert_eq!(read_payload(b"plain words").1, "plain words");
+        let (b, _) = read_payload(b"[1,2,3]");
+        assert_eq!(b, Business::default());
+        let deep = "[".repeat(200) + &"]".repeat(200);
+        let _ = read_payload(deep.as_bytes());
+        let long = format!("\"{}\"", "汇".repeat(MAX_TEXT_BYTES));
+        assert!(read_payload(long.as_bytes()).1.len() <= MAX_TEXT_BYTES);
+    }
+}

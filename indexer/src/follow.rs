@@ -1,0 +1,388 @@
+//! The follower: a consumer of the store's change feed that indexes every
+//! block in height order and commits near real time (at most
+//! `commit_interval` after a block arrives, or every `commit_docs`
+//! documents), each commit carrying the checkpoint. `rebuild` makes a new
+//! index from the store alone.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use observer_node::chain::hexbytes::encode0x;
+use observer_node::store::Store;
+use privacy::at_rest::RecordSealer;
+use tantivy::IndexWriter;
+use tokio::sync::Notify;
+
+use crate::IndexError;
+use crate::document::{self, TxDoc};
+use crate::index::{Checkpoint, TxIndex};
+use crate::schema::SCHEMA_VERSION;
+
+/// How the follower commits.
+#[derive(Debug, Clone)]
+pub struct IndexerConfig {
+    /// Longest time an indexed block waits for its commit.
+    pub commit_interval: Duration,
+    /// Commit at least every this many documents.
+    pub commit_docs: u64,
+    /// tantivy indexing threads.
+    pub threads: usize,
+    /// tantivy indexing memory, bytes (shared by the threads).
+    pub heap_bytes: usize,
+    /// Stop after committing this height (tests, benchmarks).
+    pub stop_at: Option<i64>,
+}
+
+impl Default for IndexerConfig {
+    fn default() -> Self {
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 4);
+        Self {
+            commit_interval: Duration::from_millis(500),
+            commit_docs: 50_000,
+            threads,
+            heap_bytes: 64 << 20,
+            stop_at: None,
+        }
+    }
+}
+
+/// Counters of the follower, shared with metrics and the CLI.
+#[derive(Debug, Default)]
+pub struct IndexStats {
+    /// Last committed height (−1 before the first commit).
+    pub height: AtomicI64,
+    /// Documents in the index at the last commit.
+    pub docs: AtomicU64,
+    /// Commits made.
+    pub commits: AtomicU64,
+    /// Opened records that could not be read back (no key for them).
+    pub unreadable_records: AtomicU64,
+}
+
+/// The follower. Owns the index writer.
+pub struct Indexer {
+    index: Arc<TxIndex>,
+    store: Arc<Store>,
+    sealer: Arc<RecordSealer>,
+    config: IndexerConfig,
+    writer: IndexWriter,
+    /// The next height to index.
+    next: i64,
+    /// Documents committed plus those pending.
+    docs: u64,
+    /// Documents added since the last commit.
+    pending: u64,
+    /// The checkpoint to commit (the last fully added block).
+    pending_checkpoint: Option<Checkpoint>,
+    last_commit: Instant,
+    stats: Arc<IndexStats>,
+}
+
+impl std::fmt::Debug for Indexer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Indexer")
+            .field("next", &self.next)
+            .field("pending", &self.pending)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Indexer {
+    /// A follower of `store` into `index`. The index's checkpoint must name
+    /// a block of this store (else the index was built from another chain
+    /// and must be rebuilt).
+    pub fn new(
+        index: Arc<TxIndex>,
+        store: Arc<Store>,
+        sealer: Arc<RecordSealer>,
+        config: IndexerConfig,
+    ) -> Result<Self, IndexError> {
+        let cp = index.checkpoint()?;
+        if let Some(cp) = &cp {
+            check_belongs(cp, &store, &index)?;
+        }
+        let writer = index.writer(config.threads, config.heap_bytes)?;
+        let stats = Arc::new(IndexStats::default());
+        stats
+            .height
+            .store(cp.as_ref().map_or(-1, |c| c.height), Ordering::Relaxed);
+        let docs = cp.as_ref().map_or(0, |c| c.docs);
+        stats.docs.store(docs, Ordering::Relaxed);
+        Ok(Self {
+            next: cp.as_ref().map_or(0, |c| c.height + 1),
+            index,
+            store,
+            sealer,
+            config,
+            writer,
+            docs,
+            pending: 0,
+            pending_checkpoint: None,
+            last_commit: Instant::now(),
+            stats,
+        })
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> Arc<IndexStats> {
+        self.stats.clone()
+    }
+
+    /// Whether the follower stops by itself at a height (`stop_at`).
+    pub fn has_stop_height(&self) -> bool {
+        self.config.stop_at.is_some()
+    }
+
+    /// The next height to index.
+    pub fn next_height(&self) -> i64 {
+        self.next
+    }
+
+    /// Adds the transactions of the next block to the writer (not yet
+    /// committed). Returns how many.
+    pub fn index_next(&mut self) -> Result<usize, IndexError> {
+        let h = self.next;
+        let docs = block_docs(&self.store, &self.sealer, h, &self.stats)?;
+        let Some((block_hash, docs)) = docs else {
+            return Err(IndexError::Store(format!("block {h} is not in the store")));
+        };
+        let fields = *self.index.fields();
+        for d in &docs {
+            self.writer.add_document(d.to_document(&fields))?;
+        }
+        let n = docs.len() as u64;
+        self.docs += n;
+        self.pending += n;
+        self.pending_checkpoint = Some(Checkpoint {
+            version: SCHEMA_VERSION,
+            height: h,
+            block_hash,
+            docs: self.docs,
+        });
+        self.next += 1;
+        Ok(docs.len())
+    }
+
+    /// Commits what was added, if anything.
+    pub fn commit(&mut self) -> Result<(), IndexError> {
+        let Some(cp) = self.pending_checkpoint.take() else {
+            return Ok(());
+        };
+        self.index.commit(&mut self.writer, &cp)?;
+        self.pending = 0;
+        self.last_commit = Instant::now();
+        self.stats.height.store(cp.height, Ordering::Relaxed);
+        self.stats.docs.store(cp.docs, Ordering::Relaxed);
+        self.stats.commits.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(height = cp.height, docs = cp.docs, "index commit");
+        Ok(())
+    }
+
+    /// Whether the commit policy calls for a commit now.
+    fn commit_due(&self) -> bool {
+        self.pending_checkpoint.is_some()
+            && (self.pending >= self.config.commit_docs
+                || self.last_commit.elapsed() >= self.config.commit_interval)
+    }
+
+    /// Indexes every stored block up to `until` (inclusive), committing by
+    /// the policy and at the end; `progress` sees each height.
+    pub fn catch_up(
+        &mut self,
+        until: i64,
+        progress: &mut dyn FnMut(i64),
+    ) -> Result<(), IndexError> {
+        while self.next <= until {
+            self.index_next()?;
+            progress(self.next - 1);
+            if self.commit_due() {
+                self.commit()?;
+            }
+        }
+        self.commit()
+    }
+
+    /// Follows the store until `shutdown` completes (or `stop_at` is
+    /// committed), committing near real time; a last commit on the way out.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), IndexError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let wake = Arc::new(Notify::new());
+        let handle = tokio::runtime::Handle::current();
+        let worker = tokio::task::spawn_blocking({
+            let stop = stop.clone();
+            let wake = wake.clone();
+            move || self.follow(&handle, &stop, &wake)
+        });
+        tokio::pin!(worker);
+        tokio::select! {
+            r = &mut worker => return r.map_err(|e| IndexError::Store(format!("indexer task: {e}")))?,
+            () = shutdown => {}
+        }
+        stop.store(true, Ordering::SeqCst);
+        wake.notify_one();
+        worker
+            .await
+            .map_err(|e| IndexError::Store(format!("indexer task: {e}")))?
+    }
+
+    fn follow(
+        mut self,
+        handle: &tokio::runtime::Handle,
+        stop: &AtomicBool,
+        wake: &Notify,
+    ) -> Result<(), IndexError> {
+        let mut feed = self.store.subscribe();
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                return self.commit();
+            }
+            if let Some(s) = self.config.stop_at
+                && self.next > s
+            {
+                return self.commit();
+            }
+            feed.mark_unchanged();
+            let head = self.store.checkpoint().map_err(store_error)?.unwrap_or(-1);
+            if self.next <= head {
+                self.index_next()?;
+                if self.commit_due() {
+                    self.commit()?;
+                }
+                continue;
+            }
+            // Caught up: wait for a new block, the commit deadline or the
+            // stop signal.
+            let deadline = self
+                .pending_checkpoint
+                .as_ref()
+                .and_then(|_| self.last_commit.checked_add(self.config.commit_interval));
+            if let Some(d) = deadline
+                && Instant::now() >= d
+            {
+                self.commit()?;
+                continue;
+            }
+            handle.block_on(async {
+                let timer = async {
+                    match deadline {
+                        Some(d) => tokio::time::sleep_until(d.into()).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = feed.changed() => {}
+                    () = wake.notified() => {}
+                    () = timer => {}
+                }
+            });
+        }
+    }
+}
+
+fn store_error(e: observer_node::store::StoreError) -> IndexError {
+    IndexError::Store(e.to_string())
+}
+
+/// Refuses an index whose checkpoint is not a block of `store`.
+fn check_belongs(cp: &Checkpoint, store: &Store, index: &TxIndex) -> Result<(), IndexError> {
+    let stored = store.block_hash(cp.height).map_err(store_error)?;
+    if stored.map(|h| encode0x(&h)).as_deref() != Some(cp.block_hash.as_str()) {
+        return Err(IndexError::Foreign {
+            path: index.path().map(Path::to_path_buf).unwrap_or_default(),
+            height: cp.height,
+            indexed: cp.block_hash.clone(),
+            stored: stored.map(|h| encode0x(&h)),
+        });
+    }
+    Ok(())
+}
+
+/// The documents of block `h` and its hash, `None` if it is not stored.
+pub fn block_docs(
+    store: &Store,
+    sealer: &RecordSealer,
+    h: i64,
+    stats: &IndexStats,
+) -> Result<Option<(String, Vec<TxDoc>)>, IndexError> {
+    let Some(block) = store.block(h).map_err(store_error)? else {
+        return Ok(None);
+    };
+    let txs = store.transactions_at(h).map_err(store_error)?;
+    let mut docs = Vec::with_capacity(txs.len());
+    for tx in &txs {
+        let hash = tx.tx.claimed_hash;
+        let plain = match store.record(&hash).map_err(store_error)? {
+            None => None,
+            Some(sealed) => match sealer.open(&hash, &sealed) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    stats.unreadable_records.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        tx = %encode0x(&hash),
+                        error = %e,
+                        "stored record cannot be opened with the configured keys; indexed without its decrypted fields"
+                    );
+                    None
+                }
+            },
+        };
+        docs.push(document::from_store(
+            &block,
+            tx,
+            plain.as_deref().map(|p| &p[..]),
+        ));
+    }
+    Ok(Some((encode0x(&block.header.claimed_hash), docs)))
+}
+
+/// Rebuilds the index in `dir` from `store` alone, up to the store's
+/// checkpoint: a fresh index is built beside it and swapped in when
+/// complete, so a crash leaves the old index (or none) and never a half one.
+/// `progress` sees (height, head).
+pub fn rebuild(
+    dir: &Path,
+    store: Arc<Store>,
+    sealer: Arc<RecordSealer>,
+    mut config: IndexerConfig,
+    progress: &mut dyn FnMut(i64, i64),
+) -> Result<Option<Checkpoint>, IndexError> {
+    let head = store.checkpoint().map_err(store_error)?;
+    let fresh = sibling(dir, "rebuild");
+    let old = sibling(dir, "old");
+    for leftover in [&fresh, &old] {
+        if leftover.exists() {
+            std::fs::remove_dir_all(leftover).map_err(|e| IndexError::io(leftover, e))?;
+        }
+    }
+    {
+        let index = Arc::new(TxIndex::open(&fresh)?);
+        // One commit at the end (and every `commit_docs`): no NRT here.
+        config.commit_interval = Duration::MAX;
+        let mut indexer = Indexer::new(index, store, sealer, config)?;
+        if let Some(head) = head {
+            indexer.catch_up(head, &mut |h| progress(h, head))?;
+        }
+        let Indexer { writer, .. } = indexer;
+        writer.wait_merging_threads()?;
+    }
+    if dir.exists() {
+        std::fs::rename(dir, &old).map_err(|e| IndexError::io(dir, e))?;
+    }
+    std::fs::rename(&fresh, dir).map_err(|e| IndexError::io(&fresh, e))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| IndexError::io(&old, e))?;
+    }
+    TxIndex::open(dir)?.checkpoint()
+}
+
+fn sibling(dir: &Path, suffix: &str) -> PathBuf {
+    let mut name = dir.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{suffix}"));
+    dir.with_file_name(name)
+}

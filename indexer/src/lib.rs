@@ -1,0 +1,103 @@
+//! `indexer`: every verified transaction, decrypted fields included, in a
+//! tantivy search index that understands Chinese.
+//!
+//! It owns, in the order data flows through them:
+//!
+//! - [`document`]: what the index knows of one transaction ([`TxDoc`]),
+//!   read from the store: the transaction, its block, its envelope class and
+//!   its payload in the clear (a public payload, or the record the store
+//!   keeps sealed at rest, opened with the regulator's record key).
+//! - [`schema`]: one document per transaction; exact fields for hashes,
+//!   addresses and codes, fast columns for ranges, sorting and aggregations,
+//!   and full text read with jieba (Chinese words), lowercasing and English
+//!   stemming.
+//! - [`index`]: the index on disk; its commit payload is the checkpoint
+//!   (last indexed height and block hash), so documents and checkpoint move
+//!   together.
+//! - [`follow`]: the follower of the store's change feed (near-real-time
+//!   commits, catch-up after restart) and `rebuild` from the store alone.
+//! - [`search`]: the search API the GraphQL layer and the CLI call: lenient
+//!   user queries, filters, sorts, stable cursors, snippets, aggregations.
+//!
+//! The index is a view: deleting it loses nothing, the store rebuilds it.
+
+pub mod document;
+pub mod follow;
+pub mod index;
+pub mod metrics;
+pub mod schema;
+pub mod search;
+
+use std::path::{Path, PathBuf};
+
+pub use document::TxDoc;
+pub use follow::{IndexStats, Indexer, IndexerConfig, rebuild};
+pub use index::{Checkpoint, TxIndex};
+pub use search::{Search, SearchError, SearchPage, SearchRequest};
+
+/// What can go wrong while indexing.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// The index directory could not be used.
+    #[error("index at {}: {detail}", path.display())]
+    Open {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        detail: String,
+    },
+    /// A file operation failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Another process (or writer) holds the index.
+    #[error("index at {} is in use by another process", path.display())]
+    Locked {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// The index was built with another schema.
+    #[error("index at {} was built by another version of lookthrough; run `lookthrough reindex`", path.display())]
+    SchemaChanged {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// The index was built from another chain (or a store since reset).
+    #[error(
+        "index at {} was built from another chain: it holds block {height} as {indexed}, the store has {}; run `lookthrough reindex`",
+        path.display(),
+        stored.as_deref().unwrap_or("no such block")
+    )]
+    Foreign {
+        /// The directory.
+        path: PathBuf,
+        /// The index's checkpoint height.
+        height: i64,
+        /// The block hash the index recorded.
+        indexed: String,
+        /// The store's block hash at that height.
+        stored: Option<String>,
+    },
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(String),
+    /// The index is unreadable.
+    #[error("index corrupt: {0}")]
+    Corrupt(String),
+    /// tantivy failed.
+    #[error("tantivy: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+}
+
+impl IndexError {
+    fn io(path: &Path, source: std::io::Error) -> Self {
+        IndexError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}

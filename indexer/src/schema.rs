@@ -1,0 +1,261 @@
+//! The index schema: one document per transaction, and the analyzers that
+//! read its text.
+//!
+//! - `exact` fields (hashes, addresses, ids, codes) are one lowercased token
+//!   each, so `0xAB…` and `0xab…` find the same transaction; most are also
+//!   fast columns for filters, sorting and aggregations.
+//! - `memo` and `text` go through [`TEXT_ANALYZER`]: jieba word segmentation
+//!   (search mode, so 跨境汇款 is indexed as 跨境, 汇款 and the whole word),
+//!   lowercasing and English stemming (`payments` finds `payment`).
+//! - Nothing of the decrypted payload is *stored* in the index: hits carry
+//!   their position and hash, and snippets are made from the record the
+//!   store keeps sealed at rest. The terms themselves are in the index, so
+//!   its directory must be protected like the store's.
+
+use tantivy::schema::{
+    DateOptions, DateTimePrecision, FAST, Field, INDEXED, IndexRecordOption, NumericOptions,
+    STORED, Schema, TextFieldIndexing, TextOptions,
+};
+use tantivy::tokenizer::{
+    Language, LowerCaser, RawTokenizer, RemoveLongFilter, Stemmer, TextAnalyzer, TokenizerManager,
+};
+
+/// The analyzer of memo and payload text.
+pub const TEXT_ANALYZER: &str = "lookthrough_text";
+/// The analyzer of exact fields: the whole value, lowercased.
+pub const EXACT_ANALYZER: &str = "lookthrough_exact";
+
+/// The version of the schema; an index of another version must be rebuilt.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Transactions per block at most, for [`seq`]: FISCO BCOS blocks hold a
+/// few thousand transactions at most, far below this.
+pub const MAX_TXS_PER_BLOCK: u64 = 1 << 24;
+
+/// A transaction's position in chain order as one number: `height << 24 |
+/// index`. Unique per transaction, it orders ties and makes cursors total.
+pub fn seq(height: i64, index: u32) -> u64 {
+    (u64::try_from(height).unwrap_or(0) << 24) | (u64::from(index) & (MAX_TXS_PER_BLOCK - 1))
+}
+
+/// The (height, index) of a [`seq`].
+pub fn unseq(seq: u64) -> (i64, u32) {
+    let height = i64::try_from(seq >> 24).unwrap_or(i64::MAX);
+    let index = u32::try_from(seq & (MAX_TXS_PER_BLOCK - 1)).unwrap_or(0);
+    (height, index)
+}
+
+/// The fields of the schema, by name.
+#[derive(Debug, Clone, Copy)]
+pub struct Fields {
+    /// Transaction hash, `0x` + lowercase hex (stored: hits return it).
+    pub tx_hash: Field,
+    /// Block hash.
+    pub block_hash: Field,
+    /// Block height.
+    pub height: Field,
+    /// Index in the block.
+    pub index: Field,
+    /// [`seq`]: chain order.
+    pub seq: Field,
+    /// Block time (ms precision).
+    pub time: Field,
+    /// The verified sender.
+    pub from: Field,
+    /// The contract called.
+    pub to: Field,
+    /// Every party: sender, contract, and the payload's payer and payee
+    /// (account and organisation id). Multi-valued.
+    pub party: Field,
+    /// The payload's paying party (account, else id).
+    pub payer: Field,
+    /// The payload's receiving party (account, else id).
+    pub payee: Field,
+    /// Node id of the sealer that proposed the block.
+    pub sealer: Field,
+    /// The 4-byte function selector of the call, `0x` + hex.
+    pub method: Field,
+    /// The payload's business scenario.
+    pub scenario: Field,
+    /// The payload's action.
+    pub action: Field,
+    /// The payload's business reference (invoice, remittance number, …).
+    pub reference: Field,
+    /// Amount in hundredths of the currency unit.
+    pub amount: Field,
+    /// ISO 4217 currency code.
+    pub currency: Field,
+    /// `public` (plaintext payload) or `private` (an envelope).
+    pub privacy: Field,
+    /// The envelope class in the store (`opened`, `not-for-us`, …;
+    /// `not-envelope` for public payloads).
+    pub status: Field,
+    /// Rules the transaction hit. Multi-valued.
+    pub rule: Field,
+    /// The payload's memo.
+    pub memo: Field,
+    /// Every text value of the payload.
+    pub text: Field,
+}
+
+impl Fields {
+    /// Field names accepted in `field:value` queries and filters.
+    pub const QUERYABLE: [&'static str; 20] = [
+        "tx_hash",
+        "block_hash",
+        "height",
+        "time",
+        "from",
+        "to",
+        "party",
+        "payer",
+        "payee",
+        "sealer",
+        "method",
+        "scenario",
+        "action",
+        "reference",
+        "amount",
+        "currency",
+        "privacy",
+        "status",
+        "rule",
+        "memo",
+    ];
+}
+
+/// Builds the schema and its fields.
+pub fn build() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let exact = |fast: bool, stored: bool| {
+        let mut o = TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(EXACT_ANALYZER)
+                .set_index_option(IndexRecordOption::Basic),
+        );
+        if fast {
+            o = o.set_fast("raw");
+        }
+        if stored {
+            o = o.set_stored();
+        }
+        o
+    };
+    let text = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(TEXT_ANALYZER)
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
+    let tx_hash = b.add_text_field("tx_hash", exact(false, true));
+    let block_hash = b.add_text_field("block_hash", exact(false, false));
+    let height = b.add_i64_field(
+        "height",
+        NumericOptions::default() | INDEXED | FAST | STORED,
+    );
+    let index = b.add_u64_field("index", NumericOptions::default() | FAST | STORED);
+    let seq = b.add_u64_field("seq", NumericOptions::default() | INDEXED | FAST);
+    let time = b.add_date_field(
+        "time",
+        DateOptions::from(INDEXED | FAST | STORED).set_precision(DateTimePrecision::Milliseconds),
+    );
+    let from = b.add_text_field("from", exact(true, false));
+    let to = b.add_text_field("to", exact(true, false));
+    let party = b.add_text_field("party", exact(true, false));
+    let payer = b.add_text_field("payer", exact(true, false));
+    let payee = b.add_text_field("payee", exact(true, false));
+    let sealer = b.add_text_field("sealer", exact(false, false));
+    let method = b.add_text_field("method", exact(true, false));
+    let scenario = b.add_text_field("scenario", exact(true, false));
+    let action = b.add_text_field("action", exact(true, false));
+    let reference = b.add_text_field("reference", exact(false, false));
+    let amount = b.add_i64_field("amount", NumericOptions::default() | INDEXED | FAST);
+    let currency = b.add_text_field("currency", exact(true, false));
+    let privacy = b.add_text_field("privacy", exact(true, false));
+    let status = b.add_text_field("status", exact(true, false));
+    let rule = b.add_text_field("rule", exact(true, false));
+    let memo = b.add_text_field("memo", text.clone());
+    let text = b.add_text_field("text", text);
+    let fields = Fields {
+        tx_hash,
+        block_hash,
+        height,
+        index,
+        seq,
+        time,
+        from,
+        to,
+        party,
+        payer,
+        payee,
+        sealer,
+        method,
+        scenario,
+        action,
+        reference,
+        amount,
+        currency,
+        privacy,
+        status,
+        rule,
+        memo,
+        text,
+    };
+    (b.build(), fields)
+}
+
+/// Registers the analyzers on an index's tokenizer manager.
+pub fn register(tokenizers: &TokenizerManager) {
+    tokenizers.register(TEXT_ANALYZER, text_analyzer());
+    tokenizers.register(
+        EXACT_ANALYZER,
+        TextAnalyzer::builder(RawTokenizer::default())
+            .filter(LowerCaser)
+            .build(),
+    );
+}
+
+/// jieba (search mode) → drop tokens over 64 bytes → lowercase → English
+/// stems. The stemmer leaves Chinese words as they are.
+pub fn text_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(tantivy_jieba::JiebaTokenizer::new())
+        .filter(RemoveLongFilter::limit(64))
+        .filter(LowerCaser)
+        .filter(Stemmer::new(Language::English))
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tantivy::tokenizer::TokenStream;
+
+    fn tokens(text: &str) -> Vec<String> {
+        let mut a = text_analyzer();
+        let mut s = a.token_stream(text);
+        let mut out = Vec::new();
+        while s.advance() {
+            out.push(s.token().text.clone());
+        }
+        out
+    }
+
+    #[test]
+    fn chinese_is_cut_into_words_and_english_is_stemmed() {
+        let t = tokens("跨境汇款 Payments for INVOICES");
+        assert!(t.contains(&"汇款".to_string()), "{t:?}");
+        assert!(t.contains(&"跨境".to_string()), "{t:?}");
+        assert!(t.contains(&"payment".to_string()), "{t:?}");
+        assert!(t.contains(&"invoic".to_string()), "{t:?}");
+        // 银行 is one word: 行 alone is not a token of it.
+        let t = tokens("中国工商银行");
+        assert!(t.contains(&"银行".to_string()), "{t:?}");
+        assert!(!t.contains(&"行".to_string()), "{t:?}");
+    }
+
+    #[test]
+    fn seq_orders_by_height_then_index() {
+        assert!(seq(5, 7) < seq(5, 8));
+        assert!(seq(5, 9_999) < seq(6, 0));
+        assert_eq!(unseq(seq(123_456, 789)), (123_456, 789));
+    }
+}
