@@ -47,6 +47,8 @@ pub const MAX_PAGE: usize = 500;
 /// cursors.
 pub const PIN_TTL: Duration = Duration::from_secs(300);
 const MAX_PINNED: usize = 64;
+/// The characters of tantivy's query syntax.
+const QUERY_SYNTAX: &str = "+-&|!(){}[]^\"~*?:\\/<>=";
 
 /// A search that cannot be run, in words the user can act on.
 #[derive(Debug, thiserror::Error)]
@@ -414,7 +416,19 @@ impl Search {
         parser.set_conjunction_by_default();
         parser.set_field_boost(f.memo, 2.0);
         let (query, errors) = parser.parse_query_lenient(q);
-        Ok((query, errors.iter().map(ToString::to_string).collect()))
+        if errors.is_empty() {
+            return Ok((query, Vec::new()));
+        }
+        // Not valid syntax: search for the words alone, as a search box
+        // would, and say so.
+        let words: String = q
+            .chars()
+            .map(|c| if QUERY_SYNTAX.contains(c) { ' ' } else { c })
+            .collect();
+        let mut warnings: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        warnings.push(format!("searched for the words: {}", words.trim()));
+        let (query, _) = parser.parse_query_lenient(&words);
+        Ok((query, warnings))
     }
 
     /// The query of `filter` clauses, without the user query.

@@ -314,6 +314,16 @@ fn odd_queries_never_fail_and_bad_cursors_are_named() {
         });
         assert!(page.is_ok(), "{q:?}: {page:?}");
     }
+    // Broken syntax falls back to the words, with a warning.
+    let page = s
+        .search(&SearchRequest {
+            query: Some("跨境汇款 (".into()),
+            first: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(page.hits.len(), 1);
+    assert!(!page.warnings.is_empty());
     let long = "汇".repeat(1_001);
     assert!(matches!(
         s.search(&SearchRequest {

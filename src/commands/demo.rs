@@ -45,6 +45,10 @@ pub struct DemoOpts {
     /// Stop once this height is stored (default: run until Ctrl-C).
     #[arg(long)]
     pub until_height: Option<i64>,
+    /// Keep the store, index, key and a config for `lookthrough search` in
+    /// this new (or empty) directory instead of a temporary one.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 /// Runs the demo.
@@ -75,10 +79,28 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
     let regulator = PrivateKey::from_scalar_bytes(&*scalar)?;
     let regulator_pem = regulator.to_pkcs8_pem()?;
     keyring.add("demo regulator key", regulator)?;
-    let data = tempfile::Builder::new()
-        .prefix("lookthrough-demo-")
-        .tempdir()
-        .context("cannot create a temporary data directory")?;
+    let temp;
+    let data: &Path = match &opts.data_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("--data-dir: cannot create {}", dir.display()))?;
+            if std::fs::read_dir(dir)
+                .with_context(|| format!("--data-dir: cannot read {}", dir.display()))?
+                .next()
+                .is_some()
+            {
+                anyhow::bail!("--data-dir: {} is not empty", dir.display());
+            }
+            dir
+        }
+        None => {
+            temp = tempfile::Builder::new()
+                .prefix("lookthrough-demo-")
+                .tempdir()
+                .context("cannot create a temporary data directory")?;
+            temp.path()
+        }
+    };
 
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
@@ -118,9 +140,9 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
             ..Default::default()
         };
         index_config.threads = index_config.threads.min(2);
-        let mut node = Node::open(config, data.path(), keyring, Some(index_config))?;
+        let mut node = Node::open(config, data, keyring, Some(index_config))?;
         let metrics = serve_metrics("127.0.0.1:0".parse()?, node.registry()).await?;
-        let search_config = write_search_config(data.path(), &regulator_pem, &urls)?;
+        let search_config = write_search_config(data, &regulator_pem, &urls)?;
 
         println!("lookthrough demo");
         match fault {
@@ -133,8 +155,13 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
             None => println!("  chain     4 SM2 sealers, group0; JSON-RPC at {}", urls[0]),
         }
         println!(
-            "  node      store in {} (deleted on exit)",
-            data.path().display()
+            "  node      store and index in {}{}",
+            data.display(),
+            if opts.data_dir.is_some() {
+                ""
+            } else {
+                " (deleted on exit)"
+            }
         );
         println!("  metrics   http://{metrics}/metrics");
         println!(
@@ -187,10 +214,10 @@ fn write_search_config(
     super::keys::write_private(&key, regulator_pem.as_bytes())?;
     let endpoints: Vec<String> = urls.iter().map(|u| format!("{u:?}")).collect();
     let text = format!(
-        "# Written by `lookthrough demo` for `lookthrough search`; deleted on exit.\n\
-         [chain]\nendpoints = [{}]\ngroup = \"group0\"\ntrust = \"first-use\"\n\n\
+        "# Written by `lookthrough demo` for `lookthrough search` and `reindex`.\n\
+         [chain]\nendpoints = [{}]\ngroup = \"group0\"\ncrypto = \"sm\"\ntrust = \"first-use\"\n\n\
          [keys]\nregulator = [{{ path = {:?} }}]\n\n\
-         [storage]\ndata_dir = {:?}\n",
+         [storage]\ndata_dir = {:?}\n\n[server]\nmetrics_listen = \"127.0.0.1:0\"\n",
         endpoints.join(", "),
         key.display().to_string(),
         data.display().to_string(),
