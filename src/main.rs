@@ -83,6 +83,8 @@ enum BenchCommand {
     Ingest(commands::bench::IngestBenchOpts),
     /// Transaction search: the tantivy index next to PostgreSQL on the same generated records.
     Search(commands::bench_search::SearchBenchOpts),
+    /// Time from a block being stored to its transactions being searchable, at a steady rate.
+    Freshness(commands::bench_freshness::FreshnessBenchOpts),
 }
 
 #[derive(Subcommand)]
@@ -188,6 +190,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(opts) => commands::demo::demo(&opts),
         Command::Bench(BenchCommand::Ingest(opts)) => commands::bench::ingest(&opts),
         Command::Bench(BenchCommand::Search(opts)) => commands::bench_search::search(&opts),
+        Command::Bench(BenchCommand::Freshness(opts)) => {
+            commands::bench_freshness::freshness(&opts)
+        }
         Command::Search(opts) => commands::search::search(&opts),
         Command::Reindex { config } => commands::search::reindex(&config),
         Command::Run {

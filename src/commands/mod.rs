@@ -1,6 +1,7 @@
 //! The subcommands, one module each.
 
 pub mod bench;
+pub mod bench_freshness;
 pub mod bench_search;
 pub mod chain;
 pub mod demo;
