@@ -8,9 +8,13 @@
 //! `memo`), and every string in them goes to full text. A payload that is
 //! text but not JSON is full text; binary payloads add nothing.
 
+#[cfg(feature = "store")]
 use observer_node::chain::hexbytes::encode0x;
+#[cfg(feature = "store")]
 use observer_node::chain::model::Block;
+#[cfg(feature = "store")]
 use observer_node::chain::payload::payload;
+#[cfg(feature = "store")]
 use observer_node::store::StoredTx;
 use serde_json::Value;
 use tantivy::{DateTime, TantivyDocument};
@@ -178,6 +182,7 @@ pub fn privacy_of(status: &str) -> &'static str {
     }
 }
 
+#[cfg(feature = "store")]
 /// The document of stored transaction `tx` of `block`, whose payload in the
 /// clear is `plaintext` (the decrypted record of an opened envelope; `None`
 /// for other envelopes: a public transaction's payload is read from its
@@ -214,7 +219,7 @@ pub fn from_store(block: &Block, tx: &StoredTx, plaintext: Option<&[u8]>) -> TxD
 }
 
 /// `0x` + lowercase, as every address is indexed.
-fn normalise_address(s: &str) -> String {
+pub fn normalise_address(s: &str) -> String {
     let s = s.trim();
     let digits = s
         .strip_prefix("0x")

@@ -22,8 +22,10 @@
 //! The index is a view: deleting it loses nothing, the store rebuilds it.
 
 pub mod document;
+#[cfg(feature = "store")]
 pub mod follow;
 pub mod index;
+#[cfg(feature = "store")]
 pub mod metrics;
 pub mod schema;
 pub mod search;
@@ -31,6 +33,7 @@ pub mod search;
 use std::path::{Path, PathBuf};
 
 pub use document::TxDoc;
+#[cfg(feature = "store")]
 pub use follow::{IndexStats, Indexer, IndexerConfig, rebuild};
 pub use index::{Checkpoint, TxIndex};
 pub use search::{Search, SearchError, SearchPage, SearchRequest};

@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+#[cfg(feature = "store")]
 use observer_node::store::Store;
+#[cfg(feature = "store")]
 use privacy::at_rest::RecordSealer;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -673,6 +675,7 @@ impl Search {
         Ok(out)
     }
 
+    #[cfg(feature = "store")]
     /// Snippets for a stored transaction: its payload in the clear is read
     /// from the store (opened records are unsealed with `sealer`).
     pub fn snippets_from_store(
@@ -802,6 +805,7 @@ impl Search {
     }
 }
 
+#[cfg(feature = "store")]
 /// The payload in the clear of a stored transaction: the decrypted record,
 /// or a public transaction's payload. `None` if there is none to read.
 pub fn payload_in_clear(
