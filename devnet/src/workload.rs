@@ -395,32 +395,11 @@ pub fn decode_submit_input(input: &[u8]) -> Option<&[u8]> {
             submit_selector(CryptoSuite::Standard),
         ]
     });
-    let (selector, rest) = input.split_first_chunk::<4>()?;
+    let (selector, _) = input.split_first_chunk::<4>()?;
     if !selectors.contains(selector) {
         return None;
     }
-    let (offset, rest) = rest.split_first_chunk::<32>()?;
-    let (length, data) = rest.split_first_chunk::<32>()?;
-    let small = |w: &[u8; 32]| -> Option<usize> {
-        if w[..24].iter().any(|b| *b != 0) {
-            return None;
-        }
-        let mut be = [0u8; 8];
-        be.copy_from_slice(&w[24..]);
-        usize::try_from(u64::from_be_bytes(be)).ok()
-    };
-    if small(offset)? != 0x20 {
-        return None;
-    }
-    let len = small(length)?;
-    if len > data.len() || data.len() != len.div_ceil(32) * 32 {
-        return None;
-    }
-    let (payload, padding) = data.split_at(len);
-    if padding.iter().any(|b| *b != 0) {
-        return None;
-    }
-    Some(payload)
+    observer_node::chain::payload::bytes_argument(input)
 }
 
 /// A line of the consortium's business.

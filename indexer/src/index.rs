@@ -6,6 +6,7 @@
 //! whole blocks only, and the follower resumes at the next height.
 
 use std::path::{Path, PathBuf};
+use std::sync::RwLock;
 
 use serde::{Deserialize, Serialize};
 use tantivy::directory::MmapDirectory;
@@ -34,6 +35,9 @@ pub struct TxIndex {
     fields: Fields,
     reader: IndexReader,
     path: Option<PathBuf>,
+    /// The checkpoint of the commit searches see (read at each reload, not
+    /// at each search).
+    visible: RwLock<Option<Checkpoint>>,
 }
 
 impl std::fmt::Debug for TxIndex {
@@ -105,12 +109,15 @@ impl TxIndex {
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
-        Ok(Self {
+        let me = Self {
             index,
             fields,
             reader,
             path: None,
-        })
+            visible: RwLock::new(None),
+        };
+        *me.visible.write().unwrap_or_else(|p| p.into_inner()) = me.checkpoint()?;
+        Ok(me)
     }
 
     /// The directory, if on disk.
@@ -156,8 +163,18 @@ impl TxIndex {
 
     /// Makes the last commit visible to searches.
     pub fn reload(&self) -> Result<(), IndexError> {
+        let cp = self.checkpoint()?;
         self.reader.reload()?;
+        *self.visible.write().unwrap_or_else(|p| p.into_inner()) = cp;
         Ok(())
+    }
+
+    /// The checkpoint of the commit searches see (as of the last reload).
+    pub fn visible_checkpoint(&self) -> Option<Checkpoint> {
+        self.visible
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// A searcher over the last loaded commit.

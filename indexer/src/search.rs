@@ -567,12 +567,7 @@ impl Search {
         let searcher = self.searcher_for(cursor.as_ref());
         let bound = match &cursor {
             Some(c) => c.b,
-            None => self
-                .index
-                .checkpoint()
-                .ok()
-                .flatten()
-                .map_or(-1, |cp| cp.height),
+            None => self.index.visible_checkpoint().map_or(-1, |cp| cp.height),
         };
         let generation = searcher.generation().generation_id();
         if cursor.is_none() && sort.by == SortBy::Relevance {

@@ -94,6 +94,12 @@ pub struct SearchBenchOpts {
     /// Keep each size's index and PostgreSQL table (`bench_txs_<N>`) after the run.
     #[arg(long)]
     pub keep: bool,
+    /// Query time (both sides) after which a kind stops early, per size, in
+    /// seconds; at least 10 runs are made. PostgreSQL's substring scans
+    /// take seconds each from 1M rows up, so 200 runs of each at 10M would
+    /// take hours. 0: no limit.
+    #[arg(long, default_value_t = 300)]
+    pub budget_secs: u64,
 }
 
 /// `20000`, `20_000`, `500k`, `1M`, `1.5M`.
@@ -276,177 +282,43 @@ enum OrgKind {
 use OrgKind::*;
 
 /// id, Chinese name, English name, kind.
+#[rustfmt::skip]
 const ORGS: &[(&str, &str, &str, OrgKind)] = &[
-    (
-        "icbc-sz",
-        "中国工商银行深圳分行",
-        "ICBC Shenzhen Branch",
-        Bank,
-    ),
-    (
-        "cmb-sz",
-        "招商银行深圳分行",
-        "China Merchants Bank Shenzhen",
-        Bank,
-    ),
-    (
-        "ccb-gz",
-        "中国建设银行广州分行",
-        "China Construction Bank Guangzhou",
-        Bank,
-    ),
+    ("icbc-sz", "中国工商银行深圳分行", "ICBC Shenzhen Branch", Bank),
+    ("cmb-sz", "招商银行深圳分行", "China Merchants Bank Shenzhen", Bank),
+    ("ccb-gz", "中国建设银行广州分行", "China Construction Bank Guangzhou", Bank),
     ("pab", "平安银行", "Ping An Bank", Bank),
     ("cgb", "广发银行", "China Guangfa Bank", Bank),
-    (
-        "boc-hk",
-        "中国银行(香港)",
-        "Bank of China (Hong Kong)",
-        HkBank,
-    ),
+    ("boc-hk", "中国银行(香港)", "Bank of China (Hong Kong)", HkBank),
     ("hsbc-hk", "香港上海汇丰银行", "HSBC Hong Kong", HkBank),
-    (
-        "scb-hk",
-        "渣打银行(香港)",
-        "Standard Chartered Hong Kong",
-        HkBank,
-    ),
-    (
-        "jinggong",
-        "深圳精工电子有限公司",
-        "Shenzhen Jinggong Electronics Co., Ltd.",
-        Maker,
-    ),
-    (
-        "shunda",
-        "东莞顺达机械制造",
-        "Dongguan Shunda Machinery",
-        Maker,
-    ),
-    (
-        "yuehai",
-        "粤海新能源科技",
-        "Yuehai New Energy Technology",
-        Maker,
-    ),
-    (
-        "meida",
-        "佛山美达家电",
-        "Foshan Meida Home Appliances",
-        Maker,
-    ),
-    (
-        "haiyu",
-        "珠海海宇半导体",
-        "Zhuhai Haiyu Semiconductor",
-        Maker,
-    ),
-    (
-        "guangming",
-        "惠州光明电池",
-        "Huizhou Guangming Battery",
-        Maker,
-    ),
-    (
-        "huafeng",
-        "中山华丰照明",
-        "Zhongshan Huafeng Lighting",
-        Maker,
-    ),
+    ("scb-hk", "渣打银行(香港)", "Standard Chartered Hong Kong", HkBank),
+    ("jinggong", "深圳精工电子有限公司", "Shenzhen Jinggong Electronics Co., Ltd.", Maker),
+    ("shunda", "东莞顺达机械制造", "Dongguan Shunda Machinery", Maker),
+    ("yuehai", "粤海新能源科技", "Yuehai New Energy Technology", Maker),
+    ("meida", "佛山美达家电", "Foshan Meida Home Appliances", Maker),
+    ("haiyu", "珠海海宇半导体", "Zhuhai Haiyu Semiconductor", Maker),
+    ("guangming", "惠州光明电池", "Huizhou Guangming Battery", Maker),
+    ("huafeng", "中山华丰照明", "Zhongshan Huafeng Lighting", Maker),
     ("hengli", "江门恒力五金", "Jiangmen Hengli Hardware", Maker),
-    (
-        "yict",
-        "盐田国际集装箱码头",
-        "Yantian International Container Terminals",
-        Logistics,
-    ),
+    ("yict", "盐田国际集装箱码头", "Yantian International Container Terminals", Logistics),
     ("sf", "顺丰速运", "SF Express", Logistics),
     ("nansha", "南沙港物流", "Nansha Port Logistics", Logistics),
-    (
-        "orient-ocean",
-        "东方远洋海运",
-        "Orient Ocean Shipping",
-        Logistics,
-    ),
-    (
-        "sunhung",
-        "新鸿供应链管理",
-        "Sun Hung Supply Chain Management",
-        Trader,
-    ),
-    (
-        "qianhai-ec",
-        "前海跨境电商",
-        "Qianhai Cross-border E-commerce",
-        Trader,
-    ),
+    ("orient-ocean", "东方远洋海运", "Orient Ocean Shipping", Logistics),
+    ("sunhung", "新鸿供应链管理", "Sun Hung Supply Chain Management", Trader),
+    ("qianhai-ec", "前海跨境电商", "Qianhai Cross-border E-commerce", Trader),
     ("nanyue", "南粤进出口", "Nanyue Import & Export", Trader),
-    (
-        "hengtong",
-        "恒通贸易(香港)有限公司",
-        "Hengtong Trading (HK) Ltd",
-        HkTrader,
-    ),
-    (
-        "ocean-star",
-        "海星国际贸易",
-        "Ocean Star International Trading",
-        HkTrader,
-    ),
-    (
-        "golden-ear",
-        "金穗进出口",
-        "Golden Ear Import & Export",
-        HkTrader,
-    ),
-    (
-        "lianfeng",
-        "澳门联丰贸易",
-        "Macau Lianfeng Trading",
-        HkTrader,
-    ),
-    (
-        "guangying",
-        "光影文化传媒",
-        "Guangying Culture & Media",
-        Media,
-    ),
-    (
-        "pengcheng",
-        "鹏城数字出版",
-        "Pengcheng Digital Publishing",
-        Media,
-    ),
-    (
-        "lingnan",
-        "岭南音像出版社",
-        "Lingnan Audio-Visual Press",
-        Media,
-    ),
+    ("hengtong", "恒通贸易(香港)有限公司", "Hengtong Trading (HK) Ltd", HkTrader),
+    ("ocean-star", "海星国际贸易", "Ocean Star International Trading", HkTrader),
+    ("golden-ear", "金穗进出口", "Golden Ear Import & Export", HkTrader),
+    ("lianfeng", "澳门联丰贸易", "Macau Lianfeng Trading", HkTrader),
+    ("guangying", "光影文化传媒", "Guangying Culture & Media", Media),
+    ("pengcheng", "鹏城数字出版", "Pengcheng Digital Publishing", Media),
+    ("lingnan", "岭南音像出版社", "Lingnan Audio-Visual Press", Media),
     ("tengyun", "腾云软件", "Tengyun Software", Media),
-    (
-        "huawen",
-        "华文版权登记中心",
-        "Huawen Copyright Registration Centre",
-        Registry,
-    ),
-    (
-        "gba-clearing",
-        "大湾区清算所",
-        "Greater Bay Area Clearing House",
-        Clearing,
-    ),
-    (
-        "faraway",
-        "远帆咨询(塞舌尔)",
-        "Faraway Sail Consulting (Seychelles)",
-        Offshore,
-    ),
-    (
-        "blue-ocean",
-        "蓝海控股(开曼)",
-        "Blue Ocean Holdings (Cayman)",
-        Offshore,
-    ),
+    ("huawen", "华文版权登记中心", "Huawen Copyright Registration Centre", Registry),
+    ("gba-clearing", "大湾区清算所", "Greater Bay Area Clearing House", Clearing),
+    ("faraway", "远帆咨询(塞舌尔)", "Faraway Sail Consulting (Seychelles)", Offshore),
+    ("blue-ocean", "蓝海控股(开曼)", "Blue Ocean Holdings (Cayman)", Offshore),
 ];
 
 /// Scenario id, its Chinese name.
@@ -463,6 +335,7 @@ const SCF: usize = 2;
 const COPYRIGHT: usize = 3;
 const CLEARING: usize = 4;
 
+#[rustfmt::skip]
 const GOODS: &[(&str, &str)] = &[
     ("PCB 主板", "PCB mainboards"),
     ("数控机床配件", "CNC machine parts"),
@@ -474,15 +347,13 @@ const GOODS: &[(&str, &str)] = &[
     ("不锈钢卷板", "stainless steel coils"),
 ];
 
+#[rustfmt::skip]
 const WORKS: &[(&str, &str)] = &[
     ("《珠江晨曦》摄影集", "Pearl River Dawn (photo book)"),
     ("《岭南古建筑》纪录片", "Lingnan Architecture (documentary)"),
     ("《粤语童谣》有声书", "Cantonese Nursery Rhymes (audiobook)"),
     ("工业设计图纸 HX-220", "industrial design drawings HX-220"),
-    (
-        "软件著作权 物流调度系统 V2.1",
-        "software copyright: logistics dispatch system V2.1",
-    ),
+    ("软件著作权 物流调度系统 V2.1", "software copyright: logistics dispatch system V2.1"),
     ("《早茶时光》短视频", "Dim Sum Mornings (video series)"),
     ("品牌视觉识别手册", "brand identity manual"),
 ];
@@ -554,8 +425,8 @@ struct Generator {
     invoice_pool: u64,
     receivable_pool: u64,
     serial: u64,
-    first_time: i64,
-    last_time: i64,
+    /// Every block's time, for query windows that hold something.
+    block_times: Vec<i64>,
 }
 
 fn kind_key(k: OrgKind) -> &'static str {
@@ -617,8 +488,7 @@ impl Generator {
             invoice_pool: (total / 3).max(1_000),
             receivable_pool: (total / 20).max(500),
             serial: 0,
-            first_time: 0,
-            last_time: 0,
+            block_times: Vec::new(),
         }
     }
 
@@ -1118,10 +988,7 @@ impl Generator {
         let size = (400 + below(&mut self.rng, 201)).min(self.total - self.produced);
         self.height += 1;
         let time_ms = self.clock.at(2 * self.produced + size, 2 * self.total);
-        if self.height == 1 {
-            self.first_time = time_ms;
-        }
-        self.last_time = time_ms;
+        self.block_times.push(time_ms);
         let block_hash = hash_hex(self.seed, DOMAIN_BLOCK, self.height as u64);
         let sealer = self.sealers[(self.height % 4) as usize].clone();
         for i in 0..size {
@@ -1136,47 +1003,22 @@ impl Generator {
 // ---- the queries --------------------------------------------------------------
 
 /// Common 2-character Chinese words of the memos and names.
-const ZH_SHORT: &[&str] = &[
-    "汇款", "货款", "运费", "融资", "清算", "回款", "结汇", "尾款", "发票", "版权",
-];
+#[rustfmt::skip]
+const ZH_SHORT: &[&str] = &["汇款", "货款", "运费", "融资", "清算", "回款", "结汇", "尾款", "发票", "版权"];
 /// Chinese words of 3 characters or more.
+#[rustfmt::skip]
 const ZH_LONG: &[&str] = &[
-    "跨境汇款",
-    "应收账款",
-    "保理融资",
-    "采购货款",
-    "数字版权",
-    "集装箱",
-    "锂电池",
-    "预付款",
-    "质保金",
-    "服务费",
+    "跨境汇款", "应收账款", "保理融资", "采购货款", "数字版权", "集装箱", "锂电池", "预付款", "质保金", "服务费",
 ];
+#[rustfmt::skip]
 const EN_WORDS: &[&str] = &[
-    "invoice",
-    "freight",
-    "factoring",
-    "remittance",
-    "receivable",
-    "consulting",
-    "settlement",
-    "payment",
-    "proceeds",
-    "registration",
-    "discounting",
-    "retention",
-    "components",
-    "supplier",
+    "invoice", "freight", "factoring", "remittance", "receivable", "consulting", "settlement",
+    "payment", "proceeds", "registration", "discounting", "retention", "components", "supplier",
 ];
+#[rustfmt::skip]
 const PAIRS: &[(&str, &str)] = &[
-    ("货款", "components"),
-    ("跨境汇款", "supplier"),
-    ("保理融资", "factoring"),
-    ("运费", "freight"),
-    ("发票", "settlement"),
-    ("锂电池", "invoice"),
-    ("汇丰", "remittance"),
-    ("应收账款", "assignment"),
+    ("货款", "components"), ("跨境汇款", "supplier"), ("保理融资", "factoring"), ("运费", "freight"),
+    ("发票", "settlement"), ("锂电池", "invoice"), ("汇丰", "remittance"), ("应收账款", "assignment"),
 ];
 const RARE: &[&str] = &["加急", "滞纳金", "退汇", "chargeback", "冻结", "sanctions"];
 
@@ -1365,8 +1207,7 @@ struct QueryGen {
     rng: ChaCha20Rng,
     seed: u64,
     total: u64,
-    first_time: i64,
-    last_time: i64,
+    block_times: Vec<i64>,
     accounts: Vec<String>,
     invoice_pool: u64,
     receivable_pool: u64,
@@ -1378,8 +1219,7 @@ impl QueryGen {
             rng: ChaCha20Rng::seed_from_u64(seed ^ 0x5EA2_C4B3_0000_0001),
             seed,
             total: g.total,
-            first_time: g.first_time,
-            last_time: g.last_time,
+            block_times: g.block_times.clone(),
             accounts: g
                 .orgs
                 .iter()
@@ -1392,9 +1232,13 @@ impl QueryGen {
         }
     }
 
+    /// A window of `len` ms around a random block, so that it holds some.
     fn window(&mut self, len: i64) -> (i64, i64) {
-        let span = (self.last_time - self.first_time - len).max(1);
-        let start = self.first_time + below(&mut self.rng, span as u64) as i64;
+        let t = match self.block_times.len() {
+            0 => START_MS,
+            n => self.block_times[below(&mut self.rng, n as u64) as usize],
+        };
+        let start = t - below(&mut self.rng, len.max(1) as u64) as i64;
         (start, start + len - 1)
     }
 
@@ -1972,6 +1816,8 @@ struct KindResult {
 
 /// Warm-up runs of each kind (not measured).
 const WARMUP: usize = 3;
+/// Runs of each kind made whatever the budget.
+const MIN_RUNS: usize = 10;
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1_000.0
@@ -2007,7 +1853,15 @@ fn measure(
             }
             None => None,
         };
+        let mut spent = Duration::ZERO;
         for i in 0..WARMUP + opts.queries {
+            if opts.budget_secs > 0
+                && res.runs >= MIN_RUNS as u64
+                && spent >= Duration::from_secs(opts.budget_secs)
+            {
+                progress.inc((opts.queries as u64).saturating_sub(res.runs));
+                break;
+            }
             let q = t.queries.next(kind);
             let start = Instant::now();
             let tv = run_tantivy(&t.search, kind, &q)
@@ -2027,6 +1881,7 @@ fn measure(
             }
             progress.inc(1);
             res.runs += 1;
+            spent += tantivy_took + pv.as_ref().map_or(Duration::ZERO, |(_, d)| *d);
             res.tantivy_ms.push(ms(tantivy_took));
             res.tantivy_total += tv.total;
             res.zero_tantivy += u64::from(tv.total == 0);
@@ -2149,7 +2004,7 @@ fn report(
     );
     println!("|---|---|---|---|---|---|---|---|");
     println!(
-        "| tantivy ({threads} threads, {} MiB heap) | {} | {} | {} (incl. {} commits and the final merges; {} segments) | (included) | – | {} | {} |",
+        "| tantivy ({threads} threads, {} MiB heap) | {} | {} | {} (incl. {} commit(s) and the final merges; {} segments) | (included) | – | {} | {} |",
         opts.heap_mb,
         fmt_secs(t.wall),
         fmt_secs(t.generating),
@@ -2180,14 +2035,22 @@ fn report(
             .collect();
         println!("\nPostgreSQL index builds: {}.", each.join(", "));
     }
+    let budget = if opts.budget_secs == 0 {
+        String::new()
+    } else {
+        format!(
+            ", a kind stopping after {} s of query time (at least {MIN_RUNS} runs)",
+            opts.budget_secs
+        )
+    };
     println!(
-        "\n### Queries ({} runs per kind after {WARMUP} warm-up runs; client wall time of the top {PAGE} hits + total count)\n",
+        "\n### Queries (up to {} runs per kind after {WARMUP} warm-up runs{budget}; client wall time of the top {PAGE} hits + total count)\n",
         opts.queries
     );
     println!(
-        "| query | tantivy p50 | tantivy p99 | PG p50 | PG p99 | PG/tantivy p50 | PG/tantivy p99 | mean total tantivy | mean total PG | totals |"
+        "| query | runs | tantivy p50 | tantivy p99 | PG p50 | PG p99 | PG/tantivy p50 | PG/tantivy p99 | mean total tantivy | mean total PG | totals |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let mut all_t = Vec::new();
     let mut all_p = Vec::new();
     let mut mismatches = 0;
@@ -2221,8 +2084,9 @@ fn report(
             );
         }
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {totals}{zeros} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} | {totals}{zeros} |",
             kind.name(),
+            r.runs,
             fmt_ms(t50),
             fmt_ms(t99),
             fmt_ms(p50),
@@ -2242,7 +2106,8 @@ fn report(
     let p50 = percentile(&mut all_p, 50.0);
     let p99 = percentile(&mut all_p, 99.0);
     println!(
-        "| **all** | {} | {} | {} | {} | {} | {} | | | |",
+        "| **all** | {} | {} | {} | {} | {} | {} | {} | | | |",
+        all_t.len(),
         fmt_ms(t50),
         fmt_ms(t99),
         fmt_ms(p50),
@@ -2287,11 +2152,12 @@ fn redact(conn: &str) -> String {
 fn command_line(opts: &SearchBenchOpts) -> String {
     let sizes: Vec<String> = opts.txs.iter().map(u64::to_string).collect();
     let mut s = format!(
-        "lookthrough bench search --txs {} --queries {} --seed {} --heap-mb {}",
+        "lookthrough bench search --txs {} --queries {} --seed {} --heap-mb {} --budget-secs {}",
         sizes.join(","),
         opts.queries,
         opts.seed,
-        opts.heap_mb
+        opts.heap_mb,
+        opts.budget_secs
     );
     if let Some(t) = opts.threads {
         s.push_str(&format!(" --threads {t}"));
@@ -2333,7 +2199,9 @@ pub fn search(opts: &SearchBenchOpts) -> Result<ExitCode> {
         Some(conn) => {
             let mut c = Client::connect(conn, NoTls)
                 .with_context(|| format!("cannot connect to PostgreSQL at {:?}", redact(conn)))?;
-            c.batch_execute("SET plan_cache_mode = force_custom_plan")?;
+            c.batch_execute(
+                "SET plan_cache_mode = force_custom_plan; SET client_min_messages = warning",
+            )?;
             Some(c)
         }
         None => None,
