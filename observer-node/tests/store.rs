@@ -243,3 +243,26 @@ fn range_scans_follow_chain_order_and_class_indexes() {
             .is_empty()
     );
 }
+
+#[test]
+fn a_reader_opens_the_store_beside_its_writer() {
+    let d = chain(6);
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Store::open(dir.path()).unwrap();
+    for h in 0..=3 {
+        writer.commit(&commit_of(&d, h)).unwrap();
+    }
+    // The writer holds RocksDB's lock; a second writer is refused, a reader
+    // is not, and sees the store as of its opening.
+    assert!(Store::open(dir.path()).is_err());
+    let reader = Store::open_read_only(dir.path()).unwrap();
+    assert_eq!(reader.checkpoint().unwrap(), Some(3));
+    assert_eq!(reader.block_hash(3).unwrap(), writer.block_hash(3).unwrap());
+    assert_eq!(
+        reader.transactions_at(3).unwrap(),
+        writer.transactions_at(3).unwrap()
+    );
+    writer.commit(&commit_of(&d, 4)).unwrap();
+    assert_eq!(reader.checkpoint().unwrap(), Some(3));
+    assert!(Store::open_read_only(&dir.path().join("none")).is_err());
+}

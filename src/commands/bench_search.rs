@@ -183,31 +183,9 @@ impl Clock {
     }
 }
 
-/// `(year, month, day)` of a day number since 1970-01-01.
-fn civil(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 /// ISO 8601 in Beijing time.
 fn beijing(ms: i64) -> String {
-    let local = ms + BEIJING_MS;
-    let (y, m, d) = civil(local.div_euclid(DAY_MS));
-    let s = local.rem_euclid(DAY_MS) / 1000;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+08:00",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
+    devnet::workload::beijing_time(ms)
 }
 
 fn local_hour(ms: i64) -> i64 {

@@ -221,45 +221,38 @@ impl Store {
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
-        let cfs = FAMILIES
-            .iter()
-            .map(|n| ColumnFamilyDescriptor::new(*n, Options::default()));
-        let db = DB::open_cf_descriptors(&opts, path, cfs)?;
-        let store = Self {
-            db,
-            feed: tokio::sync::watch::channel(None).0,
-        };
-        match store.get(CF_META, KEY_FORMAT)? {
-            None => store
-                .db
-                .put_cf(store.cf(CF_META)?, KEY_FORMAT, FORMAT.to_be_bytes())?,
-            Some(v) if v == FORMAT.to_be_bytes() => {}
-            Some(v) => {
-                return Err(corrupt(
-                    "format",
-                    format!("store format {v:?} is not {FORMAT}"),
-                ));
-            }
-        }
-        let cp = store.checkpoint()?;
-        store.feed.send_replace(cp);
-        Ok(store)
+        let db = DB::open_cf_descriptors(&opts, path, Self::families())?;
+        Self::with_db(db, true)
     }
 
     /// Opens an existing store for reading only, beside a node that may be
     /// writing it (RocksDB allows any number of read-only openers). The view
     /// is the store as of opening; the change feed never moves.
     pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
-        let opts = Options::default();
-        let cfs = FAMILIES
+        let db =
+            DB::open_cf_descriptors_read_only(&Options::default(), path, Self::families(), false)?;
+        Self::with_db(db, false)
+    }
+
+    fn families() -> impl Iterator<Item = ColumnFamilyDescriptor> {
+        FAMILIES
             .iter()
-            .map(|n| ColumnFamilyDescriptor::new(*n, Options::default()));
-        let db = DB::open_cf_descriptors_read_only(&opts, path, cfs, false)?;
+            .map(|n| ColumnFamilyDescriptor::new(*n, Options::default()))
+    }
+
+    /// Checks (or, when `writable` and new, writes) the format, and primes
+    /// the change feed with the checkpoint.
+    fn with_db(db: DB, writable: bool) -> Result<Self, StoreError> {
         let store = Self {
             db,
             feed: tokio::sync::watch::channel(None).0,
         };
         match store.get(CF_META, KEY_FORMAT)? {
+            None if writable => {
+                store
+                    .db
+                    .put_cf(store.cf(CF_META)?, KEY_FORMAT, FORMAT.to_be_bytes())?;
+            }
             Some(v) if v == FORMAT.to_be_bytes() => {}
             v => {
                 return Err(corrupt(
