@@ -2219,7 +2219,7 @@ fn format_amount(cents: u64) -> String {
 }
 
 /// A uniform integer below `n` (0 if `n` is 0), without modulo bias.
-fn below(rng: &mut ChaCha20Rng, n: u64) -> u64 {
+pub fn below(rng: &mut ChaCha20Rng, n: u64) -> u64 {
     if n == 0 {
         return 0;
     }

@@ -194,18 +194,7 @@ fn local_hour(ms: i64) -> i64 {
 
 // ---- randomness and hashes --------------------------------------------------
 
-fn below(rng: &mut ChaCha20Rng, n: u64) -> u64 {
-    if n == 0 {
-        return 0;
-    }
-    let zone = n.wrapping_neg() % n;
-    loop {
-        let v = rng.next_u64();
-        if v >= zone {
-            return v % n;
-        }
-    }
-}
+use devnet::workload::below;
 
 fn pick<'a, T>(rng: &mut ChaCha20Rng, from: &'a [T]) -> &'a T {
     &from[below(rng, from.len() as u64) as usize]
