@@ -94,12 +94,31 @@ pub struct SearchBenchOpts {
     /// Keep each size's index and PostgreSQL table (`bench_txs_<N>`) after the run.
     #[arg(long)]
     pub keep: bool,
+    /// Query an index kept by an earlier `--keep` run in `--data` (same
+    /// size and seed) instead of building it again; the records are still
+    /// generated, for the query parameters, and no indexing rate is given.
+    #[arg(long, requires = "data")]
+    pub reuse: bool,
+    /// Run only these query kinds (names as in the report, comma-separated).
+    #[arg(long, value_delimiter = ',', value_parser = parse_kind)]
+    pub kinds: Vec<Kind>,
     /// Query time (both sides) after which a kind stops early, per size, in
     /// seconds; at least 10 runs are made. PostgreSQL's substring scans
     /// take seconds each from 1M rows up, so 200 runs of each at 10M would
     /// take hours. 0: no limit.
     #[arg(long, default_value_t = 300)]
     pub budget_secs: u64,
+}
+
+/// A query kind by its report name.
+fn parse_kind(s: &str) -> Result<Kind, String> {
+    KINDS
+        .into_iter()
+        .find(|k| k.name() == s.trim())
+        .ok_or_else(|| {
+            let names: Vec<&str> = KINDS.iter().map(|k| k.name()).collect();
+            format!("no query kind {s:?}; the kinds are {}", names.join(", "))
+        })
 }
 
 /// `20000`, `20_000`, `500k`, `1M`, `1.5M`.
@@ -1000,7 +1019,7 @@ enum Agreement {
 
 /// A kind of query.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Kind {
+pub enum Kind {
     ZhWord,
     ZhLongFiltered,
     EnWord,
@@ -1475,6 +1494,9 @@ struct TantivyLoad {
 }
 
 fn tantivy_load(opts: &SearchBenchOpts, n: u64, dir: &Path) -> Result<TantivyLoad> {
+    if opts.reuse && dir.exists() {
+        return tantivy_reuse(opts, n, dir);
+    }
     if dir.exists() {
         std::fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
     }
@@ -1535,6 +1557,37 @@ fn tantivy_load(opts: &SearchBenchOpts, n: u64, dir: &Path) -> Result<TantivyLoa
         wall,
         generating,
         commits,
+        bytes: dir_size(dir),
+        segments,
+        search: Search::new(Arc::new(index)),
+        queries,
+    })
+}
+
+/// A kept index of `n` documents, with the query parameters of its records.
+fn tantivy_reuse(opts: &SearchBenchOpts, n: u64, dir: &Path) -> Result<TantivyLoad> {
+    let index = TxIndex::open_existing(dir)
+        .with_context(|| format!("cannot open the kept index in {}", dir.display()))?;
+    if index.num_docs() != n {
+        bail!(
+            "the kept index in {} holds {} documents, not {n}",
+            dir.display(),
+            index.num_docs()
+        );
+    }
+    let progress = bar(n, "tantivy: generating the records of the kept index");
+    let mut g = Generator::new(opts.seed, n);
+    let mut docs = Vec::new();
+    while g.next_block(&mut docs) {
+        progress.inc(docs.len() as u64);
+    }
+    progress.finish_and_clear();
+    let segments = index.searcher().segment_readers().len();
+    let queries = QueryGen::new(opts.seed, &g);
+    Ok(TantivyLoad {
+        wall: Duration::ZERO,
+        generating: Duration::ZERO,
+        commits: 0,
         bytes: dir_size(dir),
         segments,
         search: Search::new(Arc::new(index)),
@@ -1779,7 +1832,12 @@ struct KindResult {
     zero_tantivy: u64,
     zero_pg: u64,
     plan: String,
+    /// The slowest tantivy runs: (ms, parameters, matches).
+    slowest: Vec<(f64, String, u64)>,
 }
+
+/// Slowest runs of each kind shown in the report.
+const SLOWEST: usize = 3;
 
 /// Warm-up runs of each kind (not measured).
 const WARMUP: usize = 3;
@@ -1796,9 +1854,14 @@ fn measure(
     mut pg: Option<&mut Client>,
     table: &str,
 ) -> Result<Vec<(Kind, KindResult)>> {
-    let progress = bar((KINDS.len() * opts.queries) as u64, "queries");
+    let kinds: Vec<Kind> = if opts.kinds.is_empty() {
+        KINDS.to_vec()
+    } else {
+        opts.kinds.clone()
+    };
+    let progress = bar((kinds.len() * opts.queries) as u64, "queries");
     let mut out = Vec::new();
-    for kind in KINDS {
+    for kind in kinds {
         progress.set_message(format!("queries: {}", kind.name()));
         let mut res = KindResult::default();
         let statements = match pg.as_deref_mut() {
@@ -1850,6 +1913,10 @@ fn measure(
             res.runs += 1;
             spent += tantivy_took + pv.as_ref().map_or(Duration::ZERO, |(_, d)| *d);
             res.tantivy_ms.push(ms(tantivy_took));
+            res.slowest
+                .push((ms(tantivy_took), q.describe.clone(), tv.total));
+            res.slowest.sort_by(|a, b| b.0.total_cmp(&a.0));
+            res.slowest.truncate(SLOWEST);
             res.tantivy_total += tv.total;
             res.zero_tantivy += u64::from(tv.total == 0);
             if let Some((pv, took)) = pv {
@@ -1943,6 +2010,9 @@ fn fmt_secs(d: Duration) -> String {
 }
 
 fn rate(n: u64, d: Duration) -> String {
+    if d.is_zero() {
+        return "n/a (index reused)".into();
+    }
     format!("{:.0}", n as f64 / d.as_secs_f64().max(1e-9))
 }
 
@@ -2082,6 +2152,15 @@ fn report(
         fmt_ratio(p50, t50),
         fmt_ratio(p99, t99),
     );
+    println!("\nSlowest tantivy runs of each kind (ms, parameters, matches):\n");
+    for (kind, r) in results.iter() {
+        let runs: Vec<String> = r
+            .slowest
+            .iter()
+            .map(|(ms, about, total)| format!("{} `{about}` ({total})", fmt_ms(*ms)))
+            .collect();
+        println!("- {}: {}", kind.name(), runs.join("; "));
+    }
     for (_, r) in results.iter() {
         for m in &r.mismatches {
             println!("\n**MISMATCH** {m}");
@@ -2134,6 +2213,13 @@ fn command_line(opts: &SearchBenchOpts) -> String {
     }
     if let Some(d) = &opts.data {
         s.push_str(&format!(" --data {}", d.display()));
+    }
+    if opts.reuse {
+        s.push_str(" --reuse");
+    }
+    if !opts.kinds.is_empty() {
+        let names: Vec<&str> = opts.kinds.iter().map(|k| k.name()).collect();
+        s.push_str(&format!(" --kinds {}", names.join(",")));
     }
     s
 }
