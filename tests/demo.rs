@@ -110,7 +110,7 @@ fn a_kept_demo_is_searched_and_reindexed_from_the_command_line() {
         let memo = h["memo"].as_str().unwrap_or("");
         let snippet = h["snippets"].to_string();
         assert!(
-            memo.contains("汇款") || snippet.contains("<b>汇款</b>"),
+            memo.contains("汇款") || snippet.contains("<b>跨境汇款</b>"),
             "{h}"
         );
     }

@@ -238,9 +238,19 @@ pub fn read_payload(bytes: &[u8]) -> (Business, String) {
     };
     match serde_json::from_str::<Value>(s) {
         Ok(v) => {
-            let mut text = String::new();
-            collect_text(&v, &mut text, 0);
-            (business(&v), text)
+            // The memo comes first, so that the full text holds all of it
+            // even when the rest is cut: searches match on the full text
+            // alone, the memo field only weighs in the score.
+            let b = business(&v);
+            let mut text = b.memo.clone().unwrap_or_default();
+            match &v {
+                Value::Object(map) => map
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != "memo" || b.memo.is_none())
+                    .for_each(|(_, i)| collect_text(i, &mut text, 1)),
+                other => collect_text(other, &mut text, 0),
+            }
+            (b, text)
         }
         Err(_) => (Business::default(), truncate(s).to_string()),
     }
@@ -340,7 +350,7 @@ fn business(v: &Value) -> Business {
         payee: party(v.get("to").or_else(|| v.get("payee"))),
         amount: string(v, "amount").and_then(|a| cents(&a)),
         currency: string(v, "currency").map(|c| c.to_ascii_uppercase()),
-        memo: string(v, "memo"),
+        memo: string(v, "memo").map(|m| truncate(&m).to_string()),
     }
 }
 
@@ -421,6 +431,18 @@ mod tests {
         assert_eq!(b.amount, Some(100_050));
         assert_eq!(b.currency.as_deref(), Some("HKD"));
         assert!(text.contains("跨境汇款") && text.contains("加急") && text.contains("工商银行"));
+    }
+
+    #[test]
+    fn the_full_text_holds_the_whole_memo_even_when_cut() {
+        let long = "长".repeat(MAX_TEXT_BYTES);
+        let p =
+            serde_json::json!({"a": long, "memo": "跨境汇款 late fee", "z": "尾注"}).to_string();
+        let (b, text) = read_payload(p.as_bytes());
+        assert_eq!(b.memo.as_deref(), Some("跨境汇款 late fee"));
+        assert!(text.starts_with("跨境汇款 late fee"), "{}", &text[..40]);
+        assert!(text.len() <= MAX_TEXT_BYTES);
+        assert_eq!(text.matches("跨境汇款").count(), 1, "the memo once");
     }
 
     #[test]

@@ -103,8 +103,14 @@ impl TxIndex {
         Self::with_index(Index::create_in_ram(schema), fields)
     }
 
-    fn with_index(index: Index, fields: Fields) -> Result<Self, IndexError> {
+    fn with_index(mut index: Index, fields: Fields) -> Result<Self, IndexError> {
         schema::register(index.tokenizers());
+        // Segments are searched in parallel, one thread per core: a query's
+        // latency, not only the server's throughput, scales with the cores.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if threads > 1 {
+            index.set_multithread_executor(threads)?;
+        }
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)

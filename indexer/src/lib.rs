@@ -11,6 +11,8 @@
 //!   addresses and codes, fast columns for ranges, sorting and aggregations,
 //!   and full text read with jieba (Chinese words), lowercasing and English
 //!   stemming.
+//! - [`jieba`]: the word segmenter, jieba with a lexicon of payments, trade
+//!   finance and supervision words.
 //! - [`index`]: the index on disk; its commit payload is the checkpoint
 //!   (last indexed height and block hash), so documents and checkpoint move
 //!   together.
@@ -25,6 +27,7 @@ pub mod document;
 #[cfg(feature = "store")]
 pub mod follow;
 pub mod index;
+pub mod jieba;
 #[cfg(feature = "store")]
 pub mod metrics;
 pub mod schema;

@@ -12,6 +12,7 @@
 //!   store keeps sealed at rest. The terms themselves are in the index, so
 //!   its directory must be protected like the store's.
 
+use crate::jieba::JiebaTokenizer;
 use tantivy::schema::{
     DateOptions, DateTimePrecision, FAST, Field, INDEXED, IndexRecordOption, NumericOptions,
     STORED, Schema, TextFieldIndexing, TextOptions,
@@ -25,8 +26,9 @@ pub const TEXT_ANALYZER: &str = "lookthrough_text";
 /// The analyzer of exact fields: the whole value, lowercased.
 pub const EXACT_ANALYZER: &str = "lookthrough_exact";
 
-/// The version of the schema; an index of another version must be rebuilt.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The version of the schema and its analyzers; an index of another version
+/// must be rebuilt. 2: jieba with the finance lexicon.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Transactions per block at most, for [`seq`]: FISCO BCOS blocks hold a
 /// few thousand transactions at most, far below this.
@@ -217,7 +219,24 @@ pub fn register(tokenizers: &TokenizerManager) {
 /// jieba (search mode) → drop tokens over 64 bytes → lowercase → English
 /// stems. The stemmer leaves Chinese words as they are.
 pub fn text_analyzer() -> TextAnalyzer {
-    TextAnalyzer::builder(tantivy_jieba::JiebaTokenizer::new())
+    analyzer(JiebaTokenizer::search_mode())
+}
+
+/// The analyzers for parsing queries: as [`register`]'s, but the text
+/// fields cut queries with jieba's default mode, which gives each word once
+/// (跨境汇款) where search mode adds the words inside it (跨境, 汇款) at
+/// overlapping positions. A document holding the whole word was indexed in
+/// search mode with the words inside it too, so the single term finds the
+/// same documents as a phrase of all of them, without reading positions.
+pub fn query_tokenizers() -> TokenizerManager {
+    let tokenizers = TokenizerManager::default();
+    register(&tokenizers);
+    tokenizers.register(TEXT_ANALYZER, analyzer(JiebaTokenizer::default_mode()));
+    tokenizers
+}
+
+fn analyzer(jieba: JiebaTokenizer) -> TextAnalyzer {
+    TextAnalyzer::builder(jieba)
         .filter(RemoveLongFilter::limit(64))
         .filter(LowerCaser)
         .filter(Stemmer::new(Language::English))

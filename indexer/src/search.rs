@@ -29,9 +29,13 @@ use tantivy::aggregation::agg_req::Aggregations;
 use tantivy::aggregation::{AggContextParams, AggregationCollector, AggregationLimitsGuard};
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::Column;
-use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, QueryParser,
+    RangeQuery, TermQuery,
+};
 use tantivy::schema::{Field, IndexRecordOption, Value as _};
 use tantivy::snippet::SnippetGenerator;
+use tantivy::tokenizer::TokenizerManager;
 use tantivy::{
     DateTime, DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader, TantivyDocument,
     Term,
@@ -366,6 +370,7 @@ fn decode_cursor(s: &str) -> Result<CursorData, SearchError> {
 /// Search over a [`TxIndex`].
 pub struct Search {
     index: Arc<TxIndex>,
+    query_tokenizers: TokenizerManager,
     pinned: Mutex<VecDeque<(u64, Searcher, Instant)>>,
 }
 
@@ -380,6 +385,7 @@ impl Search {
     pub fn new(index: Arc<TxIndex>) -> Self {
         Self {
             index,
+            query_tokenizers: crate::schema::query_tokenizers(),
             pinned: Mutex::new(VecDeque::new()),
         }
     }
@@ -394,7 +400,23 @@ impl Search {
     }
 
     /// Parses a user query leniently; `None` or blank is every document.
+    /// Words are looked up in the full text (which holds the memo) and the
+    /// exact fields (hashes, parties, references).
     pub fn parse(&self, query: Option<&str>) -> Result<(Box<dyn Query>, Vec<String>), SearchError> {
+        let f = self.fields();
+        let (q, warnings) = self.parse_in(
+            query,
+            vec![f.text, f.tx_hash, f.block_hash, f.party, f.reference],
+        )?;
+        Ok((prefilter_phrases(q), warnings))
+    }
+
+    /// `query` parsed over `fields` (the default fields of bare words).
+    fn parse_in(
+        &self,
+        query: Option<&str>,
+        fields: Vec<Field>,
+    ) -> Result<(Box<dyn Query>, Vec<String>), SearchError> {
         let q = query.map(str::trim).unwrap_or("");
         let chars = q.chars().count();
         if chars > MAX_QUERY_CHARS {
@@ -403,20 +425,12 @@ impl Search {
         if q.is_empty() {
             return Ok((Box::new(AllQuery), Vec::new()));
         }
-        let f = self.fields();
-        let mut parser = QueryParser::for_index(
-            self.index.tantivy(),
-            vec![
-                f.memo,
-                f.text,
-                f.tx_hash,
-                f.block_hash,
-                f.party,
-                f.reference,
-            ],
+        let mut parser = QueryParser::new(
+            self.index.tantivy().schema(),
+            fields,
+            self.query_tokenizers.clone(),
         );
         parser.set_conjunction_by_default();
-        parser.set_field_boost(f.memo, 2.0);
         let (query, errors) = parser.parse_query_lenient(q);
         if errors.is_empty() {
             return Ok((query, Vec::new()));
@@ -431,6 +445,19 @@ impl Search {
         warnings.push(format!("searched for the words: {}", words.trim()));
         let (query, _) = parser.parse_query_lenient(&words);
         Ok((query, warnings))
+    }
+
+    /// `matching` scored for relevance, with the memo's score added at
+    /// twice its weight: words of the memo rank above the same words
+    /// elsewhere in the payload.
+    fn with_memo_boost(&self, matching: Box<dyn Query>, query: Option<&str>) -> Box<dyn Query> {
+        let Ok((memo, _)) = self.parse_in(query, vec![self.fields().memo]) else {
+            return matching;
+        };
+        Box::new(BooleanQuery::new(vec![
+            (Occur::Must, matching),
+            (Occur::Should, Box::new(BoostQuery::new(memo, 2.0))),
+        ]))
     }
 
     /// The query of `filter` clauses, without the user query.
@@ -563,7 +590,10 @@ impl Search {
                 c.s, c.d
             )));
         }
-        let (query, warnings) = self.query(req.query.as_deref(), &req.filter)?;
+        let (mut query, warnings) = self.query(req.query.as_deref(), &req.filter)?;
+        if sort.by == SortBy::Relevance {
+            query = self.with_memo_boost(query, req.query.as_deref());
+        }
         let searcher = self.searcher_for(cursor.as_ref());
         let bound = match &cursor {
             Some(c) => c.b,
@@ -644,10 +674,10 @@ impl Search {
     /// Highlighted fragments of `query` in a payload in the clear (the
     /// decrypted record, or a public transaction's payload).
     pub fn snippets(&self, query: &str, payload: &[u8]) -> Result<Vec<Snippet>, SearchError> {
-        let (q, _) = self.parse(Some(query))?;
+        let f = self.fields();
+        let (q, _) = self.parse_in(Some(query), vec![f.memo, f.text])?;
         let searcher = self.index.searcher();
         let (business, text) = read_payload(payload);
-        let f = self.fields();
         let mut out = Vec::new();
         for (name, field, value) in [
             ("memo", f.memo, business.memo.unwrap_or_default()),
@@ -856,6 +886,41 @@ impl Ord for Entry {
 
 /// Counts matches below `below_seq` and keeps the first `limit` of them
 /// strictly after `after` in the sort order.
+/// Each exact phrase of `q` also requires its words, as clauses of no
+/// score. A phrase reads the positions of every document holding all its
+/// words; tantivy drives a conjunction from its cheapest clause, so with
+/// the words beside it, filters and other words narrow the documents first
+/// and positions are read last, for the few left. (A Chinese word that
+/// jieba cuts in two, such as 应收账款, is such a phrase.)
+fn prefilter_phrases(q: Box<dyn Query>) -> Box<dyn Query> {
+    if let Some(b) = q.downcast_ref::<BooleanQuery>() {
+        let clauses = b
+            .clauses()
+            .iter()
+            .map(|(occur, c)| (*occur, prefilter_phrases(c.box_clone())))
+            .collect();
+        let mut out = BooleanQuery::new(clauses);
+        out.set_minimum_number_should_match(b.get_minimum_number_should_match());
+        return Box::new(out);
+    }
+    let Some(p) = q.downcast_ref::<PhraseQuery>() else {
+        return q;
+    };
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = p
+        .phrase_terms()
+        .into_iter()
+        .map(|t| {
+            let term: Box<dyn Query> = Box::new(TermQuery::new(t, IndexRecordOption::Basic));
+            (
+                Occur::Must,
+                Box::new(ConstScoreQuery::new(term, 0.0)) as Box<dyn Query>,
+            )
+        })
+        .collect();
+    clauses.push((Occur::Must, q));
+    Box::new(BooleanQuery::new(clauses))
+}
+
 struct SortCollector {
     by: SortBy,
     descending: bool,

@@ -135,6 +135,63 @@ fn chinese_words_are_found_inside_longer_words_but_not_by_single_characters() {
 }
 
 #[test]
+fn a_word_jieba_cuts_in_two_is_found_only_where_its_parts_are_adjacent() {
+    // 航运保险 is not in jieba's dictionary or the lexicon: the query is the
+    // phrase 航运 保险, checked against positions after its words narrow
+    // the documents down.
+    let mut f = Fixture::new();
+    f.add(vec![
+        doc(1, 0, "航运保险 premium"),
+        doc(1, 1, "保险 for 航运 lines"),
+        doc(1, 2, "航运保险"),
+        doc(1, 3, "保险"),
+    ]);
+    let s = f.search();
+    let d = f.docs.clone();
+    let want = BTreeSet::from([hash_of(&d[0]), hash_of(&d[2])]);
+    assert_eq!(hashes(&s, "航运保险"), want);
+    assert_eq!(hashes(&s, "\"航运保险\""), want);
+    assert_eq!(hashes(&s, "text:航运保险"), want);
+    assert_eq!(
+        s.count(Some("航运保险 premium"), &Filter::default())
+            .unwrap(),
+        1
+    );
+    // A lexicon word is one term, and its parts still find it.
+    f.add(vec![doc(2, 0, "跨境汇款手续费")]);
+    let s = f.search();
+    let d = f.docs.clone();
+    assert_eq!(hashes(&s, "跨境汇款"), BTreeSet::from([hash_of(&d[4])]));
+    assert_eq!(hashes(&s, "汇款"), BTreeSet::from([hash_of(&d[4])]));
+    assert_eq!(hashes(&s, "手续费"), BTreeSet::from([hash_of(&d[4])]));
+}
+
+#[test]
+fn words_in_the_memo_rank_first() {
+    let mut f = Fixture::new();
+    let mut in_text = doc(1, 0, "货款 paid");
+    in_text.business.memo = Some("monthly statement".into());
+    in_text.text = "monthly statement\nfreight invoice 货款 paid".into();
+    let in_memo = doc(1, 1, "freight invoice");
+    f.add(vec![in_text, in_memo]);
+    let s = f.search();
+    let page = s
+        .search(&SearchRequest {
+            query: Some("freight".into()),
+            sort: Sort {
+                by: SortBy::Relevance,
+                descending: true,
+            },
+            first: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(page.total, 2);
+    assert_eq!(page.hits[0].tx_hash, f.docs[1].tx_hash, "{page:?}");
+    assert!(page.hits[0].score > page.hits[1].score);
+}
+
+#[test]
 fn english_is_found_by_stem_and_any_case() {
     let mut f = Fixture::new();
     f.add(vec![
@@ -455,7 +512,30 @@ fn snippets_highlight_the_matched_words() {
     let memo = snippets.iter().find(|s| s.field == "memo").unwrap();
     let html = memo.to_html();
     assert!(html.contains("<b>汇款</b>"), "{html}");
-    assert!(html.contains("&lt;<b>supplier</b>&gt;"), "{html}");
+    // The chain's `<` is escaped; the fragment ends at the last word.
+    assert!(html.contains("&lt;<b>supplier</b>"), "{html}");
+    assert!(!html.contains("<supplier"), "{html}");
+}
+
+#[test]
+fn snippets_of_long_text_cut_fragments_between_words() {
+    let mut f = Fixture::new();
+    f.add(vec![doc(1, 0, "跨境汇款")]);
+    let s = f.search();
+    // Lexicon words (one token, with tokens for their parts) at every
+    // distance from the fragment limit.
+    for pad in 140..170 {
+        let memo = format!("{} 跨境汇款 应收账款 跨境汇款", "付".repeat(pad));
+        let payload = serde_json::json!({ "memo": memo }).to_string();
+        for q in ["跨境汇款", "汇款", "应收账款 汇款"] {
+            let snippets = s.snippets(q, payload.as_bytes()).unwrap();
+            let memo = snippets.iter().find(|s| s.field == "memo").unwrap();
+            assert!(memo.to_html().contains("汇款</b>"), "{pad} {q}: {memo:?}");
+            for r in &memo.highlighted {
+                assert!(r.end <= memo.fragment.len(), "{pad} {q}: {memo:?}");
+            }
+        }
+    }
 }
 
 #[test]
