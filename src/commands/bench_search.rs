@@ -108,6 +108,14 @@ pub struct SearchBenchOpts {
     /// take hours. 0: no limit.
     #[arg(long, default_value_t = 300)]
     pub budget_secs: u64,
+    /// Runs of each kind made whatever the budget. At 10M, PostgreSQL takes
+    /// minutes for one substring count of a 2-character word, so a bounded
+    /// run there needs a small floor (3).
+    #[arg(long, default_value_t = 10)]
+    pub min_runs: usize,
+    /// Warm-up runs of each kind (not measured; they count in the budget).
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
 }
 
 /// A query kind by its report name.
@@ -1839,11 +1847,6 @@ struct KindResult {
 /// Slowest runs of each kind shown in the report.
 const SLOWEST: usize = 3;
 
-/// Warm-up runs of each kind (not measured).
-const WARMUP: usize = 3;
-/// Runs of each kind made whatever the budget.
-const MIN_RUNS: usize = 10;
-
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1_000.0
 }
@@ -1884,9 +1887,9 @@ fn measure(
             None => None,
         };
         let mut spent = Duration::ZERO;
-        for i in 0..WARMUP + opts.queries {
+        for i in 0..opts.warmup + opts.queries {
             if opts.budget_secs > 0
-                && res.runs >= MIN_RUNS as u64
+                && res.runs >= opts.min_runs as u64
                 && spent >= Duration::from_secs(opts.budget_secs)
             {
                 progress.inc((opts.queries as u64).saturating_sub(res.runs));
@@ -1906,7 +1909,8 @@ fn measure(
                 }
                 _ => None,
             };
-            if i < WARMUP {
+            if i < opts.warmup {
+                spent += tantivy_took + pv.as_ref().map_or(Duration::ZERO, |(_, d)| *d);
                 continue;
             }
             progress.inc(1);
@@ -2076,13 +2080,13 @@ fn report(
         String::new()
     } else {
         format!(
-            ", a kind stopping after {} s of query time (at least {MIN_RUNS} runs)",
-            opts.budget_secs
+            ", a kind stopping after {} s of query time (at least {} runs)",
+            opts.budget_secs, opts.min_runs
         )
     };
     println!(
-        "\n### Queries (up to {} runs per kind after {WARMUP} warm-up runs{budget}; client wall time of the top {PAGE} hits + total count)\n",
-        opts.queries
+        "\n### Queries (up to {} runs per kind after {} warm-up runs{budget}; client wall time of the top {PAGE} hits + total count)\n",
+        opts.queries, opts.warmup
     );
     println!(
         "| query | runs | tantivy p50 | tantivy p99 | PG p50 | PG p99 | PG/tantivy p50 | PG/tantivy p99 | mean total tantivy | mean total PG | totals |"
@@ -2198,12 +2202,14 @@ fn redact(conn: &str) -> String {
 fn command_line(opts: &SearchBenchOpts) -> String {
     let sizes: Vec<String> = opts.txs.iter().map(u64::to_string).collect();
     let mut s = format!(
-        "lookthrough bench search --txs {} --queries {} --seed {} --heap-mb {} --budget-secs {}",
+        "lookthrough bench search --txs {} --queries {} --seed {} --heap-mb {} --budget-secs {} --min-runs {} --warmup {}",
         sizes.join(","),
         opts.queries,
         opts.seed,
         opts.heap_mb,
-        opts.budget_secs
+        opts.budget_secs,
+        opts.min_runs,
+        opts.warmup
     );
     if let Some(t) = opts.threads {
         s.push_str(&format!(" --threads {t}"));
