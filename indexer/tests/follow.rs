@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use testkit as common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

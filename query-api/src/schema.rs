@@ -1,0 +1,701 @@
+//! The GraphQL schema, following the community's conventions: Relay cursor
+//! connections (`edges { node cursor }`, `pageInfo`, `totalCount`), input
+//! objects for filters, enums for classes.
+//!
+//! Store reads and searches run on the blocking pool; errors reach the
+//! client with a code in `extensions.code` (`BAD_USER_INPUT` for what the
+//! client can fix, `INTERNAL` for the rest, whose detail goes to the log).
+
+use std::sync::Arc;
+
+use async_graphql::connection::{Connection, Edge, EmptyFields};
+use async_graphql::{
+    Context, EmptyMutation, EmptySubscription, Enum, Error, ErrorExtensions, InputObject, Object,
+    Result, Schema, SimpleObject,
+};
+use indexer::document::{cents, read_payload};
+use indexer::search::{
+    Filter, MAX_PAGE, Range, Search, SearchError, SearchRequest, Sort, SortBy, payload_in_clear,
+};
+use observer_node::chain::hexbytes::{Hash, decode_fixed, encode0x};
+use observer_node::chain::model::Block;
+use observer_node::store::{Store, StoredTx};
+use privacy::at_rest::RecordSealer;
+use privacy::envelope::Class;
+
+use crate::time::{format_ms, parse_ms};
+
+/// What the resolvers read.
+pub struct ApiState {
+    /// The system of record.
+    pub store: Arc<Store>,
+    /// The search index.
+    pub search: Arc<Search>,
+    /// Opens the decrypted records kept sealed in the store.
+    pub sealer: Arc<RecordSealer>,
+}
+
+/// The schema type.
+pub type ApiSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+
+/// Deepest selection accepted (GraphiQL's introspection query needs 13).
+pub const MAX_DEPTH: usize = 16;
+/// Largest complexity accepted (one per field selected; a page of 500
+/// transactions with a dozen fields each is about 6,000).
+pub const MAX_COMPLEXITY: usize = 10_000;
+/// Page size when `first` is not given.
+pub const DEFAULT_PAGE: usize = 20;
+
+/// The schema over `state`, with depth and complexity limits.
+pub fn build_schema(state: Arc<ApiState>) -> ApiSchema {
+    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+        .data(state)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .finish()
+}
+
+/// The schema in SDL, as `docs/schema.graphql` holds it.
+pub fn sdl() -> String {
+    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+        .finish()
+        .sdl()
+}
+
+fn bad_input(msg: impl Into<String>) -> Error {
+    Error::new(msg.into()).extend_with(|_, e| e.set("code", "BAD_USER_INPUT"))
+}
+
+fn internal(err: impl std::fmt::Display) -> Error {
+    tracing::error!(error = %err, "a query failed");
+    Error::new("internal error (the server log has the detail)")
+        .extend_with(|_, e| e.set("code", "INTERNAL"))
+}
+
+fn search_error(err: SearchError) -> Error {
+    match err {
+        SearchError::QueryTooLong(_)
+        | SearchError::BadCursor(_)
+        | SearchError::BadFilter { .. } => bad_input(err.to_string()),
+        SearchError::Index(_) | SearchError::Aggregation(_) => internal(err),
+    }
+}
+
+fn state<'a>(ctx: &Context<'a>) -> Result<&'a Arc<ApiState>> {
+    ctx.data::<Arc<ApiState>>()
+}
+
+/// Runs a blocking read (RocksDB, tantivy) off the async workers.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(internal)?
+}
+
+fn parse_hash(what: &str, s: &str) -> Result<Hash> {
+    decode_fixed::<32>(what, s.trim()).map_err(|e| bad_input(e.to_string()))
+}
+
+fn amount_text(hundredths: i64) -> String {
+    let sign = if hundredths < 0 { "-" } else { "" };
+    let a = hundredths.unsigned_abs();
+    format!("{sign}{}.{:02}", a / 100, a % 100)
+}
+
+/// Whether a payload is in the clear or an envelope.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum PrivacyClass {
+    /// A plaintext payload, readable by every party of the chain.
+    Public,
+    /// A supervised envelope.
+    Private,
+}
+
+/// What the node made of a transaction's payload.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum EnvelopeStatus {
+    /// Not an envelope: a public payload.
+    NotEnvelope,
+    /// Opened with the regulator's key.
+    Opened,
+    /// An envelope with no wrap for the regulator.
+    NotForUs,
+    /// Claims to be an envelope but breaks the format.
+    Malformed,
+    /// Made for another transaction.
+    WrongContext,
+    /// Names the regulator's key but does not decrypt with it.
+    WrongKey,
+    /// The regulator's data key is not the one the envelope commits to.
+    Inconsistent,
+}
+
+impl EnvelopeStatus {
+    fn class(self) -> Class {
+        match self {
+            EnvelopeStatus::NotEnvelope => Class::NotEnvelope,
+            EnvelopeStatus::Opened => Class::Opened,
+            EnvelopeStatus::NotForUs => Class::NotForUs,
+            EnvelopeStatus::Malformed => Class::Malformed,
+            EnvelopeStatus::WrongContext => Class::WrongContext,
+            EnvelopeStatus::WrongKey => Class::WrongKey,
+            EnvelopeStatus::Inconsistent => Class::Inconsistent,
+        }
+    }
+
+    fn of(stored: &str) -> Option<Self> {
+        [
+            EnvelopeStatus::NotEnvelope,
+            EnvelopeStatus::Opened,
+            EnvelopeStatus::NotForUs,
+            EnvelopeStatus::Malformed,
+            EnvelopeStatus::WrongContext,
+            EnvelopeStatus::WrongKey,
+            EnvelopeStatus::Inconsistent,
+        ]
+        .into_iter()
+        .find(|s| s.class().as_str() == stored)
+    }
+}
+
+/// Sort keys of a transaction search.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TransactionOrderField {
+    /// Best match first (needs `search`; without it, chain order).
+    Relevance,
+    /// Block time.
+    Time,
+    /// Height, then position in the block.
+    Chain,
+    /// Amount (transactions without one come last when descending).
+    Amount,
+}
+
+/// Sort direction.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum OrderDirection {
+    /// Smallest, oldest first.
+    Asc,
+    /// Largest, newest first.
+    Desc,
+}
+
+/// A transaction order.
+#[derive(InputObject, Clone, Copy, Debug)]
+pub struct TransactionOrder {
+    /// The key.
+    pub field: TransactionOrderField,
+    /// The direction (default: descending). Relevance is always descending.
+    pub direction: Option<OrderDirection>,
+}
+
+/// An inclusive time range (RFC 3339); either end may be left out.
+#[derive(InputObject, Clone, Debug, Default)]
+pub struct TimeRange {
+    /// From (inclusive).
+    pub from: Option<String>,
+    /// To (inclusive).
+    pub to: Option<String>,
+}
+
+/// An inclusive height range.
+#[derive(InputObject, Clone, Copy, Debug, Default)]
+pub struct HeightRange {
+    /// Lowest height.
+    pub min: Option<i64>,
+    /// Highest height.
+    pub max: Option<i64>,
+}
+
+/// An inclusive amount range, as decimal strings (`"1000"`, `"49.90"`).
+#[derive(InputObject, Clone, Debug, Default)]
+pub struct AmountRange {
+    /// Lowest amount.
+    pub min: Option<String>,
+    /// Highest amount.
+    pub max: Option<String>,
+}
+
+/// Transaction filters; all given ones must hold.
+#[derive(InputObject, Clone, Debug, Default)]
+pub struct TransactionFilter {
+    /// Block time.
+    pub time_range: Option<TimeRange>,
+    /// Block height.
+    pub height_range: Option<HeightRange>,
+    /// Any party: sender, contract, payer or payee (account or id).
+    pub party: Option<String>,
+    /// Sender.
+    pub from: Option<String>,
+    /// Contract called.
+    pub to: Option<String>,
+    /// Payer (account or id).
+    pub payer: Option<String>,
+    /// Payee (account or id).
+    pub payee: Option<String>,
+    /// Amount.
+    pub amount_range: Option<AmountRange>,
+    /// Currency code (`CNY`).
+    pub currency: Option<String>,
+    /// Public or private.
+    pub privacy_class: Option<PrivacyClass>,
+    /// Envelope status.
+    pub envelope_status: Option<EnvelopeStatus>,
+    /// A rule the transaction hit.
+    pub rule_hit: Option<String>,
+    /// Business scenario.
+    pub scenario: Option<String>,
+}
+
+impl TransactionFilter {
+    fn to_filter(&self) -> Result<Filter> {
+        let time = self.time_range.clone().unwrap_or_default();
+        let when = |name: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(|s| parse_ms(s).map_err(|e| bad_input(format!("timeRange.{name}: {e}"))))
+                .transpose()
+        };
+        let amounts = self.amount_range.clone().unwrap_or_default();
+        let amount = |name: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(|s| {
+                    cents(s.trim()).ok_or_else(|| {
+                        bad_input(format!(
+                            "amountRange.{name}: {s:?} is not a decimal amount with at most two decimals"
+                        ))
+                    })
+                })
+                .transpose()
+        };
+        let heights = self.height_range.unwrap_or_default();
+        Ok(Filter {
+            time_ms: Range::new(when("from", &time.from)?, when("to", &time.to)?),
+            height: Range::new(heights.min, heights.max),
+            amount: Range::new(amount("min", &amounts.min)?, amount("max", &amounts.max)?),
+            party: self.party.clone(),
+            from: self.from.clone(),
+            to: self.to.clone(),
+            payer: self.payer.clone(),
+            payee: self.payee.clone(),
+            currency: self.currency.clone(),
+            privacy: self.privacy_class.map(|p| match p {
+                PrivacyClass::Public => "public".to_string(),
+                PrivacyClass::Private => "private".to_string(),
+            }),
+            status: self.envelope_status.map(|s| s.class().as_str().to_string()),
+            rule: self.rule_hit.clone(),
+            scenario: self.scenario.clone(),
+            action: None,
+        })
+    }
+}
+
+/// What a transaction search adds to its connection.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct SearchInfo {
+    /// Every match, not only this page (as of the first page).
+    pub total_count: u64,
+    /// The height the index covered when the first page was made.
+    pub indexed_height: Option<i64>,
+    /// Parts of the search text that were not understood (the rest was
+    /// searched).
+    pub warnings: Vec<String>,
+}
+
+/// A page of transactions.
+pub type TransactionConnection = Connection<String, Transaction, SearchInfo, EmptyFields>;
+
+/// A verified transaction.
+pub struct Transaction {
+    stored: StoredTx,
+    time_ms: i64,
+}
+
+impl Transaction {
+    fn hash_hex(&self) -> String {
+        encode0x(&self.stored.tx.claimed_hash)
+    }
+}
+
+/// The payload of a transaction in the clear: a public payload, or the
+/// decrypted record of an envelope the regulator opened.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Payload {
+    /// Business scenario.
+    pub scenario: Option<String>,
+    /// Business action.
+    pub action: Option<String>,
+    /// Business reference (invoice, contract number).
+    pub reference: Option<String>,
+    /// Payer (account, else id).
+    pub payer: Option<String>,
+    /// Payee (account, else id).
+    pub payee: Option<String>,
+    /// Amount, as a decimal string.
+    pub amount: Option<String>,
+    /// Currency code.
+    pub currency: Option<String>,
+    /// Memo.
+    pub memo: Option<String>,
+    /// The payload as UTF-8 text, if it is text.
+    pub raw_text: Option<String>,
+    /// The payload bytes, `0x` hex.
+    pub raw_hex: String,
+}
+
+#[Object]
+impl Transaction {
+    /// Transaction hash.
+    async fn hash(&self) -> String {
+        self.hash_hex()
+    }
+
+    /// Height of its block.
+    async fn height(&self) -> i64 {
+        self.stored.height
+    }
+
+    /// Position in its block.
+    async fn index(&self) -> u32 {
+        self.stored.index
+    }
+
+    /// Block time (RFC 3339, Beijing time).
+    async fn time(&self) -> String {
+        format_ms(self.time_ms)
+    }
+
+    /// Its block.
+    async fn block(&self, ctx: &Context<'_>) -> Result<Option<BlockNode>> {
+        let st = state(ctx)?.clone();
+        let height = self.stored.height;
+        blocking(move || {
+            st.store
+                .block(height)
+                .map(|b| b.map(BlockNode))
+                .map_err(internal)
+        })
+        .await
+    }
+
+    /// Sender, as the node claimed it and the signature proved it.
+    async fn from(&self) -> Option<String> {
+        self.stored.tx.claimed_from.map(|a| encode0x(&a))
+    }
+
+    /// Contract called (empty for a deployment).
+    async fn to(&self) -> String {
+        indexer::document::normalise_address(&self.stored.tx.to)
+    }
+
+    /// First four bytes of the call data.
+    async fn method(&self) -> Option<String> {
+        self.stored.tx.input.get(..4).map(encode0x)
+    }
+
+    /// Public or private.
+    async fn privacy_class(&self) -> PrivacyClass {
+        if self.stored.class == Class::NotEnvelope.as_str() {
+            PrivacyClass::Public
+        } else {
+            PrivacyClass::Private
+        }
+    }
+
+    /// What the node made of the payload.
+    async fn envelope_status(&self) -> Result<EnvelopeStatus> {
+        EnvelopeStatus::of(&self.stored.class)
+            .ok_or_else(|| internal(format!("unknown stored class {:?}", self.stored.class)))
+    }
+
+    /// Why, in words.
+    async fn envelope_detail(&self) -> &str {
+        &self.stored.detail
+    }
+
+    /// The payload in the clear, if the regulator can read it.
+    async fn payload(&self, ctx: &Context<'_>) -> Result<Option<Payload>> {
+        let st = state(ctx)?.clone();
+        let hash = self.hash_hex();
+        blocking(move || {
+            let Some(plain) = payload_in_clear(&st.store, &st.sealer, &hash) else {
+                return Ok(None);
+            };
+            let (b, _) = read_payload(&plain);
+            Ok(Some(Payload {
+                scenario: b.scenario,
+                action: b.action,
+                reference: b.reference,
+                payer: b.payer.key().map(str::to_string),
+                payee: b.payee.key().map(str::to_string),
+                amount: b.amount.map(amount_text),
+                currency: b.currency,
+                memo: b.memo,
+                raw_text: std::str::from_utf8(&plain).ok().map(str::to_string),
+                raw_hex: encode0x(&plain),
+            }))
+        })
+        .await
+    }
+}
+
+/// A verified block.
+pub struct BlockNode(Block);
+
+#[Object(name = "Block")]
+impl BlockNode {
+    /// Height.
+    async fn height(&self) -> i64 {
+        self.0.header.number
+    }
+
+    /// Block hash.
+    async fn hash(&self) -> String {
+        encode0x(&self.0.header.claimed_hash)
+    }
+
+    /// Parent hash.
+    async fn parent_hash(&self) -> Option<String> {
+        self.0.header.parents.first().map(|p| encode0x(&p.hash))
+    }
+
+    /// Block time (RFC 3339, Beijing time).
+    async fn time(&self) -> String {
+        format_ms(self.0.header.timestamp)
+    }
+
+    /// Node id of the sealer that proposed it.
+    async fn sealer(&self) -> Option<String> {
+        usize::try_from(self.0.header.sealer)
+            .ok()
+            .and_then(|i| self.0.header.sealer_list.get(i))
+            .map(hex::encode)
+    }
+
+    /// The committee's node ids.
+    async fn sealers(&self) -> Vec<String> {
+        self.0.header.sealer_list.iter().map(hex::encode).collect()
+    }
+
+    /// How many sealers signed it.
+    async fn signature_count(&self) -> usize {
+        self.0.header.signatures.len()
+    }
+
+    /// Its transactions, in block order.
+    async fn transactions(&self, ctx: &Context<'_>) -> Result<Vec<Transaction>> {
+        let st = state(ctx)?.clone();
+        let height = self.0.header.number;
+        let time_ms = self.0.header.timestamp;
+        blocking(move || {
+            let txs = st.store.transactions_at(height).map_err(internal)?;
+            Ok(txs
+                .into_iter()
+                .map(|stored| Transaction { stored, time_ms })
+                .collect())
+        })
+        .await
+    }
+}
+
+/// Transactions of one envelope status.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct StatusCount {
+    /// The status.
+    pub status: EnvelopeStatus,
+    /// Transactions with it.
+    pub count: i64,
+}
+
+/// The chain as the node sees it.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Chain {
+    /// Highest verified and stored block.
+    pub head: Option<i64>,
+    /// Highest block searchable in the index.
+    pub indexed_height: Option<i64>,
+    /// Blocks stored but not yet searchable.
+    pub index_lag: Option<i64>,
+    /// The committee in force at the head (node ids).
+    pub sealers: Vec<String>,
+    /// Transactions per envelope status.
+    pub status_counts: Vec<StatusCount>,
+    /// Verification findings recorded (blocks refused, endpoints that lied).
+    pub finding_count: i64,
+}
+
+/// The queries.
+pub struct QueryRoot;
+
+#[Object]
+impl QueryRoot {
+    /// The chain, its head and how far the index covers.
+    async fn chain(&self, ctx: &Context<'_>) -> Result<Chain> {
+        let st = state(ctx)?.clone();
+        blocking(move || {
+            let head = st.store.checkpoint().map_err(internal)?;
+            let indexed = st.search.index().visible_checkpoint().map(|c| c.height);
+            let sealers = match head {
+                Some(h) => st
+                    .store
+                    .committee_at(h)
+                    .map_err(internal)?
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|s| hex::encode(s.node_id))
+                    .collect(),
+                None => Vec::new(),
+            };
+            let status_counts = st
+                .store
+                .class_counts()
+                .map_err(internal)?
+                .into_iter()
+                .filter_map(|(class, count)| {
+                    EnvelopeStatus::of(&class).map(|status| StatusCount { status, count })
+                })
+                .collect();
+            Ok(Chain {
+                head,
+                indexed_height: indexed,
+                index_lag: head.map(|h| h - indexed.unwrap_or(-1)),
+                sealers,
+                status_counts,
+                finding_count: st.store.finding_count().map_err(internal)?,
+            })
+        })
+        .await
+    }
+
+    /// A block by height or by hash (exactly one).
+    async fn block(
+        &self,
+        ctx: &Context<'_>,
+        height: Option<i64>,
+        hash: Option<String>,
+    ) -> Result<Option<BlockNode>> {
+        let st = state(ctx)?.clone();
+        let by_hash = match (height, hash) {
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(bad_input("give exactly one of height and hash"));
+            }
+            (None, Some(h)) => Some(parse_hash("hash", &h)?),
+            (Some(_), None) => None,
+        };
+        blocking(move || {
+            let height = match by_hash {
+                Some(h) => match st.store.height_of(&h).map_err(internal)? {
+                    Some(height) => height,
+                    None => return Ok(None),
+                },
+                None => height.unwrap_or(-1),
+            };
+            st.store
+                .block(height)
+                .map(|b| b.map(BlockNode))
+                .map_err(internal)
+        })
+        .await
+    }
+
+    /// A transaction by hash.
+    async fn transaction(&self, ctx: &Context<'_>, hash: String) -> Result<Option<Transaction>> {
+        let st = state(ctx)?.clone();
+        let hash = parse_hash("hash", &hash)?;
+        blocking(move || load_transaction(&st.store, &hash)).await
+    }
+
+    /// Transactions matching a full-text search and filters, in the asked
+    /// order, a page at a time. `search` takes words (Chinese by word,
+    /// English by stem), hashes, addresses and references, or tantivy's
+    /// query syntax; text it cannot parse is searched as plain words and
+    /// reported in `warnings`.
+    async fn transactions(
+        &self,
+        ctx: &Context<'_>,
+        search: Option<String>,
+        filter: Option<TransactionFilter>,
+        order: Option<TransactionOrder>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<TransactionConnection> {
+        let st = state(ctx)?.clone();
+        let first = match first {
+            None => DEFAULT_PAGE,
+            Some(n) if n < 0 => return Err(bad_input("first must not be negative")),
+            Some(n) if n as usize > MAX_PAGE => {
+                return Err(bad_input(format!("first is at most {MAX_PAGE}")));
+            }
+            Some(n) => n as usize,
+        };
+        let filter = filter.unwrap_or_default().to_filter()?;
+        let has_search = search.as_deref().is_some_and(|s| !s.trim().is_empty());
+        let order = order.unwrap_or(TransactionOrder {
+            field: if has_search {
+                TransactionOrderField::Relevance
+            } else {
+                TransactionOrderField::Chain
+            },
+            direction: None,
+        });
+        let sort = Sort {
+            by: match order.field {
+                TransactionOrderField::Relevance => SortBy::Relevance,
+                TransactionOrderField::Time => SortBy::Time,
+                TransactionOrderField::Chain => SortBy::Chain,
+                TransactionOrderField::Amount => SortBy::Amount,
+            },
+            descending: order.direction != Some(OrderDirection::Asc),
+        };
+        let had_cursor = after.is_some();
+        let req = SearchRequest {
+            query: search,
+            filter,
+            sort,
+            first,
+            after,
+        };
+        blocking(move || {
+            let page = if first == 0 {
+                // Only the count (and coverage) is wanted.
+                let mut p = st
+                    .search
+                    .search(&SearchRequest { first: 1, ..req })
+                    .map_err(search_error)?;
+                p.hits.clear();
+                p
+            } else {
+                st.search.search(&req).map_err(search_error)?
+            };
+            let mut conn = Connection::with_additional_fields(
+                had_cursor,
+                page.has_next,
+                SearchInfo {
+                    total_count: page.total,
+                    indexed_height: page.indexed_height,
+                    warnings: page.warnings,
+                },
+            );
+            for hit in page.hits {
+                let hash = parse_hash("hash", &hit.tx_hash)?;
+                // The index only holds stored transactions; one missing
+                // from the store is an inconsistency worth an error.
+                let tx = load_transaction(&st.store, &hash)?.ok_or_else(|| {
+                    internal(format!("{} is indexed but not in the store", hit.tx_hash))
+                })?;
+                conn.edges.push(Edge::new(hit.cursor, tx));
+            }
+            Ok(conn)
+        })
+        .await
+    }
+}
+
+fn load_transaction(store: &Store, hash: &Hash) -> Result<Option<Transaction>> {
+    let Some(stored) = store.transaction(hash).map_err(internal)? else {
+        return Ok(None);
+    };
+    let time_ms = store
+        .block(stored.height)
+        .map_err(internal)?
+        .map_or(0, |b| b.header.timestamp);
+    Ok(Some(Transaction { stored, time_ms }))
+}

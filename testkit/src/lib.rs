@@ -1,0 +1,105 @@
+//! `testkit`: fixtures for the workspace's tests (a dev-dependency only).
+//!
+//! A store filled from a generated devnet chain, as the node would fill it:
+//! every payload classified and opened with the regulator's key, opened
+//! records sealed at rest. Fixtures panic on failure, as tests do.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use devnet::signer::NodeKey;
+use devnet::workload::{Workload, WorkloadConfig};
+use devnet::{ChainConfig, Devnet};
+use observer_node::chain::CryptoSuite;
+use observer_node::chain::model::BlockTransactions;
+use observer_node::ingest::open_all;
+use observer_node::store::{BlockCommit, Store};
+use privacy::at_rest::RecordSealer;
+use privacy::keyring::Keyring;
+use privacy::keys::PrivateKey;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+/// Transactions per generated block.
+pub const TXS_PER_BLOCK: usize = 12;
+
+/// A generated chain and the regulator's keys for it.
+pub struct Chain {
+    /// The chain.
+    pub devnet: Devnet,
+    /// What generated its transactions (and knows which are which).
+    pub workload: Workload,
+    /// The regulator's keyring.
+    pub keyring: Keyring,
+    /// The at-rest sealer derived from it.
+    pub sealer: Arc<RecordSealer>,
+}
+
+/// A chain of `blocks` workload blocks after genesis.
+pub fn chain(seed: u64, blocks: usize) -> Chain {
+    let suite = CryptoSuite::Sm;
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let sealers = (0..4)
+        .map(|_| NodeKey::generate(suite, &mut rng).unwrap())
+        .collect();
+    let config = ChainConfig::new(suite, 4);
+    let mut workload = Workload::new(
+        WorkloadConfig::default(),
+        suite,
+        &config.chain_id,
+        &config.group_id,
+        seed + 1,
+    )
+    .unwrap();
+    let mut devnet = Devnet::new(config, sealers).unwrap();
+    workload
+        .generate(&mut devnet, blocks, TXS_PER_BLOCK)
+        .unwrap();
+    let mut keyring = Keyring::new();
+    let scalar = workload.regulator_key().to_scalar_bytes();
+    keyring
+        .add(
+            "regulator",
+            PrivateKey::from_scalar_bytes(&*scalar).unwrap(),
+        )
+        .unwrap();
+    let sealer = Arc::new(RecordSealer::from_keyring(&keyring).unwrap());
+    Chain {
+        devnet,
+        workload,
+        keyring,
+        sealer,
+    }
+}
+
+/// Commits blocks `from..=to` of `chain` into `store`.
+pub fn commit(chain: &Chain, store: &Store, from: i64, to: i64) {
+    for h in from..=to {
+        let block = chain.devnet.block(h).unwrap().clone();
+        let senders: Vec<_> = match &block.transactions {
+            BlockTransactions::Full(ts) => ts.iter().map(|t| t.claimed_from).collect(),
+            _ => Vec::new(),
+        };
+        let (envelopes, _) = open_all(&block, &senders, &chain.keyring, &chain.sealer).unwrap();
+        store
+            .commit(&BlockCommit {
+                block,
+                envelopes,
+                committee: if h == 0 {
+                    Vec::new()
+                } else {
+                    chain.devnet.committee()
+                },
+            })
+            .unwrap();
+    }
+}
+
+/// A store at `dir` holding the whole chain.
+pub fn store(chain: &Chain, dir: &Path) -> Arc<Store> {
+    let store = Arc::new(Store::open(dir).unwrap());
+    commit(chain, &store, 0, chain.devnet.head());
+    store
+}
