@@ -522,6 +522,34 @@ pub struct Chain {
     pub finding_count: i64,
 }
 
+/// A page of blocks, newest first.
+pub type BlockConnection = Connection<String, BlockNode, BlockCount, EmptyFields>;
+
+/// What a block page adds to its connection.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct BlockCount {
+    /// Blocks stored (genesis included).
+    pub total_count: i64,
+}
+
+/// Something the node found wrong in what it was served, kept as evidence
+/// (the block was not stored).
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Finding {
+    /// When it was found (RFC 3339, Beijing time).
+    pub at: String,
+    /// The height concerned, if any.
+    pub height: Option<i64>,
+    /// The endpoint that served it.
+    pub endpoint: String,
+    /// The failed check (`quorum`, `sealer-signature[0]`, `parent`, …).
+    pub check: String,
+    /// What was wrong.
+    pub detail: String,
+    /// The bytes served, as text.
+    pub evidence: String,
+}
+
 /// The queries.
 pub struct QueryRoot;
 
@@ -596,6 +624,75 @@ impl QueryRoot {
         .await
     }
 
+    /// Stored blocks, newest first; `after` is a cursor of this connection.
+    async fn blocks(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<BlockConnection> {
+        let st = state(ctx)?.clone();
+        let first = page_size(first)?;
+        let below =
+            match after.as_deref() {
+                None => None,
+                Some(c) => Some(c.parse::<i64>().ok().filter(|h| *h >= 0).ok_or_else(|| {
+                    bad_input(format!("invalid cursor {c:?}: not a block cursor"))
+                })?),
+            };
+        blocking(move || {
+            let Some(head) = st.store.checkpoint().map_err(internal)? else {
+                return Ok(Connection::with_additional_fields(
+                    false,
+                    false,
+                    BlockCount { total_count: 0 },
+                ));
+            };
+            let top = below.map_or(head, |b| b - 1).min(head);
+            let bottom = (top - first as i64 + 1).max(0);
+            let mut conn = Connection::with_additional_fields(
+                below.is_some(),
+                bottom > 0 && first > 0,
+                BlockCount {
+                    total_count: head + 1,
+                },
+            );
+            if first > 0 {
+                for h in (bottom..=top).rev() {
+                    let block = st.store.block(h).map_err(internal)?.ok_or_else(|| {
+                        internal(format!("block {h} is below the checkpoint but not stored"))
+                    })?;
+                    conn.edges.push(Edge::new(h.to_string(), BlockNode(block)));
+                }
+            }
+            Ok(conn)
+        })
+        .await
+    }
+
+    /// Verification findings, oldest first: blocks an endpoint served that
+    /// failed a check (and were not stored).
+    async fn findings(&self, ctx: &Context<'_>) -> Result<Vec<Finding>> {
+        let st = state(ctx)?.clone();
+        blocking(move || {
+            Ok(st
+                .store
+                .findings()
+                .map_err(internal)?
+                .into_iter()
+                .map(|f| Finding {
+                    at: format_ms(f.at_ms),
+                    height: f.height,
+                    endpoint: f.endpoint,
+                    check: f.check,
+                    detail: f.detail,
+                    evidence: f.evidence,
+                })
+                .collect())
+        })
+        .await
+    }
+
     /// A transaction by hash.
     async fn transaction(&self, ctx: &Context<'_>, hash: String) -> Result<Option<Transaction>> {
         let st = state(ctx)?.clone();
@@ -618,14 +715,7 @@ impl QueryRoot {
         after: Option<String>,
     ) -> Result<TransactionConnection> {
         let st = state(ctx)?.clone();
-        let first = match first {
-            None => DEFAULT_PAGE,
-            Some(n) if n < 0 => return Err(bad_input("first must not be negative")),
-            Some(n) if n as usize > MAX_PAGE => {
-                return Err(bad_input(format!("first is at most {MAX_PAGE}")));
-            }
-            Some(n) => n as usize,
-        };
+        let first = page_size(first)?;
         let filter = filter.unwrap_or_default().to_filter()?;
         let has_search = search.as_deref().is_some_and(|s| !s.trim().is_empty());
         let order = order.unwrap_or(TransactionOrder {
@@ -686,6 +776,16 @@ impl QueryRoot {
             Ok(conn)
         })
         .await
+    }
+}
+
+/// `first` checked: [`DEFAULT_PAGE`] when absent, at most [`MAX_PAGE`].
+fn page_size(first: Option<i32>) -> Result<usize> {
+    match first {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if n < 0 => Err(bad_input("first must not be negative")),
+        Some(n) if n as usize > MAX_PAGE => Err(bad_input(format!("first is at most {MAX_PAGE}"))),
+        Some(n) => Ok(n as usize),
     }
 }
 

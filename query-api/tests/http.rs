@@ -190,6 +190,43 @@ async fn transactions_pages_follow_cursors_to_the_store_count() {
     let want: Vec<(i64, u32)> = stored.iter().map(|t| (t.height, t.index)).collect();
     assert_eq!(seen, want, "chain order, every stored transaction once");
 
+    // Blocks, newest first, page by page down to genesis.
+    let head = s.state.store.checkpoint().unwrap().unwrap();
+    let mut after = Value::Null;
+    let mut heights = Vec::new();
+    loop {
+        let v = gql(
+            &s,
+            "query($after: String) { blocks(first: 3, after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { node { height hash } } } }",
+            json!({ "after": after }),
+        )
+        .await;
+        assert!(v["errors"].is_null(), "{v}");
+        let c = &v["data"]["blocks"];
+        assert_eq!(c["totalCount"], head + 1);
+        for e in c["edges"].as_array().unwrap() {
+            let h = e["node"]["height"].as_i64().unwrap();
+            let stored = s.state.store.block(h).unwrap().unwrap();
+            assert_eq!(e["node"]["hash"], encode0x(&stored.header.claimed_hash));
+            heights.push(h);
+        }
+        if !c["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+            break;
+        }
+        after = c["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(heights, (0..=head).rev().collect::<Vec<_>>());
+    let v = gql(&s, "{ findings { height check } }", json!({})).await;
+    assert_eq!(
+        v["data"]["findings"].as_array().unwrap().len(),
+        s.state.store.findings().unwrap().len()
+    );
+    let v = gql(&s, "{ blocks(after: \"x\") { totalCount } }", json!({})).await;
+    assert_eq!(
+        v["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{v}"
+    );
+
     // Limits on page size are named.
     let v = gql(
         &s,
