@@ -767,10 +767,19 @@ impl QueryRoot {
             for hit in page.hits {
                 let hash = parse_hash("hash", &hit.tx_hash)?;
                 // The index only holds stored transactions; one missing
-                // from the store is an inconsistency worth an error.
-                let tx = load_transaction(&st.store, &hash)?.ok_or_else(|| {
-                    internal(format!("{} is indexed but not in the store", hit.tx_hash))
-                })?;
+                // from the store is an inconsistency worth an error. The
+                // hit carries the block time, so the block is not read.
+                let stored = st
+                    .store
+                    .transaction(&hash)
+                    .map_err(internal)?
+                    .ok_or_else(|| {
+                        internal(format!("{} is indexed but not in the store", hit.tx_hash))
+                    })?;
+                let tx = Transaction {
+                    stored,
+                    time_ms: hit.time_ms,
+                };
                 conn.edges.push(Edge::new(hit.cursor, tx));
             }
             Ok(conn)
