@@ -38,6 +38,9 @@ pub struct Config {
     /// Listen addresses.
     #[serde(default)]
     pub server: ServerSection,
+    /// The regulators' GraphQL API.
+    #[serde(default)]
+    pub api: ApiSection,
 }
 
 /// `[chain]`.
@@ -102,6 +105,10 @@ pub struct SealerEntry {
 pub struct KeysSection {
     /// The regulator's SM2 keys; the first seals stored records.
     pub regulator: Vec<KeyEntry>,
+    /// The node's own SM2 key: signs the audit log's head. Needed to serve
+    /// the API.
+    #[serde(default)]
+    pub node: Option<KeyEntry>,
 }
 
 /// One key file.
@@ -196,6 +203,108 @@ impl Default for ServerSection {
     }
 }
 
+/// `[api]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSection {
+    /// Where `/graphql` and `/healthz` are served; absent: not served.
+    pub listen: Option<SocketAddr>,
+    /// Requests per second each token may make, on average.
+    pub rate_per_second: u32,
+    /// Requests a token may make at once before the rate applies.
+    pub burst: u32,
+    /// Longest a request may run, ms.
+    pub timeout_ms: u64,
+    /// How often the audit log's head is signed, seconds.
+    pub seal_interval_secs: u64,
+    /// JWT bearer tokens from an identity provider; absent: API tokens only.
+    pub jwt: Option<JwtSection>,
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        let l = query_api::server::Limits::default();
+        Self {
+            listen: None,
+            rate_per_second: l.rate_per_second.get(),
+            burst: l.burst.get(),
+            timeout_ms: u64::try_from(l.timeout.as_millis()).unwrap_or(10_000),
+            seal_interval_secs: 60,
+            jwt: None,
+        }
+    }
+}
+
+/// `[api.jwt]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSection {
+    /// The one algorithm accepted: HS256/384/512, RS256/384/512,
+    /// PS256/384/512, ES256/384 or EdDSA.
+    pub algorithm: String,
+    /// Accepted issuer (`iss`).
+    pub issuer: String,
+    /// Accepted audience (`aud`).
+    pub audience: String,
+    /// The identity provider's public key (PEM), for RS, PS, ES and EdDSA.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Environment variable holding the shared secret, for HS.
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    /// The claim naming the role.
+    #[serde(default = "default_role_claim")]
+    pub role_claim: String,
+    /// Clock skew allowed on `exp` and `nbf`, seconds.
+    #[serde(default)]
+    pub leeway_secs: u64,
+}
+
+fn default_role_claim() -> String {
+    "roles".into()
+}
+
+impl ApiSection {
+    /// The request limits.
+    pub fn limits(&self) -> Result<query_api::server::Limits> {
+        let nz = |name: &str, v: u32| {
+            std::num::NonZeroU32::new(v)
+                .ok_or_else(|| anyhow::anyhow!("api.{name}: must be at least 1"))
+        };
+        Ok(query_api::server::Limits {
+            timeout: Duration::from_millis(self.timeout_ms),
+            rate_per_second: nz("rate_per_second", self.rate_per_second)?,
+            burst: nz("burst", self.burst)?,
+        })
+    }
+
+    /// The JWT settings, with the key read from its file or environment
+    /// variable.
+    pub fn jwt_settings(&self) -> Result<Option<query_api::auth::JwtSettings>> {
+        let Some(j) = &self.jwt else {
+            return Ok(None);
+        };
+        let key = match (&j.key_file, &j.secret_env) {
+            (Some(path), None) => std::fs::read(path)
+                .with_context(|| format!("api.jwt.key_file: cannot read {}", path.display()))?,
+            (None, Some(var)) => std::env::var(var)
+                .with_context(|| {
+                    format!("api.jwt.secret_env: environment variable {var} is not set")
+                })?
+                .into_bytes(),
+            _ => bail!("api.jwt: give key_file (RS, PS, ES, EdDSA) or secret_env (HS), not both"),
+        };
+        Ok(Some(query_api::auth::JwtSettings {
+            algorithm: j.algorithm.clone(),
+            key: zeroize::Zeroizing::new(key),
+            issuer: j.issuer.clone(),
+            audience: j.audience.clone(),
+            role_claim: j.role_claim.clone(),
+            leeway_secs: j.leeway_secs,
+        }))
+    }
+}
+
 impl Config {
     /// Reads `path`, then the environment overrides, and validates.
     pub fn load(path: &Path) -> Result<Self> {
@@ -238,6 +347,12 @@ impl Config {
         fix(&mut self.storage.data_dir);
         for k in &mut self.keys.regulator {
             fix(&mut k.path);
+        }
+        if let Some(k) = &mut self.keys.node {
+            fix(&mut k.path);
+        }
+        if let Some(p) = self.api.jwt.as_mut().and_then(|j| j.key_file.as_mut()) {
+            fix(p);
         }
         if let Some(p) = &mut self.chain.sealers_file {
             fix(p);
@@ -303,6 +418,30 @@ impl Config {
         }
         if !(16..=16_384).contains(&x.memory_mb) {
             bail!("index.memory_mb: must be 16 to 16384, got {}", x.memory_mb);
+        }
+        let a = &self.api;
+        a.limits()?;
+        if !(100..=600_000).contains(&a.timeout_ms) {
+            bail!(
+                "api.timeout_ms: must be 100 to 600000, got {}",
+                a.timeout_ms
+            );
+        }
+        if a.seal_interval_secs == 0 {
+            bail!("api.seal_interval_secs: must be at least 1");
+        }
+        if a.listen.is_some() && self.keys.node.is_none() {
+            bail!(
+                "api.listen is set but keys.node is not: the node's SM2 key seals the audit log (make one with `lookthrough keygen --out keys/node.pem`)"
+            );
+        }
+        if let Some(j) = &a.jwt {
+            if j.key_file.is_some() == j.secret_env.is_some() {
+                bail!("api.jwt: give key_file (RS, PS, ES, EdDSA) or secret_env (HS), not both");
+            }
+            if j.issuer.is_empty() || j.audience.is_empty() {
+                bail!("api.jwt: issuer and audience must both be set");
+            }
         }
         Ok(())
     }
@@ -458,6 +597,32 @@ data_dir = "data"
             "trust = \"genesis\"\nsealers = [{ node_id = \"00\", weight = 1 }]",
         ));
         assert!(e.contains("chain.sealers[0]"), "{e}");
+    }
+
+    #[test]
+    fn the_api_needs_a_node_key_and_sane_limits() {
+        let with_api = format!("{GOOD}\n[api]\nlisten = \"127.0.0.1:8080\"\n");
+        let e = err(&with_api);
+        assert!(e.contains("keys.node"), "{e}");
+        let keyed = with_api.replace(
+            "regulator = [{ path = \"keys/regulator.pem\" }]",
+            "regulator = [{ path = \"keys/regulator.pem\" }]\nnode = { path = \"keys/node.pem\" }",
+        );
+        let c = Config::from_toml(&keyed, Path::new("/etc/lt")).unwrap();
+        assert_eq!(
+            c.keys.node.unwrap().path,
+            Path::new("/etc/lt/keys/node.pem")
+        );
+        let e = err(&format!("{keyed}burst = 0\n"));
+        assert!(e.contains("api.burst"), "{e}");
+        let e = err(&format!(
+            "{keyed}[api.jwt]\nalgorithm = \"RS256\"\nissuer = \"i\"\naudience = \"a\"\n"
+        ));
+        assert!(e.contains("api.jwt: give key_file"), "{e}");
+        let e = err(&format!(
+            "{keyed}[api.jwt]\nalgorithm = \"RS256\"\nissuer = \"i\"\n"
+        ));
+        assert!(e.contains("audience"), "{e}");
     }
 
     #[test]

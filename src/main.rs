@@ -75,6 +75,65 @@ enum Command {
     /// A local FISCO-BCOS-compatible consortium group for the demo and tests.
     #[command(subcommand)]
     Devnet(DevnetCommand),
+    /// API tokens: create (printed once), revoke, list.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// The audit log of decrypted reads: verify its chain and seals, export it.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Make a token (stop the node first, or use the createToken mutation).
+    Create {
+        /// The configuration file.
+        #[arg(long, default_value = "lookthrough.toml")]
+        config: PathBuf,
+        /// Who or what it is for.
+        #[arg(long)]
+        name: String,
+        /// admin, analyst, auditor or viewer.
+        #[arg(long)]
+        role: String,
+    },
+    /// Revoke a token by id (stop the node first, or use the revokeToken mutation).
+    Revoke {
+        /// The configuration file.
+        #[arg(long, default_value = "lookthrough.toml")]
+        config: PathBuf,
+        /// The token id (the 16 hex digits after `lt_`).
+        id: String,
+    },
+    /// List tokens (works beside a running node).
+    List {
+        /// The configuration file.
+        #[arg(long, default_value = "lookthrough.toml")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check every entry's chain link and digest and every seal's signature;
+    /// name the first broken entry (exit 1). Works beside a running node.
+    Verify {
+        /// The configuration file.
+        #[arg(long, default_value = "lookthrough.toml")]
+        config: PathBuf,
+        /// Check seals with this public key (SPKI PEM) instead of keys.node.
+        #[arg(long, value_name = "PUB.pem")]
+        public_key: Option<PathBuf>,
+    },
+    /// Write every entry as a JSON line, oldest first.
+    Export {
+        /// The configuration file.
+        #[arg(long, default_value = "lookthrough.toml")]
+        config: PathBuf,
+        /// The file to write (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -235,5 +294,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             chain,
         }) => commands::devnet::generate(&chain, txs, txs_per_block, &out),
         Command::Devnet(DevnetCommand::Serve(opts)) => commands::devnet::serve_command(&opts),
+        Command::Token(TokenCommand::Create { config, name, role }) => {
+            commands::api::token_create(&config, &name, &role)
+        }
+        Command::Token(TokenCommand::Revoke { config, id }) => {
+            commands::api::token_revoke(&config, &id)
+        }
+        Command::Token(TokenCommand::List { config }) => commands::api::token_list(&config),
+        Command::Audit(AuditCommand::Verify { config, public_key }) => {
+            commands::api::audit_verify(&config, public_key.as_deref())
+        }
+        Command::Audit(AuditCommand::Export { config, out }) => {
+            commands::api::audit_export(&config, out.as_ref())
+        }
     }
 }

@@ -20,6 +20,8 @@ fn the_demo_follows_its_chain_and_reports_the_lie() {
             "10",
             "--seed",
             "5",
+            "--api-listen",
+            "127.0.0.1:0",
         ])
         .env("NO_COLOR", "1")
         .output()
@@ -99,6 +101,8 @@ fn a_kept_demo_is_searched_and_reindexed_from_the_command_line() {
         "none",
         "--data-dir",
         data_s,
+        "--api-listen",
+        "127.0.0.1:0",
     ]);
     assert!(ok, "{stdout}\n{stderr}");
     let config = data.join("lookthrough.toml");

@@ -4,18 +4,33 @@
 //! It owns, in the order a request passes through them:
 //!
 //! - [`server`]: the axum router: `/graphql` (POST; GraphiQL on GET) and
-//!   `/healthz`.
+//!   `/healthz`; body limit, authentication, per-caller rate limit,
+//!   timeout, and the audit of what a request read.
+//! - [`auth`]: API tokens (hashed at rest) and JWT bearer tokens, each
+//!   giving a principal with one of four roles.
 //! - [`schema`]: the GraphQL schema (async-graphql): the chain and its sync
 //!   state, blocks, and transactions found by full-text search, filters and
 //!   sorts in one query, as Relay connections with stable cursors.
+//! - [`stats`]: aggregates by the index (volume, top parties, counts per
+//!   class and status) and accounts.
+//! - [`subscription`]: blocks and transactions pushed over WebSocket as they
+//!   are stored and indexed.
+//! - [`audit`]: the append-only, SM3-chained, SM2-sealed log of every read
+//!   of decrypted data.
+//! - [`metrics`]: requests by outcome, latency, audit entries (Prometheus).
 //! - [`time`]: the API's timestamps (RFC 3339, Beijing time) read and written.
 //!
 //! The store answers for what the chain holds; the index answers searches
-//! and aggregations and says how far it covers. The API writes nothing to
-//! either.
+//! and aggregations and says how far it covers. The API writes only its
+//! own records to the store: tokens and the audit log.
 
+pub mod audit;
+pub mod auth;
+pub mod metrics;
 pub mod schema;
 pub mod server;
+pub mod stats;
+pub mod subscription;
 pub mod time;
 
 pub use schema::{ApiSchema, ApiState, build_schema};

@@ -4,14 +4,23 @@
 //!
 //! Store reads and searches run on the blocking pool; errors reach the
 //! client with a code in `extensions.code` (`BAD_USER_INPUT` for what the
-//! client can fix, `INTERNAL` for the rest, whose detail goes to the log).
+//! client can fix, `FORBIDDEN` for what the caller's role may not see,
+//! `INTERNAL` for the rest, whose detail goes to the log).
+//!
+//! Authorisation is on fields: the server puts the caller's
+//! [`Principal`] in each request, and a field the role may not read fails
+//! alone (null, with an error naming the role and the field) while the
+//! rest of the answer stands. Decrypted payloads are for `analyst` and
+//! `admin`; a search or order by what they hold covers public
+//! transactions only for the other roles. Every decrypted payload returned,
+//! and every private transaction a plaintext search matched, is noted in
+//! the request's [`ReadLog`] for the audit log.
 
 use std::sync::Arc;
 
 use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{
-    Context, EmptyMutation, EmptySubscription, Enum, Error, ErrorExtensions, InputObject, Object,
-    Result, Schema, SimpleObject,
+    Context, Enum, Error, ErrorExtensions, InputObject, Object, Result, Schema, SimpleObject,
 };
 use indexer::document::{cents, read_payload};
 use indexer::search::{
@@ -23,6 +32,11 @@ use observer_node::store::{Store, StoredTx};
 use privacy::at_rest::RecordSealer;
 use privacy::envelope::Class;
 
+use crate::audit::{AuditEntry, AuditLog};
+use crate::auth::{Principal, Role, TokenRecord};
+use crate::server::ReadLog;
+use crate::stats::{Account, Stats};
+use crate::subscription::SubscriptionRoot;
 use crate::time::{format_ms, parse_ms};
 
 /// What the resolvers read.
@@ -33,14 +47,17 @@ pub struct ApiState {
     pub search: Arc<Search>,
     /// Opens the decrypted records kept sealed in the store.
     pub sealer: Arc<RecordSealer>,
+    /// Where reads of decrypted data are logged.
+    pub audit: Arc<AuditLog>,
 }
 
 /// The schema type.
-pub type ApiSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+pub type ApiSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Deepest selection accepted (GraphiQL's introspection query needs 13).
 pub const MAX_DEPTH: usize = 16;
-/// Largest complexity accepted (one per field selected; a page of 500
+/// Largest complexity accepted (one per field selected, times the page
+/// size for connections; a page of 500
 /// transactions with a dozen fields each is about 6,000).
 pub const MAX_COMPLEXITY: usize = 10_000;
 /// Page size when `first` is not given.
@@ -48,7 +65,7 @@ pub const DEFAULT_PAGE: usize = 20;
 
 /// The schema over `state`, with depth and complexity limits.
 pub fn build_schema(state: Arc<ApiState>) -> ApiSchema {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .data(state)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
@@ -57,22 +74,22 @@ pub fn build_schema(state: Arc<ApiState>) -> ApiSchema {
 
 /// The schema in SDL, as `docs/schema.graphql` holds it.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .finish()
         .sdl()
 }
 
-fn bad_input(msg: impl Into<String>) -> Error {
+pub(crate) fn bad_input(msg: impl Into<String>) -> Error {
     Error::new(msg.into()).extend_with(|_, e| e.set("code", "BAD_USER_INPUT"))
 }
 
-fn internal(err: impl std::fmt::Display) -> Error {
+pub(crate) fn internal(err: impl std::fmt::Display) -> Error {
     tracing::error!(error = %err, "a query failed");
     Error::new("internal error (the server log has the detail)")
         .extend_with(|_, e| e.set("code", "INTERNAL"))
 }
 
-fn search_error(err: SearchError) -> Error {
+pub(crate) fn search_error(err: SearchError) -> Error {
     match err {
         SearchError::QueryTooLong(_)
         | SearchError::BadCursor(_)
@@ -81,12 +98,44 @@ fn search_error(err: SearchError) -> Error {
     }
 }
 
-fn state<'a>(ctx: &Context<'a>) -> Result<&'a Arc<ApiState>> {
+/// What resolvers read; only for an authenticated caller (the server
+/// refuses others before execution; this keeps the schema safe on its own).
+pub(crate) fn state<'a>(ctx: &Context<'a>) -> Result<&'a Arc<ApiState>> {
+    caller(ctx)?;
     ctx.data::<Arc<ApiState>>()
 }
 
+/// The caller; a request without one (never sent by the server) is refused.
+pub(crate) fn caller<'a>(ctx: &Context<'a>) -> Result<&'a Principal> {
+    ctx.data_opt::<Principal>().ok_or_else(|| {
+        Error::new("not authenticated").extend_with(|_, e| e.set("code", "UNAUTHENTICATED"))
+    })
+}
+
+pub(crate) fn forbidden(role: Role, what: &str) -> Error {
+    Error::new(format!("the {role} role may not read {what}"))
+        .extend_with(|_, e| e.set("code", "FORBIDDEN"))
+}
+
+/// The caller, if its role passes `allowed`; else a FORBIDDEN error naming
+/// `what`.
+fn require<'a>(ctx: &Context<'a>, allowed: fn(Role) -> bool, what: &str) -> Result<&'a Principal> {
+    let who = caller(ctx)?;
+    if allowed(who.role) {
+        Ok(who)
+    } else {
+        Err(forbidden(who.role, what))
+    }
+}
+
+pub(crate) fn read_log(ctx: &Context<'_>) -> Option<ReadLog> {
+    ctx.data_opt::<ReadLog>().cloned()
+}
+
 /// Runs a blocking read (RocksDB, tantivy) off the async workers.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     tokio::task::spawn_blocking(f).await.map_err(internal)?
 }
 
@@ -94,7 +143,7 @@ fn parse_hash(what: &str, s: &str) -> Result<Hash> {
     decode_fixed::<32>(what, s.trim()).map_err(|e| bad_input(e.to_string()))
 }
 
-fn amount_text(hundredths: i64) -> String {
+pub(crate) fn amount_text(hundredths: i64) -> String {
     let sign = if hundredths < 0 { "-" } else { "" };
     let a = hundredths.unsigned_abs();
     format!("{sign}{}.{:02}", a / 100, a % 100)
@@ -141,7 +190,7 @@ impl EnvelopeStatus {
         }
     }
 
-    fn of(stored: &str) -> Option<Self> {
+    pub(crate) fn of(stored: &str) -> Option<Self> {
         [
             EnvelopeStatus::NotEnvelope,
             EnvelopeStatus::Opened,
@@ -246,7 +295,18 @@ pub struct TransactionFilter {
 }
 
 impl TransactionFilter {
-    fn to_filter(&self) -> Result<Filter> {
+    /// Whether the filter reads what decrypted payloads hold (parties from
+    /// the payload, amounts, currency, scenario).
+    fn uses_plaintext(&self) -> bool {
+        self.party.is_some()
+            || self.payer.is_some()
+            || self.payee.is_some()
+            || self.amount_range.is_some()
+            || self.currency.is_some()
+            || self.scenario.is_some()
+    }
+
+    pub(crate) fn to_filter(&self) -> Result<Filter> {
         let time = self.time_range.clone().unwrap_or_default();
         let when = |name: &str, v: &Option<String>| {
             v.as_deref()
@@ -305,8 +365,8 @@ pub type TransactionConnection = Connection<String, Transaction, SearchInfo, Emp
 
 /// A verified transaction.
 pub struct Transaction {
-    stored: StoredTx,
-    time_ms: i64,
+    pub(crate) stored: StoredTx,
+    pub(crate) time_ms: i64,
 }
 
 impl Transaction {
@@ -411,14 +471,34 @@ impl Transaction {
         &self.stored.detail
     }
 
-    /// The payload in the clear, if the regulator can read it.
+    /// The payload in the clear, if the regulator can read it. A private
+    /// transaction's decrypted payload is for the analyst and admin roles,
+    /// and each read is audited.
     async fn payload(&self, ctx: &Context<'_>) -> Result<Option<Payload>> {
+        let private = self.stored.class != Class::NotEnvelope.as_str();
+        if private {
+            require(ctx, Role::reads_plaintext, "decrypted payloads")?;
+        } else {
+            caller(ctx)?;
+        }
         let st = state(ctx)?.clone();
         let hash = self.hash_hex();
+        let log = read_log(ctx);
         blocking(move || {
             let Some(plain) = payload_in_clear(&st.store, &st.sealer, &hash) else {
                 return Ok(None);
             };
+            if private {
+                match log {
+                    Some(log) => log.read(hash.clone()),
+                    None => {
+                        return Err(Error::new(
+                            "decrypted payloads are not sent on subscriptions; fetch them with the transaction query, where each read is audited",
+                        )
+                        .extend_with(|_, e| e.set("code", "FORBIDDEN")));
+                    }
+                }
+            }
             let (b, _) = read_payload(&plain);
             Ok(Some(Payload {
                 scenario: b.scenario,
@@ -438,7 +518,7 @@ impl Transaction {
 }
 
 /// A verified block.
-pub struct BlockNode(Block);
+pub struct BlockNode(pub(crate) Block);
 
 #[Object(name = "Block")]
 impl BlockNode {
@@ -550,11 +630,195 @@ pub struct Finding {
     pub evidence: String,
 }
 
+/// The caller, as the server authenticated it.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Me {
+    /// Token id, or JWT subject.
+    pub id: String,
+    /// Token name, or JWT subject.
+    pub name: String,
+    /// The role.
+    pub role: Role,
+    /// `token` or `jwt`.
+    pub credential: String,
+}
+
+/// An API token (its secret is shown once, when made, and kept nowhere).
+#[derive(SimpleObject, Debug, Clone)]
+pub struct ApiToken {
+    /// Public id: the part after `lt_` in the token.
+    pub id: String,
+    /// Who or what it is for.
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+    /// When it was made (RFC 3339, Beijing time).
+    pub created_at: String,
+    /// When it was revoked.
+    pub revoked_at: Option<String>,
+}
+
+impl From<TokenRecord> for ApiToken {
+    fn from(r: TokenRecord) -> Self {
+        Self {
+            id: r.id,
+            name: r.name,
+            role: r.role,
+            created_at: format_ms(r.created_ms),
+            revoked_at: r.revoked_ms.map(format_ms),
+        }
+    }
+}
+
+/// A token just made.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct CreatedToken {
+    /// The bearer token: give it to its holder now; it cannot be shown
+    /// again.
+    pub token: String,
+    /// Its record.
+    pub info: ApiToken,
+}
+
+/// One audited request.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct AuditLogEntry {
+    /// Position in the log, from 0.
+    pub seq: u64,
+    /// When (RFC 3339, Beijing time).
+    pub at: String,
+    /// Token id or JWT subject.
+    pub actor_id: String,
+    /// Token name or JWT subject.
+    pub actor_name: String,
+    /// `token` or `jwt`.
+    pub credential: String,
+    /// The role it acted in.
+    pub role: Role,
+    /// GraphQL operation name.
+    pub operation: Option<String>,
+    /// The GraphQL document.
+    pub query: String,
+    /// Whether the document was cut.
+    pub query_truncated: bool,
+    /// The variables, as JSON text.
+    pub variables: String,
+    /// Transactions whose decrypted payload was returned.
+    pub read: Vec<String>,
+    /// Private transactions matched by a plaintext search.
+    pub matched: Vec<String>,
+    /// Whether aggregates over decrypted fields were returned.
+    pub aggregated: bool,
+}
+
+impl From<AuditEntry> for AuditLogEntry {
+    fn from(e: AuditEntry) -> Self {
+        Self {
+            seq: e.seq,
+            at: format_ms(e.at_ms),
+            actor_id: e.actor.id,
+            actor_name: e.actor.name,
+            credential: match e.actor.credential {
+                crate::auth::Credential::Token => "token".into(),
+                crate::auth::Credential::Jwt => "jwt".into(),
+            },
+            role: e.actor.role,
+            operation: e.operation,
+            query: e.query,
+            query_truncated: e.query_truncated,
+            variables: e.variables.to_string(),
+            read: e.read,
+            matched: e.matched,
+            aggregated: e.aggregated,
+        }
+    }
+}
+
+/// What an audit page adds to its connection.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct AuditCount {
+    /// Entries in the log.
+    pub total_count: u64,
+}
+
+/// A page of the audit log, newest first.
+pub type AuditConnection = Connection<String, AuditLogEntry, AuditCount, EmptyFields>;
+
 /// The queries.
 pub struct QueryRoot;
 
 #[Object]
 impl QueryRoot {
+    /// Who the server takes the caller to be.
+    async fn me(&self, ctx: &Context<'_>) -> Result<Me> {
+        let who = caller(ctx)?;
+        Ok(Me {
+            id: who.id.clone(),
+            name: who.name.clone(),
+            role: who.role,
+            credential: match who.credential {
+                crate::auth::Credential::Token => "token".into(),
+                crate::auth::Credential::Jwt => "jwt".into(),
+            },
+        })
+    }
+
+    /// API tokens, revoked ones included (admin).
+    async fn tokens(&self, ctx: &Context<'_>) -> Result<Vec<ApiToken>> {
+        require(ctx, Role::administers, "tokens")?;
+        let st = state(ctx)?.clone();
+        blocking(move || {
+            Ok(crate::auth::list_tokens(&st.store)
+                .map_err(internal)?
+                .into_iter()
+                .map(ApiToken::from)
+                .collect())
+        })
+        .await
+    }
+
+    /// The audit log of decrypted reads, newest first (auditor, admin);
+    /// `after` is a cursor of this connection.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<AuditConnection> {
+        require(ctx, Role::reads_audit, "the audit log")?;
+        let st = state(ctx)?.clone();
+        let first = page_size(first)?;
+        let below = match after.as_deref() {
+            None => None,
+            Some(c) => Some(
+                c.parse::<u64>()
+                    .map_err(|_| bad_input(format!("invalid cursor {c:?}: not an audit cursor")))?,
+            ),
+        };
+        blocking(move || {
+            let len = st.audit.len();
+            let top = below.map_or(len, |b| b.min(len));
+            let bottom = top.saturating_sub(first as u64);
+            let mut conn = Connection::with_additional_fields(
+                below.is_some(),
+                bottom > 0,
+                AuditCount { total_count: len },
+            );
+            let mut entries = st
+                .audit
+                .entries(bottom, (top - bottom) as usize)
+                .map_err(internal)?;
+            entries.reverse();
+            for e in entries {
+                conn.edges
+                    .push(Edge::new(e.seq.to_string(), AuditLogEntry::from(e)));
+            }
+            Ok(conn)
+        })
+        .await
+    }
+
     /// The chain, its head and how far the index covers.
     async fn chain(&self, ctx: &Context<'_>) -> Result<Chain> {
         let st = state(ctx)?.clone();
@@ -625,6 +889,7 @@ impl QueryRoot {
     }
 
     /// Stored blocks, newest first; `after` is a cursor of this connection.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn blocks(
         &self,
         ctx: &Context<'_>,
@@ -705,6 +970,7 @@ impl QueryRoot {
     /// English by stem), hashes, addresses and references, or tantivy's
     /// query syntax; text it cannot parse is searched as plain words and
     /// reported in `warnings`.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn transactions(
         &self,
         ctx: &Context<'_>,
@@ -714,78 +980,70 @@ impl QueryRoot {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<TransactionConnection> {
-        let st = state(ctx)?.clone();
-        let first = page_size(first)?;
-        let filter = filter.unwrap_or_default().to_filter()?;
-        let has_search = search.as_deref().is_some_and(|s| !s.trim().is_empty());
-        let order = order.unwrap_or(TransactionOrder {
-            field: if has_search {
-                TransactionOrderField::Relevance
-            } else {
-                TransactionOrderField::Chain
-            },
-            direction: None,
-        });
-        let sort = Sort {
-            by: match order.field {
-                TransactionOrderField::Relevance => SortBy::Relevance,
-                TransactionOrderField::Time => SortBy::Time,
-                TransactionOrderField::Chain => SortBy::Chain,
-                TransactionOrderField::Amount => SortBy::Amount,
-            },
-            descending: order.direction != Some(OrderDirection::Asc),
-        };
-        let had_cursor = after.is_some();
-        let req = SearchRequest {
-            query: search,
-            filter,
-            sort,
-            first,
-            after,
-        };
-        blocking(move || {
-            let page = if first == 0 {
-                // Only the count (and coverage) is wanted.
-                let mut p = st
-                    .search
-                    .search(&SearchRequest { first: 1, ..req })
-                    .map_err(search_error)?;
-                p.hits.clear();
-                p
-            } else {
-                st.search.search(&req).map_err(search_error)?
-            };
-            let mut conn = Connection::with_additional_fields(
-                had_cursor,
-                page.has_next,
-                SearchInfo {
-                    total_count: page.total,
-                    indexed_height: page.indexed_height,
-                    warnings: page.warnings,
-                },
-            );
-            for hit in page.hits {
-                let hash = parse_hash("hash", &hit.tx_hash)?;
-                // The index only holds stored transactions; one missing
-                // from the store is an inconsistency worth an error. The
-                // hit carries the block time, so the block is not read.
-                let stored = st
-                    .store
-                    .transaction(&hash)
-                    .map_err(internal)?
-                    .ok_or_else(|| {
-                        internal(format!("{} is indexed but not in the store", hit.tx_hash))
-                    })?;
-                let tx = Transaction {
-                    stored,
-                    time_ms: hit.time_ms,
-                };
-                conn.edges.push(Edge::new(hit.cursor, tx));
-            }
-            Ok(conn)
-        })
-        .await
+        transaction_page(ctx, search, filter, order, first, after).await
     }
+
+    /// An account (an address or a business party id): its transactions,
+    /// counterparties, volume, and when it was first and last seen.
+    async fn account(&self, ctx: &Context<'_>, address: String) -> Result<Account> {
+        caller(ctx)?;
+        let address = address.trim().to_string();
+        if address.is_empty() || address.len() > 200 {
+            return Err(bad_input("address: give 1 to 200 characters"));
+        }
+        Ok(Account { address })
+    }
+
+    /// Aggregates over the transactions matching `search` and `filter`
+    /// (all when both are absent), computed by the index, exact.
+    async fn stats(
+        &self,
+        ctx: &Context<'_>,
+        search: Option<String>,
+        filter: Option<TransactionFilter>,
+    ) -> Result<Stats> {
+        Stats::new(ctx, search, filter.unwrap_or_default())
+    }
+}
+
+/// Matching or ordering by what decrypted payloads hold reveals it: for a
+/// role that may not read plaintext, such a search covers public
+/// transactions only (the warning says so), and asking for private ones is
+/// FORBIDDEN. Returns the warning, and whether private matches must be
+/// audited (the role reads plaintext and the search used it).
+pub(crate) fn restrict_to_role(
+    role: Role,
+    text_or_amount_order: bool,
+    filter: &mut TransactionFilter,
+) -> Result<(Option<String>, bool)> {
+    let by_plaintext = text_or_amount_order || filter.uses_plaintext();
+    if !by_plaintext {
+        return Ok((None, false));
+    }
+    if role.reads_plaintext() {
+        return Ok((None, true));
+    }
+    if filter.privacy_class == Some(PrivacyClass::Private) {
+        return Err(forbidden(
+            role,
+            "private transactions by search text, payload fields or amount",
+        ));
+    }
+    filter.privacy_class = Some(PrivacyClass::Public);
+    Ok((
+        Some(format!(
+            "the {role} role searches, filters and orders by payload contents over public transactions only"
+        )),
+        false,
+    ))
+}
+
+/// A page's complexity: what one item asks for, times the items asked
+/// (counted up to [`MAX_PAGE`]: a larger `first` is refused by name when
+/// the field runs).
+pub(crate) fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
+    let n = first.map_or(DEFAULT_PAGE, |n| usize::try_from(n).unwrap_or(0));
+    n.clamp(1, MAX_PAGE).saturating_mul(child_complexity)
 }
 
 /// `first` checked: [`DEFAULT_PAGE`] when absent, at most [`MAX_PAGE`].
@@ -807,4 +1065,154 @@ fn load_transaction(store: &Store, hash: &Hash) -> Result<Option<Transaction>> {
         .map_err(internal)?
         .map_or(0, |b| b.header.timestamp);
     Ok(Some(Transaction { stored, time_ms }))
+}
+
+/// The mutations.
+pub struct MutationRoot;
+
+#[Object]
+impl MutationRoot {
+    /// Makes an API token (admin). The answer holds the token: the only
+    /// time it is shown.
+    async fn create_token(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+        role: Role,
+    ) -> Result<CreatedToken> {
+        let who = require(ctx, Role::administers, "tokens")?.clone();
+        let st = state(ctx)?.clone();
+        blocking(move || {
+            let (record, token) =
+                crate::auth::create_token(&st.store, &name, role, crate::time::now_ms()).map_err(
+                    |e| match e {
+                        crate::auth::AuthError::BadName(_) => bad_input(e.to_string()),
+                        e => internal(e),
+                    },
+                )?;
+            tracing::info!(id = %record.id, name = %record.name, role = %record.role, by = %who.name, "token created");
+            Ok(CreatedToken {
+                token: token.to_string(),
+                info: record.into(),
+            })
+        })
+        .await
+    }
+
+    /// Revokes an API token (admin); it is refused from the next request.
+    async fn revoke_token(&self, ctx: &Context<'_>, id: String) -> Result<ApiToken> {
+        let who = require(ctx, Role::administers, "tokens")?.clone();
+        let st = state(ctx)?.clone();
+        blocking(move || {
+            let record = crate::auth::revoke_token(&st.store, id.trim(), crate::time::now_ms())
+                .map_err(|e| match e {
+                    crate::auth::AuthError::NoSuchToken(_) => bad_input(e.to_string()),
+                    e => internal(e),
+                })?;
+            tracing::info!(id = %record.id, by = %who.name, "token revoked");
+            Ok(record.into())
+        })
+        .await
+    }
+}
+
+/// One page of a transaction search, as the `transactions` field answers
+/// it (also under `account`).
+pub(crate) async fn transaction_page(
+    ctx: &Context<'_>,
+    search: Option<String>,
+    filter: Option<TransactionFilter>,
+    order: Option<TransactionOrder>,
+    first: Option<i32>,
+    after: Option<String>,
+) -> Result<TransactionConnection> {
+    let st = state(ctx)?.clone();
+    let who = caller(ctx)?;
+    let log = read_log(ctx);
+    let first = page_size(first)?;
+    let mut filter = filter.unwrap_or_default();
+    let has_search = search.as_deref().is_some_and(|s| !s.trim().is_empty());
+    let order = order.unwrap_or(TransactionOrder {
+        field: if has_search {
+            TransactionOrderField::Relevance
+        } else {
+            TransactionOrderField::Chain
+        },
+        direction: None,
+    });
+    let sort = Sort {
+        by: match order.field {
+            TransactionOrderField::Relevance => SortBy::Relevance,
+            TransactionOrderField::Time => SortBy::Time,
+            TransactionOrderField::Chain => SortBy::Chain,
+            TransactionOrderField::Amount => SortBy::Amount,
+        },
+        descending: order.direction != Some(OrderDirection::Asc),
+    };
+    let (role_warning, audit_matches) = restrict_to_role(
+        who.role,
+        has_search || order.field == TransactionOrderField::Amount,
+        &mut filter,
+    )?;
+    let filter = filter.to_filter()?;
+    let had_cursor = after.is_some();
+    let req = SearchRequest {
+        query: search,
+        filter,
+        sort,
+        first,
+        after,
+    };
+    blocking(move || {
+        let page = if first == 0 {
+            // Only the count (and coverage) is wanted.
+            let mut p = st
+                .search
+                .search(&SearchRequest { first: 1, ..req })
+                .map_err(search_error)?;
+            p.hits.clear();
+            p
+        } else {
+            st.search.search(&req).map_err(search_error)?
+        };
+        let mut warnings = page.warnings;
+        warnings.extend(role_warning);
+        let mut conn = Connection::with_additional_fields(
+            had_cursor,
+            page.has_next,
+            SearchInfo {
+                total_count: page.total,
+                indexed_height: page.indexed_height,
+                warnings,
+            },
+        );
+        for hit in page.hits {
+            let hash = parse_hash("hash", &hit.tx_hash)?;
+            // The index only holds stored transactions; one missing
+            // from the store is an inconsistency worth an error. The
+            // hit carries the block time, so the block is not read.
+            let stored = st
+                .store
+                .transaction(&hash)
+                .map_err(internal)?
+                .ok_or_else(|| {
+                    internal(format!("{} is indexed but not in the store", hit.tx_hash))
+                })?;
+            if audit_matches && stored.class != Class::NotEnvelope.as_str() {
+                match &log {
+                    Some(log) => log.matched(hit.tx_hash.clone()),
+                    None => {
+                        return Err(internal("a plaintext search outside an audited request"));
+                    }
+                }
+            }
+            let tx = Transaction {
+                stored,
+                time_ms: hit.time_ms,
+            };
+            conn.edges.push(Edge::new(hit.cursor, tx));
+        }
+        Ok(conn)
+    })
+    .await
 }

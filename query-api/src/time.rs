@@ -28,6 +28,13 @@ pub fn parse_ms(s: &str) -> Result<i64, String> {
         .map_err(|_| format!("{s:?} is out of range"))
 }
 
+/// Now, in ms since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,29 +1,71 @@
 //! The API over real HTTP: a server on a loopback port, over a store filled
 //! from a devnet chain and its index. Every answer is checked against what
-//! the store holds.
+//! the store holds; every caller is authenticated, and each role sees what
+//! it may.
 
 #![allow(clippy::unwrap_used)]
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
 use indexer::TxIndex;
 use indexer::follow::{Indexer, IndexerConfig};
 use indexer::search::Search;
+use jsonwebtoken::{EncodingKey, Header};
 use observer_node::chain::hexbytes::encode0x;
+use query_api::audit::AuditLog;
+use query_api::auth::{Authenticator, JwtSettings, JwtVerifier, Role, create_token};
+use query_api::server::{Api, Limits};
 use query_api::{ApiState, build_schema};
 use serde_json::{Value, json};
+
+const JWT_SECRET: &[u8] = b"an HS256 secret of at least 32 bytes, for tests";
 
 struct Server {
     url: String,
     state: Arc<ApiState>,
+    indexer: std::sync::Mutex<Indexer>,
+    node_key: Arc<privacy::keys::PrivateKey>,
+    admin: String,
+    analyst: String,
+    auditor: String,
+    viewer: String,
     _dir: tempfile::TempDir,
-    _chain: testkit::Chain,
+    chain: testkit::Chain,
+}
+
+impl Server {
+    /// Stores and indexes the chain's blocks up to `to`.
+    fn advance(&self, to: i64) {
+        let from = self.state.store.checkpoint().unwrap().map_or(0, |h| h + 1);
+        testkit::commit(&self.chain, &self.state.store, from, to);
+        let mut ix = self.indexer.lock().unwrap();
+        ix.catch_up(to, &mut |_| {}).unwrap();
+        ix.commit().unwrap();
+    }
+
+    fn token(&self, role: Role) -> &str {
+        match role {
+            Role::Admin => &self.admin,
+            Role::Analyst => &self.analyst,
+            Role::Auditor => &self.auditor,
+            Role::Viewer => &self.viewer,
+        }
+    }
 }
 
 async fn server(seed: u64, blocks: usize) -> Server {
+    server_with(seed, blocks, None, Limits::default()).await
+}
+
+/// A server over a chain of `blocks` blocks, of which the store holds
+/// those up to `stored` (all when `None`).
+async fn server_with(seed: u64, blocks: usize, stored: Option<i64>, limits: Limits) -> Server {
     let chain = testkit::chain(seed, blocks);
     let dir = tempfile::tempdir().unwrap();
-    let store = testkit::store(&chain, &dir.path().join("store"));
+    let store = Arc::new(observer_node::store::Store::open(&dir.path().join("store")).unwrap());
+    testkit::commit(&chain, &store, 0, stored.unwrap_or(chain.devnet.head()));
     let index = Arc::new(TxIndex::open(&dir.path().join("index")).unwrap());
     let mut ix = Indexer::new(
         index.clone(),
@@ -35,33 +77,101 @@ async fn server(seed: u64, blocks: usize) -> Server {
     ix.catch_up(store.checkpoint().unwrap().unwrap(), &mut |_| {})
         .unwrap();
     ix.commit().unwrap();
+    let node_key = Arc::new(privacy::keys::PrivateKey::generate().unwrap());
+    let audit = Arc::new(AuditLog::open(store.clone(), Some(node_key.clone())).unwrap());
     let state = Arc::new(ApiState {
-        store,
+        store: store.clone(),
         search: Arc::new(Search::new(index)),
         sealer: chain.sealer.clone(),
+        audit,
     });
-    let app = query_api::server::router(build_schema(state.clone()), state.clone());
+    let mut tokens = Role::ALL.iter().map(|r| {
+        create_token(&store, &format!("{r} in tests"), *r, 0)
+            .unwrap()
+            .1
+            .to_string()
+    });
+    let (admin, analyst, auditor, viewer) = (
+        tokens.next().unwrap(),
+        tokens.next().unwrap(),
+        tokens.next().unwrap(),
+        tokens.next().unwrap(),
+    );
+    let jwt = JwtVerifier::new(&JwtSettings {
+        algorithm: "HS256".into(),
+        key: zeroize::Zeroizing::new(JWT_SECRET.to_vec()),
+        issuer: "https://idp.example.cn".into(),
+        audience: "lookthrough".into(),
+        role_claim: "roles".into(),
+        leeway_secs: 0,
+    })
+    .unwrap();
+    let auth = Arc::new(Authenticator::new(store.clone(), Some(jwt)));
+    let api = Api::new(build_schema(state.clone()), state.clone(), auth, limits);
+    let app = query_api::server::router(api);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     Server {
         url,
         state,
+        indexer: std::sync::Mutex::new(ix),
+        node_key,
+        admin,
+        analyst,
+        auditor,
+        viewer,
         _dir: dir,
-        _chain: chain,
+        chain,
     }
 }
 
-async fn gql(s: &Server, query: &str, variables: Value) -> Value {
-    reqwest::Client::new()
+/// POSTs a query with `Authorization: <auth>` (none when `None`); returns
+/// the status and the body.
+async fn post(s: &Server, auth: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
         .post(format!("{}/graphql", s.url))
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
+        .json(&json!({ "query": query, "variables": variables }));
+    if let Some(a) = auth {
+        req = req.header("authorization", a);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap())
+}
+
+/// A query as `role`, which must be answered with 200.
+async fn gql_as(s: &Server, role: Role, query: &str, variables: Value) -> Value {
+    let (status, v) = post(
+        s,
+        Some(&format!("Bearer {}", s.token(role))),
+        query,
+        variables,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+/// A query as an analyst.
+async fn gql(s: &Server, query: &str, variables: Value) -> Value {
+    gql_as(s, Role::Analyst, query, variables).await
+}
+
+fn jwt(claims: Value) -> String {
+    jsonwebtoken::encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(JWT_SECRET),
+    )
+    .unwrap()
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .json()
-        .await
-        .unwrap()
+        .as_secs()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -238,4 +348,711 @@ async fn transactions_pages_follow_cursors_to_the_store_count() {
         v["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
         "{v}"
     );
+}
+
+/// A private transaction the regulator opened, and a public one.
+fn opened_and_public(s: &Server) -> (String, String) {
+    let stored = s.state.store.transactions_from((0, 0), usize::MAX).unwrap();
+    let find = |class: &str| {
+        stored
+            .iter()
+            .find(|t| t.class == class)
+            .map(|t| encode0x(&t.tx.claimed_hash))
+            .unwrap()
+    };
+    (find("opened"), find("not-envelope"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_role_sees_what_it_may_and_decrypted_reads_are_audited() {
+    let s = server(11, 6).await;
+    let (private, public) = opened_and_public(&s);
+    let q = "query($h: String!) { transaction(hash: $h) { hash envelopeStatus payload { memo } } }";
+
+    // Analysts (and admins) read the decrypted payload.
+    for role in [Role::Analyst, Role::Admin] {
+        let v = gql_as(&s, role, q, json!({ "h": private })).await;
+        assert!(v["errors"].is_null(), "{role}: {v}");
+        assert!(
+            v["data"]["transaction"]["payload"]["memo"].is_string(),
+            "{v}"
+        );
+    }
+    // Viewers and auditors get the rest, and an error for the payload alone.
+    for role in [Role::Viewer, Role::Auditor] {
+        let v = gql_as(&s, role, q, json!({ "h": private })).await;
+        let tx = &v["data"]["transaction"];
+        assert_eq!(tx["hash"], private, "{v}");
+        assert_eq!(tx["envelopeStatus"], "OPENED", "{v}");
+        assert!(tx["payload"].is_null(), "{v}");
+        let errors = v["errors"].as_array().unwrap();
+        assert_eq!(errors.len(), 1, "{v}");
+        assert_eq!(errors[0]["extensions"]["code"], "FORBIDDEN");
+        assert_eq!(errors[0]["path"], json!(["transaction", "payload"]));
+        assert!(
+            errors[0]["message"]
+                .as_str()
+                .unwrap()
+                .contains(role.as_str()),
+            "{v}"
+        );
+        // A public payload is theirs to read.
+        let v = gql_as(&s, role, q, json!({ "h": public })).await;
+        assert!(v["errors"].is_null(), "{v}");
+        assert!(!v["data"]["transaction"]["payload"].is_null(), "{v}");
+    }
+
+    // A viewer's search covers public transactions only, and says so.
+    let sq = r#"{ transactions(search: "汇款", first: 100) { totalCount warnings edges { node { privacyClass } } } }"#;
+    let v = gql_as(&s, Role::Viewer, sq, json!({})).await;
+    assert!(v["errors"].is_null(), "{v}");
+    let c = &v["data"]["transactions"];
+    assert!(
+        c["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["node"]["privacyClass"] == "PUBLIC"),
+        "{v}"
+    );
+    assert!(
+        c["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("public transactions only")),
+        "{v}"
+    );
+    let v = gql_as(
+        &s,
+        Role::Viewer,
+        r#"{ transactions(search: "汇款", filter: {privacyClass: PRIVATE}) { totalCount } }"#,
+        json!({}),
+    )
+    .await;
+    assert_eq!(v["errors"][0]["extensions"]["code"], "FORBIDDEN", "{v}");
+    // The analyst's same search reaches private transactions too.
+    let v = gql(&s, sq, json!({})).await;
+    let analyst_hits: Vec<&Value> = v["data"]["transactions"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .collect();
+    assert!(
+        analyst_hits
+            .iter()
+            .any(|e| e["node"]["privacyClass"] == "PRIVATE"),
+        "{v}"
+    );
+
+    // Only auditors and admins read the audit log, and it holds exactly
+    // the analyst's decrypted reads, newest first.
+    for role in [Role::Viewer, Role::Analyst] {
+        let v = gql_as(&s, role, "{ auditLog { totalCount } }", json!({})).await;
+        assert_eq!(v["errors"][0]["extensions"]["code"], "FORBIDDEN", "{v}");
+        assert!(v["data"].is_null(), "{v}");
+    }
+    let v = gql_as(
+        &s,
+        Role::Auditor,
+        "{ auditLog(first: 10) { totalCount edges { node { seq actorName role query read matched } } } }",
+        json!({}),
+    )
+    .await;
+    assert!(v["errors"].is_null(), "{v}");
+    let log = &v["data"]["auditLog"];
+    // Two payload reads (analyst, admin) and the analyst's search; the
+    // viewers' and auditors' requests read nothing decrypted.
+    assert_eq!(log["totalCount"], 3, "{v}");
+    let entries = log["edges"].as_array().unwrap();
+    let search_entry = &entries[0]["node"];
+    assert_eq!(search_entry["seq"], 2);
+    assert_eq!(search_entry["actorName"], "analyst in tests");
+    assert!(search_entry["query"].as_str().unwrap().contains("汇款"));
+    assert!(search_entry["read"].as_array().unwrap().is_empty());
+    let private_hits = analyst_hits
+        .iter()
+        .filter(|e| e["node"]["privacyClass"] == "PRIVATE")
+        .count();
+    assert_eq!(
+        search_entry["matched"].as_array().unwrap().len(),
+        private_hits,
+        "{v}"
+    );
+    assert_eq!(entries[1]["node"]["role"], "ADMIN");
+    assert_eq!(entries[2]["node"]["role"], "ANALYST");
+    assert_eq!(entries[2]["node"]["read"], json!([private]));
+
+    // The chain of entries verifies and is sealed with the node's key.
+    s.state.audit.seal(0).unwrap().unwrap();
+    let check = query_api::audit::verify(&s.state.store, Some(s.node_key.public_key())).unwrap();
+    assert_eq!(check.broken, None);
+    assert_eq!((check.entries, check.sealed_to), (3, Some(2)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_admins_manage_tokens_and_a_revoked_token_is_refused() {
+    let s = server(13, 2).await;
+    let create = "mutation($n: String!, $r: Role!) { createToken(name: $n, role: $r) { token info { id name role revokedAt } } }";
+    let v = gql_as(&s, Role::Analyst, create, json!({ "n": "x", "r": "ADMIN" })).await;
+    assert_eq!(v["errors"][0]["extensions"]["code"], "FORBIDDEN", "{v}");
+    let v = gql_as(
+        &s,
+        Role::Admin,
+        create,
+        json!({ "n": "carol", "r": "VIEWER" }),
+    )
+    .await;
+    assert!(v["errors"].is_null(), "{v}");
+    let made = &v["data"]["createToken"];
+    let token = made["token"].as_str().unwrap().to_string();
+    let id = made["info"]["id"].as_str().unwrap().to_string();
+    assert_eq!(made["info"]["role"], "VIEWER");
+
+    let (status, v) = post(
+        &s,
+        Some(&format!("Bearer {token}")),
+        "{ me { name role } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["data"]["me"],
+        json!({ "name": "carol", "role": "VIEWER" })
+    );
+
+    let v = gql_as(&s, Role::Admin, "{ tokens { id name role } }", json!({})).await;
+    assert_eq!(v["data"]["tokens"].as_array().unwrap().len(), 5, "{v}");
+    let v = gql_as(
+        &s,
+        Role::Admin,
+        "mutation($id: String!) { revokeToken(id: $id) { id revokedAt } }",
+        json!({ "id": id }),
+    )
+    .await;
+    assert!(v["data"]["revokeToken"]["revokedAt"].is_string(), "{v}");
+    let (status, v) = post(
+        &s,
+        Some(&format!("Bearer {token}")),
+        "{ me { name } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 401, "{v}");
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("revoked"),
+        "{v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_bad_and_expired_credentials_get_401() {
+    let s = server(17, 1).await;
+    let now = now_secs();
+    let claims = |exp: u64, aud: &str, roles: Value| json!({ "sub": "zhang.wei", "iss": "https://idp.example.cn", "aud": aud, "exp": exp, "roles": roles });
+    let good = jwt(claims(
+        now + 600,
+        "lookthrough",
+        json!(["offline_access", "analyst"]),
+    ));
+    let (status, v) = post(
+        &s,
+        Some(&format!("Bearer {good}")),
+        "{ me { name role credential } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["data"]["me"],
+        json!({ "name": "zhang.wei", "role": "ANALYST", "credential": "jwt" })
+    );
+
+    let expired = jwt(claims(now - 5, "lookthrough", json!("analyst")));
+    let wrong_aud = jwt(claims(now + 600, "someone-else", json!("analyst")));
+    let no_role = jwt(claims(now + 600, "lookthrough", json!(["offline_access"])));
+    let forged = {
+        let mut t = good.clone();
+        let last = t.pop().unwrap();
+        t.push(if last == 'A' { 'B' } else { 'A' });
+        t
+    };
+    let cases: Vec<(Option<String>, &str)> = vec![
+        (None, "missing Authorization"),
+        (
+            Some("Bearer lt_0123456789abcdef_nope".into()),
+            "invalid API token",
+        ),
+        (Some(format!("Basic {}", s.analyst)), "not `Bearer"),
+        (Some(format!("Bearer {expired}")), "expired"),
+        (Some(format!("Bearer {wrong_aud}")), "audience"),
+        (Some(format!("Bearer {no_role}")), "names none of"),
+        (Some(format!("Bearer {forged}")), "invalid JWT"),
+    ];
+    for (auth, says) in cases {
+        let (status, v) = post(&s, auth.as_deref(), "{ chain { head } }", json!({})).await;
+        assert_eq!(status, 401, "{auth:?}: {v}");
+        assert_eq!(v["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+        let msg = v["errors"][0]["message"].as_str().unwrap();
+        assert!(msg.contains(says), "{auth:?}: {msg}");
+        assert!(v.get("data").is_none(), "{v}");
+    }
+
+    // Only /healthz is open.
+    let health: Value = reqwest::get(format!("{}/healthz", s.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    // /metrics needs a token too, and counts the refusals above.
+    let resp = reqwest::get(format!("{}/metrics", s.url)).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    let text = reqwest::Client::new()
+        .get(format!("{}/metrics", s.url))
+        .bearer_auth(&s.viewer)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"lookthrough_api_requests_total{outcome="unauthenticated"} 7"#),
+        "{text}"
+    );
+    assert!(text.contains("lookthrough_audit_entries 0"), "{text}");
+    assert!(
+        text.contains("lookthrough_api_request_seconds_bucket"),
+        "{text}"
+    );
+    // Introspection is there for authenticated callers.
+    let v = gql_as(
+        &s,
+        Role::Viewer,
+        "{ __schema { queryType { name } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        v["data"]["__schema"]["queryType"]["name"], "QueryRoot",
+        "{v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_complex_and_too_frequent_queries_are_refused_clearly() {
+    let limits = Limits {
+        timeout: Duration::from_secs(10),
+        rate_per_second: NonZeroU32::new(1).unwrap(),
+        burst: NonZeroU32::new(4).unwrap(),
+    };
+    let s = server_with(19, 1, None, limits).await;
+    // 19 levels: block → transactions → block → …
+    let deep = format!(
+        "{{ block(height: 1) {{ {} height {} }} }}",
+        "transactions { block { ".repeat(9),
+        "} } ".repeat(9)
+    );
+    let v = gql_as(&s, Role::Admin, &deep, json!({})).await;
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nested too deep"),
+        "{v}"
+    );
+    // 500 transactions × many fields, twice over with aliases.
+    let fields = "hash height index time from to method privacyClass envelopeStatus envelopeDetail block { height hash time sealer }";
+    let complex = format!(
+        "{{ a: transactions(first: 500) {{ edges {{ node {{ {fields} }} }} }} b: transactions(first: 500) {{ edges {{ node {{ {fields} }} }} }} }}"
+    );
+    let v = gql_as(&s, Role::Admin, &complex, json!({})).await;
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("too complex"),
+        "{v}"
+    );
+    // Four requests were allowed at once (two above, two here); the fifth,
+    // within the same second, waits its turn.
+    let (status, _) = post(
+        &s,
+        Some(&format!("Bearer {}", s.admin)),
+        "{ me { role } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = post(
+        &s,
+        Some(&format!("Bearer {}", s.admin)),
+        "{ me { role } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, v) = post(
+        &s,
+        Some(&format!("Bearer {}", s.admin)),
+        "{ me { role } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 429, "{v}");
+    assert_eq!(v["errors"][0]["extensions"]["code"], "RATE_LIMITED");
+    // Another caller has its own allowance.
+    let (status, _) = post(
+        &s,
+        Some(&format!("Bearer {}", s.viewer)),
+        "{ me { role } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
+/// Reads graphql-transport-ws messages until `done` says enough; returns
+/// the `next` payloads by subscription id.
+async fn collect<S>(
+    ws: &mut S,
+    mut done: impl FnMut(&std::collections::BTreeMap<String, Vec<Value>>) -> bool,
+) -> std::collections::BTreeMap<String, Vec<Value>>
+where
+    S: async_graphql::futures_util::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    use async_graphql::futures_util::StreamExt;
+    let mut got = std::collections::BTreeMap::<String, Vec<Value>>::new();
+    while !done(&got) {
+        let msg = tokio::time::timeout(Duration::from_secs(30), ws.next())
+            .await
+            .expect("a message within 30 s")
+            .expect("the socket stays open")
+            .unwrap();
+        let tokio_tungstenite::tungstenite::Message::Text(text) = msg else {
+            continue;
+        };
+        let v: Value = serde_json::from_str(&text).unwrap();
+        match v["type"].as_str().unwrap() {
+            "next" => {
+                assert!(v["payload"]["errors"].is_null(), "{v}");
+                got.entry(v["id"].as_str().unwrap().to_string())
+                    .or_default()
+                    .push(v["payload"]["data"].clone());
+            }
+            "ping" | "pong" | "connection_ack" => {}
+            other => panic!("unexpected {other}: {v}"),
+        }
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_receive_blocks_and_transactions_as_they_commit() {
+    use async_graphql::futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let s = server_with(23, 6, Some(3), Limits::default()).await;
+    let store = s.state.store.clone();
+
+    // Without a token, the upgrade is refused with 401.
+    let mut req = format!("{}/graphql", s.url.replace("http://", "ws://"))
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let mut bad = req.clone();
+    bad.headers_mut()
+        .insert("authorization", "Bearer lt_0_0".parse().unwrap());
+    match tokio_tungstenite::connect_async(bad).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 401)
+        }
+        other => panic!("expected 401, got {other:?}"),
+    }
+
+    // A viewer's token in connection_init, as browser clients send it.
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let send = |v: Value| Message::text(v.to_string());
+    ws.send(send(json!({
+        "type": "connection_init",
+        "payload": { "Authorization": format!("Bearer {}", s.viewer) }
+    })))
+    .await
+    .unwrap();
+    let ack = ws.next().await.unwrap().unwrap();
+    assert!(ack.to_string().contains("connection_ack"), "{ack}");
+    ws.send(send(json!({
+        "id": "blocks", "type": "subscribe",
+        "payload": { "query": "subscription { blocks(fromHeight: 2) { height hash } }" }
+    })))
+    .await
+    .unwrap();
+    ws.send(send(json!({
+        "id": "txs", "type": "subscribe",
+        "payload": { "query": "subscription { transactions(fromHeight: 3, filter: {envelopeStatus: OPENED}) { hash height index envelopeStatus } }" }
+    })))
+    .await
+    .unwrap();
+
+    // Blocks 2 and 3 are stored already; 4 to 6 commit while subscribed.
+    let got = collect(&mut ws, |g| g.get("blocks").is_some_and(|b| b.len() >= 2)).await;
+    assert_eq!(got["blocks"][0]["blocks"]["height"], 2);
+    s.advance(6);
+    let want_txs: Vec<(i64, u32)> = store
+        .transactions_from((3, 0), usize::MAX)
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.class == "opened")
+        .map(|t| (t.height, t.index))
+        .collect();
+    let more = collect(&mut ws, |g| {
+        g.get("blocks").is_some_and(|b| b.len() >= 3)
+            && g.get("txs").map_or(0, Vec::len) >= want_txs.len()
+    })
+    .await;
+    let mut blocks = got["blocks"].clone();
+    blocks.extend(more["blocks"].iter().cloned());
+    let heights: Vec<i64> = blocks
+        .iter()
+        .map(|b| b["blocks"]["height"].as_i64().unwrap())
+        .collect();
+    assert_eq!(heights, [2, 3, 4, 5, 6]);
+    for b in &blocks {
+        let h = b["blocks"]["height"].as_i64().unwrap();
+        let stored = store.block(h).unwrap().unwrap();
+        assert_eq!(b["blocks"]["hash"], encode0x(&stored.header.claimed_hash));
+    }
+    let mut txs = got.get("txs").cloned().unwrap_or_default();
+    txs.extend(more["txs"].iter().cloned());
+    let seen: Vec<(i64, u32)> = txs
+        .iter()
+        .map(|t| {
+            let t = &t["transactions"];
+            assert_eq!(t["envelopeStatus"], "OPENED");
+            (
+                t["height"].as_i64().unwrap(),
+                t["index"].as_u64().unwrap() as u32,
+            )
+        })
+        .collect();
+    assert!(!want_txs.is_empty());
+    assert_eq!(
+        seen, want_txs,
+        "every opened transaction from height 3, in chain order, once"
+    );
+}
+
+/// What the store says about every transaction: (class, block time, the
+/// payload's payer and payee, amount in hundredths), read the slow way.
+struct Facts {
+    class: String,
+    time_ms: i64,
+    /// Sender, contract, and the payload's payer and payee (account and
+    /// id), lowercase: what an account page matches.
+    parties: Vec<String>,
+    /// The payload's payer and payee (account, else id), lowercase: what
+    /// counterparty lists count.
+    keys: Vec<String>,
+    amount: Option<i64>,
+}
+
+fn facts(s: &Server) -> Vec<Facts> {
+    let store = &s.state.store;
+    store
+        .transactions_from((0, 0), usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|t| {
+            let time_ms = store.block(t.height).unwrap().unwrap().header.timestamp;
+            let hash = encode0x(&t.tx.claimed_hash);
+            let mut parties: Vec<String> = t.tx.claimed_from.iter().map(|a| encode0x(a)).collect();
+            parties.push(indexer::document::normalise_address(&t.tx.to));
+            let mut keys = Vec::new();
+            let mut amount = None;
+            if let Some(plain) = indexer::search::payload_in_clear(store, &s.state.sealer, &hash) {
+                let (b, _) = indexer::document::read_payload(&plain);
+                for p in [&b.payer, &b.payee] {
+                    parties.extend(p.account.clone());
+                    parties.extend(p.id.clone());
+                    keys.extend(p.key().map(str::to_string));
+                }
+                amount = b.amount;
+            }
+            let lower = |v: Vec<String>| -> Vec<String> {
+                v.into_iter()
+                    .filter(|p| !p.is_empty())
+                    .map(|p| p.to_lowercase())
+                    .collect()
+            };
+            Facts {
+                class: t.class,
+                time_ms,
+                parties: lower(parties),
+                keys: lower(keys),
+                amount,
+            }
+        })
+        .collect()
+}
+
+fn hundredths(decimal: &Value) -> i64 {
+    indexer::document::cents(decimal.as_str().unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_and_accounts_equal_what_the_store_holds() {
+    let s = server(29, 8).await;
+    let all = facts(&s);
+    let v = gql(
+        &s,
+        "{ stats { totalCount findings volume(interval: HOUR) { start count amount } envelopeStatuses { status count } privacyClasses { class count } } }",
+        json!({}),
+    )
+    .await;
+    assert!(v["errors"].is_null(), "{v}");
+    let st = &v["data"]["stats"];
+    assert_eq!(st["totalCount"].as_u64().unwrap() as usize, all.len());
+    let hours = st["volume"].as_array().unwrap();
+    let count: u64 = hours.iter().map(|b| b["count"].as_u64().unwrap()).sum();
+    assert_eq!(count as usize, all.len());
+    let sum: i64 = hours.iter().map(|b| hundredths(&b["amount"])).sum();
+    // Amounts the analyst's index holds: public and opened payloads.
+    let want_sum: i64 = all.iter().filter_map(|f| f.amount).sum();
+    assert_eq!(sum, want_sum);
+    let mut by_status = std::collections::BTreeMap::new();
+    for f in &all {
+        *by_status.entry(f.class.clone()).or_insert(0u64) += 1;
+    }
+    for e in st["envelopeStatuses"].as_array().unwrap() {
+        let status = e["status"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .replace('_', "-");
+        assert_eq!(
+            Some(&e["count"].as_u64().unwrap()),
+            by_status.get(&status),
+            "{e}"
+        );
+    }
+    assert_eq!(
+        st["envelopeStatuses"].as_array().unwrap().len(),
+        by_status.len()
+    );
+    let public = all.iter().filter(|f| f.class == "not-envelope").count() as u64;
+    for c in st["privacyClasses"].as_array().unwrap() {
+        let want = if c["class"] == "PUBLIC" {
+            public
+        } else {
+            all.len() as u64 - public
+        };
+        assert_eq!(c["count"].as_u64().unwrap(), want, "{c}");
+    }
+
+    // A viewer's amounts cover public transactions only, and it is told.
+    let v = gql_as(
+        &s,
+        Role::Viewer,
+        "{ stats { totalCount warnings volume { amount } } }",
+        json!({}),
+    )
+    .await;
+    assert!(v["errors"].is_null(), "{v}");
+    let viewer_sum: i64 = v["data"]["stats"]["volume"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| hundredths(&b["amount"]))
+        .sum();
+    let public_sum: i64 = all
+        .iter()
+        .filter(|f| f.class == "not-envelope")
+        .filter_map(|f| f.amount)
+        .sum();
+    assert_eq!(viewer_sum, public_sum);
+    assert_eq!(
+        v["data"]["stats"]["totalCount"].as_u64().unwrap() as usize,
+        all.len()
+    );
+    assert!(
+        !v["data"]["stats"]["warnings"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // The busiest business party: its account page.
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for f in &all {
+        for p in &f.keys {
+            *counts.entry(p.as_str()).or_default() += 1;
+        }
+    }
+    let (address, _) = counts
+        .iter()
+        .max_by_key(|(k, n)| (**n, std::cmp::Reverse(**k)))
+        .unwrap();
+    let address = address.to_string();
+    let mine: Vec<&Facts> = all
+        .iter()
+        .filter(|f| f.parties.contains(&address))
+        .collect();
+    let n = mine.len();
+    let v = gql(
+        &s,
+        "query($a: String!) { account(address: $a) { address transactionCount firstSeen lastSeen counterparties(first: 1000) { buckets { key count amount } otherCount } transactions(first: 500) { totalCount } } }",
+        json!({ "a": address }),
+    )
+    .await;
+    assert!(v["errors"].is_null(), "{v}");
+    let a = &v["data"]["account"];
+    assert_eq!(a["transactionCount"].as_u64().unwrap() as usize, n);
+    assert_eq!(
+        a["transactions"]["totalCount"].as_u64().unwrap() as usize,
+        n
+    );
+    let first = mine.iter().map(|f| f.time_ms).min().unwrap();
+    let last = mine.iter().map(|f| f.time_ms).max().unwrap();
+    assert_eq!(a["firstSeen"], query_api::time::format_ms(first));
+    assert_eq!(a["lastSeen"], query_api::time::format_ms(last));
+    // Counterparties: the other payers and payees of its transactions,
+    // with counts and amounts as the store has them.
+    let mut want = std::collections::BTreeMap::<String, (u64, i64)>::new();
+    for f in &mine {
+        for p in &f.keys {
+            if *p != address {
+                let e = want.entry(p.clone()).or_default();
+                e.0 += 1;
+                e.1 += f.amount.unwrap_or(0);
+            }
+        }
+    }
+    assert!(!want.is_empty());
+    let got: std::collections::BTreeMap<String, (u64, i64)> = a["counterparties"]["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["key"].as_str().unwrap().to_string(),
+                (b["count"].as_u64().unwrap(), hundredths(&b["amount"])),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
 }

@@ -6,6 +6,8 @@
 //! block (a forged sealer signature, by default), the second is honest. The
 //! node catches the lie, records it as a finding, moves to the honest
 //! endpoint and goes on, opening every envelope wrapped for the regulator.
+//! The GraphQL API serves what it stores, with a fresh admin token printed
+//! at the start.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -24,8 +26,10 @@ use observer_node::ingest::{IngestConfig, Trust};
 use privacy::keyring::Keyring;
 use privacy::keys::PrivateKey;
 
+use super::api::{seal, serve_api};
 use super::devnet::{Crypto, NewChain, build};
 use super::node::{Node, serve_metrics, shutdown_signal};
+use crate::config::ApiSection;
 
 /// Options of `lookthrough demo`.
 #[derive(clap::Args, Debug, Clone)]
@@ -45,10 +49,14 @@ pub struct DemoOpts {
     /// Stop once this height is stored (default: run until Ctrl-C).
     #[arg(long)]
     pub until_height: Option<i64>,
-    /// Keep the store, index, key and a config for `lookthrough search` in
-    /// this new (or empty) directory instead of a temporary one.
+    /// Keep the store, index, keys and a config for `lookthrough search`,
+    /// `token` and `audit` in this new (or empty) directory instead of a
+    /// temporary one.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<std::path::PathBuf>,
+    /// Where the GraphQL API listens (`127.0.0.1:0`: any free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub api_listen: std::net::SocketAddr,
 }
 
 /// Runs the demo.
@@ -142,7 +150,34 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
         index_config.threads = index_config.threads.min(2);
         let mut node = Node::open(config, data, keyring, Some(index_config))?;
         let metrics = serve_metrics("127.0.0.1:0".parse()?, node.registry()).await?;
-        let search_config = write_search_config(data, &regulator_pem, &urls)?;
+        let node_key = Arc::new(PrivateKey::generate()?);
+        let search_config = write_search_config(data, &regulator_pem, &node_key, &urls)?;
+        let (_, admin_token) = query_api::auth::create_token(
+            &node.store,
+            "demo admin",
+            query_api::auth::Role::Admin,
+            query_api::time::now_ms(),
+        )?;
+        let index = node
+            .index
+            .clone()
+            .context("the demo node indexes")?;
+        let api = serve_api(
+            opts.api_listen,
+            &ApiSection::default(),
+            node.store.clone(),
+            index,
+            node.sealer.clone(),
+            node_key,
+            node.registry(),
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "--api-listen {}: (pass --api-listen 127.0.0.1:0 to take any free port)",
+                opts.api_listen
+            )
+        })?;
 
         println!("lookthrough demo");
         match fault {
@@ -165,6 +200,19 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
         );
         println!("  metrics   http://{metrics}/metrics");
         println!(
+            "  graphql   http://{}/graphql   (GraphiQL in a browser; add the header below)",
+            api.bound
+        );
+        println!(
+            "  token     Authorization: Bearer {}   (admin)",
+            admin_token.as_str()
+        );
+        println!(
+            "  try       curl -s http://{}/graphql -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' -d '{{\"query\":\"{{ chain {{ head indexedHeight }} }}\"}}'",
+            api.bound,
+            admin_token.as_str()
+        );
+        println!(
             "  search    lookthrough search --config {} \"跨境汇款\"   (from another terminal)",
             search_config.display()
         );
@@ -179,6 +227,7 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
         let result = node.run(shutdown_signal()).await;
         status.abort();
         producer.abort();
+        seal(&api.audit).await;
         result?;
         print_line(
             &node.store,
@@ -208,18 +257,22 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
 fn write_search_config(
     data: &Path,
     regulator_pem: &str,
+    node_key: &PrivateKey,
     urls: &[String],
 ) -> Result<std::path::PathBuf> {
     let key = data.join("regulator.pem");
     super::keys::write_private(&key, regulator_pem.as_bytes())?;
+    let node = data.join("node.pem");
+    super::keys::write_private(&node, node_key.to_pkcs8_pem()?.as_bytes())?;
     let endpoints: Vec<String> = urls.iter().map(|u| format!("{u:?}")).collect();
     let text = format!(
-        "# Written by `lookthrough demo` for `lookthrough search` and `reindex`.\n\
+        "# Written by `lookthrough demo` for `lookthrough search`, `reindex`, `token` and `audit`.\n\
          [chain]\nendpoints = [{}]\ngroup = \"group0\"\ncrypto = \"sm\"\ntrust = \"first-use\"\n\n\
-         [keys]\nregulator = [{{ path = {:?} }}]\n\n\
+         [keys]\nregulator = [{{ path = {:?} }}]\nnode = {{ path = {:?} }}\n\n\
          [storage]\ndata_dir = {:?}\n\n[server]\nmetrics_listen = \"127.0.0.1:0\"\n",
         endpoints.join(", "),
         key.display().to_string(),
+        node.display().to_string(),
         data.display().to_string(),
     );
     let path = data.join("lookthrough.toml");

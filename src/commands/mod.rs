@@ -1,5 +1,6 @@
 //! The subcommands, one module each.
 
+pub mod api;
 pub mod bench;
 pub mod bench_freshness;
 pub mod bench_search;

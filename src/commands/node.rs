@@ -44,6 +44,8 @@ pub struct Node {
     pub ingest: Arc<Ingest>,
     /// The search index (when indexing).
     pub index: Option<Arc<TxIndex>>,
+    /// Seals and opens decrypted records at rest.
+    pub sealer: Arc<RecordSealer>,
     indexer: Option<Indexer>,
     index_stats: Option<Arc<IndexStats>>,
 }
@@ -85,6 +87,7 @@ impl Node {
             store,
             ingest,
             index,
+            sealer,
             indexer,
             index_stats,
         })
@@ -247,6 +250,12 @@ pub fn run(config_path: &Path, until_height: Option<i64>) -> Result<ExitCode> {
     let mut index_config = config.indexer_config();
     index_config.stop_at = until_height;
     let keyring = open_keyring(&config.keys.regulator)?;
+    let node_key = config
+        .keys
+        .node
+        .as_ref()
+        .map(super::api::load_node_key)
+        .transpose()?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let mut node = Node::open(
@@ -259,6 +268,23 @@ pub fn run(config_path: &Path, until_height: Option<i64>) -> Result<ExitCode> {
             let bound = serve_metrics(addr, node.registry()).await?;
             tracing::info!(%bound, "metrics at http://{bound}/metrics");
         }
+        let api = match (config.api.listen, node_key, &node.index) {
+            (Some(listen), Some(key), Some(index)) => {
+                let api = super::api::serve_api(
+                    listen,
+                    &config.api,
+                    node.store.clone(),
+                    index.clone(),
+                    node.sealer.clone(),
+                    key,
+                    node.registry(),
+                )
+                .await?;
+                tracing::info!(bound = %api.bound, "GraphQL API at http://{}/graphql", api.bound);
+                Some(api)
+            }
+            _ => None,
+        };
         tracing::info!(
             store = %config.storage.data_dir.join("store").display(),
             checkpoint = ?node.store.checkpoint()?,
@@ -271,6 +297,9 @@ pub fn run(config_path: &Path, until_height: Option<i64>) -> Result<ExitCode> {
         ));
         let result = node.run(shutdown_signal()).await;
         progress.abort();
+        if let Some(api) = &api {
+            super::api::seal(&api.audit).await;
+        }
         result?;
         tracing::info!(
             checkpoint = ?node.store.checkpoint()?,

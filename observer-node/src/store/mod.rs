@@ -22,6 +22,9 @@
 //! | `committees` | BE64 height | sealer set in force from that height |
 //! | `findings` | BE64 sequence | finding JSON |
 //!
+//! The API's tokens and audit log live in three more families
+//! ([`api`](self::api)).
+//!
 //! **Invariant:** the store is the only writer of RocksDB, and it writes only
 //! blocks that follow its checkpoint.
 
@@ -37,6 +40,8 @@ use crate::chain::model::{Block, BlockTransactions, Transaction};
 use crate::chain::render::{BlockDetail, block_json, transaction_json};
 use crate::chain::verify::Sealer;
 
+mod api;
+
 const CF_META: &str = "meta";
 const CF_BLOCKS: &str = "blocks";
 const CF_BLOCK_HASHES: &str = "block_hashes";
@@ -46,7 +51,10 @@ const CF_TX_CLASSES: &str = "tx_classes";
 const CF_RECORDS: &str = "records";
 const CF_COMMITTEES: &str = "committees";
 const CF_FINDINGS: &str = "findings";
-const FAMILIES: [&str; 9] = [
+const CF_TOKENS: &str = "tokens";
+const CF_AUDIT: &str = "audit";
+const CF_AUDIT_SEALS: &str = "audit_seals";
+const FAMILIES: [&str; 12] = [
     CF_META,
     CF_BLOCKS,
     CF_BLOCK_HASHES,
@@ -56,6 +64,9 @@ const FAMILIES: [&str; 9] = [
     CF_RECORDS,
     CF_COMMITTEES,
     CF_FINDINGS,
+    CF_TOKENS,
+    CF_AUDIT,
+    CF_AUDIT_SEALS,
 ];
 
 const KEY_CHECKPOINT: &[u8] = b"checkpoint";
@@ -228,9 +239,12 @@ impl Store {
     /// Opens an existing store for reading only, beside a node that may be
     /// writing it (RocksDB allows any number of read-only openers). The view
     /// is the store as of opening; the change feed never moves.
+    /// Families a store made by an older version lacks are not opened;
+    /// reading them is an error naming the family.
     pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
-        let db =
-            DB::open_cf_descriptors_read_only(&Options::default(), path, Self::families(), false)?;
+        let existing = DB::list_cf(&Options::default(), path)?;
+        let families = Self::families().filter(|d| existing.iter().any(|e| e == d.name()));
+        let db = DB::open_cf_descriptors_read_only(&Options::default(), path, families, false)?;
         Self::with_db(db, false)
     }
 

@@ -1,0 +1,369 @@
+//! The API as a newcomer meets it: `lookthrough demo` serves GraphQL and
+//! prints a ready admin token, which a third-party client (npm's
+//! graphql-request and graphql-ws) uses for a query and a subscription; reads of decrypted data land in the audit
+//! log; `lookthrough audit verify` finds the log intact and sealed, and
+//! names the entry an intruder changed in RocksDB; `lookthrough token`
+//! manages tokens on a stopped node.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+fn lookthrough(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lookthrough"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Decodes a `Transfer-Encoding: chunked` body.
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    loop {
+        let Some((size, rest)) = body.split_once("\r\n") else {
+            return out;
+        };
+        let n = usize::from_str_radix(size.trim(), 16).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.push_str(&rest[..n]);
+        body = &rest[n + 2..];
+    }
+}
+
+/// POSTs a GraphQL query over a plain HTTP/1.1 connection.
+fn post(addr: &str, token: &str, query: &str, variables: Value) -> (u16, Value) {
+    let body = json!({ "query": query, "variables": variables }).to_string();
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "POST /graphql HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    (status, serde_json::from_str(&body).unwrap())
+}
+
+struct Demo {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Demo {
+    fn start(data: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lookthrough"))
+            .args([
+                "demo",
+                "--interval-ms",
+                "50",
+                "--txs-per-block",
+                "20",
+                "--seed",
+                "21",
+                "--fault",
+                "none",
+                "--api-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+                data.to_str().unwrap(),
+            ])
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The first printed line starting with `prefix` (after trimming).
+    fn line(&mut self, prefix: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Some(l) = self
+                .seen
+                .iter()
+                .find(|l| l.trim_start().starts_with(prefix))
+            {
+                return l.clone();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => self.seen.push(l),
+                Err(e) => panic!("no {prefix:?} line ({e}); saw {:#?}", self.seen),
+            }
+        }
+    }
+
+    /// Stops the demo with SIGTERM, as Ctrl-C would, and waits for it.
+    fn stop(mut self) {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "demo exited with {status}");
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// Runs `tests/graphql-client/client.mjs` (installing its npm packages on
+/// first use) against the API at `addr`; returns what it printed.
+fn third_party_client(addr: &str, token: &str) -> Value {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/graphql-client");
+    if !dir.join("node_modules").is_dir() {
+        let out = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .output()
+            .expect("npm (Node.js 18 or later) runs the third-party client test");
+        assert!(
+            out.status.success(),
+            "npm ci failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = Command::new("node")
+        .arg("client.mjs")
+        .current_dir(&dir)
+        .env("LOOKTHROUGH_URL", format!("http://{addr}/graphql"))
+        .env("LOOKTHROUGH_TOKEN", token)
+        .env("BLOCKS", "3")
+        .output()
+        .expect("node runs the third-party client test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap()
+}
+
+#[test]
+fn the_demo_serves_the_api_and_its_audit_log_shows_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let mut demo = Demo::start(&data);
+    let graphql = demo.line("graphql");
+    let addr = graphql
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap()
+        .to_string();
+    let token_line = demo.line("token");
+    let token = token_line
+        .split("Bearer ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    assert!(demo.line("try").contains(&token));
+
+    // The printed token is an admin's; wait until a few blocks are searchable.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (status, v) = post(
+            &addr,
+            &token,
+            "{ me { role } chain { indexedHeight } }",
+            json!({}),
+        );
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["data"]["me"]["role"], "ADMIN");
+        if v["data"]["chain"]["indexedHeight"].as_i64().unwrap_or(-1) >= 4 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the demo did not index 4 blocks");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, _) = post(
+        &addr,
+        "lt_0000000000000000_wrong",
+        "{ me { role } }",
+        json!({}),
+    );
+    assert_eq!(status, 401);
+
+    // A third-party client: npm's graphql-request for a query and
+    // graphql-ws for a subscription to the blocks that commit next.
+    let client = third_party_client(&addr, &token);
+    assert_eq!(client["query"]["me"]["role"], "ADMIN", "{client}");
+    assert_eq!(client["refused"], 401, "{client}");
+    let store = observer_node::store::Store::open_read_only(&data.join("store")).unwrap();
+    let want: Vec<String> = store
+        .transactions_from((0, 0), 5)
+        .unwrap()
+        .iter()
+        .map(|t| observer_node::chain::hexbytes::encode0x(&t.tx.claimed_hash))
+        .collect();
+    let got: Vec<&str> = client["query"]["transactions"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["hash"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, want, "the first five transactions in chain order");
+    let from = client["from"].as_i64().unwrap();
+    let blocks = client["blocks"].as_array().unwrap();
+    assert_eq!(blocks.len(), 3, "{client}");
+    drop(store);
+    let store = observer_node::store::Store::open_read_only(&data.join("store")).unwrap();
+    for (i, b) in blocks.iter().enumerate() {
+        let h = from + i as i64;
+        assert_eq!(b["height"], h, "{client}");
+        let stored = store.block(h).unwrap().expect("pushed blocks are stored");
+        assert_eq!(
+            b["hash"],
+            observer_node::chain::hexbytes::encode0x(&stored.header.claimed_hash)
+        );
+    }
+    drop(store);
+
+    // Two reads of decrypted payloads: two audit entries.
+    let read = "{ transactions(first: 3, filter: {envelopeStatus: OPENED}) { edges { node { hash payload { memo } } } } }";
+    let mut read_hashes = Vec::new();
+    for _ in 0..2 {
+        let (status, v) = post(&addr, &token, read, json!({}));
+        assert_eq!(status, 200, "{v}");
+        let edges = v["data"]["transactions"]["edges"].as_array().unwrap();
+        assert!(!edges.is_empty(), "{v}");
+        assert!(
+            edges
+                .iter()
+                .all(|e| e["node"]["payload"]["memo"].is_string())
+        );
+        read_hashes.push(
+            edges
+                .iter()
+                .map(|e| e["node"]["hash"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>(),
+        );
+    }
+    demo.stop();
+
+    let config = data.join("lookthrough.toml");
+    let config = config.to_str().unwrap();
+    let (ok, stdout, stderr) = lookthrough(&["audit", "verify", "--config", config]);
+    assert!(ok, "{stdout}\n{stderr}");
+    // Sealed when the demo stopped, if not before.
+    assert!(
+        stdout.contains("audit log intact: 2 entries chained;")
+            && stdout.contains("seals verified with node key")
+            && stdout.contains("the last covering entry 1"),
+        "{stdout}"
+    );
+    let (ok, stdout, stderr) = lookthrough(&["audit", "export", "--config", config]);
+    assert!(ok, "{stdout}\n{stderr}");
+    let entries: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(entries.len(), 2);
+    for (e, hashes) in entries.iter().zip(&read_hashes) {
+        assert_eq!(e["actor"]["name"], "demo admin");
+        assert_eq!(e["actor"]["role"], "admin");
+        let mut want = hashes.clone();
+        want.sort();
+        assert_eq!(e["read"], json!(want));
+        assert!(
+            e["query"]
+                .as_str()
+                .unwrap()
+                .contains("envelopeStatus: OPENED")
+        );
+    }
+
+    // An intruder with write access to RocksDB rewrites who read entry 0.
+    let store = data.join("store");
+    {
+        let cfs = rocksdb::DB::list_cf(&rocksdb::Options::default(), &store).unwrap();
+        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), &store, &cfs).unwrap();
+        let cf = db.cf_handle("audit").unwrap();
+        let key = 0u64.to_be_bytes();
+        let mut value = db.get_cf(&cf, key).unwrap().unwrap();
+        let text = String::from_utf8_lossy(&value[64..]).into_owned();
+        let at = 64 + text.find("demo admin").unwrap();
+        value[at..at + 10].copy_from_slice(b"somebody!!");
+        db.put_cf(&cf, key, value).unwrap();
+    }
+    let (ok, stdout, _) = lookthrough(&["audit", "verify", "--config", config]);
+    assert!(!ok, "a changed entry must fail verification: {stdout}");
+    assert!(
+        stdout.contains("BROKEN at entry 0") && stdout.contains("do not match its digest"),
+        "{stdout}"
+    );
+
+    // Tokens on the stopped node: create (printed once), list, revoke.
+    let (ok, stdout, stderr) = lookthrough(&[
+        "token", "create", "--config", config, "--name", "li.na", "--role", "auditor",
+    ]);
+    assert!(ok, "{stdout}\n{stderr}");
+    let made = stdout.trim().to_string();
+    assert!(made.starts_with("lt_"), "{made}");
+    let id = made[3..19].to_string();
+    let (ok, stdout, _) = lookthrough(&["token", "list", "--config", config]);
+    assert!(
+        ok && stdout.contains(&id) && stdout.contains("auditor"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(&made), "the list never shows a secret");
+    let (ok, stdout, _) = lookthrough(&["token", "revoke", "--config", config, &id]);
+    assert!(ok && stdout.contains("revoked"), "{stdout}");
+    let (ok, stdout, _) = lookthrough(&["token", "list", "--config", config]);
+    assert!(ok && stdout.contains("REVOKED"), "{stdout}");
+    let (ok, _, stderr) = lookthrough(&[
+        "token", "create", "--config", config, "--name", "x", "--role", "root",
+    ]);
+    assert!(!ok && stderr.contains("unknown role \"root\""), "{stderr}");
+}
