@@ -45,6 +45,17 @@ pub struct Actor {
     pub role: Role,
 }
 
+impl From<&crate::auth::Principal> for Actor {
+    fn from(p: &crate::auth::Principal) -> Self {
+        Self {
+            credential: p.credential,
+            id: p.id.clone(),
+            name: p.name.clone(),
+            role: p.role,
+        }
+    }
+}
+
 /// One audited request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {

@@ -95,6 +95,16 @@ pub enum Credential {
     Jwt,
 }
 
+impl Credential {
+    /// `token` or `jwt`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Credential::Token => "token",
+            Credential::Jwt => "jwt",
+        }
+    }
+}
+
 /// An authenticated caller.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Principal {

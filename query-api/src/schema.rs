@@ -718,10 +718,7 @@ impl From<AuditEntry> for AuditLogEntry {
             at: format_ms(e.at_ms),
             actor_id: e.actor.id,
             actor_name: e.actor.name,
-            credential: match e.actor.credential {
-                crate::auth::Credential::Token => "token".into(),
-                crate::auth::Credential::Jwt => "jwt".into(),
-            },
+            credential: e.actor.credential.as_str().into(),
             role: e.actor.role,
             operation: e.operation,
             query: e.query,
@@ -756,10 +753,7 @@ impl QueryRoot {
             id: who.id.clone(),
             name: who.name.clone(),
             role: who.role,
-            credential: match who.credential {
-                crate::auth::Credential::Token => "token".into(),
-                crate::auth::Credential::Jwt => "jwt".into(),
-            },
+            credential: who.credential.as_str().into(),
         })
     }
 
@@ -1038,6 +1032,17 @@ pub(crate) fn restrict_to_role(
     ))
 }
 
+/// The stored transaction of a search hit. The index holds only stored
+/// transactions, so one missing from the store is an inconsistency worth
+/// an error.
+pub(crate) fn stored_for_hit(store: &Store, tx_hash: &str) -> Result<StoredTx> {
+    let hash = parse_hash("hash", tx_hash)?;
+    store
+        .transaction(&hash)
+        .map_err(internal)?
+        .ok_or_else(|| internal(format!("{tx_hash} is indexed but not in the store")))
+}
+
 /// A page's complexity: what one item asks for, times the items asked
 /// (counted up to [`MAX_PAGE`]: a larger `first` is refused by name when
 /// the field runs).
@@ -1187,17 +1192,8 @@ pub(crate) async fn transaction_page(
             },
         );
         for hit in page.hits {
-            let hash = parse_hash("hash", &hit.tx_hash)?;
-            // The index only holds stored transactions; one missing
-            // from the store is an inconsistency worth an error. The
-            // hit carries the block time, so the block is not read.
-            let stored = st
-                .store
-                .transaction(&hash)
-                .map_err(internal)?
-                .ok_or_else(|| {
-                    internal(format!("{} is indexed but not in the store", hit.tx_hash))
-                })?;
+            // The hit carries the block time, so the block is not read.
+            let stored = stored_for_hit(&st.store, &hit.tx_hash)?;
             if audit_matches && stored.class != Class::NotEnvelope.as_str() {
                 match &log {
                     Some(log) => log.matched(hit.tx_hash.clone()),

@@ -366,12 +366,7 @@ async fn answer(api: &Api, headers: &HeaderMap, req: GraphQLRequest) -> (Outcome
     };
     let reads = reads.take();
     if !reads.is_empty() {
-        let actor = Actor {
-            credential: principal.credential,
-            id: principal.id,
-            name: principal.name,
-            role: principal.role,
-        };
+        let actor = Actor::from(&principal);
         let audit: Arc<AuditLog> = api.state.audit.clone();
         let logged = tokio::task::spawn_blocking(move || {
             audit.append(actor, now_ms(), operation, &query, variables, reads)

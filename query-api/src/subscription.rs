@@ -27,7 +27,7 @@ use crate::audit::{Actor, Reads};
 use crate::auth::Principal;
 use crate::schema::{
     ApiState, BlockNode, Transaction, TransactionFilter, bad_input, blocking, caller, internal,
-    restrict_to_role, search_error, state,
+    restrict_to_role, search_error, state, stored_for_hit,
 };
 use crate::time::now_ms;
 
@@ -207,16 +207,7 @@ impl Job {
         loop {
             let page = self.st.search.search(&req).map_err(search_error)?;
             for hit in &page.hits {
-                let hash = observer_node::chain::hexbytes::decode_fixed::<32>("hash", &hit.tx_hash)
-                    .map_err(internal)?;
-                let stored = self
-                    .st
-                    .store
-                    .transaction(&hash)
-                    .map_err(internal)?
-                    .ok_or_else(|| {
-                        internal(format!("{} is indexed but not in the store", hit.tx_hash))
-                    })?;
+                let stored = stored_for_hit(&self.st.store, &hit.tx_hash)?;
                 if self.audit_matches && stored.class != Class::NotEnvelope.as_str() {
                     matched.push(hit.tx_hash.clone());
                 }
@@ -231,12 +222,7 @@ impl Job {
             }
         }
         if !matched.is_empty() {
-            let actor = Actor {
-                credential: self.who.credential,
-                id: self.who.id.clone(),
-                name: self.who.name.clone(),
-                role: self.who.role,
-            };
+            let actor = Actor::from(&self.who);
             let variables = serde_json::json!({
                 "search": self.query,
                 "filter": self.filter,
