@@ -144,6 +144,8 @@ enum BenchCommand {
     Search(commands::bench_search::SearchBenchOpts),
     /// Time from a block being stored to its transactions being searchable, at a steady rate.
     Freshness(commands::bench_freshness::FreshnessBenchOpts),
+    /// The GraphQL API under concurrent clients, and its overhead over the index.
+    Api(commands::bench_api::ApiBenchOpts),
 }
 
 #[derive(Subcommand)]
@@ -252,6 +254,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench(BenchCommand::Freshness(opts)) => {
             commands::bench_freshness::freshness(&opts)
         }
+        Command::Bench(BenchCommand::Api(opts)) => commands::bench_api::api(&opts),
         Command::Search(opts) => commands::search::search(&opts),
         Command::Reindex { config } => commands::search::reindex(&config),
         Command::Run {

@@ -130,7 +130,7 @@ fn parse_kind(s: &str) -> Result<Kind, String> {
 }
 
 /// `20000`, `20_000`, `500k`, `1M`, `1.5M`.
-fn parse_count(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_count(s: &str) -> Result<u64, String> {
     let t = s.trim().replace('_', "");
     let (num, mult) = match t.chars().last() {
         Some('k' | 'K') => (&t[..t.len() - 1], 1_000.0),
@@ -1967,7 +1967,7 @@ fn measure(
 }
 
 /// Nearest-rank percentile of `v` (sorted in place).
-fn percentile(v: &mut [f64], p: f64) -> f64 {
+pub(crate) fn percentile(v: &mut [f64], p: f64) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }

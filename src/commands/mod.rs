@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod bench;
+pub mod bench_api;
 pub mod bench_freshness;
 pub mod bench_search;
 pub mod chain;
