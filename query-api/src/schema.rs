@@ -18,7 +18,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::connection::{Connection, Edge, EmptyFields};
+use async_graphql::connection::{Connection, ConnectionNameType, Edge, EdgeNameType, EmptyFields};
 use async_graphql::{
     Context, Enum, Error, ErrorExtensions, InputObject, Object, Result, Schema, SimpleObject,
 };
@@ -741,6 +741,38 @@ pub struct AuditCount {
 /// A page of the audit log, newest first.
 pub type AuditConnection = Connection<String, AuditLogEntry, AuditCount, EmptyFields>;
 
+/// What an envelope-finding page adds to its connection.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct FindingCount {
+    /// Findings of the asked statuses in the whole store.
+    pub total_count: i64,
+}
+
+/// Names the envelope-finding connection apart from the search's.
+pub struct EnvelopeFindingNames;
+
+impl ConnectionNameType for EnvelopeFindingNames {
+    fn type_name<T: async_graphql::OutputType>() -> String {
+        "EnvelopeFindingConnection".into()
+    }
+}
+
+impl EdgeNameType for EnvelopeFindingNames {
+    fn type_name<T: async_graphql::OutputType>() -> String {
+        "EnvelopeFindingEdge".into()
+    }
+}
+
+/// A page of envelope findings, in chain order.
+pub type EnvelopeFindingConnection = Connection<
+    String,
+    Transaction,
+    FindingCount,
+    EmptyFields,
+    EnvelopeFindingNames,
+    EnvelopeFindingNames,
+>;
+
 /// The queries.
 pub struct QueryRoot;
 
@@ -948,6 +980,84 @@ impl QueryRoot {
                     evidence: f.evidence,
                 })
                 .collect())
+        })
+        .await
+    }
+
+    /// Supervision findings about envelopes, in chain order: private
+    /// transactions not wrapped for the regulator, inconsistent, malformed,
+    /// made for another context, or naming our key but not opening with it
+    /// (all of these when `statuses` is not given). `after` is a cursor of
+    /// this connection.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
+    async fn envelope_findings(
+        &self,
+        ctx: &Context<'_>,
+        statuses: Option<Vec<EnvelopeStatus>>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<EnvelopeFindingConnection> {
+        let st = state(ctx)?.clone();
+        let first = page_size(first)?;
+        let statuses = statuses.unwrap_or_else(|| {
+            vec![
+                EnvelopeStatus::NotForUs,
+                EnvelopeStatus::Inconsistent,
+                EnvelopeStatus::Malformed,
+                EnvelopeStatus::WrongContext,
+                EnvelopeStatus::WrongKey,
+            ]
+        });
+        let from = match after.as_deref() {
+            None => (0, 0),
+            Some(c) => {
+                let bad = || {
+                    bad_input(format!(
+                        "invalid cursor {c:?}: not an envelope-finding cursor"
+                    ))
+                };
+                let (h, i) = c.split_once(':').ok_or_else(bad)?;
+                let h: i64 = h.parse().map_err(|_| bad())?;
+                let i: u32 = i.parse().map_err(|_| bad())?;
+                match i.checked_add(1) {
+                    Some(next) => (h, next),
+                    None => (h + 1, 0),
+                }
+            }
+        };
+        blocking(move || {
+            let counts = st.store.class_counts().map_err(internal)?;
+            let mut total = 0i64;
+            let mut found = Vec::new();
+            for s in &statuses {
+                let class = s.class().as_str();
+                total += counts.get(class).copied().unwrap_or(0);
+                found.extend(
+                    st.store
+                        .transactions_of_class(class, from, first + 1)
+                        .map_err(internal)?,
+                );
+            }
+            found.sort_by_key(|t| (t.height, t.index));
+            found.dedup_by_key(|t| (t.height, t.index));
+            let has_next = found.len() > first;
+            found.truncate(first);
+            let mut conn = Connection::with_additional_fields(
+                after.is_some(),
+                has_next,
+                FindingCount { total_count: total },
+            );
+            for stored in found {
+                let cursor = format!("{}:{}", stored.height, stored.index);
+                let time_ms = st
+                    .store
+                    .block(stored.height)
+                    .map_err(internal)?
+                    .map_or(0, |b| b.header.timestamp);
+                conn.edges
+                    .push(Edge::new(cursor, Transaction { stored, time_ms }));
+            }
+            Ok(conn)
         })
         .await
     }

@@ -331,6 +331,40 @@ async fn transactions_pages_follow_cursors_to_the_store_count() {
         v["data"]["findings"].as_array().unwrap().len(),
         s.state.store.findings().unwrap().len()
     );
+    // Envelope findings, page by page: every stored transaction the
+    // regulator could not open, in chain order.
+    let want: Vec<(i64, u32)> = stored
+        .iter()
+        .filter(|t| !matches!(t.class.as_str(), "opened" | "not-envelope"))
+        .map(|t| (t.height, t.index))
+        .collect();
+    assert!(!want.is_empty());
+    let mut after = Value::Null;
+    let mut seen = Vec::new();
+    loop {
+        let v = gql_as(
+            &s,
+            Role::Viewer,
+            "query($after: String) { envelopeFindings(first: 4, after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { node { height index envelopeStatus envelopeDetail } } } }",
+            json!({ "after": after }),
+        )
+        .await;
+        assert!(v["errors"].is_null(), "{v}");
+        let c = &v["data"]["envelopeFindings"];
+        assert_eq!(c["totalCount"].as_u64().unwrap() as usize, want.len());
+        for e in c["edges"].as_array().unwrap() {
+            assert!(!e["node"]["envelopeDetail"].as_str().unwrap().is_empty());
+            seen.push((
+                e["node"]["height"].as_i64().unwrap(),
+                e["node"]["index"].as_u64().unwrap() as u32,
+            ));
+        }
+        if !c["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+            break;
+        }
+        after = c["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(seen, want);
     let v = gql(&s, "{ blocks(after: \"x\") { totalCount } }", json!({})).await;
     assert_eq!(
         v["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
