@@ -413,6 +413,16 @@ impl Transaction {
         self.stored.height
     }
 
+    /// The chain id it was signed for.
+    async fn chain_id(&self) -> &str {
+        &self.stored.tx.chain_id
+    }
+
+    /// The group it was signed for.
+    async fn group_id(&self) -> &str {
+        &self.stored.tx.group_id
+    }
+
     /// Position in its block.
     async fn index(&self) -> u32 {
         self.stored.index
@@ -588,6 +598,10 @@ pub struct StatusCount {
 /// The chain as the node sees it.
 #[derive(SimpleObject, Debug, Clone)]
 pub struct Chain {
+    /// The chain id its transactions carry (none before the first one).
+    pub chain_id: Option<String>,
+    /// The groups this node follows (one node follows one group).
+    pub groups: Vec<String>,
     /// Highest verified and stored block.
     pub head: Option<i64>,
     /// Highest block searchable in the index.
@@ -871,7 +885,10 @@ impl QueryRoot {
                     EnvelopeStatus::of(&class).map(|status| StatusCount { status, count })
                 })
                 .collect();
+            let first = st.store.transactions_from((0, 0), 1).map_err(internal)?;
             Ok(Chain {
+                chain_id: first.first().map(|t| t.tx.chain_id.clone()),
+                groups: first.iter().map(|t| t.tx.group_id.clone()).collect(),
                 head,
                 indexed_height: indexed,
                 index_lag: head.map(|h| h - indexed.unwrap_or(-1)),

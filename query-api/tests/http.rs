@@ -181,7 +181,7 @@ async fn chain_block_and_transaction_answer_what_the_store_holds() {
     let head = store.checkpoint().unwrap().unwrap();
     let v = gql(
         &s,
-        "{ chain { head indexedHeight indexLag sealers statusCounts { status count } findingCount } }",
+        "{ chain { chainId groups head indexedHeight indexLag sealers statusCounts { status count } findingCount } }",
         json!({}),
     )
     .await;
@@ -191,6 +191,9 @@ async fn chain_block_and_transaction_answer_what_the_store_holds() {
     assert_eq!(c["indexedHeight"], head);
     assert_eq!(c["indexLag"], 0);
     assert_eq!(c["sealers"].as_array().unwrap().len(), 4);
+    let first = &store.transactions_from((0, 0), 1).unwrap()[0].tx;
+    assert_eq!(c["chainId"], first.chain_id.as_str());
+    assert_eq!(c["groups"], json!([first.group_id]));
     let total: i64 = c["statusCounts"]
         .as_array()
         .unwrap()
