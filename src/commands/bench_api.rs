@@ -31,26 +31,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use devnet::workload::{Workload, WorkloadConfig};
-use devnet::{ChainConfig, Devnet};
 use indexer::search::{Filter, Range, Search, SearchRequest, Sort, SortBy};
 use indexer::{Indexer, IndexerConfig, TxIndex};
-use observer_node::chain::CryptoSuite;
 use observer_node::chain::hexbytes::encode0x;
 use observer_node::chain::model::BlockTransactions;
 use observer_node::ingest::open_all;
 use observer_node::store::{BlockCommit, Store};
 use privacy::at_rest::RecordSealer;
-use privacy::keyring::Keyring;
 use privacy::keys::PrivateKey;
 use query_api::audit::AuditLog;
 use query_api::auth::{Authenticator, Role, create_token};
 use query_api::server::{Api, Limits};
 use query_api::{ApiState, build_schema};
-use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
 use serde_json::{Value, json};
 
+use super::bench_freshness::{SessionChain, session_chain};
 use super::bench_search::{parse_count, percentile};
 
 /// Options of `bench api`.
@@ -165,27 +160,12 @@ fn build(
     store: &Arc<Store>,
     index: &Arc<TxIndex>,
 ) -> Result<(Arc<RecordSealer>, Samples)> {
-    let suite = CryptoSuite::Sm;
-    let mut rng = ChaCha20Rng::seed_from_u64(7);
-    let sealers = (0..4)
-        .map(|_| devnet::signer::NodeKey::generate(suite, &mut rng))
-        .collect::<Result<Vec<_>, _>>()?;
-    let config = ChainConfig::new(suite, 4);
-    let mut workload = Workload::new(
-        WorkloadConfig {
-            session_reuse: true,
-            ..WorkloadConfig::default()
-        },
-        suite,
-        &config.chain_id,
-        &config.group_id,
-        8,
-    )?;
-    let mut devnet = Devnet::new(config, sealers)?;
-    let mut keyring = Keyring::new();
-    let scalar = workload.regulator_key().to_scalar_bytes();
-    keyring.add("regulator", PrivateKey::from_scalar_bytes(&*scalar)?)?;
-    let sealer = Arc::new(RecordSealer::from_keyring(&keyring)?);
+    let SessionChain {
+        mut devnet,
+        mut workload,
+        keyring,
+        sealer,
+    } = session_chain(7)?;
     let committee = devnet.committee();
     let blocks = opts.txs.div_ceil(opts.txs_per_block as u64) as i64;
     let progress = bar(blocks as u64, "generating, opening and storing blocks");

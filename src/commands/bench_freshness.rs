@@ -52,18 +52,28 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// Runs the benchmark.
-pub fn freshness(opts: &FreshnessBenchOpts) -> Result<ExitCode> {
-    if opts.rate == 0 || opts.txs_per_block == 0 || opts.blocks == 0 {
-        bail!("--rate, --txs-per-block and --blocks must be positive");
-    }
+/// A generated SM devnet with session-key traffic, and the regulator's
+/// keyring and record sealer for it.
+pub(crate) struct SessionChain {
+    /// The chain (four sealers).
+    pub devnet: Devnet,
+    /// Its business traffic.
+    pub workload: Workload,
+    /// The regulator's keys.
+    pub keyring: Keyring,
+    /// Seals opened records at rest.
+    pub sealer: Arc<RecordSealer>,
+}
+
+/// A fresh [`SessionChain`]; `seed` fixes its keys and traffic.
+pub(crate) fn session_chain(seed: u64) -> Result<SessionChain> {
     let suite = CryptoSuite::Sm;
-    let mut rng = ChaCha20Rng::seed_from_u64(3);
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let sealers = (0..4)
         .map(|_| devnet::signer::NodeKey::generate(suite, &mut rng))
         .collect::<Result<Vec<_>, _>>()?;
     let config = ChainConfig::new(suite, 4);
-    let mut workload = Workload::new(
+    let workload = Workload::new(
         WorkloadConfig {
             session_reuse: true,
             ..WorkloadConfig::default()
@@ -71,9 +81,32 @@ pub fn freshness(opts: &FreshnessBenchOpts) -> Result<ExitCode> {
         suite,
         &config.chain_id,
         &config.group_id,
-        4,
+        seed + 1,
     )?;
-    let mut devnet = Devnet::new(config, sealers)?;
+    let devnet = Devnet::new(config, sealers)?;
+    let mut keyring = Keyring::new();
+    let scalar = workload.regulator_key().to_scalar_bytes();
+    keyring.add("regulator", PrivateKey::from_scalar_bytes(&*scalar)?)?;
+    let sealer = Arc::new(RecordSealer::from_keyring(&keyring)?);
+    Ok(SessionChain {
+        devnet,
+        workload,
+        keyring,
+        sealer,
+    })
+}
+
+/// Runs the benchmark.
+pub fn freshness(opts: &FreshnessBenchOpts) -> Result<ExitCode> {
+    if opts.rate == 0 || opts.txs_per_block == 0 || opts.blocks == 0 {
+        bail!("--rate, --txs-per-block and --blocks must be positive");
+    }
+    let SessionChain {
+        mut devnet,
+        mut workload,
+        keyring,
+        sealer,
+    } = session_chain(3)?;
     let bar = indicatif::ProgressBar::new(opts.blocks as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -81,10 +114,6 @@ pub fn freshness(opts: &FreshnessBenchOpts) -> Result<ExitCode> {
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let mut keyring = Keyring::new();
-    let scalar = workload.regulator_key().to_scalar_bytes();
-    keyring.add("regulator", PrivateKey::from_scalar_bytes(&*scalar)?)?;
-    let sealer = Arc::new(RecordSealer::from_keyring(&keyring)?);
     let mut commits = Vec::with_capacity(opts.blocks + 1);
     let committee = devnet.committee();
     for h in 0..=opts.blocks as i64 {
