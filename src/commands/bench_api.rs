@@ -35,8 +35,7 @@ use indexer::search::{Filter, Range, Search, SearchRequest, Sort, SortBy};
 use indexer::{Indexer, IndexerConfig, TxIndex};
 use observer_node::chain::hexbytes::encode0x;
 use observer_node::chain::model::BlockTransactions;
-use observer_node::ingest::open_all;
-use observer_node::store::{BlockCommit, Store};
+use observer_node::store::Store;
 use privacy::at_rest::RecordSealer;
 use privacy::keys::PrivateKey;
 use query_api::audit::AuditLog;
@@ -45,7 +44,7 @@ use query_api::server::{Api, Limits};
 use query_api::{ApiState, build_schema};
 use serde_json::{Value, json};
 
-use super::bench_freshness::{SessionChain, session_chain};
+use super::bench_freshness::session_chain;
 use super::bench_search::{parse_count, percentile};
 
 /// Options of `bench api`.
@@ -160,46 +159,27 @@ fn build(
     store: &Arc<Store>,
     index: &Arc<TxIndex>,
 ) -> Result<(Arc<RecordSealer>, Samples)> {
-    let SessionChain {
-        mut devnet,
-        mut workload,
-        keyring,
-        sealer,
-    } = session_chain(7)?;
-    let committee = devnet.committee();
+    let mut chain = session_chain(7)?;
+    let sealer = chain.sealer.clone();
     let blocks = opts.txs.div_ceil(opts.txs_per_block as u64) as i64;
     let progress = bar(blocks as u64, "generating, opening and storing blocks");
     let mut hashes = Vec::new();
     let mut parties = std::collections::BTreeSet::new();
     for h in 0..=blocks {
-        if h > 0 {
-            let ts = workload.next_timestamp();
-            workload.generate_block(&mut devnet, opts.txs_per_block, ts)?;
-            progress.inc(1);
-        }
-        let block = devnet
-            .block(h)
-            .context("the devnet lost a block it sealed")?
-            .clone();
-        let txs = match &block.transactions {
-            BlockTransactions::Full(ts) => ts.clone(),
-            _ => Vec::new(),
-        };
-        let senders: Vec<_> = txs.iter().map(|t| t.claimed_from).collect();
-        let (envelopes, _) = open_all(&block, &senders, &keyring, &sealer)?;
-        if h % 7 == 1 {
+        let commit = chain.next_commit(h, opts.txs_per_block)?;
+        progress.inc(u64::from(h > 0));
+        if h % 7 == 1
+            && let BlockTransactions::Full(txs) = &commit.block.transactions
+        {
             hashes.extend(txs.iter().take(5).map(|t| encode0x(&t.claimed_hash)));
-            parties.extend(senders.iter().flatten().take(3).map(|a| encode0x(a)));
+            parties.extend(
+                txs.iter()
+                    .filter_map(|t| t.claimed_from)
+                    .take(3)
+                    .map(|a| encode0x(&a)),
+            );
         }
-        store.commit(&BlockCommit {
-            block,
-            envelopes,
-            committee: if h == 0 {
-                Vec::new()
-            } else {
-                committee.clone()
-            },
-        })?;
+        store.commit(&commit)?;
     }
     progress.finish_and_clear();
     let progress = bar(blocks as u64, "indexing");

@@ -96,17 +96,43 @@ pub(crate) fn session_chain(seed: u64) -> Result<SessionChain> {
     })
 }
 
+impl SessionChain {
+    /// Block `h` ready to commit: generated with `txs` transactions (block
+    /// 0 is genesis), its envelopes opened and records sealed, as the node
+    /// would commit it after verification.
+    pub(crate) fn next_commit(&mut self, h: i64, txs: usize) -> Result<BlockCommit> {
+        if h > 0 {
+            let ts = self.workload.next_timestamp();
+            self.workload.generate_block(&mut self.devnet, txs, ts)?;
+        }
+        let block = self
+            .devnet
+            .block(h)
+            .context("the devnet lost a block it sealed")?
+            .clone();
+        let senders: Vec<_> = match &block.transactions {
+            BlockTransactions::Full(ts) => ts.iter().map(|t| t.claimed_from).collect(),
+            _ => Vec::new(),
+        };
+        let (envelopes, _) = open_all(&block, &senders, &self.keyring, &self.sealer)?;
+        Ok(BlockCommit {
+            block,
+            envelopes,
+            committee: if h == 0 {
+                Vec::new()
+            } else {
+                self.devnet.committee()
+            },
+        })
+    }
+}
+
 /// Runs the benchmark.
 pub fn freshness(opts: &FreshnessBenchOpts) -> Result<ExitCode> {
     if opts.rate == 0 || opts.txs_per_block == 0 || opts.blocks == 0 {
         bail!("--rate, --txs-per-block and --blocks must be positive");
     }
-    let SessionChain {
-        mut devnet,
-        mut workload,
-        keyring,
-        sealer,
-    } = session_chain(3)?;
+    let mut chain = session_chain(3)?;
     let bar = indicatif::ProgressBar::new(opts.blocks as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -115,33 +141,12 @@ pub fn freshness(opts: &FreshnessBenchOpts) -> Result<ExitCode> {
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let mut commits = Vec::with_capacity(opts.blocks + 1);
-    let committee = devnet.committee();
     for h in 0..=opts.blocks as i64 {
-        if h > 0 {
-            let ts = workload.next_timestamp();
-            workload.generate_block(&mut devnet, opts.txs_per_block, ts)?;
-            bar.inc(1);
-        }
-        let block = devnet
-            .block(h)
-            .context("the devnet lost a block it sealed")?
-            .clone();
-        let senders: Vec<_> = match &block.transactions {
-            BlockTransactions::Full(ts) => ts.iter().map(|t| t.claimed_from).collect(),
-            _ => Vec::new(),
-        };
-        let (envelopes, _) = open_all(&block, &senders, &keyring, &sealer)?;
-        commits.push(BlockCommit {
-            block,
-            envelopes,
-            committee: if h == 0 {
-                Vec::new()
-            } else {
-                committee.clone()
-            },
-        });
+        commits.push(chain.next_commit(h, opts.txs_per_block)?);
+        bar.inc(u64::from(h > 0));
     }
     bar.finish_and_clear();
+    let sealer = chain.sealer.clone();
 
     let dir = tempfile::Builder::new()
         .prefix("lookthrough-bench-freshness-")
