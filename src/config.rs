@@ -146,6 +146,8 @@ pub struct IngestSection {
     pub backoff_max_ms: u64,
     /// Consecutive network errors before moving to the next endpoint.
     pub failover_after: u32,
+    /// Receipts requested at once per block; 0 keeps no receipts.
+    pub receipt_concurrency: usize,
 }
 
 impl Default for IngestSection {
@@ -157,6 +159,7 @@ impl Default for IngestSection {
             backoff_initial_ms: 100,
             backoff_max_ms: 10_000,
             failover_after: 3,
+            receipt_concurrency: 32,
         }
     }
 }
@@ -400,6 +403,12 @@ impl Config {
                 self.ingest.in_flight
             );
         }
+        if self.ingest.receipt_concurrency > 1024 {
+            bail!(
+                "ingest.receipt_concurrency: must be 0 (no receipts) to 1024, got {}",
+                self.ingest.receipt_concurrency
+            );
+        }
         if self.ingest.failover_after == 0 {
             bail!("ingest.failover_after: must be at least 1");
         }
@@ -509,6 +518,7 @@ impl Config {
         ic.backoff_initial = Duration::from_millis(i.backoff_initial_ms);
         ic.backoff_max = Duration::from_millis(i.backoff_max_ms);
         ic.failover_after = i.failover_after;
+        ic.receipt_concurrency = i.receipt_concurrency;
         Ok(ic)
     }
 }

@@ -6,8 +6,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use observer_node::chain::hashing::header_hash;
-use observer_node::chain::model::{Block, BlockTransactions, SealerSignature};
+use observer_node::chain::hashing::{header_hash, receipt_hash};
+use observer_node::chain::model::{Block, BlockTransactions, Receipt, SealerSignature};
 use observer_node::chain::verify::required_weight;
 
 use crate::chain::Devnet;
@@ -39,17 +39,23 @@ pub enum FaultKind {
     WithheldBlock,
     /// The answer for the block is not JSON.
     GarbageJson,
+    /// The block is honest, but the receipt of its first transaction
+    /// reports failure instead of success; the receipt's hash is recomputed
+    /// (and a proof, if asked for, is the honest one), so only the block's
+    /// receiptsRoot reveals it.
+    TamperedReceipt,
 }
 
 impl FaultKind {
     /// Every kind, with its CLI name.
-    pub const ALL: [(FaultKind, &'static str); 6] = [
+    pub const ALL: [(FaultKind, &'static str); 7] = [
         (FaultKind::LowQuorum, "low-quorum"),
         (FaultKind::ForgedSignature, "forged-signature"),
         (FaultKind::WrongParent, "wrong-parent"),
         (FaultKind::TamperedTransaction, "tampered-transaction"),
         (FaultKind::WithheldBlock, "withheld-block"),
         (FaultKind::GarbageJson, "garbage-json"),
+        (FaultKind::TamperedReceipt, "tampered-receipt"),
     ];
 
     /// The CLI name.
@@ -156,6 +162,25 @@ pub fn serve_block(devnet: &Devnet, block: &Block, fault: Option<Fault>) -> Serv
         }
         FaultKind::WithheldBlock => return Served::Withheld,
         FaultKind::GarbageJson => return Served::Garbage,
+        FaultKind::TamperedReceipt => {}
     }
     Served::Block(Box::new(b))
+}
+
+/// The receipt a server with `fault` serves for `receipt`.
+pub fn serve_receipt(devnet: &Devnet, receipt: &Receipt, fault: Option<Fault>) -> Receipt {
+    let mut r = receipt.clone();
+    let first_of_block = devnet
+        .receipts_of(receipt.block_number)
+        .first()
+        .is_some_and(|f| f.transaction_hash == receipt.transaction_hash);
+    if let Some(f) = fault
+        && f.kind == FaultKind::TamperedReceipt
+        && f.height == receipt.block_number
+        && first_of_block
+    {
+        r.status = if r.status == 0 { 16 } else { 0 };
+        r.claimed_hash = receipt_hash(devnet.suite(), &r);
+    }
+    r
 }

@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
 use crate::chain::Devnet;
-use crate::faults::{Fault, Served, serve_block};
+use crate::faults::{Fault, Served, serve_block, serve_receipt};
 
 /// JSON-RPC and FISCO BCOS error codes the server uses.
 pub mod codes {
@@ -259,7 +259,7 @@ fn dispatch(d: &Devnet, fault: Option<Fault>, method: &str, params: &[Value]) ->
         "getObserverList" => Ok(json!([])),
         "getGroupInfo" => Ok(group_info(d)),
         "getTransaction" => transaction(d, params),
-        "getTransactionReceipt" => receipt(d, params),
+        "getTransactionReceipt" => receipt(d, fault, params),
         _ => Err(err(codes::METHOD_NOT_FOUND, "The method does not exist/is not available.")),
     };
     Answer::Json(result)
@@ -319,13 +319,13 @@ fn transaction(d: &Devnet, params: &[Value]) -> Result<Value, RpcError> {
     })
 }
 
-fn receipt(d: &Devnet, params: &[Value]) -> Result<Value, RpcError> {
+fn receipt(d: &Devnet, fault: Option<Fault>, params: &[Value]) -> Result<Value, RpcError> {
     let proof_wanted = param_bool(params, 3, false)?;
     let hash = param_hash(params, 2);
     let (r, t) = hash
         .and_then(|h| Some((d.receipt(&h)?, d.transaction(&h)?.0)))
         .ok_or_else(|| err(codes::LEDGER_GET_STORAGE, "GetTransactionReceiptByHash"))?;
-    let v = receipt_json(d.suite(), r, Some(t));
+    let v = receipt_json(d.suite(), &serve_receipt(d, r, fault), Some(t));
     Ok(if proof_wanted {
         let rp = d.receipt_proof(&t.claimed_hash).unwrap_or_default();
         let tp = d.transaction_proof(&t.claimed_hash).unwrap_or_default();

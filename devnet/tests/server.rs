@@ -11,7 +11,11 @@ use devnet::server::{AppState, serve};
 use devnet::signer::NodeKey;
 use devnet::{ChainConfig, Devnet};
 use observer_node::chain::CryptoSuite;
-use observer_node::chain::verify::{Item, parse_sealer_list};
+use observer_node::chain::hexbytes::encode0x;
+use observer_node::chain::model::{BlockTransactions, Receipt};
+use observer_node::chain::verify::{
+    Item, parse_sealer_list, verify_block_receipts, verify_receipt,
+};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde_json::{Value, json};
@@ -239,12 +243,43 @@ async fn every_fault_is_caught_and_named() {
             FaultKind::TamperedTransaction => "tx-hash",
             FaultKind::WithheldBlock => "3006",
             FaultKind::GarbageJson => "not JSON",
+            FaultKind::TamperedReceipt => "receipts-root",
         };
         let named = match Item::parse(&text) {
             Err(e) => e.to_string(),
             Ok(item) => {
                 let report = item.verify(CryptoSuite::Sm, None);
-                if kind == FaultKind::WrongParent {
+                if kind == FaultKind::TamperedReceipt {
+                    // The block is honest; its first receipt is not, and
+                    // only the block's receiptsRoot shows it.
+                    assert!(report.passed());
+                    assert_eq!(text, genuine.to_string());
+                    let block = match item {
+                        Item::Block(b) => b,
+                        _ => panic!("a block"),
+                    };
+                    let mut receipts = Vec::new();
+                    let mut senders = Vec::new();
+                    let BlockTransactions::Full(txs) = &block.transactions else {
+                        panic!("full transactions");
+                    };
+                    for t in txs {
+                        let hash = encode0x(&t.claimed_hash);
+                        let r = s
+                            .call("getTransactionReceipt", json!(["group0", "", hash]))
+                            .await;
+                        receipts.push(Receipt::from_json(&r["result"]).unwrap());
+                        senders.push(t.claimed_from);
+                    }
+                    let lied = verify_receipt(CryptoSuite::Sm, &receipts[0]);
+                    assert!(lied.passed(), "the lie is self-consistent");
+                    assert_eq!(receipts[0].status, 16);
+                    verify_block_receipts(CryptoSuite::Sm, &block, &senders, &receipts)
+                        .failures()
+                        .map(|c| c.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                } else if kind == FaultKind::WrongParent {
                     // Self-consistent and re-signed: only the link to the
                     // real block 3 shows it.
                     assert!(report.passed());
@@ -267,7 +302,9 @@ async fn every_fault_is_caught_and_named() {
             named.contains(expected),
             "{kind:?}: expected '{expected}' in: {named}"
         );
-        assert_ne!(text, genuine.to_string(), "{kind:?}");
+        if kind != FaultKind::TamperedReceipt {
+            assert_ne!(text, genuine.to_string(), "{kind:?}");
+        }
     }
 }
 

@@ -236,6 +236,7 @@ async fn each_lie_is_found_named_and_not_stored() {
             FaultKind::TamperedTransaction => "tx[0] tx-hash",
             FaultKind::WithheldBlock => "withheld-block",
             FaultKind::GarbageJson => "malformed-answer",
+            FaultKind::TamperedReceipt => "receipts-root",
         };
         assert!(
             f.check.starts_with(expected_check),
@@ -257,6 +258,16 @@ async fn each_lie_is_found_named_and_not_stored() {
         }
         let stored: i64 = store.class_counts().unwrap().values().sum();
         assert_eq!(stored as usize, head as usize * TXS_PER_BLOCK, "{name}");
+        // And so are the receipts, each the honest one.
+        for h in 1..=head {
+            for r in d.receipts_of(h) {
+                assert_eq!(
+                    store.receipt(&r.transaction_hash).unwrap().as_ref(),
+                    Some(r),
+                    "{name}: a receipt of block {h}"
+                );
+            }
+        }
     }
 }
 
@@ -399,4 +410,49 @@ async fn an_oversized_answer_is_refused_unread() {
             .unwrap()
             .with_max_answer(4 << 20);
     assert_eq!(endpoint.block_number().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn receipts_are_bound_to_their_transactions_and_the_receipts_root() {
+    use observer_node::chain::model::BlockTransactions;
+    use observer_node::chain::verify::verify_block_receipts;
+    let chain = new_chain(21, 4);
+    let d = chain.devnet.read().await;
+    let block = d.block(3).unwrap().clone();
+    let BlockTransactions::Full(txs) = &block.transactions else {
+        panic!("full transactions");
+    };
+    let senders: Vec<_> = txs.iter().map(|t| t.claimed_from).collect();
+    let honest = d.receipts_of(3).to_vec();
+    let failures = |receipts: &[observer_node::chain::model::Receipt]| -> Vec<String> {
+        verify_block_receipts(CryptoSuite::Sm, &block, &senders, receipts)
+            .failures()
+            .map(|c| c.name.clone())
+            .collect()
+    };
+    assert!(failures(&honest).is_empty());
+    // Two receipts exchanged: each names the other's transaction, and the
+    // root no longer folds.
+    let mut swapped = honest.clone();
+    swapped.swap(0, 1);
+    let f = failures(&swapped);
+    assert!(f.contains(&"receipt[0] transaction".to_string()), "{f:?}");
+    assert!(f.contains(&"receipts-root".to_string()), "{f:?}");
+    // One left out.
+    assert_eq!(failures(&honest[1..]), vec!["receipts".to_string()]);
+    // A changed output without a new hash.
+    let mut changed = honest.clone();
+    changed[2].output = vec![1, 2, 3];
+    assert_eq!(
+        failures(&changed),
+        vec![
+            "receipt[2] receipt-hash".to_string(),
+            "receipts-root".to_string()
+        ]
+    );
+    // A receipt of another block.
+    let mut moved = honest.clone();
+    moved[4] = d.receipts_of(2)[4].clone();
+    let f = failures(&moved);
+    assert!(f.contains(&"receipt[4] block-number".to_string()), "{f:?}");
 }

@@ -58,6 +58,7 @@ fn commit_of(d: &Devnet, h: i64) -> BlockCommit {
         block,
         envelopes,
         committee: if h == 0 { Vec::new() } else { d.committee() },
+        receipts: Some(d.receipts_of(h).to_vec()),
     }
 }
 

@@ -446,6 +446,21 @@ impl Transaction {
         .await
     }
 
+    /// Its receipt, checked against the block's receiptsRoot; null when the
+    /// node keeps no receipts (`ingest.receipt_concurrency = 0`). Receipts
+    /// are public to the consortium: every role reads them.
+    async fn receipt(&self, ctx: &Context<'_>) -> Result<Option<ReceiptNode>> {
+        let st = state(ctx)?.clone();
+        let hash = self.stored.tx.claimed_hash;
+        blocking(move || {
+            st.store
+                .receipt(&hash)
+                .map(|r| r.map(ReceiptNode))
+                .map_err(internal)
+        })
+        .await
+    }
+
     /// Sender, as the node claimed it and the signature proved it.
     async fn from(&self) -> Option<String> {
         self.stored.tx.claimed_from.map(|a| encode0x(&a))
@@ -525,6 +540,73 @@ impl Transaction {
         })
         .await
     }
+}
+
+/// A transaction's receipt: what executing it did.
+pub struct ReceiptNode(observer_node::chain::model::Receipt);
+
+#[Object(name = "Receipt")]
+impl ReceiptNode {
+    /// Receipt hash (a leaf of the block's receiptsRoot).
+    async fn hash(&self) -> String {
+        encode0x(&self.0.claimed_hash)
+    }
+
+    /// Execution status: 0 is success; other codes are FISCO BCOS's
+    /// `TransactionStatus` (16 = reverted).
+    async fn status(&self) -> i32 {
+        self.0.status
+    }
+
+    /// Whether it succeeded (status 0).
+    async fn succeeded(&self) -> bool {
+        self.0.status == 0
+    }
+
+    /// Gas used, as a decimal string.
+    async fn gas_used(&self) -> &str {
+        &self.0.gas_used
+    }
+
+    /// The contract it deployed, if it was a deployment.
+    async fn contract_address(&self) -> Option<String> {
+        (!self.0.contract_address.is_empty()).then(|| format!("0x{}", self.0.contract_address))
+    }
+
+    /// Return data, `0x` hex.
+    async fn output(&self) -> String {
+        encode0x(&self.0.output)
+    }
+
+    /// Events emitted, in order.
+    async fn logs(&self) -> Vec<LogNode> {
+        self.0
+            .logs
+            .iter()
+            .map(|l| LogNode {
+                address: format!("0x{}", l.address),
+                topics: l.topics.iter().map(|t| encode0x(t)).collect(),
+                data: encode0x(&l.data),
+            })
+            .collect()
+    }
+
+    /// Receipt format version.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+}
+
+/// An event a transaction emitted.
+#[derive(SimpleObject, Debug, Clone)]
+#[graphql(name = "Log")]
+pub struct LogNode {
+    /// Emitting contract.
+    pub address: String,
+    /// Topics, `0x` hex.
+    pub topics: Vec<String>,
+    /// Data, `0x` hex.
+    pub data: String,
 }
 
 /// A verified block.

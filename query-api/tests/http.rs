@@ -242,13 +242,33 @@ async fn chain_block_and_transaction_answer_what_the_store_holds() {
         let h = encode0x(&t.tx.claimed_hash);
         let v = gql(
             &s,
-            "query($h: String!) { transaction(hash: $h) { hash height envelopeStatus privacyClass payload { memo rawHex } } }",
+            "query($h: String!) { transaction(hash: $h) { hash height envelopeStatus privacyClass payload { memo rawHex }
+               receipt { hash status succeeded gasUsed contractAddress output version logs { address topics data } } } }",
             json!({ "h": h }),
         )
         .await;
         assert!(v["errors"].is_null(), "{v}");
         let tx = &v["data"]["transaction"];
         assert_eq!(tx["height"], t.height);
+        // The receipt is the one the chain produced for it.
+        let r = s.chain.devnet.receipt(&t.tx.claimed_hash).unwrap();
+        assert_eq!(
+            tx["receipt"],
+            json!({
+                "hash": encode0x(&r.claimed_hash),
+                "status": r.status,
+                "succeeded": r.status == 0,
+                "gasUsed": r.gas_used,
+                "contractAddress": null,
+                "output": encode0x(&r.output),
+                "version": r.version,
+                "logs": r.logs.iter().map(|l| json!({
+                    "address": format!("0x{}", l.address),
+                    "topics": l.topics.iter().map(|x| encode0x(x)).collect::<Vec<_>>(),
+                    "data": encode0x(&l.data),
+                })).collect::<Vec<_>>(),
+            })
+        );
         let status = tx["envelopeStatus"]
             .as_str()
             .unwrap()

@@ -47,6 +47,13 @@ pub struct IngestBenchOpts {
     /// Keep generated chains here and reuse them on the next run.
     #[arg(long, value_name = "DIR")]
     pub cache: Option<PathBuf>,
+    /// Receipts fetched at once per block (0: none kept).
+    #[arg(long, default_value_t = 32)]
+    pub receipt_concurrency: usize,
+    /// Also sync each chain without receipts, in the same run, to give
+    /// their cost as a ratio.
+    #[arg(long)]
+    pub compare_receipts: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -203,6 +210,7 @@ async fn ingest_rate(
     devnet: Devnet,
     key: PrivateKey,
     in_flight: usize,
+    receipt_concurrency: usize,
     data: &Path,
 ) -> Result<(f64, u64, Duration)> {
     let head = devnet.head();
@@ -227,6 +235,7 @@ async fn ingest_rate(
         Trust::Genesis(committee),
     );
     config.in_flight = in_flight;
+    config.receipt_concurrency = receipt_concurrency;
     config.stop_at = Some(head);
     let node = Node::open(config, data, keyring, None)?;
     let stats = node.ingest.stats();
@@ -265,6 +274,10 @@ pub fn ingest(opts: &IngestBenchOpts) -> Result<ExitCode> {
     }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let mut rows = Vec::new();
+    let mut variants = vec![opts.receipt_concurrency];
+    if opts.compare_receipts && opts.receipt_concurrency > 0 {
+        variants.push(0);
+    }
     for shape in [Shape::Wrap, Shape::Session] {
         if opts.traffic != "both" && opts.traffic != shape.dir() {
             continue;
@@ -273,19 +286,35 @@ pub fn ingest(opts: &IngestBenchOpts) -> Result<ExitCode> {
         eprintln!("measuring floors on {} threads", threads());
         let decrypt = decrypt_floor(&key, 20_000)?;
         let verify = verify_floor(&devnet, 20_000);
-        let data = tempfile::Builder::new()
-            .prefix("lookthrough-bench-")
-            .tempdir()?;
-        eprintln!("ingesting the {} chain ({} tx)", shape.name(), opts.txs);
-        let (rate, opened, took) =
-            runtime.block_on(ingest_rate(devnet, key, opts.in_flight, data.path()))?;
-        rows.push((shape, rate, opened, took, decrypt, verify));
+        let mut first = Some((devnet, key));
+        for &receipts in &variants {
+            let (devnet, key) = match first.take() {
+                Some(c) => c,
+                None => chain(shape, opts)?,
+            };
+            let data = tempfile::Builder::new()
+                .prefix("lookthrough-bench-")
+                .tempdir()?;
+            eprintln!(
+                "ingesting the {} chain ({} tx, receipt concurrency {receipts})",
+                shape.name(),
+                opts.txs
+            );
+            let (rate, opened, took) = runtime.block_on(ingest_rate(
+                devnet,
+                key,
+                opts.in_flight,
+                receipts,
+                data.path(),
+            ))?;
+            rows.push((shape, receipts, rate, opened, took, decrypt, verify));
+        }
     }
     println!(
-        "| traffic | tx | ingest tx/s | SM2 decrypt/s | ingest ÷ decrypt | tx verify/s | verify+decrypt floor tx/s | ingest ÷ that floor | opened | time |"
+        "| traffic | receipts | tx | ingest tx/s | SM2 decrypt/s | ingest ÷ decrypt | tx verify/s | verify+decrypt floor tx/s | ingest ÷ that floor | opened | time |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
-    for (shape, rate, opened, took, decrypt, verify) in rows {
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for &(shape, receipts, rate, opened, took, decrypt, verify) in &rows {
         // What each transaction must cost at least: its signature check,
         // and for a fresh wrap one SM2 decryption.
         let floor = match shape {
@@ -293,8 +322,13 @@ pub fn ingest(opts: &IngestBenchOpts) -> Result<ExitCode> {
             Shape::Session => verify,
         };
         println!(
-            "| {} | {} | {:.0} | {:.0} | {:.2} | {:.0} | {:.0} | {:.2} | {} | {:.1} s |",
+            "| {} | {} | {} | {:.0} | {:.0} | {:.2} | {:.0} | {:.0} | {:.2} | {} | {:.1} s |",
             shape.name(),
+            if receipts == 0 {
+                "none".to_string()
+            } else {
+                format!("{receipts} at once")
+            },
             opts.txs,
             rate,
             decrypt,
@@ -306,12 +340,29 @@ pub fn ingest(opts: &IngestBenchOpts) -> Result<ExitCode> {
             took.as_secs_f64()
         );
     }
+    if opts.compare_receipts {
+        for pair in rows.chunks(2) {
+            if let [with, without] = pair {
+                println!(
+                    "{}: with receipts ÷ without = {:.2}",
+                    with.0.name(),
+                    with.2 / without.2
+                );
+            }
+        }
+    }
     println!(
-        "({} threads; bench ingest --txs {} --txs-per-block {} --in-flight {})",
+        "({} threads; bench ingest --txs {} --txs-per-block {} --in-flight {} --receipt-concurrency {}{})",
         threads(),
         opts.txs,
         opts.txs_per_block,
-        opts.in_flight
+        opts.in_flight,
+        opts.receipt_concurrency,
+        if opts.compare_receipts {
+            " --compare-receipts"
+        } else {
+            ""
+        }
     );
     Ok(ExitCode::SUCCESS)
 }

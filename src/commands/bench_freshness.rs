@@ -123,6 +123,7 @@ impl SessionChain {
             } else {
                 self.devnet.committee()
             },
+            receipts: Some(self.devnet.receipts_of(h).to_vec()),
         })
     }
 }

@@ -148,7 +148,8 @@ pub struct ServeOpts {
     #[arg(long, value_name = "DIR")]
     pub key_out: Option<PathBuf>,
     /// Make this server lie: KIND@HEIGHT (low-quorum, forged-signature,
-    /// wrong-parent, tampered-transaction, withheld-block, garbage-json).
+    /// wrong-parent, tampered-transaction, withheld-block, garbage-json,
+    /// tampered-receipt).
     #[arg(long)]
     pub fault: Option<Fault>,
     /// The new chain.

@@ -92,6 +92,7 @@ pub fn commit(chain: &Chain, store: &Store, from: i64, to: i64) {
                 } else {
                     chain.devnet.committee()
                 },
+                receipts: Some(chain.devnet.receipts_of(h).to_vec()),
             })
             .unwrap();
     }

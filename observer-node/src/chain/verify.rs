@@ -401,6 +401,100 @@ fn verify_transaction_inner(
     (r, computed, recovered)
 }
 
+/// Verifies the receipts of a verified block, one per transaction in block
+/// order: each receipt's hash is recomputed, names its transaction and the
+/// block, repeats the transaction's fields truly (`from` as `senders`
+/// recovered), and the recomputed hashes fold to the header's receiptsRoot.
+/// This binds each receipt to its position, so a receipt cannot be swapped
+/// for another transaction's or altered and re-hashed.
+pub fn verify_block_receipts(
+    suite: CryptoSuite,
+    block: &Block,
+    senders: &[Option<Address>],
+    receipts: &[Receipt],
+) -> Report {
+    let mut r = Report::default();
+    let h = &block.header;
+    let txs: &[Transaction] = match &block.transactions {
+        BlockTransactions::Full(ts) => ts,
+        _ => &[],
+    };
+    if receipts.len() != txs.len() {
+        r.push(
+            "receipts",
+            false,
+            format!("{} receipts for {} transactions", receipts.len(), txs.len()),
+        );
+        return r;
+    }
+    let mut computed = Vec::with_capacity(receipts.len());
+    for (i, (rc, t)) in receipts.iter().zip(txs).enumerate() {
+        let hash = receipt_hash(suite, rc);
+        if hash != rc.claimed_hash {
+            r.eq_hash(
+                format!("receipt[{i}] receipt-hash"),
+                &hash,
+                &rc.claimed_hash,
+            );
+        }
+        computed.push(hash);
+        if rc.transaction_hash != t.claimed_hash {
+            r.push(
+                format!("receipt[{i}] transaction"),
+                false,
+                format!(
+                    "names transaction {} but the block has {} there",
+                    encode0x(&rc.transaction_hash),
+                    encode0x(&t.claimed_hash)
+                ),
+            );
+        }
+        if rc.block_number != h.number {
+            r.push(
+                format!("receipt[{i}] block-number"),
+                false,
+                format!("names block {} in block {}", rc.block_number, h.number),
+            );
+        }
+        let f = &rc.tx_fields;
+        let mut diffs = Vec::new();
+        if f.from.is_some() && f.from != senders.get(i).copied().flatten() {
+            diffs.push("from");
+        }
+        if f.to
+            .as_ref()
+            .is_some_and(|to| !to.eq_ignore_ascii_case(&t.to))
+        {
+            diffs.push("to");
+        }
+        if f.input.as_ref().is_some_and(|input| *input != t.input) {
+            diffs.push("input");
+        }
+        if !diffs.is_empty() {
+            r.push(
+                format!("receipt[{i}] transaction-fields"),
+                false,
+                format!("differs from its transaction in {}", diffs.join(", ")),
+            );
+        }
+    }
+    if !txs.is_empty() {
+        let root = merkle::root(suite, &computed);
+        r.eq_hash("receipts-root", &root, &h.receipts_root);
+    }
+    if r.passed() {
+        r.push(
+            "receipts",
+            true,
+            format!(
+                "{} receipts recomputed and bound to their transactions",
+                receipts.len()
+            ),
+        );
+    }
+    r
+}
+
 /// Verifies a receipt on its own: its hash, and the proof's root if served.
 pub fn verify_receipt(suite: CryptoSuite, rc: &Receipt) -> Report {
     let mut r = Report::default();

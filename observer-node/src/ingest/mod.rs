@@ -37,9 +37,11 @@ use privacy::keyring::Keyring;
 
 use crate::chain::CryptoSuite;
 use crate::chain::hexbytes::{Hash, encode0x};
-use crate::chain::model::{Block, BlockTransactions};
+use crate::chain::model::{Block, BlockTransactions, Receipt};
 use crate::chain::payload::payload;
-use crate::chain::verify::{Report, Sealer, committee_vouches, verify_block_senders};
+use crate::chain::verify::{
+    Report, Sealer, committee_vouches, verify_block_receipts, verify_block_senders,
+};
 use crate::source::{Endpoint, LEDGER_BLOCK_NOT_FOUND, Served, SourceError};
 use crate::store::{BlockCommit, Finding, Store, StoreError, TxEnvelope};
 
@@ -81,6 +83,9 @@ pub struct IngestConfig {
     pub failover_after: u32,
     /// Stop once this height is stored.
     pub stop_at: Option<i64>,
+    /// Receipts fetched at once per block (`getTransactionReceipt`, one
+    /// call each); 0 keeps no receipts.
+    pub receipt_concurrency: usize,
 }
 
 impl IngestConfig {
@@ -100,6 +105,7 @@ impl IngestConfig {
             backoff_max: Duration::from_secs(10),
             failover_after: 3,
             stop_at: None,
+            receipt_concurrency: 32,
         }
     }
 }
@@ -204,6 +210,7 @@ impl Stats {
 struct Processed {
     served: Served,
     envelopes: Vec<TxEnvelope>,
+    receipts: Option<Vec<Receipt>>,
     opened: u64,
 }
 
@@ -347,6 +354,7 @@ impl Ingest {
                         self.config.suite,
                         self.keyring.clone(),
                         self.sealer.clone(),
+                        self.config.receipt_concurrency,
                     )));
                     h += 1;
                 }
@@ -579,6 +587,7 @@ impl Ingest {
             block: p.served.block,
             envelopes: p.envelopes,
             committee: committee.clone(),
+            receipts: p.receipts,
         };
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || store.commit(&commit))
@@ -638,6 +647,7 @@ async fn fetch_and_process(
     suite: CryptoSuite,
     keyring: Arc<Keyring>,
     sealer: Arc<RecordSealer>,
+    receipt_concurrency: usize,
 ) -> Result<Processed, Failure> {
     let url = endpoint.url().to_string();
     let bad = |check: &str, detail: String, evidence: String| {
@@ -690,7 +700,24 @@ async fn fetch_and_process(
             served.raw,
         ));
     }
-    let work = tokio::task::spawn_blocking(move || process(suite, served, &keyring, &sealer));
+    let receipts = if receipt_concurrency == 0 {
+        None
+    } else {
+        match fetch_receipts(&endpoint, &served.block, receipt_concurrency).await {
+            Ok(r) => Some(r),
+            Err(e) if e.is_network() => return Err(Failure::Network(e)),
+            Err(e) => {
+                let check = match &e {
+                    SourceError::Rpc { .. } => "withheld-receipt",
+                    _ => "malformed-receipt",
+                };
+                let evidence = e.body().unwrap_or_default().to_string();
+                return Err(bad(check, e.to_string(), evidence));
+            }
+        }
+    };
+    let work =
+        tokio::task::spawn_blocking(move || process(suite, served, receipts, &keyring, &sealer));
     match work.await {
         Ok(Ok(p)) => Ok(p),
         Ok(Err(ProcessError::Seal(e))) => Err(Failure::Fatal(format!(
@@ -713,6 +740,28 @@ async fn fetch_and_process(
     }
 }
 
+/// The receipts of every transaction of `block`, in block order, at most
+/// `concurrency` requests at once.
+async fn fetch_receipts(
+    endpoint: &Arc<Endpoint>,
+    block: &Block,
+    concurrency: usize,
+) -> Result<Vec<Receipt>, SourceError> {
+    use futures_util::{StreamExt, TryStreamExt};
+    let hashes: Vec<Hash> = match &block.transactions {
+        BlockTransactions::Full(txs) => txs.iter().map(|t| t.claimed_hash).collect(),
+        _ => Vec::new(),
+    };
+    futures_util::stream::iter(hashes)
+        .map(|hash| {
+            let endpoint = endpoint.clone();
+            async move { endpoint.receipt(&hash).await }
+        })
+        .buffered(concurrency)
+        .try_collect()
+        .await
+}
+
 /// Why processing a block failed.
 enum ProcessError {
     /// The block failed a check: a finding.
@@ -725,6 +774,7 @@ enum ProcessError {
 fn process(
     suite: CryptoSuite,
     served: Served,
+    receipts: Option<Vec<Receipt>>,
     keyring: &Keyring,
     sealer: &RecordSealer,
 ) -> Result<Processed, ProcessError> {
@@ -732,11 +782,18 @@ fn process(
     if !report.passed() {
         return Err(ProcessError::Verify(report, served.raw));
     }
+    if let Some(receipts) = &receipts {
+        let report = verify_block_receipts(suite, &served.block, &senders, receipts);
+        if !report.passed() {
+            return Err(ProcessError::Verify(report, served.raw));
+        }
+    }
     let (envelopes, opened) = open_all(&served.block, &senders, keyring, sealer)
         .map_err(|e| ProcessError::Seal(e.to_string()))?;
     Ok(Processed {
         served,
         envelopes,
+        receipts,
         opened,
     })
 }

@@ -1,5 +1,6 @@
 //! Chain sources: a JSON-RPC client for the FISCO BCOS 3.x methods the
-//! observer uses (`getBlockNumber`, `getBlockByNumber`, `getSealerList`),
+//! observer uses (`getBlockNumber`, `getBlockByNumber`,
+//! `getTransactionReceipt`, `getSealerList`),
 //! spoken the same way to a real node and to the devnet.
 //!
 //! Nothing an endpoint says is trusted here: a block comes back with the raw
@@ -14,7 +15,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::chain::ChainError;
-use crate::chain::model::Block;
+use crate::chain::hexbytes::{Hash, encode0x};
+use crate::chain::model::{Block, Receipt};
 use crate::chain::verify::{Sealer, parse_sealer_list};
 
 /// The largest answer read from an endpoint (a block of 10,000 transactions
@@ -245,6 +247,28 @@ impl Endpoint {
             body: raw.clone(),
         })?;
         Ok(Served { block, raw })
+    }
+
+    /// `getTransactionReceipt` without proof (the caller checks the block's
+    /// receipts against its receiptsRoot, which needs no proof).
+    pub async fn receipt(&self, hash: &Hash) -> Result<Receipt, SourceError> {
+        let (v, raw) = self
+            .call(
+                "getTransactionReceipt",
+                vec![
+                    json!(self.group),
+                    json!(self.node),
+                    json!(encode0x(hash)),
+                    json!(false),
+                ],
+            )
+            .await?;
+        Receipt::from_json(&v).map_err(|e: ChainError| SourceError::Malformed {
+            endpoint: self.url.clone(),
+            method: "getTransactionReceipt",
+            reason: e.to_string(),
+            body: raw,
+        })
     }
 
     /// `getSealerList`: the committee the endpoint reports.

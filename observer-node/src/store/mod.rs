@@ -21,6 +21,7 @@
 //! | `records` | tx hash | decrypted payload, sealed by the caller (at rest) |
 //! | `committees` | BE64 height | sealer set in force from that height |
 //! | `findings` | BE64 sequence | finding JSON |
+//! | `receipts` | tx hash | the transaction's verified receipt (JSON) |
 //!
 //! The API's tokens and audit log live in three more families
 //! ([`api`](self::api)).
@@ -36,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::chain::hexbytes::{Hash, encode0x};
-use crate::chain::model::{Block, BlockTransactions, Transaction};
+use crate::chain::model::{Block, BlockTransactions, LogEntry, Receipt, Transaction};
 use crate::chain::render::{BlockDetail, block_json, transaction_json};
 use crate::chain::verify::Sealer;
 
@@ -54,7 +55,8 @@ const CF_FINDINGS: &str = "findings";
 const CF_TOKENS: &str = "tokens";
 const CF_AUDIT: &str = "audit";
 const CF_AUDIT_SEALS: &str = "audit_seals";
-const FAMILIES: [&str; 12] = [
+const CF_RECEIPTS: &str = "receipts";
+const FAMILIES: [&str; 13] = [
     CF_META,
     CF_BLOCKS,
     CF_BLOCK_HASHES,
@@ -67,6 +69,7 @@ const FAMILIES: [&str; 12] = [
     CF_TOKENS,
     CF_AUDIT,
     CF_AUDIT_SEALS,
+    CF_RECEIPTS,
 ];
 
 const KEY_CHECKPOINT: &[u8] = b"checkpoint";
@@ -136,6 +139,9 @@ pub struct BlockCommit {
     /// The committee that signed it; stored when it differs from the one
     /// in force.
     pub committee: Vec<Sealer>,
+    /// One verified receipt per transaction, in block order, when the
+    /// node fetches receipts.
+    pub receipts: Option<Vec<Receipt>>,
 }
 
 /// A transaction as stored.
@@ -177,6 +183,88 @@ struct TxRow {
     index: u32,
     class: String,
     detail: String,
+}
+
+/// A receipt as stored: every field its hash covers, and the hashes.
+#[derive(Serialize, Deserialize)]
+struct ReceiptRow {
+    version: i32,
+    gas_used: String,
+    contract_address: String,
+    status: i32,
+    output: String,
+    effective_gas_price: String,
+    logs: Vec<LogRow>,
+    block_number: i64,
+    hash: String,
+    transaction_hash: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct LogRow {
+    address: String,
+    topics: Vec<String>,
+    data: String,
+}
+
+impl ReceiptRow {
+    fn of(r: &Receipt) -> Self {
+        Self {
+            version: r.version,
+            gas_used: r.gas_used.clone(),
+            contract_address: r.contract_address.clone(),
+            status: r.status,
+            output: hex::encode(&r.output),
+            effective_gas_price: r.effective_gas_price.clone(),
+            logs: r
+                .logs
+                .iter()
+                .map(|l| LogRow {
+                    address: l.address.clone(),
+                    topics: l.topics.iter().map(hex::encode).collect(),
+                    data: hex::encode(&l.data),
+                })
+                .collect(),
+            block_number: r.block_number,
+            hash: hex::encode(r.claimed_hash),
+            transaction_hash: hex::encode(r.transaction_hash),
+        }
+    }
+
+    fn into_receipt(self) -> Result<Receipt, String> {
+        fn hash(what: &str, s: &str) -> Result<Hash, String> {
+            let v = hex::decode(s).map_err(|e| format!("{what}: {e}"))?;
+            v.try_into().map_err(|_| format!("{what}: not 32 bytes"))
+        }
+        let mut logs = Vec::with_capacity(self.logs.len());
+        for (i, l) in self.logs.into_iter().enumerate() {
+            logs.push(LogEntry {
+                address: l.address,
+                topics: l
+                    .topics
+                    .iter()
+                    .map(|t| hash(&format!("logs[{i}].topics"), t))
+                    .collect::<Result<_, _>>()?,
+                data: hex::decode(&l.data).map_err(|e| format!("logs[{i}].data: {e}"))?,
+            });
+        }
+        Ok(Receipt {
+            version: self.version,
+            gas_used: self.gas_used,
+            contract_address: self.contract_address,
+            status: self.status,
+            output: hex::decode(&self.output).map_err(|e| format!("output: {e}"))?,
+            effective_gas_price: self.effective_gas_price,
+            logs,
+            block_number: self.block_number,
+            claimed_hash: hash("hash", &self.hash)?,
+            transaction_hash: hash("transaction_hash", &self.transaction_hash)?,
+            proof: None,
+            tx_proof: None,
+            checksum_contract_address: None,
+            tx_fields: Default::default(),
+        })
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -347,6 +435,25 @@ impl Store {
                 txs.len()
             )));
         }
+        if let Some(receipts) = &c.receipts {
+            if receipts.len() != txs.len() {
+                return Err(StoreError::InvalidCommit(format!(
+                    "{} receipts for {} transactions",
+                    receipts.len(),
+                    txs.len()
+                )));
+            }
+            if let Some((i, _)) = receipts
+                .iter()
+                .zip(txs)
+                .enumerate()
+                .find(|(_, (r, t))| r.transaction_hash != t.claimed_hash)
+            {
+                return Err(StoreError::InvalidCommit(format!(
+                    "receipt {i} is not its transaction's"
+                )));
+            }
+        }
         let mut batch = WriteBatch::default();
         let height = be64(h.number);
         let block_text = serde_json::to_vec(&block_json(&c.block, BlockDetail::TxHashes))
@@ -376,6 +483,11 @@ impl Store {
             );
             if let Some(record) = &e.sealed_record {
                 batch.put_cf(self.cf(CF_RECORDS)?, t.claimed_hash, record);
+            }
+            if let Some(r) = c.receipts.as_ref().and_then(|rs| rs.get(i)) {
+                let row = serde_json::to_vec(&ReceiptRow::of(r))
+                    .map_err(|e| StoreError::InvalidCommit(e.to_string()))?;
+                batch.put_cf(self.cf(CF_RECEIPTS)?, t.claimed_hash, row);
             }
             *counts.entry(e.class.clone()).or_default() += 1;
         }
@@ -487,6 +599,24 @@ impl Store {
             class: row.class,
             detail: row.detail,
         }))
+    }
+
+    /// A transaction's verified receipt, if the node fetched it (a store
+    /// made before receipts were kept has none).
+    pub fn receipt(&self, hash: &Hash) -> Result<Option<Receipt>, StoreError> {
+        let Some(cf) = self.db.cf_handle(CF_RECEIPTS) else {
+            return Ok(None);
+        };
+        let Some(bytes) = self.db.get_cf(cf, hash)? else {
+            return Ok(None);
+        };
+        let what = || format!("receipt of {}", encode0x(hash));
+        let row: ReceiptRow = serde_json::from_slice(&bytes).map_err(|e| corrupt(what(), e))?;
+        let r = row.into_receipt().map_err(|e| corrupt(what(), e))?;
+        if r.transaction_hash != *hash {
+            return Err(corrupt(what(), "holds another transaction's receipt"));
+        }
+        Ok(Some(r))
     }
 
     /// The transactions of block `height`, in order.
