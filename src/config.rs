@@ -41,6 +41,21 @@ pub struct Config {
     /// The regulators' GraphQL API.
     #[serde(default)]
     pub api: ApiSection,
+    /// Alert rules and watchlists.
+    #[serde(default)]
+    pub policies: PoliciesSection,
+}
+
+/// `[policies]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoliciesSection {
+    /// The rules directory (`*.toml`); the built-in supervision rules run
+    /// whether or not it is set.
+    pub rules_dir: Option<PathBuf>,
+    /// The watchlists directory (`NAME.txt`, `NAME.csv`), read again when a
+    /// file changes.
+    pub watchlists_dir: Option<PathBuf>,
 }
 
 /// `[chain]`.

@@ -81,6 +81,22 @@ enum Command {
     /// The audit log of decrypted reads: verify its chain and seals, export it.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Alert rules.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Compile every rule of a directory; print each error with its file,
+    /// rule and position (exit 1 if any).
+    Check {
+        /// The rules directory (`*.toml`).
+        dir: PathBuf,
+        /// The watchlists the rules read (checks `lists.NAME`).
+        #[arg(long, value_name = "DIR")]
+        watchlists: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -309,6 +325,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Audit(AuditCommand::Export { config, out }) => {
             commands::api::audit_export(&config, out.as_ref())
+        }
+        Command::Rules(RulesCommand::Check { dir, watchlists }) => {
+            commands::rules::check(&dir, watchlists.as_deref())
         }
     }
 }

@@ -148,7 +148,13 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
             ..Default::default()
         };
         index_config.threads = index_config.threads.min(2);
-        let mut node = Node::open(config, data, keyring, Some(index_config))?;
+        let (rules_dir, lists_dir) = policies::write_examples(&data.join("policies"))
+            .context("cannot write the example rules")?;
+        let mut node = Node::open(config, data, keyring, Some(index_config))?.with_policies(
+            Some(&rules_dir),
+            Some(&lists_dir),
+            opts.until_height,
+        )?;
         let metrics = serve_metrics("127.0.0.1:0".parse()?, node.registry()).await?;
         let node_key = Arc::new(PrivateKey::generate()?);
         let search_config = write_search_config(data, &regulator_pem, &node_key, &urls)?;
@@ -198,6 +204,11 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
                 " (deleted on exit)"
             }
         );
+        println!(
+            "  rules     {} (edit them; `lookthrough rules check {}`)",
+            rules_dir.display(),
+            rules_dir.display()
+        );
         println!("  metrics   http://{metrics}/metrics");
         println!(
             "  graphql   http://{}/graphql   (GraphiQL in a browser; add the header below)",
@@ -222,6 +233,7 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
             node.store.clone(),
             node.ingest.stats(),
             node.index_stats(),
+            node.policy_stats(),
             node.index.clone().map(|i| Arc::new(Search::new(i))),
         ));
         let result = node.run(shutdown_signal()).await;
@@ -233,6 +245,7 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
             &node.store,
             &node.ingest.stats(),
             node.index_stats().as_deref(),
+            node.policy_stats().as_deref(),
         );
         if let Some(index) = &node.index {
             print_search(&Search::new(index.clone()), &node.store);
@@ -284,6 +297,7 @@ fn print_line(
     store: &observer_node::store::Store,
     stats: &observer_node::ingest::Stats,
     index: Option<&IndexStats>,
+    policy: Option<&policies::EngineStats>,
 ) {
     let counts = store.class_counts().unwrap_or_default();
     let n = |c: &str| counts.get(c).copied().unwrap_or(0);
@@ -295,8 +309,15 @@ fn print_line(
             s.docs.load(Ordering::Relaxed)
         )
     });
+    let alerts = policy.map_or(String::new(), |p| {
+        format!(
+            " | alerts {} (rules to {})",
+            p.alerts_opened.load(Ordering::Relaxed),
+            p.height.load(Ordering::Relaxed)
+        )
+    });
     println!(
-        "  height {:>5} | {:>7} tx | {:>6.0} tx/s | public {} | opened {} | not-for-us {} | inconsistent {} | findings {}{indexed}",
+        "  height {:>5} | {:>7} tx | {:>6.0} tx/s | public {} | opened {} | not-for-us {} | inconsistent {} | findings {}{indexed}{alerts}",
         stats.height.load(Ordering::Relaxed),
         total,
         stats.tx_per_second(),
@@ -341,6 +362,7 @@ async fn print_status(
     store: Arc<observer_node::store::Store>,
     stats: Arc<observer_node::ingest::Stats>,
     index: Option<Arc<IndexStats>>,
+    policy: Option<Arc<policies::EngineStats>>,
     search: Option<Arc<Search>>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(2));
@@ -361,7 +383,7 @@ async fn print_status(
             }
             seen_findings = findings.len();
         }
-        print_line(&store, &stats, index.as_deref());
+        print_line(&store, &stats, index.as_deref(), policy.as_deref());
         if ticks.is_multiple_of(5)
             && let Some(s) = &search
         {

@@ -11,4 +11,5 @@ pub mod devnet;
 pub mod envelope;
 pub mod keys;
 pub mod node;
+pub mod rules;
 pub mod search;

@@ -48,6 +48,8 @@ pub struct Node {
     pub sealer: Arc<RecordSealer>,
     indexer: Option<Indexer>,
     index_stats: Option<Arc<IndexStats>>,
+    policies: Option<policies::Engine>,
+    policy_stats: Option<Arc<policies::EngineStats>>,
 }
 
 impl Node {
@@ -90,7 +92,55 @@ impl Node {
             sealer,
             indexer,
             index_stats,
+            policies: None,
+            policy_stats: None,
         })
+    }
+
+    /// Evaluates alert rules on every stored block: the built-in
+    /// supervision rules, those of `rules_dir`, over the lists of
+    /// `watchlists_dir`. A rule that does not compile is reported and left
+    /// out; the others run.
+    pub fn with_policies(
+        mut self,
+        rules_dir: Option<&Path>,
+        watchlists_dir: Option<&Path>,
+        stop_at: Option<i64>,
+    ) -> Result<Self> {
+        let lists = match watchlists_dir {
+            Some(d) => policies::Watchlists::load(d)?,
+            None => policies::Watchlists::empty(),
+        };
+        let mut rules = policies::rule::builtin();
+        if let Some(dir) = rules_dir {
+            let (loaded, errors) = policies::rule::load_dir(dir, Some(&lists.names()));
+            for e in &errors {
+                tracing::error!(error = %e, "rule left out");
+            }
+            rules.extend(loaded);
+            policies::rule::dedupe_ids(&mut rules, &mut Vec::new());
+        }
+        tracing::info!(
+            rules = rules.len(),
+            lists = ?lists.sizes(),
+            "alert rules loaded"
+        );
+        let engine = policies::Engine::new(
+            self.store.clone(),
+            self.sealer.clone(),
+            rules,
+            lists,
+            Vec::new(),
+        )?
+        .stop_at(stop_at);
+        self.policy_stats = Some(engine.stats());
+        self.policies = Some(engine);
+        Ok(self)
+    }
+
+    /// The policy engine's counters, when evaluating rules.
+    pub fn policy_stats(&self) -> Option<Arc<policies::EngineStats>> {
+        self.policy_stats.clone()
     }
 
     /// The metrics registry of this node.
@@ -124,6 +174,10 @@ impl Node {
             .indexer
             .take()
             .map(|ix| tokio::spawn(ix.run(stopped(stop_rx.clone()))));
+        let policies = self
+            .policies
+            .take()
+            .map(|e| tokio::spawn(e.run(stopped(stop_rx.clone()))));
         let result = self.ingest.run(stopped(stop_rx)).await;
         if result.is_err() || !stops_itself {
             let _ = stop_tx.send(true);
@@ -132,9 +186,14 @@ impl Node {
             Some(task) => task.await.context("indexer task")?,
             None => Ok(()),
         };
+        let evaluated = match policies {
+            Some(task) => task.await.context("policy engine task")?,
+            None => Ok(()),
+        };
         signal.abort();
         result?;
         indexed?;
+        evaluated?;
         Ok(())
     }
 }
@@ -263,6 +322,11 @@ pub fn run(config_path: &Path, until_height: Option<i64>) -> Result<ExitCode> {
             &config.storage.data_dir,
             keyring,
             Some(index_config),
+        )?
+        .with_policies(
+            config.policies.rules_dir.as_deref(),
+            config.policies.watchlists_dir.as_deref(),
+            until_height,
         )?;
         if let Some(addr) = config.server.metrics_listen {
             let bound = serve_metrics(addr, node.registry()).await?;

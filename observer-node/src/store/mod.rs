@@ -24,7 +24,8 @@
 //! | `receipts` | tx hash | the transaction's verified receipt (JSON) |
 //!
 //! The API's tokens and audit log live in three more families
-//! ([`api`](self::api)).
+//! ([`api`](self::api)), the policy engine's records in seven more
+//! ([`policy`](self::policy)).
 //!
 //! **Invariant:** the store is the only writer of RocksDB, and it writes only
 //! blocks that follow its checkpoint.
@@ -42,6 +43,9 @@ use crate::chain::render::{BlockDetail, block_json, transaction_json};
 use crate::chain::verify::Sealer;
 
 mod api;
+mod policy;
+
+pub use policy::{PolicyFamily, PolicyOp};
 
 const CF_META: &str = "meta";
 const CF_BLOCKS: &str = "blocks";
@@ -277,6 +281,7 @@ struct CommitteeRow {
 pub struct Store {
     db: DB,
     feed: tokio::sync::watch::Sender<Option<i64>>,
+    policy_feed: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -339,7 +344,9 @@ impl Store {
     fn families() -> impl Iterator<Item = ColumnFamilyDescriptor> {
         FAMILIES
             .iter()
-            .map(|n| ColumnFamilyDescriptor::new(*n, Options::default()))
+            .copied()
+            .chain(PolicyFamily::ALL.iter().map(|f| f.name()))
+            .map(|n| ColumnFamilyDescriptor::new(n, Options::default()))
     }
 
     /// Checks (or, when `writable` and new, writes) the format, and primes
@@ -348,6 +355,7 @@ impl Store {
         let store = Self {
             db,
             feed: tokio::sync::watch::channel(None).0,
+            policy_feed: tokio::sync::watch::channel(0).0,
         };
         match store.get(CF_META, KEY_FORMAT)? {
             None if writable => {

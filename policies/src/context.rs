@@ -1,0 +1,176 @@
+//! What a rule's condition sees: `tx`, one map per transaction, and
+//! `lists`, the watchlists.
+//!
+//! Every field is present on every transaction; a field the payload does
+//! not carry (or a private transaction the regulator cannot open) is
+//! `null`, and `tx.readable` says whether the business fields were read.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cel::Value;
+use indexer::document::TxDoc;
+
+/// Milliseconds in an hour.
+const HOUR_MS: i64 = 3_600_000;
+/// Beijing time is UTC+8.
+const BEIJING_OFFSET_MS: i64 = 8 * HOUR_MS;
+
+/// The fields of `tx`, with their CEL types, as the rule reference lists
+/// them.
+pub const FIELDS: &[(&str, &str)] = &[
+    ("hash", "string: transaction hash, 0x-hex"),
+    ("height", "int: block height"),
+    ("index", "int: position in the block"),
+    ("time", "int: block time, ms since the epoch"),
+    ("hour", "int: hour of the block time in Beijing (0 to 23)"),
+    (
+        "weekday",
+        "int: day of the week in Beijing (1 Monday to 7 Sunday)",
+    ),
+    ("from", "string: verified sender"),
+    ("to", "string: contract called"),
+    ("method", "string or null: function selector"),
+    ("privacy", "string: public or private"),
+    (
+        "status",
+        "string: envelope status (not-envelope, opened, not-for-us, inconsistent, malformed, wrong-context, wrong-key)",
+    ),
+    ("readable", "bool: the business fields were read"),
+    ("scenario", "string or null"),
+    ("action", "string or null"),
+    ("reference", "string or null"),
+    ("payer", "string or null: the payer's account, else its id"),
+    ("payer_account", "string or null"),
+    ("payer_id", "string or null"),
+    ("payee", "string or null: the payee's account, else its id"),
+    ("payee_account", "string or null"),
+    ("payee_id", "string or null"),
+    ("amount", "double or null: amount in currency units"),
+    ("currency", "string or null"),
+    ("memo", "string or null"),
+    (
+        "parties",
+        "list of strings: every party (sender, contract, payer and payee ids and accounts)",
+    ),
+];
+
+fn text(s: Option<&str>) -> Value {
+    match s {
+        Some(s) => Value::String(Arc::new(s.to_string())),
+        None => Value::Null,
+    }
+}
+
+/// Beijing hour and ISO weekday of `ms`.
+pub fn beijing_hour_weekday(ms: i64) -> (i64, i64) {
+    let local = ms + BEIJING_OFFSET_MS;
+    let day = local.div_euclid(24 * HOUR_MS);
+    let hour = local.rem_euclid(24 * HOUR_MS) / HOUR_MS;
+    // 1970-01-01 was a Thursday (4).
+    let weekday = (day + 3).rem_euclid(7) + 1;
+    (hour, weekday)
+}
+
+/// The `tx` value of a document.
+pub fn tx_value(d: &TxDoc) -> Value {
+    let b = &d.business;
+    let readable = b.scenario.is_some()
+        || b.amount.is_some()
+        || b.payer.key().is_some()
+        || b.payee.key().is_some();
+    let (hour, weekday) = beijing_hour_weekday(d.time_ms);
+    let mut m: HashMap<String, Value> = HashMap::with_capacity(FIELDS.len());
+    m.insert("hash".into(), text(Some(&d.tx_hash)));
+    m.insert("height".into(), Value::Int(d.height));
+    m.insert("index".into(), Value::Int(i64::from(d.index)));
+    m.insert("time".into(), Value::Int(d.time_ms));
+    m.insert("hour".into(), Value::Int(hour));
+    m.insert("weekday".into(), Value::Int(weekday));
+    m.insert("from".into(), text(d.from.as_deref()));
+    m.insert("to".into(), text(Some(&d.to)));
+    m.insert("method".into(), text(d.method.as_deref()));
+    m.insert("privacy".into(), text(Some(d.privacy())));
+    m.insert("status".into(), text(Some(&d.status)));
+    m.insert("readable".into(), Value::Bool(readable));
+    m.insert("scenario".into(), text(b.scenario.as_deref()));
+    m.insert("action".into(), text(b.action.as_deref()));
+    m.insert("reference".into(), text(b.reference.as_deref()));
+    m.insert("payer".into(), text(b.payer.key()));
+    m.insert("payer_account".into(), text(b.payer.account.as_deref()));
+    m.insert("payer_id".into(), text(b.payer.id.as_deref()));
+    m.insert("payee".into(), text(b.payee.key()));
+    m.insert("payee_account".into(), text(b.payee.account.as_deref()));
+    m.insert("payee_id".into(), text(b.payee.id.as_deref()));
+    m.insert(
+        "amount".into(),
+        match b.amount {
+            Some(c) => Value::Float(c as f64 / 100.0),
+            None => Value::Null,
+        },
+    );
+    m.insert("currency".into(), text(b.currency.as_deref()));
+    m.insert("memo".into(), text(b.memo.as_deref()));
+    m.insert(
+        "parties".into(),
+        Value::List(Arc::new(
+            d.parties()
+                .into_iter()
+                .map(|p| Value::String(Arc::new(p.to_string())))
+                .collect(),
+        )),
+    );
+    Value::from(m)
+}
+
+/// A readable transaction with every field set, on which a new rule is
+/// tried to find type errors before it runs on the chain.
+pub fn probe() -> TxDoc {
+    let mut d = TxDoc {
+        tx_hash: format!("0x{}", "ab".repeat(32)),
+        block_hash: format!("0x{}", "cd".repeat(32)),
+        height: 7,
+        index: 0,
+        time_ms: 1_700_000_000_000,
+        from: Some(format!("0x{}", "11".repeat(20))),
+        to: format!("0x{}", "22".repeat(20)),
+        sealer: None,
+        method: Some("0x12345678".into()),
+        status: "opened".into(),
+        ..Default::default()
+    };
+    let b = &mut d.business;
+    b.scenario = Some("remittance".into());
+    b.action = Some("remit".into());
+    b.reference = Some("RM-1".into());
+    b.payer.account = Some(format!("0x{}", "33".repeat(20)));
+    b.payer.id = Some("org-a".into());
+    b.payee.account = Some(format!("0x{}", "44".repeat(20)));
+    b.payee.id = Some("org-b".into());
+    b.amount = Some(123_456);
+    b.currency = Some("CNY".into());
+    b.memo = Some("跨境汇款 remittance".into());
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn beijing_hour_and_weekday() {
+        // 2026-11-25 00:30 UTC is 08:30 on a Wednesday in Beijing.
+        let ms = 1_795_566_600_000;
+        assert_eq!(beijing_hour_weekday(ms), (8, 3));
+        // 17:00 UTC on Tuesday is 01:00 Wednesday in Beijing.
+        assert_eq!(beijing_hour_weekday(ms - 7 * HOUR_MS - 1_800_000), (1, 3));
+    }
+
+    #[test]
+    fn every_field_is_set() {
+        let Value::Map(m) = tx_value(&probe()) else {
+            panic!("a map")
+        };
+        assert_eq!(m.map.len(), FIELDS.len());
+    }
+}

@@ -1,0 +1,766 @@
+//! The engine: follows the store block by block from its own checkpoint,
+//! evaluates every enabled rule on every transaction, and writes what it
+//! concludes (alerts, window state, outbox entries) in one batch with the
+//! new checkpoint, so a crash at any instant neither loses nor repeats an
+//! alert.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use cel::Value;
+use indexer::document::TxDoc;
+use indexer::follow::{IndexStats, block_docs};
+use observer_node::store::{PolicyFamily, PolicyOp, Store, StoreError};
+use privacy::at_rest::RecordSealer;
+
+use crate::alert::{Alert, AlertState, Delivery, HistoryEntry, OutboxEntry, Silence};
+use crate::context::tx_value;
+use crate::rule::{Rule, Trigger};
+use crate::watchlist::Watchlists;
+use crate::window::{Event, Window};
+
+const KEY_CHECKPOINT: &[u8] = b"checkpoint";
+const KEY_ALERT_SEQ: &[u8] = b"alert_seq";
+const KEY_OUTBOX_SEQ: &[u8] = b"outbox_seq";
+const KEY_FINDINGS_SEEN: &[u8] = b"findings_seen";
+const WINDOW_PREFIX: &str = "w/";
+/// The rule the engine raises for blocks the node refused.
+pub const BLOCK_RULE: &str = "block-failed-verification";
+
+/// Why the engine stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// A stored policy record cannot be read.
+    #[error("corrupt policy record {what}: {reason}")]
+    Corrupt {
+        /// Which record.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+    /// Reading a block's documents failed.
+    #[error("reading block {height}: {reason}")]
+    Read {
+        /// The block.
+        height: i64,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn corrupt(what: impl Into<String>, reason: impl std::fmt::Display) -> EngineError {
+    EngineError::Corrupt {
+        what: what.into(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Live counters.
+#[derive(Debug, Default)]
+pub struct EngineStats {
+    /// Transactions evaluated.
+    pub transactions: AtomicU64,
+    /// Rule evaluations that failed on a transaction (counted as no match).
+    pub eval_errors: AtomicU64,
+    /// Alerts opened.
+    pub alerts_opened: AtomicU64,
+    /// Matches added to open alerts.
+    pub matches: AtomicU64,
+    /// Last height evaluated.
+    pub height: std::sync::atomic::AtomicI64,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn be64(v: u64) -> [u8; 8] {
+    v.to_be_bytes()
+}
+
+fn keyed(a: &str, b: &str) -> Vec<u8> {
+    let mut k = a.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(b.as_bytes());
+    k
+}
+
+/// A rule with its stored version.
+#[derive(Debug, Clone)]
+pub struct Versioned {
+    /// The rule.
+    pub rule: Rule,
+    /// Its version (1 for the first text stored).
+    pub version: u32,
+}
+
+/// The engine.
+pub struct Engine {
+    store: Arc<Store>,
+    sealer: Arc<RecordSealer>,
+    rules: Vec<Versioned>,
+    watchlists: Watchlists,
+    lists_value: Value,
+    windows: HashMap<(String, String), Window>,
+    silences: Vec<Silence>,
+    channels: Vec<String>,
+    stats: Arc<EngineStats>,
+    index_stats: IndexStats,
+    last_reload: std::time::Instant,
+    stop_at: Option<i64>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("rules", &self.rules.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine over `store` with `rules` (each stored as a new version
+    /// when its text changed), reading `watchlists`, notifying the
+    /// configured `channels`. Window state and silences are loaded from the
+    /// store.
+    pub fn new(
+        store: Arc<Store>,
+        sealer: Arc<RecordSealer>,
+        rules: Vec<Rule>,
+        watchlists: Watchlists,
+        channels: Vec<String>,
+    ) -> Result<Self, EngineError> {
+        let mut versioned = Vec::with_capacity(rules.len());
+        let mut ops = Vec::new();
+        for rule in rules {
+            let version = record_version(&store, &rule, &mut ops)?;
+            versioned.push(Versioned { rule, version });
+        }
+        if !ops.is_empty() {
+            store.policy_write(&ops)?;
+        }
+        let mut windows = HashMap::new();
+        for (k, v) in store.policy_scan(
+            PolicyFamily::State,
+            WINDOW_PREFIX.as_bytes(),
+            None,
+            false,
+            usize::MAX,
+        )? {
+            let name = String::from_utf8_lossy(&k[WINDOW_PREFIX.len()..]).to_string();
+            let (rule, key) = name.split_once('\0').unwrap_or((&name, ""));
+            let w: Window = serde_json::from_slice(&v).map_err(|e| corrupt(&name, e))?;
+            windows.insert((rule.to_string(), key.to_string()), w);
+        }
+        let lists_value = watchlists.value();
+        let mut e = Self {
+            store,
+            sealer,
+            rules: versioned,
+            watchlists,
+            lists_value,
+            windows,
+            silences: Vec::new(),
+            channels,
+            stats: Arc::new(EngineStats::default()),
+            index_stats: IndexStats::default(),
+            last_reload: std::time::Instant::now(),
+            stop_at: None,
+        };
+        e.load_silences()?;
+        if let Some(c) = e.checkpoint()? {
+            e.stats.height.store(c, Ordering::Relaxed);
+        }
+        Ok(e)
+    }
+
+    /// Stops [`Engine::run`] once this height is evaluated.
+    pub fn stop_at(mut self, height: Option<i64>) -> Self {
+        self.stop_at = height;
+        self
+    }
+
+    /// The live counters.
+    pub fn stats(&self) -> Arc<EngineStats> {
+        self.stats.clone()
+    }
+
+    /// The rules and their versions.
+    pub fn rules(&self) -> &[Versioned] {
+        &self.rules
+    }
+
+    fn load_silences(&mut self) -> Result<(), EngineError> {
+        self.silences = self
+            .store
+            .policy_scan(PolicyFamily::Silences, b"", None, false, usize::MAX)?
+            .into_iter()
+            .map(|(k, v)| {
+                serde_json::from_slice(&v).map_err(|e| corrupt(format!("silence {k:?}"), e))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(())
+    }
+
+    /// The engine's checkpoint: the last height evaluated.
+    pub fn checkpoint(&self) -> Result<Option<i64>, EngineError> {
+        checkpoint(&self.store)
+    }
+
+    /// Evaluates every stored block past the checkpoint; returns how many.
+    pub fn catch_up(&mut self) -> Result<usize, EngineError> {
+        let mut n = 0;
+        let head = self.store.checkpoint()?;
+        while let Some(head) = head {
+            let next = self.checkpoint()?.map_or(0, |c| c + 1);
+            if next > head {
+                break;
+            }
+            self.process(next)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Follows the store until `shutdown`.
+    pub async fn run(
+        mut self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), EngineError> {
+        tokio::pin!(shutdown);
+        let mut feed = self.store.subscribe();
+        loop {
+            let (engine, result) = tokio::task::spawn_blocking(move || {
+                let r = self.catch_up();
+                (self, r)
+            })
+            .await
+            .map_err(|e| corrupt("engine task", e))?;
+            self = engine;
+            result?;
+            if let Some(stop) = self.stop_at
+                && self.checkpoint()?.is_some_and(|c| c >= stop)
+            {
+                return Ok(());
+            }
+            tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                changed = feed.changed() => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                }
+                _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+            }
+        }
+    }
+
+    fn maybe_reload_watchlists(&mut self) {
+        if self.last_reload.elapsed() < std::time::Duration::from_secs(1) {
+            return;
+        }
+        self.last_reload = std::time::Instant::now();
+        match self.watchlists.reload_if_changed() {
+            Ok(true) => {
+                self.lists_value = self.watchlists.value();
+                tracing::info!(lists = ?self.watchlists.sizes(), "watchlists reloaded");
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "watchlists not reloaded; the lists in force stay")
+            }
+        }
+    }
+
+    /// Evaluates block `h` (the one after the checkpoint) and commits the
+    /// result with the new checkpoint.
+    pub fn process(&mut self, h: i64) -> Result<(), EngineError> {
+        self.maybe_reload_watchlists();
+        let Some((_, docs)) =
+            block_docs(&self.store, &self.sealer, h, &self.index_stats).map_err(|e| {
+                EngineError::Read {
+                    height: h,
+                    reason: e.to_string(),
+                }
+            })?
+        else {
+            return Err(EngineError::Read {
+                height: h,
+                reason: "not stored".into(),
+            });
+        };
+        let mut batch = Batch::new(&self.store)?;
+        let now = now_ms();
+        let mut touched: Vec<(String, String)> = Vec::new();
+        for d in &docs {
+            self.stats.transactions.fetch_add(1, Ordering::Relaxed);
+            let mut ctx = cel::Context::default();
+            ctx.add_variable_from_value("tx", tx_value(d));
+            ctx.add_variable_from_value("lists", self.lists_value.clone());
+            for vr in &self.rules {
+                let r = &vr.rule;
+                if !r.spec.enabled {
+                    continue;
+                }
+                match r.condition.execute(&ctx) {
+                    Ok(Value::Bool(true)) => {}
+                    Ok(_) => continue,
+                    Err(_) => {
+                        self.stats.eval_errors.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                }
+                let key = match &r.group_by {
+                    None if r.trigger == Trigger::Each => d.tx_hash.clone(),
+                    None => String::new(),
+                    Some(g) => match g.execute(&ctx) {
+                        Ok(Value::String(s)) => s.to_string(),
+                        Ok(Value::Int(i)) => i.to_string(),
+                        Ok(Value::UInt(i)) => i.to_string(),
+                        Ok(Value::Null) => continue,
+                        Ok(_) | Err(_) => {
+                            self.stats.eval_errors.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                    },
+                };
+                let (hashes, values, alert_key) = if r.trigger == Trigger::Each {
+                    (vec![d.tx_hash.clone()], explain(d), key.clone())
+                } else {
+                    let wk = (r.spec.id.clone(), key.clone());
+                    let w = self.windows.entry(wk.clone()).or_default();
+                    let fired = w.push(event(d), r.window_ms, r.trigger);
+                    touched.push(wk);
+                    let Some(f) = fired else { continue };
+                    let alert_key = match &f.sub_key {
+                        Some(s) if key.is_empty() => s.clone(),
+                        Some(s) => format!("{key}/{s}"),
+                        None => key.clone(),
+                    };
+                    let mut values: BTreeMap<String, String> = f.values.into_iter().collect();
+                    values.extend(explain(d));
+                    (f.hashes, values, alert_key)
+                };
+                batch.fire(
+                    vr,
+                    &alert_key,
+                    &hashes,
+                    values,
+                    d,
+                    now,
+                    &self.silences,
+                    &self.channels,
+                )?;
+            }
+        }
+        // Findings the node recorded since the last block: one alert each.
+        let seen = batch.counter(KEY_FINDINGS_SEEN)?;
+        let findings = self.store.findings()?;
+        if (findings.len() as u64) > seen {
+            for f in findings.iter().skip(seen as usize) {
+                let rule = block_rule();
+                let mut values = BTreeMap::new();
+                values.insert("check".into(), f.check.clone());
+                values.insert("detail".into(), f.detail.chars().take(500).collect());
+                values.insert("endpoint".into(), f.endpoint.clone());
+                let key = format!("{}@{}", f.endpoint, f.height.unwrap_or(-1));
+                let doc = TxDoc {
+                    height: f.height.unwrap_or(h),
+                    time_ms: f.at_ms,
+                    ..Default::default()
+                };
+                batch.fire(
+                    &rule,
+                    &key,
+                    &[],
+                    values,
+                    &doc,
+                    now,
+                    &self.silences,
+                    &self.channels,
+                )?;
+            }
+            batch.set_counter(KEY_FINDINGS_SEEN, findings.len() as u64);
+        }
+        // Window state of the keys this block touched, and windows that
+        // expired.
+        touched.sort();
+        touched.dedup();
+        let last_t = docs.last().map(|d| d.time_ms);
+        for wk in touched {
+            if let (Some(w), Some(t)) = (self.windows.get_mut(&wk), last_t) {
+                let window_ms = self
+                    .rules
+                    .iter()
+                    .find(|r| r.rule.spec.id == wk.0)
+                    .map_or(0, |r| r.rule.window_ms);
+                w.expire(t, window_ms);
+            }
+            let key = format!("{WINDOW_PREFIX}{}\0{}", wk.0, wk.1).into_bytes();
+            match self.windows.get(&wk) {
+                Some(w) if !w.events.is_empty() => {
+                    let v = serde_json::to_vec(w).map_err(|e| corrupt("window", e))?;
+                    batch.ops.push(PolicyOp::Put(PolicyFamily::State, key, v));
+                }
+                _ => {
+                    self.windows.remove(&wk);
+                    batch.ops.push(PolicyOp::Delete(PolicyFamily::State, key));
+                }
+            }
+        }
+        let opened = batch.opened;
+        let matched = batch.matched;
+        let mut ops = batch.finish()?;
+        ops.push(PolicyOp::Put(
+            PolicyFamily::State,
+            KEY_CHECKPOINT.to_vec(),
+            h.to_be_bytes().to_vec(),
+        ));
+        self.store.policy_write(&ops)?;
+        self.stats
+            .alerts_opened
+            .fetch_add(opened, Ordering::Relaxed);
+        self.stats.matches.fetch_add(matched, Ordering::Relaxed);
+        self.stats.height.store(h, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+fn block_rule() -> Versioned {
+    let spec_text = format!(
+        "[[rule]]\nid = \"{BLOCK_RULE}\"\ntitle = \"区块验证失败 Block failed verification\"\nseverity = \"critical\"\ncondition = \"false\"\nlabels = {{ category = \"supervision\" }}\n"
+    );
+    let (mut rules, _) = crate::rule::parse_file(Path::new("(built-in)"), &spec_text, None);
+    Versioned {
+        rule: rules.remove(0),
+        version: 1,
+    }
+}
+
+/// The engine's checkpoint in `store`.
+pub fn checkpoint(store: &Store) -> Result<Option<i64>, EngineError> {
+    match store.policy_get(PolicyFamily::State, KEY_CHECKPOINT)? {
+        None => Ok(None),
+        Some(v) => {
+            let b: [u8; 8] = v
+                .try_into()
+                .map_err(|_| corrupt("checkpoint", "not 8 bytes"))?;
+            Ok(Some(i64::from_be_bytes(b)))
+        }
+    }
+}
+
+/// Stores `rule`'s text as a new version if it differs from the latest;
+/// returns the version in force.
+fn record_version(store: &Store, rule: &Rule, ops: &mut Vec<PolicyOp>) -> Result<u32, EngineError> {
+    let prefix = keyed(&rule.spec.id, "");
+    let last = store.policy_scan(PolicyFamily::RuleVersions, &prefix, None, true, 1)?;
+    let (version, text) = match last.first() {
+        None => (0, Vec::new()),
+        Some((k, v)) => {
+            let b: [u8; 4] = k
+                .get(prefix.len()..)
+                .and_then(|s| s.try_into().ok())
+                .ok_or_else(|| corrupt("rule version key", "not id‖0‖BE32"))?;
+            (u32::from_be_bytes(b), v.clone())
+        }
+    };
+    if text == rule.text.as_bytes() {
+        return Ok(version);
+    }
+    let next = version + 1;
+    let mut k = prefix;
+    k.extend_from_slice(&next.to_be_bytes());
+    ops.push(PolicyOp::Put(
+        PolicyFamily::RuleVersions,
+        k,
+        rule.text.clone().into_bytes(),
+    ));
+    Ok(next)
+}
+
+/// The fields that explain a match.
+fn explain(d: &TxDoc) -> BTreeMap<String, String> {
+    let b = &d.business;
+    let mut v = BTreeMap::new();
+    v.insert("tx".into(), d.tx_hash.clone());
+    v.insert("status".into(), d.status.clone());
+    if let Some(a) = b.amount {
+        v.insert(
+            "amount".into(),
+            format!("{}.{:02}", a / 100, (a % 100).abs()),
+        );
+    }
+    for (k, x) in [
+        ("currency", b.currency.as_deref()),
+        ("payer", b.payer.key()),
+        ("payee", b.payee.key()),
+        ("scenario", b.scenario.as_deref()),
+    ] {
+        if let Some(x) = x {
+            v.insert(k.into(), x.to_string());
+        }
+    }
+    v
+}
+
+fn event(d: &TxDoc) -> Event {
+    let b = &d.business;
+    Event {
+        t: d.time_ms,
+        hash: d.tx_hash.clone(),
+        cents: b.amount.unwrap_or(0),
+        payer: b.payer.key().unwrap_or_default().to_string(),
+        payee: b.payee.key().unwrap_or_default().to_string(),
+        currency: b.currency.clone().unwrap_or_default(),
+    }
+}
+
+/// What one block writes: alerts changed in it (read once, written once),
+/// outbox entries and counters.
+struct Batch<'s> {
+    store: &'s Store,
+    alerts: BTreeMap<u64, Alert>,
+    keys: BTreeMap<Vec<u8>, Option<u64>>,
+    counters: BTreeMap<Vec<u8>, u64>,
+    ops: Vec<PolicyOp>,
+    opened: u64,
+    matched: u64,
+}
+
+impl<'s> Batch<'s> {
+    fn new(store: &'s Store) -> Result<Self, EngineError> {
+        Ok(Self {
+            store,
+            alerts: BTreeMap::new(),
+            keys: BTreeMap::new(),
+            counters: BTreeMap::new(),
+            ops: Vec::new(),
+            opened: 0,
+            matched: 0,
+        })
+    }
+
+    fn counter(&mut self, name: &[u8]) -> Result<u64, EngineError> {
+        if let Some(v) = self.counters.get(name) {
+            return Ok(*v);
+        }
+        let v = match self.store.policy_get(PolicyFamily::State, name)? {
+            None => 0,
+            Some(b) => u64::from_be_bytes(
+                b.try_into()
+                    .map_err(|_| corrupt(String::from_utf8_lossy(name), "not 8 bytes"))?,
+            ),
+        };
+        self.counters.insert(name.to_vec(), v);
+        Ok(v)
+    }
+
+    fn set_counter(&mut self, name: &[u8], v: u64) {
+        self.counters.insert(name.to_vec(), v);
+    }
+
+    fn next(&mut self, name: &[u8]) -> Result<u64, EngineError> {
+        let v = self.counter(name)? + 1;
+        self.set_counter(name, v);
+        Ok(v)
+    }
+
+    fn live_alert(&mut self, key: &[u8]) -> Result<Option<Alert>, EngineError> {
+        let id = match self.keys.get(key) {
+            Some(id) => *id,
+            None => match self.store.policy_get(PolicyFamily::AlertKeys, key)? {
+                None => None,
+                Some(b) => Some(u64::from_be_bytes(
+                    b.try_into()
+                        .map_err(|_| corrupt("alert key", "not 8 bytes"))?,
+                )),
+            },
+        };
+        let Some(id) = id else { return Ok(None) };
+        if let Some(a) = self.alerts.get(&id) {
+            return Ok(Some(a.clone()));
+        }
+        match self.store.policy_get(PolicyFamily::Alerts, &be64(id))? {
+            None => Ok(None),
+            Some(b) => Ok(Some(
+                serde_json::from_slice(&b).map_err(|e| corrupt(format!("alert {id}"), e))?,
+            )),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn fire(
+        &mut self,
+        vr: &Versioned,
+        key: &str,
+        hashes: &[String],
+        values: BTreeMap<String, String>,
+        d: &TxDoc,
+        now: i64,
+        silences: &[Silence],
+        channels: &[String],
+    ) -> Result<(), EngineError> {
+        let r = &vr.rule;
+        let akey = keyed(&r.spec.id, key);
+        if let Some(mut a) = self.live_alert(&akey)?
+            && a.state.is_live()
+            && d.time_ms - a.last_seen_ms <= r.dedup_ms
+        {
+            let added = a.add_transactions(hashes);
+            a.last_seen_ms = a.last_seen_ms.max(d.time_ms);
+            a.last_height = d.height;
+            a.updated_ms = now;
+            if added > 0 {
+                self.matched += 1;
+                a.values = values;
+                let detail = format!("{} transactions in all", a.count());
+                if a.history.last().is_some_and(|h| h.action == "matched") {
+                    if let Some(h) = a.history.last_mut() {
+                        h.at_ms = now;
+                        h.detail = detail;
+                    }
+                } else {
+                    a.history.push(HistoryEntry {
+                        at_ms: now,
+                        actor: "policies".into(),
+                        action: "matched".into(),
+                        detail,
+                    });
+                }
+            }
+            self.alerts.insert(a.id, a);
+            return Ok(());
+        }
+        let id = self.next(KEY_ALERT_SEQ)?;
+        let silenced_by = silences
+            .iter()
+            .find(|s| s.mutes(&r.spec.id, key, now))
+            .map(|s| s.id);
+        let mut a = Alert {
+            id,
+            rule: r.spec.id.clone(),
+            rule_version: vr.version,
+            title: r.spec.title.clone(),
+            severity: r.spec.severity,
+            group_key: key.to_string(),
+            labels: r.spec.labels.clone(),
+            state: AlertState::Open,
+            silenced_by,
+            created_ms: now,
+            updated_ms: now,
+            first_seen_ms: d.time_ms,
+            last_seen_ms: d.time_ms,
+            last_height: d.height,
+            transactions: Vec::new(),
+            unlisted: 0,
+            values,
+            assignee: None,
+            history: vec![HistoryEntry {
+                at_ms: now,
+                actor: "policies".into(),
+                action: "opened".into(),
+                detail: format!("rule {} v{} at block {}", r.spec.id, vr.version, d.height),
+            }],
+            deliveries: Vec::new(),
+        };
+        a.add_transactions(hashes);
+        if let Some(s) = silenced_by {
+            a.history.push(HistoryEntry {
+                at_ms: now,
+                actor: "policies".into(),
+                action: "silenced".into(),
+                detail: format!("notifications muted by silence {s}"),
+            });
+        } else {
+            for ch in r.spec.notify.iter().filter(|c| channels.contains(c)) {
+                let seq = self.next(KEY_OUTBOX_SEQ)?;
+                let entry = OutboxEntry {
+                    message_id: format!("alert-{id}-opened-{ch}"),
+                    alert_id: id,
+                    event: "alert.opened".into(),
+                    created_ms: now,
+                    attempts: 0,
+                    next_attempt_ms: now,
+                    last_error: None,
+                };
+                a.deliveries.push(Delivery {
+                    channel: ch.clone(),
+                    message_id: entry.message_id.clone(),
+                    at_ms: now,
+                    status: "queued".into(),
+                    attempt: 0,
+                    detail: String::new(),
+                });
+                let mut k = keyed(ch, "");
+                k.extend_from_slice(&be64(seq));
+                let v = serde_json::to_vec(&entry).map_err(|e| corrupt("outbox entry", e))?;
+                self.ops.push(PolicyOp::Put(PolicyFamily::Outbox, k, v));
+            }
+        }
+        self.keys.insert(akey, Some(id));
+        self.alerts.insert(id, a);
+        self.opened += 1;
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Vec<PolicyOp>, EngineError> {
+        for (id, a) in &self.alerts {
+            let v = serde_json::to_vec(a).map_err(|e| corrupt(format!("alert {id}"), e))?;
+            self.ops
+                .push(PolicyOp::Put(PolicyFamily::Alerts, be64(*id).to_vec(), v));
+        }
+        for (k, id) in &self.keys {
+            match id {
+                Some(id) => self.ops.push(PolicyOp::Put(
+                    PolicyFamily::AlertKeys,
+                    k.clone(),
+                    be64(*id).to_vec(),
+                )),
+                None => self
+                    .ops
+                    .push(PolicyOp::Delete(PolicyFamily::AlertKeys, k.clone())),
+            }
+        }
+        for (k, v) in &self.counters {
+            self.ops.push(PolicyOp::Put(
+                PolicyFamily::State,
+                k.clone(),
+                be64(*v).to_vec(),
+            ));
+        }
+        Ok(self.ops)
+    }
+}
+
+/// Every alert, in id order (for tests and exports).
+pub fn all_alerts(store: &Store) -> Result<Vec<Alert>, EngineError> {
+    store
+        .policy_scan(PolicyFamily::Alerts, b"", None, false, usize::MAX)?
+        .into_iter()
+        .map(|(k, v)| serde_json::from_slice(&v).map_err(|e| corrupt(format!("alert {k:?}"), e)))
+        .collect()
+}
+
+/// The outbox entries of `channel`, oldest first.
+pub fn outbox(store: &Store, channel: &str) -> Result<Vec<OutboxEntry>, EngineError> {
+    store
+        .policy_scan(
+            PolicyFamily::Outbox,
+            &keyed(channel, ""),
+            None,
+            false,
+            usize::MAX,
+        )?
+        .into_iter()
+        .map(|(_, v)| serde_json::from_slice(&v).map_err(|e| corrupt("outbox entry", e)))
+        .collect()
+}

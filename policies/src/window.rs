@@ -1,0 +1,210 @@
+//! Sliding windows: the matching transactions of one rule and group key in
+//! the last `window` of block time, kept in the store so that a restart
+//! forgets nothing.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use crate::rule::Trigger;
+
+/// One matching transaction, as a window keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Block time, ms.
+    pub t: i64,
+    /// Transaction hash.
+    pub hash: String,
+    /// Amount in hundredths (0 when unknown).
+    pub cents: i64,
+    /// Payer.
+    pub payer: String,
+    /// Payee.
+    pub payee: String,
+    /// Currency.
+    pub currency: String,
+}
+
+/// The events of one (rule, key).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    /// In block-time order.
+    pub events: VecDeque<Event>,
+}
+
+/// What a window's new event made true.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fired {
+    /// The transactions that make the threshold, in chain order.
+    pub hashes: Vec<String>,
+    /// The figures that made it: count, sum, legs.
+    pub values: Vec<(String, String)>,
+    /// A key narrower than the group's (a round trip's pair).
+    pub sub_key: Option<String>,
+}
+
+impl Window {
+    /// Adds `e` (the newest), drops what fell out of `window_ms` before it
+    /// (both ends inclusive), and says whether `trigger` now holds.
+    pub fn push(&mut self, e: Event, window_ms: i64, trigger: Trigger) -> Option<Fired> {
+        let from = e.t - window_ms;
+        while self.events.front().is_some_and(|x| x.t < from) {
+            self.events.pop_front();
+        }
+        let fired = match trigger {
+            Trigger::Each => None,
+            Trigger::Count(n) => {
+                let count = self.events.len() as u64 + 1;
+                (count >= n).then(|| Fired {
+                    hashes: self.hashes_with(&e),
+                    values: vec![
+                        ("count".into(), count.to_string()),
+                        ("threshold".into(), format!("count ≥ {n}")),
+                    ],
+                    sub_key: None,
+                })
+            }
+            Trigger::Sum(s) => {
+                let cents: i64 = self.events.iter().map(|x| x.cents).sum::<i64>() + e.cents;
+                let sum = cents as f64 / 100.0;
+                (sum >= s).then(|| Fired {
+                    hashes: self.hashes_with(&e),
+                    values: vec![
+                        ("sum".into(), format!("{}.{:02}", cents / 100, cents % 100)),
+                        ("count".into(), (self.events.len() + 1).to_string()),
+                        ("threshold".into(), format!("sum ≥ {s}")),
+                    ],
+                    sub_key: None,
+                })
+            }
+            Trigger::RoundTrip(bp) => {
+                let legs: Vec<&Event> = self
+                    .events
+                    .iter()
+                    .filter(|x| {
+                        x.payer == e.payee
+                            && x.payee == e.payer
+                            && x.currency == e.currency
+                            && !x.payer.is_empty()
+                            && (e.cents - x.cents).unsigned_abs() * 10_000
+                                <= x.cents.unsigned_abs() * bp
+                    })
+                    .collect();
+                (!legs.is_empty()).then(|| {
+                    let mut hashes: Vec<String> = legs.iter().map(|x| x.hash.clone()).collect();
+                    hashes.push(e.hash.clone());
+                    let first = legs[0];
+                    let mut pair = [e.payer.clone(), e.payee.clone()];
+                    pair.sort();
+                    Fired {
+                        hashes,
+                        values: vec![
+                            (
+                                "out".into(),
+                                format!(
+                                    "{} → {} {} {}",
+                                    first.payer,
+                                    first.payee,
+                                    first.cents as f64 / 100.0,
+                                    first.currency
+                                ),
+                            ),
+                            (
+                                "back".into(),
+                                format!(
+                                    "{} → {} {} {}",
+                                    e.payer,
+                                    e.payee,
+                                    e.cents as f64 / 100.0,
+                                    e.currency
+                                ),
+                            ),
+                            ("tolerance".into(), format!("{bp} bp")),
+                        ],
+                        sub_key: Some(pair.join("↔")),
+                    }
+                })
+            }
+        };
+        self.events.push_back(e);
+        fired
+    }
+
+    fn hashes_with(&self, e: &Event) -> Vec<String> {
+        self.events
+            .iter()
+            .map(|x| x.hash.clone())
+            .chain(std::iter::once(e.hash.clone()))
+            .collect()
+    }
+
+    /// Drops what is older than `window_ms` before block time `now`.
+    pub fn expire(&mut self, now: i64, window_ms: i64) {
+        while self.events.front().is_some_and(|x| x.t < now - window_ms) {
+            self.events.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(t: i64, hash: &str, cents: i64, payer: &str, payee: &str) -> Event {
+        Event {
+            t,
+            hash: hash.into(),
+            cents,
+            payer: payer.into(),
+            payee: payee.into(),
+            currency: "CNY".into(),
+        }
+    }
+
+    #[test]
+    fn count_fires_with_every_event_in_the_window_both_ends_inclusive() {
+        let mut w = Window::default();
+        assert!(
+            w.push(ev(0, "a", 1, "p", "q"), 100, Trigger::Count(3))
+                .is_none()
+        );
+        assert!(
+            w.push(ev(50, "b", 1, "p", "q"), 100, Trigger::Count(3))
+                .is_none()
+        );
+        let f = w
+            .push(ev(100, "c", 1, "p", "q"), 100, Trigger::Count(3))
+            .unwrap();
+        assert_eq!(f.hashes, ["a", "b", "c"]);
+        // "a" falls out at 101.
+        assert!(
+            w.push(ev(101, "d", 1, "p", "q"), 100, Trigger::Count(4))
+                .is_none()
+        );
+        assert_eq!(w.events.len(), 3);
+    }
+
+    #[test]
+    fn sum_and_round_trip() {
+        let mut w = Window::default();
+        assert!(
+            w.push(ev(0, "a", 6_000, "p", "q"), 10, Trigger::Sum(100.0))
+                .is_none()
+        );
+        let f = w
+            .push(ev(1, "b", 4_000, "p", "q"), 10, Trigger::Sum(100.0))
+            .unwrap();
+        assert_eq!(f.values[0], ("sum".into(), "100.00".into()));
+
+        let mut w = Window::default();
+        let rt = Trigger::RoundTrip(100);
+        assert!(w.push(ev(0, "out", 1_000_000, "a", "b"), 600, rt).is_none());
+        // Another pair, and a reverse leg 1.5% off: no.
+        assert!(w.push(ev(1, "x", 1_000_000, "c", "a"), 600, rt).is_none());
+        assert!(w.push(ev(2, "far", 985_000, "b", "a"), 600, rt).is_none());
+        // 1% off: yes, with the first leg.
+        let f = w.push(ev(3, "back", 990_000, "b", "a"), 600, rt).unwrap();
+        assert_eq!(f.hashes, ["out", "back"]);
+        assert_eq!(f.sub_key.as_deref(), Some("a↔b"));
+    }
+}
