@@ -56,6 +56,8 @@ pub struct PoliciesSection {
     /// The watchlists directory (`NAME.txt`, `NAME.csv`), read again when a
     /// file changes.
     pub watchlists_dir: Option<PathBuf>,
+    /// Where alerts are sent (`[[policies.channel]]`).
+    pub channel: Vec<policies::deliver::ChannelConfig>,
 }
 
 /// `[chain]`.
@@ -375,6 +377,12 @@ impl Config {
         if let Some(p) = &mut self.chain.sealers_file {
             fix(p);
         }
+        if let Some(p) = &mut self.policies.rules_dir {
+            fix(p);
+        }
+        if let Some(p) = &mut self.policies.watchlists_dir {
+            fix(p);
+        }
     }
 
     /// Checks that span keys.
@@ -670,6 +678,20 @@ data_dir = "data"
         let c = Config::from_toml(text, dir.path()).unwrap();
         let ic = c.ingest_config().unwrap();
         assert_eq!(ic.endpoints.len(), 2);
+        assert_eq!(ic.receipt_concurrency, 32);
+        // The commented-out channel, as an operator would enable it.
+        let enabled: String = text
+            .lines()
+            .skip_while(|l| !l.starts_with("# [[policies.channel]]"))
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .map(|l| format!("{}\n", l.split("  #").next().unwrap_or(l)))
+            .collect();
+        let c = Config::from_toml(&format!("{text}\n{enabled}"), dir.path()).unwrap();
+        assert_eq!(c.policies.channel.len(), 1);
+        assert_eq!(
+            c.policies.channel[0].kind,
+            policies::deliver::ChannelKind::Webhook
+        );
         match ic.trust {
             Trust::Genesis(s) => assert_eq!((s.len(), s[0].weight), (1, 2)),
             Trust::FirstUse => panic!("the example trusts the genesis committee"),

@@ -53,7 +53,7 @@ pub enum EngineError {
     },
 }
 
-fn corrupt(what: impl Into<String>, reason: impl std::fmt::Display) -> EngineError {
+pub(crate) fn corrupt(what: impl Into<String>, reason: impl std::fmt::Display) -> EngineError {
     EngineError::Corrupt {
         what: what.into(),
         reason: reason.to_string(),
@@ -75,7 +75,7 @@ pub struct EngineStats {
     pub height: std::sync::atomic::AtomicI64,
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -86,7 +86,7 @@ fn be64(v: u64) -> [u8; 8] {
     v.to_be_bytes()
 }
 
-fn keyed(a: &str, b: &str) -> Vec<u8> {
+pub(crate) fn keyed(a: &str, b: &str) -> Vec<u8> {
     let mut k = a.as_bytes().to_vec();
     k.push(0);
     k.extend_from_slice(b.as_bytes());
@@ -284,6 +284,8 @@ impl Engine {
     /// result with the new checkpoint.
     pub fn process(&mut self, h: i64) -> Result<(), EngineError> {
         self.maybe_reload_watchlists();
+        let store = self.store.clone();
+        let _lock = store.policy_lock();
         let Some((_, docs)) =
             block_docs(&self.store, &self.sealer, h, &self.index_stats).map_err(|e| {
                 EngineError::Read {
@@ -738,6 +740,16 @@ impl<'s> Batch<'s> {
             ));
         }
         Ok(self.ops)
+    }
+}
+
+/// Alert `id`, if there is one.
+pub fn alert(store: &Store, id: u64) -> Result<Option<Alert>, EngineError> {
+    match store.policy_get(PolicyFamily::Alerts, &be64(id))? {
+        None => Ok(None),
+        Some(b) => Ok(Some(
+            serde_json::from_slice(&b).map_err(|e| corrupt(format!("alert {id}"), e))?,
+        )),
     }
 }
 

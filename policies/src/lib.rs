@@ -10,13 +10,16 @@
 //! - [`engine`]: follows the store from its own checkpoint and writes the
 //!   alerts, window state and outbox entries of each block in one batch
 //!   with the checkpoint.
+//! - [`deliver`]: one sender per channel (webhook with Standard Webhooks
+//!   signatures, DingTalk, WeCom) takes its outbox in order, at least once.
 //!
 //! Data flow: store (verified blocks, sealed records) → `block_docs` (the
 //! indexer's reading of each transaction) → every enabled rule → alerts and
-//! outbox entries → the store's policy families.
+//! outbox entries → the store's policy families → senders → receivers.
 
 pub mod alert;
 pub mod context;
+pub mod deliver;
 pub mod engine;
 pub mod rule;
 pub mod watchlist;

@@ -153,6 +153,7 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
         let mut node = Node::open(config, data, keyring, Some(index_config))?.with_policies(
             Some(&rules_dir),
             Some(&lists_dir),
+            &[],
             opts.until_height,
         )?;
         let metrics = serve_metrics("127.0.0.1:0".parse()?, node.registry()).await?;

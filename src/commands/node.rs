@@ -50,6 +50,7 @@ pub struct Node {
     index_stats: Option<Arc<IndexStats>>,
     policies: Option<policies::Engine>,
     policy_stats: Option<Arc<policies::EngineStats>>,
+    senders: Vec<policies::deliver::Sender>,
 }
 
 impl Node {
@@ -94,6 +95,7 @@ impl Node {
             index_stats,
             policies: None,
             policy_stats: None,
+            senders: Vec::new(),
         })
     }
 
@@ -105,8 +107,16 @@ impl Node {
         mut self,
         rules_dir: Option<&Path>,
         watchlists_dir: Option<&Path>,
+        channels: &[policies::deliver::ChannelConfig],
         stop_at: Option<i64>,
     ) -> Result<Self> {
+        let mut names = Vec::new();
+        for c in channels {
+            let channel = policies::deliver::Channel::new(c.clone())?;
+            names.push(channel.name().to_string());
+            self.senders
+                .push(policies::deliver::Sender::new(self.store.clone(), channel));
+        }
         let lists = match watchlists_dir {
             Some(d) => policies::Watchlists::load(d)?,
             None => policies::Watchlists::empty(),
@@ -117,6 +127,11 @@ impl Node {
             for e in &errors {
                 tracing::error!(error = %e, "rule left out");
             }
+            for r in &loaded {
+                for n in r.spec.notify.iter().filter(|n| !names.contains(n)) {
+                    tracing::warn!(rule = %r.spec.id, channel = %n, "rule notifies a channel that is not configured; its alerts are kept but not sent there");
+                }
+            }
             rules.extend(loaded);
             policies::rule::dedupe_ids(&mut rules, &mut Vec::new());
         }
@@ -125,14 +140,9 @@ impl Node {
             lists = ?lists.sizes(),
             "alert rules loaded"
         );
-        let engine = policies::Engine::new(
-            self.store.clone(),
-            self.sealer.clone(),
-            rules,
-            lists,
-            Vec::new(),
-        )?
-        .stop_at(stop_at);
+        let engine =
+            policies::Engine::new(self.store.clone(), self.sealer.clone(), rules, lists, names)?
+                .stop_at(stop_at);
         self.policy_stats = Some(engine.stats());
         self.policies = Some(engine);
         Ok(self)
@@ -178,6 +188,11 @@ impl Node {
             .policies
             .take()
             .map(|e| tokio::spawn(e.run(stopped(stop_rx.clone()))));
+        let senders: Vec<_> = self
+            .senders
+            .drain(..)
+            .map(|s| tokio::spawn(s.run(stopped(stop_rx.clone()))))
+            .collect();
         let result = self.ingest.run(stopped(stop_rx)).await;
         if result.is_err() || !stops_itself {
             let _ = stop_tx.send(true);
@@ -190,6 +205,14 @@ impl Node {
             Some(task) => task.await.context("policy engine task")?,
             None => Ok(()),
         };
+        // Senders stop with the node (what they have not sent stays in the
+        // outbox for the next start).
+        let _ = stop_tx.send(true);
+        for s in senders {
+            if let Err(e) = s.await.context("sender task")? {
+                tracing::error!(error = %e, "sender stopped");
+            }
+        }
         signal.abort();
         result?;
         indexed?;
@@ -326,6 +349,7 @@ pub fn run(config_path: &Path, until_height: Option<i64>) -> Result<ExitCode> {
         .with_policies(
             config.policies.rules_dir.as_deref(),
             config.policies.watchlists_dir.as_deref(),
+            &config.policies.channel,
             until_height,
         )?;
         if let Some(addr) = config.server.metrics_listen {

@@ -282,6 +282,7 @@ pub struct Store {
     db: DB,
     feed: tokio::sync::watch::Sender<Option<i64>>,
     policy_feed: tokio::sync::watch::Sender<u64>,
+    policy_lock: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Store {
@@ -356,6 +357,7 @@ impl Store {
             db,
             feed: tokio::sync::watch::channel(None).0,
             policy_feed: tokio::sync::watch::channel(0).0,
+            policy_lock: std::sync::Mutex::new(()),
         };
         match store.get(CF_META, KEY_FORMAT)? {
             None if writable => {

@@ -145,6 +145,15 @@ impl Store {
         Ok(out)
     }
 
+    /// The lock every read-modify-write of a policy record takes (the
+    /// engine per block, senders per delivery, lifecycle changes), so that
+    /// none overwrites another's change.
+    pub fn policy_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.policy_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// A counter that moves on every policy write, for senders and
     /// subscriptions to wake on.
     pub fn subscribe_policy(&self) -> tokio::sync::watch::Receiver<u64> {

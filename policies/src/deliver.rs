@@ -1,0 +1,531 @@
+//! Delivery: one sender per channel takes the channel's outbox in order,
+//! sends each notification, and retries with exponential backoff and
+//! jitter until it is delivered or too old, when it is parked in the dead
+//! letters (an admin can replay them). An entry leaves the outbox only in
+//! the same write that records its delivery on the alert, so a crash at any
+//! instant loses nothing; the receiver may see a notification twice, with
+//! the same idempotency id.
+//!
+//! Channels:
+//! - `webhook`: a JSON body signed as Standard Webhooks do: `webhook-id`
+//!   (the idempotency id), `webhook-timestamp` (Unix seconds) and
+//!   `webhook-signature` (`v1,` + base64 of HMAC-SHA256 over
+//!   `id.timestamp.body`, one per active secret, space-separated). Secrets
+//!   are `whsec_` + base64. Thin payloads: ids and a summary; receivers fetch
+//!   details through the audited API.
+//! - `dingtalk`: a DingTalk group robot (markdown message; with a secret,
+//!   the robot's `timestamp` and `sign` query parameters).
+//! - `wecom`: a WeCom (企业微信) group robot (markdown message).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use hmac::{Hmac, KeyInit, Mac};
+use observer_node::store::{PolicyFamily, PolicyOp, Store};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use crate::alert::{Alert, Delivery, OutboxEntry};
+use crate::engine::{EngineError, keyed, now_ms};
+
+/// What kind of receiver a channel is.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelKind {
+    /// Generic webhook, Standard Webhooks signatures.
+    Webhook,
+    /// DingTalk group robot.
+    DingTalk,
+    /// WeCom group robot.
+    WeCom,
+}
+
+/// A channel's configuration (`[[policies.channel]]`).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfig {
+    /// The name rules use in `notify`.
+    pub name: String,
+    /// The kind.
+    pub kind: ChannelKind,
+    /// The receiver's URL.
+    pub url: String,
+    /// Signing secrets (`whsec_…` for webhooks, the robot's `SEC…` for
+    /// DingTalk); each is the name of an environment variable holding it.
+    #[serde(default)]
+    pub secret_envs: Vec<String>,
+    /// First retry delay, ms.
+    #[serde(default = "default_initial")]
+    pub backoff_initial_ms: u64,
+    /// Longest retry delay, ms.
+    #[serde(default = "default_max")]
+    pub backoff_max_ms: u64,
+    /// Give up (dead letter) after this long, ms (default a day).
+    #[serde(default = "default_give_up")]
+    pub give_up_after_ms: u64,
+    /// Per-request timeout, ms.
+    #[serde(default = "default_timeout")]
+    pub timeout_ms: u64,
+    /// The dashboard's address, for links in messages.
+    #[serde(default)]
+    pub link_base: String,
+}
+
+impl std::fmt::Debug for ChannelConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelConfig")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("url", &self.url)
+            .field("secret_envs", &self.secret_envs)
+            .finish_non_exhaustive()
+    }
+}
+
+fn default_initial() -> u64 {
+    1_000
+}
+fn default_max() -> u64 {
+    300_000
+}
+fn default_give_up() -> u64 {
+    86_400_000
+}
+fn default_timeout() -> u64 {
+    10_000
+}
+
+/// Why a channel cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    /// The configuration is wrong.
+    #[error("channel {name}: {reason}")]
+    Config {
+        /// The channel.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// A signing secret's key bytes (zeroized on drop).
+struct Secret(zeroize::Zeroizing<Vec<u8>>);
+
+/// A channel ready to send.
+pub struct Channel {
+    config: ChannelConfig,
+    secrets: Vec<Secret>,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channel")
+            .field("config", &self.config)
+            .field("secrets", &self.secrets.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Channel {
+    /// Reads the channel's secrets from their environment variables.
+    pub fn new(config: ChannelConfig) -> Result<Self, ChannelError> {
+        let mut values = Vec::new();
+        for var in &config.secret_envs {
+            let value = std::env::var(var).map_err(|_| ChannelError::Config {
+                name: config.name.clone(),
+                reason: format!("secret variable {var} is not set"),
+            })?;
+            values.push((var.clone(), zeroize::Zeroizing::new(value)));
+        }
+        Self::with_secrets(config, values)
+    }
+
+    /// The channel with its secrets given as (where from, value) pairs, in
+    /// the form the environment variables hold them.
+    pub fn with_secrets(
+        config: ChannelConfig,
+        values: Vec<(String, zeroize::Zeroizing<String>)>,
+    ) -> Result<Self, ChannelError> {
+        let bad = |reason: String| ChannelError::Config {
+            name: config.name.clone(),
+            reason,
+        };
+        if config.name.is_empty() || config.name.contains('\0') {
+            return Err(bad("a channel needs a name".into()));
+        }
+        if !(config.url.starts_with("https://") || config.url.starts_with("http://")) {
+            return Err(bad(format!("url '{}' is not http(s)", config.url)));
+        }
+        let mut secrets = Vec::new();
+        for (var, value) in &values {
+            let key = match config.kind {
+                ChannelKind::Webhook => {
+                    let b64 = value.strip_prefix("whsec_").unwrap_or(value);
+                    base64::engine::general_purpose::STANDARD
+                        .decode(b64.trim())
+                        .map_err(|e| bad(format!("secret {var} is not whsec_ + base64: {e}")))?
+                }
+                _ => value.as_bytes().to_vec(),
+            };
+            if key.is_empty() {
+                return Err(bad(format!("secret {var} is empty")));
+            }
+            secrets.push(Secret(zeroize::Zeroizing::new(key)));
+        }
+        if config.kind == ChannelKind::Webhook && secrets.is_empty() {
+            return Err(bad(
+                "a webhook needs at least one signing secret (secret_envs)".into(),
+            ));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.timeout_ms))
+            .build()
+            .map_err(|e| bad(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            config,
+            secrets,
+            http,
+        })
+    }
+
+    /// The channel's name.
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+}
+
+/// The Standard Webhooks signature header value of `body` for `secrets`.
+pub fn webhook_signature(secrets: &[&[u8]], id: &str, timestamp: i64, body: &[u8]) -> String {
+    secrets
+        .iter()
+        .filter_map(|k| {
+            let mut mac = Hmac::<Sha256>::new_from_slice(k).ok()?;
+            mac.update(id.as_bytes());
+            mac.update(b".");
+            mac.update(timestamp.to_string().as_bytes());
+            mac.update(b".");
+            mac.update(body);
+            Some(format!(
+                "v1,{}",
+                base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+            ))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The thin JSON of a notification: ids and a summary.
+pub fn summary(entry: &OutboxEntry, a: &Alert, link_base: &str) -> Value {
+    json!({
+        "type": entry.event,
+        "timestamp": entry.created_ms,
+        "data": {
+            "alert_id": a.id,
+            "rule": a.rule,
+            "rule_version": a.rule_version,
+            "title": a.title,
+            "severity": a.severity.as_str(),
+            "group_key": a.group_key,
+            "transactions": a.count(),
+            "first_transaction": a.transactions.first(),
+            "first_seen_ms": a.first_seen_ms,
+            "height": a.last_height,
+            "labels": a.labels,
+            "link": if link_base.is_empty() { Value::Null } else {
+                Value::String(format!("{}/alerts/{}", link_base.trim_end_matches('/'), a.id))
+            },
+        }
+    })
+}
+
+fn markdown(a: &Alert, link_base: &str) -> (String, String) {
+    let title = format!("[{}] {}", a.severity.as_str().to_uppercase(), a.title);
+    let mut text = format!(
+        "### {title}\n\n- 告警 Alert: #{}\n- 规则 Rule: {} v{}\n- 分组 Key: {}\n- 交易 Transactions: {}\n- 区块 Block: {}\n",
+        a.id,
+        a.rule,
+        a.rule_version,
+        a.group_key,
+        a.count(),
+        a.last_height
+    );
+    if !link_base.is_empty() {
+        text.push_str(&format!(
+            "\n[查看 Open]({}/alerts/{})\n",
+            link_base.trim_end_matches('/'),
+            a.id
+        ));
+    }
+    (title, text)
+}
+
+/// One attempt's failure.
+#[derive(Debug)]
+struct SendError(String);
+
+impl Channel {
+    /// Sends one notification of `a`.
+    async fn send(&self, entry: &OutboxEntry, a: &Alert) -> Result<String, SendError> {
+        let c = &self.config;
+        let request = match c.kind {
+            ChannelKind::Webhook => {
+                let body = serde_json::to_vec(&summary(entry, a, &c.link_base))
+                    .map_err(|e| SendError(e.to_string()))?;
+                let ts = now_ms() / 1000;
+                let keys: Vec<&[u8]> = self.secrets.iter().map(|s| s.0.as_slice()).collect();
+                let sig = webhook_signature(&keys, &entry.message_id, ts, &body);
+                self.http
+                    .post(&c.url)
+                    .header("content-type", "application/json")
+                    .header("webhook-id", &entry.message_id)
+                    .header("webhook-timestamp", ts.to_string())
+                    .header("webhook-signature", sig)
+                    .body(body)
+            }
+            ChannelKind::DingTalk => {
+                let (title, text) = markdown(a, &c.link_base);
+                let mut url = c.url.clone();
+                if let Some(secret) = self.secrets.first() {
+                    let ts = now_ms();
+                    let secret_text = String::from_utf8_lossy(&secret.0);
+                    let mut mac = Hmac::<Sha256>::new_from_slice(&secret.0)
+                        .map_err(|e| SendError(e.to_string()))?;
+                    mac.update(format!("{ts}\n{secret_text}").as_bytes());
+                    let sign = base64::engine::general_purpose::STANDARD
+                        .encode(mac.finalize().into_bytes());
+                    let sign: String = sign
+                        .bytes()
+                        .map(|b| match b {
+                            b'+' => "%2B".to_string(),
+                            b'/' => "%2F".to_string(),
+                            b'=' => "%3D".to_string(),
+                            _ => (b as char).to_string(),
+                        })
+                        .collect();
+                    let sep = if url.contains('?') { '&' } else { '?' };
+                    url.push_str(&format!("{sep}timestamp={ts}&sign={sign}"));
+                }
+                self.http.post(url).json(&json!({
+                    "msgtype": "markdown",
+                    "markdown": { "title": title, "text": text },
+                }))
+            }
+            ChannelKind::WeCom => {
+                let (_, text) = markdown(a, &c.link_base);
+                self.http.post(&c.url).json(&json!({
+                    "msgtype": "markdown",
+                    "markdown": { "content": text },
+                }))
+            }
+        };
+        let response = request.send().await.map_err(|e| {
+            let mut s = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(x) = src {
+                s.push_str(&format!(": {x}"));
+                src = x.source();
+            }
+            SendError(s)
+        })?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        let text: String = text.chars().take(300).collect();
+        if !status.is_success() {
+            return Err(SendError(format!("HTTP {status}: {text}")));
+        }
+        // The robots answer 200 with an error code in the body.
+        if c.kind != ChannelKind::Webhook
+            && let Ok(v) = serde_json::from_str::<Value>(&text)
+            && v.get("errcode")
+                .and_then(Value::as_i64)
+                .is_some_and(|c| c != 0)
+        {
+            return Err(SendError(format!("robot refused: {text}")));
+        }
+        Ok(format!("HTTP {status}"))
+    }
+}
+
+/// The delay before attempt `attempts + 1`: doubling from `initial`, at
+/// most `max`, with ±25% jitter.
+pub fn backoff(initial_ms: u64, max_ms: u64, attempts: u32) -> u64 {
+    let base = initial_ms
+        .saturating_mul(1u64 << attempts.saturating_sub(1).min(30))
+        .min(max_ms);
+    let mut b = [0u8; 2];
+    let r = getrandom::fill(&mut b).map_or(0, |()| u16::from_le_bytes(b));
+    let spread = base / 4;
+    base - spread + (spread * 2 * u64::from(r)) / u64::from(u16::MAX)
+}
+
+/// Counters of one sender.
+#[derive(Debug, Default)]
+pub struct SenderStats {
+    /// Delivered.
+    pub delivered: std::sync::atomic::AtomicU64,
+    /// Failed attempts.
+    pub failures: std::sync::atomic::AtomicU64,
+    /// Given up (dead letters).
+    pub dead: std::sync::atomic::AtomicU64,
+}
+
+/// The sender of one channel.
+pub struct Sender {
+    store: Arc<Store>,
+    channel: Channel,
+    stats: Arc<SenderStats>,
+}
+
+impl Sender {
+    /// A sender of `channel`'s outbox in `store`.
+    pub fn new(store: Arc<Store>, channel: Channel) -> Self {
+        Self {
+            store,
+            channel,
+            stats: Arc::new(SenderStats::default()),
+        }
+    }
+
+    /// Its counters.
+    pub fn stats(&self) -> Arc<SenderStats> {
+        self.stats.clone()
+    }
+
+    /// Delivers until `shutdown`.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), EngineError> {
+        tokio::pin!(shutdown);
+        let mut feed = self.store.subscribe_policy();
+        let prefix = keyed(self.channel.name(), "");
+        loop {
+            feed.borrow_and_update();
+            let head = self
+                .store
+                .policy_scan(PolicyFamily::Outbox, &prefix, None, false, 1)?;
+            let wait = match head.into_iter().next() {
+                None => Duration::from_secs(30),
+                Some((key, value)) => {
+                    let entry: OutboxEntry = serde_json::from_slice(&value)
+                        .map_err(|e| crate::engine::corrupt("outbox entry", e))?;
+                    let now = now_ms();
+                    if entry.next_attempt_ms > now {
+                        Duration::from_millis((entry.next_attempt_ms - now) as u64)
+                    } else {
+                        self.attempt(key, entry).await?;
+                        continue;
+                    }
+                }
+            };
+            tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                _ = feed.changed() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    async fn attempt(&self, key: Vec<u8>, mut entry: OutboxEntry) -> Result<(), EngineError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let alert = crate::engine::alert(&self.store, entry.alert_id)?;
+        let Some(alert) = alert else {
+            // The alert is gone (it never is, but do not block the channel).
+            self.store
+                .policy_write(&[PolicyOp::Delete(PolicyFamily::Outbox, key)])?;
+            return Ok(());
+        };
+        let result = self.channel.send(&entry, &alert).await;
+        entry.attempts += 1;
+        let now = now_ms();
+        let c = &self.channel.config;
+        let (status, detail, ops_key) = match &result {
+            Ok(answer) => {
+                self.stats.delivered.fetch_add(1, Relaxed);
+                ("delivered", answer.clone(), None)
+            }
+            Err(SendError(e)) => {
+                self.stats.failures.fetch_add(1, Relaxed);
+                entry.last_error = Some(e.clone());
+                if now - entry.created_ms >= c.give_up_after_ms as i64 {
+                    self.stats.dead.fetch_add(1, Relaxed);
+                    tracing::error!(channel = %c.name, alert = alert.id, error = %e, "notification given up on; parked in the dead letters");
+                    ("dead", e.clone(), Some(PolicyFamily::DeadLetters))
+                } else {
+                    let delay = backoff(c.backoff_initial_ms, c.backoff_max_ms, entry.attempts);
+                    entry.next_attempt_ms = now + delay as i64;
+                    tracing::warn!(channel = %c.name, alert = alert.id, attempt = entry.attempts, retry_in_ms = delay, error = %e, "notification not delivered; will retry");
+                    ("failed", e.clone(), Some(PolicyFamily::Outbox))
+                }
+            }
+        };
+        let _lock = self.store.policy_lock();
+        let mut ops = Vec::new();
+        match ops_key {
+            None => ops.push(PolicyOp::Delete(PolicyFamily::Outbox, key)),
+            Some(PolicyFamily::DeadLetters) => {
+                ops.push(PolicyOp::Delete(PolicyFamily::Outbox, key.clone()));
+                let v =
+                    serde_json::to_vec(&entry).map_err(|e| crate::engine::corrupt("entry", e))?;
+                ops.push(PolicyOp::Put(PolicyFamily::DeadLetters, key, v));
+            }
+            Some(f) => {
+                let v =
+                    serde_json::to_vec(&entry).map_err(|e| crate::engine::corrupt("entry", e))?;
+                ops.push(PolicyOp::Put(f, key, v));
+            }
+        }
+        // The alert as it is now (the engine may have changed it meanwhile).
+        if let Some(mut a) = crate::engine::alert(&self.store, entry.alert_id)? {
+            let d = Delivery {
+                channel: c.name.clone(),
+                message_id: entry.message_id.clone(),
+                at_ms: now,
+                status: status.into(),
+                attempt: entry.attempts,
+                detail: detail.chars().take(300).collect(),
+            };
+            // One line per message: its latest state.
+            match a
+                .deliveries
+                .iter_mut()
+                .find(|x| x.message_id == d.message_id)
+            {
+                Some(x) => *x = d,
+                None => a.deliveries.push(d),
+            }
+            let v = serde_json::to_vec(&a).map_err(|e| crate::engine::corrupt("alert", e))?;
+            ops.push(PolicyOp::Put(
+                PolicyFamily::Alerts,
+                a.id.to_be_bytes().to_vec(),
+                v,
+            ));
+        }
+        self.store.policy_write(&ops)?;
+        Ok(())
+    }
+}
+
+/// Moves every dead letter of `channel` back to its outbox, due now;
+/// returns how many.
+pub fn replay_dead_letters(store: &Store, channel: &str) -> Result<usize, EngineError> {
+    let _lock = store.policy_lock();
+    let prefix = keyed(channel, "");
+    let dead = store.policy_scan(PolicyFamily::DeadLetters, &prefix, None, false, usize::MAX)?;
+    let mut ops = Vec::new();
+    let now = now_ms();
+    for (k, v) in &dead {
+        let mut e: OutboxEntry =
+            serde_json::from_slice(v).map_err(|e| crate::engine::corrupt("dead letter", e))?;
+        e.next_attempt_ms = now;
+        e.created_ms = now;
+        let v = serde_json::to_vec(&e).map_err(|e| crate::engine::corrupt("dead letter", e))?;
+        ops.push(PolicyOp::Delete(PolicyFamily::DeadLetters, k.clone()));
+        ops.push(PolicyOp::Put(PolicyFamily::Outbox, k.clone(), v));
+    }
+    store.policy_write(&ops)?;
+    Ok(dead.len())
+}
