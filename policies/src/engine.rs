@@ -75,7 +75,8 @@ pub struct EngineStats {
     pub height: std::sync::atomic::AtomicI64,
 }
 
-pub(crate) fn now_ms() -> i64 {
+/// The wall clock, ms since the epoch.
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -107,6 +108,8 @@ pub struct Engine {
     store: Arc<Store>,
     sealer: Arc<RecordSealer>,
     rules: Vec<Versioned>,
+    file_ids: Vec<String>,
+    rules_generation: u64,
     watchlists: Watchlists,
     lists_value: Value,
     windows: HashMap<(String, String), Window>,
@@ -138,15 +141,14 @@ impl Engine {
         watchlists: Watchlists,
         channels: Vec<String>,
     ) -> Result<Self, EngineError> {
-        let mut versioned = Vec::with_capacity(rules.len());
         let mut ops = Vec::new();
-        for rule in rules {
-            let version = record_version(&store, &rule, &mut ops)?;
-            versioned.push(Versioned { rule, version });
+        for rule in &rules {
+            record_version(&store, rule, &mut ops)?;
         }
         if !ops.is_empty() {
             store.policy_write(&ops)?;
         }
+        let file_ids: Vec<String> = rules.iter().map(|r| r.spec.id.clone()).collect();
         let mut windows = HashMap::new();
         for (k, v) in store.policy_scan(
             PolicyFamily::State,
@@ -164,7 +166,9 @@ impl Engine {
         let mut e = Self {
             store,
             sealer,
-            rules: versioned,
+            rules: Vec::new(),
+            file_ids,
+            rules_generation: u64::MAX,
             watchlists,
             lists_value,
             windows,
@@ -176,6 +180,7 @@ impl Engine {
             stop_at: None,
         };
         e.load_silences()?;
+        e.load_rules()?;
         if let Some(c) = e.checkpoint()? {
             e.stats.height.store(c, Ordering::Relaxed);
         }
@@ -196,6 +201,59 @@ impl Engine {
     /// The rules and their versions.
     pub fn rules(&self) -> &[Versioned] {
         &self.rules
+    }
+
+    /// The rules in force: the latest version of each rule loaded from the
+    /// files (or built in), and of each rule made through the API. A version
+    /// that no longer compiles (a watchlist it reads is gone) keeps the
+    /// previous rule set's copy, or is left out.
+    fn load_rules(&mut self) -> Result<(), EngineError> {
+        let generation = match self
+            .store
+            .policy_get(PolicyFamily::State, crate::manage::KEY_RULES_GENERATION)?
+        {
+            None => 0,
+            Some(b) => u64::from_be_bytes(
+                b.try_into()
+                    .map_err(|_| corrupt("rules_generation", "not 8 bytes"))?,
+            ),
+        };
+        if generation == self.rules_generation {
+            return Ok(());
+        }
+        let latest = crate::manage::latest_rules(&self.store).map_err(manage_error)?;
+        let names = self.watchlists.names();
+        let mut rules = Vec::new();
+        for (id, v) in latest {
+            if !self.file_ids.contains(&id) && v.source != "api" {
+                continue;
+            }
+            let source = if v.source == "built-in" {
+                "(built-in)".to_string()
+            } else {
+                format!("({} v{})", v.source, v.version)
+            };
+            match crate::rule::parse_one(Path::new(&source), &v.text, Some(&names)) {
+                Ok(rule) => rules.push(Versioned {
+                    rule,
+                    version: v.version,
+                }),
+                Err(errors) => {
+                    for e in &errors {
+                        tracing::error!(rule = %id, version = v.version, error = %e, "rule version does not compile; keeping the one in force");
+                    }
+                    if let Some(old) = self.rules.iter().find(|r| r.rule.spec.id == id) {
+                        rules.push(old.clone());
+                    }
+                }
+            }
+        }
+        if self.rules_generation != u64::MAX {
+            tracing::info!(rules = rules.len(), "rules reloaded");
+        }
+        self.rules = rules;
+        self.rules_generation = generation;
+        Ok(())
     }
 
     fn load_silences(&mut self) -> Result<(), EngineError> {
@@ -286,6 +344,8 @@ impl Engine {
         self.maybe_reload_watchlists();
         let store = self.store.clone();
         let _lock = store.policy_lock();
+        self.load_rules()?;
+        self.load_silences()?;
         let Some((_, docs)) =
             block_docs(&self.store, &self.sealer, h, &self.index_stats).map_err(|e| {
                 EngineError::Read {
@@ -460,33 +520,36 @@ pub fn checkpoint(store: &Store) -> Result<Option<i64>, EngineError> {
     }
 }
 
-/// Stores `rule`'s text as a new version if it differs from the latest;
-/// returns the version in force.
-fn record_version(store: &Store, rule: &Rule, ops: &mut Vec<PolicyOp>) -> Result<u32, EngineError> {
-    let prefix = keyed(&rule.spec.id, "");
-    let last = store.policy_scan(PolicyFamily::RuleVersions, &prefix, None, true, 1)?;
-    let (version, text) = match last.first() {
-        None => (0, Vec::new()),
-        Some((k, v)) => {
-            let b: [u8; 4] = k
-                .get(prefix.len()..)
-                .and_then(|s| s.try_into().ok())
-                .ok_or_else(|| corrupt("rule version key", "not id‖0‖BE32"))?;
-            (u32::from_be_bytes(b), v.clone())
-        }
-    };
-    if text == rule.text.as_bytes() {
-        return Ok(version);
+/// Stores `rule`'s text as a new version when it differs from the last
+/// version loaded from a file (a version saved through the API stays in
+/// force until the file itself changes).
+fn record_version(store: &Store, rule: &Rule, ops: &mut Vec<PolicyOp>) -> Result<(), EngineError> {
+    let versions = crate::manage::rule_versions(store, &rule.spec.id).map_err(manage_error)?;
+    let last_file = versions.iter().rev().find(|v| v.source != "api");
+    if last_file.is_some_and(|v| v.text == rule.text) {
+        return Ok(());
     }
-    let next = version + 1;
-    let mut k = prefix;
-    k.extend_from_slice(&next.to_be_bytes());
-    ops.push(PolicyOp::Put(
-        PolicyFamily::RuleVersions,
-        k,
-        rule.text.clone().into_bytes(),
-    ));
-    Ok(next)
+    let v = crate::manage::RuleVersion {
+        id: rule.spec.id.clone(),
+        version: versions.last().map_or(1, |v| v.version + 1),
+        text: rule.text.clone(),
+        source: if rule.source.starts_with("(built-in)") {
+            "built-in".into()
+        } else {
+            "file".into()
+        },
+        author: "policies".into(),
+        at_ms: now_ms(),
+    };
+    ops.push(crate::manage::version_op(&v)?);
+    Ok(())
+}
+
+fn manage_error(e: crate::manage::ManageError) -> EngineError {
+    match e {
+        crate::manage::ManageError::Engine(e) => e,
+        other => corrupt("rule versions", other),
+    }
 }
 
 /// The fields that explain a match.
@@ -618,6 +681,9 @@ impl<'s> Batch<'s> {
             && d.time_ms - a.last_seen_ms <= r.dedup_ms
         {
             let added = a.add_transactions(hashes);
+            let hits = format!("hits/{}", r.spec.id).into_bytes();
+            let n = self.counter(&hits)? + added as u64;
+            self.set_counter(&hits, n);
             a.last_seen_ms = a.last_seen_ms.max(d.time_ms);
             a.last_height = d.height;
             a.updated_ms = now;
@@ -674,7 +740,10 @@ impl<'s> Batch<'s> {
             }],
             deliveries: Vec::new(),
         };
-        a.add_transactions(hashes);
+        let added = a.add_transactions(hashes);
+        let hits = format!("hits/{}", r.spec.id).into_bytes();
+        let n = self.counter(&hits)? + added as u64;
+        self.set_counter(&hits, n);
         if let Some(s) = silenced_by {
             a.history.push(HistoryEntry {
                 at_ms: now,
@@ -740,6 +809,16 @@ impl<'s> Batch<'s> {
             ));
         }
         Ok(self.ops)
+    }
+}
+
+/// Transactions matched by rule `id` so far.
+pub fn hits(store: &Store, id: &str) -> Result<u64, EngineError> {
+    match store.policy_get(PolicyFamily::State, format!("hits/{id}").as_bytes())? {
+        None => Ok(0),
+        Some(b) => Ok(u64::from_be_bytes(
+            b.try_into().map_err(|_| corrupt("hits", "not 8 bytes"))?,
+        )),
     }
 }
 

@@ -10,6 +10,9 @@
 //! - [`engine`]: follows the store from its own checkpoint and writes the
 //!   alerts, window state and outbox entries of each block in one batch
 //!   with the checkpoint.
+//! - [`manage`]: the lifecycle of alerts (acknowledge, assign, note,
+//!   resolve, dismiss, reopen), silences, and rule versions saved through
+//!   the API.
 //! - [`deliver`]: one sender per channel (webhook with Standard Webhooks
 //!   signatures, DingTalk, WeCom) takes its outbox in order, at least once.
 //!
@@ -21,6 +24,7 @@ pub mod alert;
 pub mod context;
 pub mod deliver;
 pub mod engine;
+pub mod manage;
 pub mod rule;
 pub mod watchlist;
 pub mod window;

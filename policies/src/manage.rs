@@ -1,0 +1,376 @@
+//! What people do with alerts, silences and rules, as the API offers it:
+//! each change is checked, written under the policy lock and kept in the
+//! alert's history or as a new rule version.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use observer_node::store::{PolicyFamily, PolicyOp, Store};
+use serde::{Deserialize, Serialize};
+
+use crate::alert::{Alert, AlertState, HistoryEntry, Silence};
+use crate::engine::{EngineError, alert, corrupt, keyed, now_ms};
+use crate::rule::{Rule, RuleError, parse_one};
+
+/// Why a change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ManageError {
+    /// No such alert, silence or rule.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The change does not apply in the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// The input is wrong.
+    #[error("{0}")]
+    Invalid(String),
+    /// A rule does not compile.
+    #[error("the rule does not compile: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Rule(Vec<RuleError>),
+    /// The store failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl From<observer_node::store::StoreError> for ManageError {
+    fn from(e: observer_node::store::StoreError) -> Self {
+        ManageError::Engine(EngineError::Store(e))
+    }
+}
+
+/// A lifecycle action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// open → acknowledged.
+    Acknowledge,
+    /// open or acknowledged → resolved.
+    Resolve,
+    /// open or acknowledged → dismissed.
+    Dismiss,
+    /// resolved or dismissed → open.
+    Reopen,
+    /// A note, in any state.
+    Note,
+}
+
+impl Action {
+    fn name(self) -> &'static str {
+        match self {
+            Action::Acknowledge => "acknowledged",
+            Action::Resolve => "resolved",
+            Action::Dismiss => "dismissed",
+            Action::Reopen => "reopened",
+            Action::Note => "noted",
+        }
+    }
+}
+
+const MAX_NOTE: usize = 4_000;
+
+fn write_alert(store: &Store, a: &Alert, extra: Vec<PolicyOp>) -> Result<(), ManageError> {
+    let mut ops = extra;
+    let v = serde_json::to_vec(a).map_err(|e| corrupt("alert", e))?;
+    ops.push(PolicyOp::Put(
+        PolicyFamily::Alerts,
+        a.id.to_be_bytes().to_vec(),
+        v,
+    ));
+    store.policy_write(&ops)?;
+    Ok(())
+}
+
+/// Applies `action` to alert `id` for `actor`, with an optional note.
+pub fn act(
+    store: &Store,
+    id: u64,
+    action: Action,
+    actor: &str,
+    note: Option<&str>,
+) -> Result<Alert, ManageError> {
+    let note = note.map(str::trim).filter(|n| !n.is_empty());
+    if note.is_some_and(|n| n.chars().count() > MAX_NOTE) {
+        return Err(ManageError::Invalid(format!(
+            "a note is at most {MAX_NOTE} characters"
+        )));
+    }
+    if action == Action::Note && note.is_none() {
+        return Err(ManageError::Invalid("the note is empty".into()));
+    }
+    let _lock = store.policy_lock();
+    let mut a = alert(store, id)?.ok_or_else(|| ManageError::NotFound(format!("alert {id}")))?;
+    let to = match (action, a.state) {
+        (Action::Note, s) => s,
+        (Action::Acknowledge, AlertState::Open) => AlertState::Acknowledged,
+        (Action::Resolve, s) if s.is_live() => AlertState::Resolved,
+        (Action::Dismiss, s) if s.is_live() => AlertState::Dismissed,
+        (Action::Reopen, s) if !s.is_live() => AlertState::Open,
+        (action, s) => {
+            return Err(ManageError::Conflict(format!(
+                "alert {id} is {}; it cannot be {}",
+                s.as_str(),
+                action.name()
+            )));
+        }
+    };
+    let now = now_ms();
+    let mut extra = Vec::new();
+    let key = keyed(&a.rule, &a.group_key);
+    if !to.is_live() && a.state.is_live() {
+        // New matches of its key open a new alert from now on.
+        if store.policy_get(PolicyFamily::AlertKeys, &key)?.as_deref() == Some(&id.to_be_bytes()) {
+            extra.push(PolicyOp::Delete(PolicyFamily::AlertKeys, key));
+        }
+    } else if to.is_live() && !a.state.is_live() {
+        match store.policy_get(PolicyFamily::AlertKeys, &key)? {
+            Some(other) if other.as_slice() != id.to_be_bytes() => {
+                return Err(ManageError::Conflict(format!(
+                    "alert {id} cannot be reopened: a newer alert of its rule and key is open"
+                )));
+            }
+            _ => extra.push(PolicyOp::Put(
+                PolicyFamily::AlertKeys,
+                key,
+                id.to_be_bytes().to_vec(),
+            )),
+        }
+    }
+    a.state = to;
+    a.updated_ms = now;
+    a.history.push(HistoryEntry {
+        at_ms: now,
+        actor: actor.to_string(),
+        action: action.name().into(),
+        detail: note.unwrap_or_default().to_string(),
+    });
+    write_alert(store, &a, extra)?;
+    Ok(a)
+}
+
+/// Assigns alert `id` to `assignee` (`None` unassigns).
+pub fn assign(
+    store: &Store,
+    id: u64,
+    assignee: Option<&str>,
+    actor: &str,
+) -> Result<Alert, ManageError> {
+    let assignee = assignee.map(str::trim).filter(|s| !s.is_empty());
+    if assignee.is_some_and(|s| s.chars().count() > 200) {
+        return Err(ManageError::Invalid(
+            "an assignee is at most 200 characters".into(),
+        ));
+    }
+    let _lock = store.policy_lock();
+    let mut a = alert(store, id)?.ok_or_else(|| ManageError::NotFound(format!("alert {id}")))?;
+    let now = now_ms();
+    a.assignee = assignee.map(str::to_string);
+    a.updated_ms = now;
+    a.history.push(HistoryEntry {
+        at_ms: now,
+        actor: actor.to_string(),
+        action: if assignee.is_some() {
+            "assigned"
+        } else {
+            "unassigned"
+        }
+        .into(),
+        detail: assignee.unwrap_or_default().to_string(),
+    });
+    write_alert(store, &a, Vec::new())?;
+    Ok(a)
+}
+
+const KEY_SILENCE_SEQ: &[u8] = b"silence_seq";
+
+/// Mutes the notifications of `rule` (or of one key of it) from now for
+/// `minutes`.
+pub fn silence(
+    store: &Store,
+    rule: &str,
+    group_key: Option<&str>,
+    minutes: u32,
+    actor: &str,
+    comment: &str,
+) -> Result<Silence, ManageError> {
+    if rule.is_empty() {
+        return Err(ManageError::Invalid("a silence names a rule".into()));
+    }
+    if minutes == 0 || minutes > 366 * 24 * 60 {
+        return Err(ManageError::Invalid(
+            "a silence lasts 1 minute to a year".into(),
+        ));
+    }
+    let _lock = store.policy_lock();
+    let seq = match store.policy_get(PolicyFamily::State, KEY_SILENCE_SEQ)? {
+        None => 0,
+        Some(b) => u64::from_be_bytes(
+            b.try_into()
+                .map_err(|_| corrupt("silence_seq", "not 8 bytes"))?,
+        ),
+    } + 1;
+    let now = now_ms();
+    let s = Silence {
+        id: seq,
+        rule: rule.to_string(),
+        group_key: group_key.map(str::to_string),
+        starts_ms: now,
+        ends_ms: now + i64::from(minutes) * 60_000,
+        created_by: actor.to_string(),
+        comment: comment.chars().take(MAX_NOTE).collect(),
+    };
+    let v = serde_json::to_vec(&s).map_err(|e| corrupt("silence", e))?;
+    store.policy_write(&[
+        PolicyOp::Put(PolicyFamily::Silences, seq.to_be_bytes().to_vec(), v),
+        PolicyOp::Put(
+            PolicyFamily::State,
+            KEY_SILENCE_SEQ.to_vec(),
+            seq.to_be_bytes().to_vec(),
+        ),
+    ])?;
+    Ok(s)
+}
+
+/// Ends silence `id` now.
+pub fn expire_silence(store: &Store, id: u64) -> Result<Silence, ManageError> {
+    let _lock = store.policy_lock();
+    let mut s: Silence = match store.policy_get(PolicyFamily::Silences, &id.to_be_bytes())? {
+        None => return Err(ManageError::NotFound(format!("silence {id}"))),
+        Some(b) => serde_json::from_slice(&b).map_err(|e| corrupt("silence", e))?,
+    };
+    s.ends_ms = s.ends_ms.min(now_ms());
+    let v = serde_json::to_vec(&s).map_err(|e| corrupt("silence", e))?;
+    store.policy_write(&[PolicyOp::Put(
+        PolicyFamily::Silences,
+        id.to_be_bytes().to_vec(),
+        v,
+    )])?;
+    Ok(s)
+}
+
+/// Every silence, newest first.
+pub fn silences(store: &Store) -> Result<Vec<Silence>, ManageError> {
+    store
+        .policy_scan(PolicyFamily::Silences, b"", None, true, usize::MAX)?
+        .into_iter()
+        .map(|(_, v)| serde_json::from_slice(&v).map_err(|e| corrupt("silence", e).into()))
+        .collect()
+}
+
+/// One stored version of a rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleVersion {
+    /// The rule id.
+    pub id: String,
+    /// Version, from 1.
+    pub version: u32,
+    /// The rule's TOML text.
+    pub text: String,
+    /// `file` (loaded from the rules directory at start) or `api`.
+    pub source: String,
+    /// Who saved it (`policies` for files).
+    pub author: String,
+    /// When (ms since the epoch).
+    pub at_ms: i64,
+}
+
+/// Every version of rule `id`, oldest first.
+pub fn rule_versions(store: &Store, id: &str) -> Result<Vec<RuleVersion>, ManageError> {
+    store
+        .policy_scan(
+            PolicyFamily::RuleVersions,
+            &keyed(id, ""),
+            None,
+            false,
+            usize::MAX,
+        )?
+        .into_iter()
+        .map(|(_, v)| serde_json::from_slice(&v).map_err(|e| corrupt("rule version", e).into()))
+        .collect()
+}
+
+/// The latest version of every rule, by id.
+pub fn latest_rules(store: &Store) -> Result<BTreeMap<String, RuleVersion>, ManageError> {
+    let mut out = BTreeMap::new();
+    for (_, v) in store.policy_scan(PolicyFamily::RuleVersions, b"", None, false, usize::MAX)? {
+        let r: RuleVersion = serde_json::from_slice(&v).map_err(|e| corrupt("rule version", e))?;
+        out.insert(r.id.clone(), r);
+    }
+    Ok(out)
+}
+
+pub(crate) const KEY_RULES_GENERATION: &[u8] = b"rules_generation";
+
+/// The op that stores `v`.
+pub(crate) fn version_op(v: &RuleVersion) -> Result<PolicyOp, EngineError> {
+    let mut k = keyed(&v.id, "");
+    k.extend_from_slice(&v.version.to_be_bytes());
+    let body = serde_json::to_vec(v).map_err(|e| corrupt("rule version", e))?;
+    Ok(PolicyOp::Put(PolicyFamily::RuleVersions, k, body))
+}
+
+/// Saves `text` (one `[[rule]]`) as the rule's next version; the engine
+/// runs it from its next block. The rule must compile.
+pub fn save_rule(store: &Store, text: &str, author: &str) -> Result<RuleVersion, ManageError> {
+    let rule: Rule = parse_one(Path::new("(api)"), text, None).map_err(ManageError::Rule)?;
+    let _lock = store.policy_lock();
+    let versions = rule_versions(store, &rule.spec.id)?;
+    if versions.last().is_some_and(|v| v.text == rule.text) {
+        return Err(ManageError::Conflict(format!(
+            "rule {} already has this text (version {})",
+            rule.spec.id,
+            versions.len()
+        )));
+    }
+    let v = RuleVersion {
+        id: rule.spec.id.clone(),
+        version: versions.last().map_or(1, |v| v.version + 1),
+        text: rule.text.clone(),
+        source: "api".into(),
+        author: author.to_string(),
+        at_ms: now_ms(),
+    };
+    let generation = match store.policy_get(PolicyFamily::State, KEY_RULES_GENERATION)? {
+        None => 0,
+        Some(b) => u64::from_be_bytes(
+            b.try_into()
+                .map_err(|_| corrupt("rules_generation", "not 8 bytes"))?,
+        ),
+    } + 1;
+    store.policy_write(&[
+        version_op(&v)?,
+        PolicyOp::Put(
+            PolicyFamily::State,
+            KEY_RULES_GENERATION.to_vec(),
+            generation.to_be_bytes().to_vec(),
+        ),
+    ])?;
+    Ok(v)
+}
+
+/// Saves a version of rule `id` with `enabled` set.
+pub fn set_enabled(
+    store: &Store,
+    id: &str,
+    enabled: bool,
+    author: &str,
+) -> Result<RuleVersion, ManageError> {
+    let latest = latest_rules(store)?
+        .remove(id)
+        .ok_or_else(|| ManageError::NotFound(format!("rule {id}")))?;
+    let mut text = String::new();
+    let mut seen = false;
+    for line in latest.text.lines() {
+        if line.trim_start().starts_with("enabled") && line.contains('=') {
+            seen = true;
+            text.push_str(&format!("enabled = {enabled}\n"));
+        } else {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    if !seen {
+        // Right under the header, so that it is the rule's key and not a
+        // sub-table's.
+        text = text.replacen("[[rule]]\n", &format!("[[rule]]\nenabled = {enabled}\n"), 1);
+    }
+    save_rule(store, &text, author)
+}

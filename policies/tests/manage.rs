@@ -1,0 +1,185 @@
+//! Working alerts: the lifecycle and its history, dedup after a resolve,
+//! silences, and rules saved and disabled through the management API taking
+//! effect at the next block, with their versions kept.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use observer_node::store::Store;
+use policies::alert::AlertState;
+use policies::engine::{all_alerts, outbox};
+use policies::manage::{self, Action, ManageError};
+use policies::{Engine, Watchlists};
+
+fn engine(store: &Arc<Store>, chain: &testkit::Chain) -> Engine {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lists = Watchlists::load(&root.join("watchlists")).unwrap();
+    let (mut rules, errors) = policies::rule::load_dir(&root.join("rules"), Some(&lists.names()));
+    assert!(errors.is_empty());
+    rules.extend(policies::rule::builtin());
+    Engine::new(
+        store.clone(),
+        chain.sealer.clone(),
+        rules,
+        lists,
+        vec!["compliance-webhook".into()],
+    )
+    .unwrap()
+}
+
+#[test]
+fn lifecycle_silences_and_rule_versions() {
+    let chain = testkit::chain(47, 60);
+    let dir = tempfile::tempdir().unwrap();
+    let store = testkit::store(&chain, dir.path());
+    let head = store.checkpoint().unwrap().unwrap();
+    let mut e = engine(&store, &chain);
+    let half = head / 2;
+    for h in 0..=half {
+        e.process(h).unwrap();
+    }
+
+    // The lifecycle, with who and why in the history.
+    let a = all_alerts(&store)
+        .unwrap()
+        .into_iter()
+        .find(|a| a.rule == "large-transfer")
+        .expect("a large transfer in the first half");
+    let a = manage::act(&store, a.id, Action::Acknowledge, "analyst-1", None).unwrap();
+    assert_eq!(a.state, AlertState::Acknowledged);
+    let a = manage::assign(&store, a.id, Some("张三"), "analyst-1").unwrap();
+    assert_eq!(a.assignee.as_deref(), Some("张三"));
+    let a = manage::act(&store, a.id, Action::Note, "张三", Some("called the bank")).unwrap();
+    let a = manage::act(
+        &store,
+        a.id,
+        Action::Resolve,
+        "张三",
+        Some("documented trade"),
+    )
+    .unwrap();
+    assert_eq!(a.state, AlertState::Resolved);
+    let actions: Vec<(&str, &str)> = a
+        .history
+        .iter()
+        .map(|h| (h.actor.as_str(), h.action.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("policies", "opened"),
+            ("analyst-1", "acknowledged"),
+            ("analyst-1", "assigned"),
+            ("张三", "noted"),
+            ("张三", "resolved"),
+        ]
+    );
+    assert_eq!(a.history[4].detail, "documented trade");
+    // Wrong moves are refused, naming the state.
+    let err = manage::act(&store, a.id, Action::Acknowledge, "x", None).unwrap_err();
+    assert!(
+        matches!(err, ManageError::Conflict(ref m) if m.contains("resolved")),
+        "{err}"
+    );
+    assert!(matches!(
+        manage::act(&store, 999_999, Action::Resolve, "x", None),
+        Err(ManageError::NotFound(_))
+    ));
+    assert!(matches!(
+        manage::act(&store, a.id, Action::Note, "x", Some("  ")),
+        Err(ManageError::Invalid(_))
+    ));
+
+    // A silence on large transfers, a rule saved through the API, and
+    // round trips disabled, all from the next block on.
+    let s = manage::silence(
+        &store,
+        "large-transfer",
+        None,
+        60,
+        "admin",
+        "known campaign",
+    )
+    .unwrap();
+    let saved = manage::save_rule(
+        &store,
+        "[[rule]]\nid = \"remittance-memo\"\ntitle = \"汇款\"\ncondition = \"tx.readable && tx.memo != null && tx.memo.contains('汇款')\"\nnotify = [\"compliance-webhook\"]\n",
+        "admin",
+    )
+    .unwrap();
+    assert_eq!((saved.version, saved.source.as_str()), (1, "api"));
+    let bad = manage::save_rule(
+        &store,
+        "[[rule]]\nid = \"bad\"\ncondition = \"tx.nope\"\n",
+        "admin",
+    );
+    assert!(matches!(bad, Err(ManageError::Rule(ref e)) if e[0].message.contains("tx.nope")));
+    let off = manage::set_enabled(&store, "round-trip", false, "admin").unwrap();
+    assert_eq!(off.version, 2);
+    assert!(off.text.contains("enabled = false"), "{}", off.text);
+    let versions = manage::rule_versions(&store, "round-trip").unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[0].source, "file");
+
+    let before = all_alerts(&store).unwrap().len();
+    let queued_before = outbox(&store, "compliance-webhook").unwrap().len();
+    for h in half + 1..=head {
+        e.process(h).unwrap();
+    }
+    let after = all_alerts(&store).unwrap();
+    let new: Vec<_> = after.iter().skip(before).collect();
+    assert!(new.iter().any(|a| a.rule == "remittance-memo"));
+    assert!(!new.iter().any(|a| a.rule == "round-trip"), "disabled");
+    assert!(
+        !after
+            .iter()
+            .take(before)
+            .any(|a| a.rule == "remittance-memo"),
+        "the saved rule runs from the next block"
+    );
+    let silenced: Vec<_> = new.iter().filter(|a| a.rule == "large-transfer").collect();
+    assert!(!silenced.is_empty());
+    assert!(
+        silenced
+            .iter()
+            .all(|a| a.silenced_by == Some(s.id) && a.deliveries.is_empty())
+    );
+    // Notifications were queued for the others and not for the silenced.
+    let notifying = new
+        .iter()
+        .filter(|a| {
+            a.silenced_by.is_none()
+                && !a.rule.contains("envelope")
+                && a.rule != "not-wrapped-for-regulator"
+        })
+        .count();
+    assert_eq!(
+        outbox(&store, "compliance-webhook").unwrap().len(),
+        queued_before + notifying
+    );
+
+    // The engine, restarted, keeps the API's versions in force.
+    drop(e);
+    let e = engine(&store, &chain);
+    let ids: Vec<(String, u32)> = e
+        .rules()
+        .iter()
+        .map(|r| (r.rule.spec.id.clone(), r.version))
+        .collect();
+    assert!(ids.contains(&("round-trip".into(), 2)), "{ids:?}");
+    assert!(ids.contains(&("remittance-memo".into(), 1)), "{ids:?}");
+    assert!(
+        !e.rules()
+            .iter()
+            .find(|r| r.rule.spec.id == "round-trip")
+            .unwrap()
+            .rule
+            .spec
+            .enabled
+    );
+    // Expired silences no longer mute.
+    let s = manage::expire_silence(&store, s.id).unwrap();
+    assert!(!s.mutes("large-transfer", "", policies::engine::now_ms() + 1));
+}
