@@ -15,6 +15,8 @@
 //!   class and status) and accounts.
 //! - [`subscription`]: blocks and transactions pushed over WebSocket as they
 //!   are stored and indexed.
+//! - [`alerts`]: alerts, their lifecycle, silences and rules (the policy
+//!   engine's records), and alerts pushed as they open.
 //! - [`audit`]: the append-only, SM3-chained, SM2-sealed log of every read
 //!   of decrypted data.
 //! - [`metrics`]: requests by outcome, latency, audit entries (Prometheus).
@@ -22,8 +24,10 @@
 //!
 //! The store answers for what the chain holds; the index answers searches
 //! and aggregations and says how far it covers. The API writes only its
-//! own records to the store: tokens and the audit log.
+//! own records to the store (tokens and the audit log) and, through
+//! `policies::manage`, what people do with alerts, silences and rules.
 
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod metrics;

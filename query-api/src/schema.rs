@@ -36,7 +36,7 @@ use crate::audit::{AuditEntry, AuditLog};
 use crate::auth::{Principal, Role, TokenRecord};
 use crate::server::ReadLog;
 use crate::stats::{Account, Stats};
-use crate::subscription::SubscriptionRoot;
+use crate::subscription::CoreSubscription;
 use crate::time::{format_ms, parse_ms};
 
 /// What the resolvers read.
@@ -54,6 +54,18 @@ pub struct ApiState {
 /// The schema type.
 pub type ApiSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
+/// Every query: the chain's, and the alerts'.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct QueryRoot(CoreQuery, crate::alerts::AlertQuery);
+
+/// Every mutation.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct MutationRoot(CoreMutation, crate::alerts::AlertMutation);
+
+/// Every subscription.
+#[derive(async_graphql::MergedSubscription, Default)]
+pub struct SubscriptionRoot(CoreSubscription, crate::alerts::AlertSubscription);
+
 /// Deepest selection accepted (GraphiQL's introspection query needs 13).
 pub const MAX_DEPTH: usize = 16;
 /// Largest complexity accepted (one per field selected, times the page
@@ -65,18 +77,26 @@ pub const DEFAULT_PAGE: usize = 20;
 
 /// The schema over `state`, with depth and complexity limits.
 pub fn build_schema(state: Arc<ApiState>) -> ApiSchema {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .data(state)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
-        .finish()
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot::default(),
+    )
+    .data(state)
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
+    .finish()
 }
 
 /// The schema in SDL, as `docs/schema.graphql` holds it.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .finish()
-        .sdl()
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot::default(),
+    )
+    .finish()
+    .sdl()
 }
 
 pub(crate) fn bad_input(msg: impl Into<String>) -> Error {
@@ -119,7 +139,11 @@ pub(crate) fn forbidden(role: Role, what: &str) -> Error {
 
 /// The caller, if its role passes `allowed`; else a FORBIDDEN error naming
 /// `what`.
-fn require<'a>(ctx: &Context<'a>, allowed: fn(Role) -> bool, what: &str) -> Result<&'a Principal> {
+pub(crate) fn require<'a>(
+    ctx: &Context<'a>,
+    allowed: fn(Role) -> bool,
+    what: &str,
+) -> Result<&'a Principal> {
     let who = caller(ctx)?;
     if allowed(who.role) {
         Ok(who)
@@ -870,10 +894,11 @@ pub type EnvelopeFindingConnection = Connection<
 >;
 
 /// The queries.
-pub struct QueryRoot;
+#[derive(Default)]
+pub struct CoreQuery;
 
 #[Object]
-impl QueryRoot {
+impl CoreQuery {
     /// Who the server takes the caller to be.
     async fn me(&self, ctx: &Context<'_>) -> Result<Me> {
         let who = caller(ctx)?;
@@ -1261,7 +1286,7 @@ pub(crate) fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
 }
 
 /// `first` checked: [`DEFAULT_PAGE`] when absent, at most [`MAX_PAGE`].
-fn page_size(first: Option<i32>) -> Result<usize> {
+pub(crate) fn page_size(first: Option<i32>) -> Result<usize> {
     match first {
         None => Ok(DEFAULT_PAGE),
         Some(n) if n < 0 => Err(bad_input("first must not be negative")),
@@ -1282,10 +1307,11 @@ fn load_transaction(store: &Store, hash: &Hash) -> Result<Option<Transaction>> {
 }
 
 /// The mutations.
-pub struct MutationRoot;
+#[derive(Default)]
+pub struct CoreMutation;
 
 #[Object]
-impl MutationRoot {
+impl CoreMutation {
     /// Makes an API token (admin). The answer holds the token: the only
     /// time it is shown.
     async fn create_token(

@@ -36,10 +36,11 @@ use crate::time::now_ms;
 const INDEX_POLL: Duration = Duration::from_millis(100);
 
 /// The subscriptions.
-pub struct SubscriptionRoot;
+#[derive(Default)]
+pub struct CoreSubscription;
 
 #[Subscription]
-impl SubscriptionRoot {
+impl CoreSubscription {
     /// Blocks as they are verified and stored, from the next one on, or
     /// from `fromHeight` (stored ones first).
     async fn blocks(

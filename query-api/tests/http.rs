@@ -1104,3 +1104,200 @@ async fn stats_and_accounts_equal_what_the_store_holds() {
         .collect();
     assert_eq!(got, want);
 }
+
+/// The policy engine over the server's store, with the example rules.
+fn policy_engine(s: &Server, dir: &std::path::Path) -> policies::Engine {
+    let (rules_dir, lists_dir) = policies::write_examples(dir).unwrap();
+    let lists = policies::Watchlists::load(&lists_dir).unwrap();
+    let (mut rules, errors) = policies::rule::load_dir(&rules_dir, Some(&lists.names()));
+    assert!(errors.is_empty(), "{errors:?}");
+    rules.extend(policies::rule::builtin());
+    policies::Engine::new(
+        s.state.store.clone(),
+        s.chain.sealer.clone(),
+        rules,
+        lists,
+        Vec::new(),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_pages_roles_lifecycle_rules_and_subscription() {
+    use async_graphql::futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let s = server_with(29, 30, Some(15), Limits::default()).await;
+    let store = s.state.store.clone();
+    let pdir = tempfile::tempdir().unwrap();
+    let mut engine = policy_engine(&s, pdir.path());
+    engine.catch_up().unwrap();
+    let all = policies::engine::all_alerts(&store).unwrap();
+    assert!(all.len() > 10, "{} alerts", all.len());
+
+    // Pages of 7, newest first, to the end: every alert once.
+    let q = "query($a: String) { alerts(first: 7, after: $a) { pageInfo { hasNextPage endCursor } edges { cursor node { id rule state transactionCount transactions } } } }";
+    let mut after = Value::Null;
+    let mut ids = Vec::new();
+    loop {
+        let v = gql_as(&s, Role::Viewer, q, json!({ "a": after })).await;
+        assert!(v["errors"].is_null(), "{v}");
+        let c = &v["data"]["alerts"];
+        for e in c["edges"].as_array().unwrap() {
+            let id = e["node"]["id"].as_u64().unwrap();
+            let a = all.iter().find(|a| a.id == id).unwrap();
+            assert_eq!(e["node"]["rule"], a.rule.as_str());
+            assert_eq!(e["node"]["transactionCount"], a.count());
+            assert_eq!(e["node"]["transactions"], json!(a.transactions));
+            ids.push(id);
+        }
+        if !c["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+            break;
+        }
+        after = c["pageInfo"]["endCursor"].clone();
+    }
+    let mut want: Vec<u64> = all.iter().map(|a| a.id).collect();
+    want.reverse();
+    assert_eq!(ids, want);
+
+    // A filter by rule.
+    let v = gql(
+        &s,
+        "{ alerts(first: 500, filter: {rules: [\"structuring\"]}) { edges { node { rule } } } }",
+        json!({}),
+    )
+    .await;
+    let n = v["data"]["alerts"]["edges"].as_array().unwrap().len();
+    assert_eq!(n, all.iter().filter(|a| a.rule == "structuring").count());
+
+    // The group key and values are decrypted data: a viewer gets FORBIDDEN
+    // on those fields alone; an analyst reads them, audited.
+    let target = all
+        .iter()
+        .find(|a| a.rule == "structuring")
+        .unwrap_or(&all[0]);
+    let q = "query($id: Int!) { alert(id: $id) { id title groupKey values { key value } } }";
+    let v = gql_as(&s, Role::Viewer, q, json!({ "id": target.id })).await;
+    assert_eq!(v["data"]["alert"]["id"], target.id);
+    assert_eq!(v["data"]["alert"]["title"], target.title.as_str());
+    assert_eq!(v["errors"][0]["extensions"]["code"], "FORBIDDEN", "{v}");
+    let before = store.last_audit().unwrap().map_or(0, |(seq, _)| seq + 1);
+    let v = gql(&s, q, json!({ "id": target.id })).await;
+    assert!(v["errors"].is_null(), "{v}");
+    assert_eq!(v["data"]["alert"]["groupKey"], target.group_key.as_str());
+    let after_read = store.last_audit().unwrap().map_or(0, |(seq, _)| seq + 1);
+    assert_eq!(after_read, before + 1, "one audit entry for the read");
+
+    // The lifecycle: viewers may not act; an analyst acknowledges and
+    // resolves with a note; a second acknowledge is a conflict.
+    let ack = "mutation($id: Int!) { acknowledgeAlert(id: $id, note: \"looking\") { state } }";
+    let v = gql_as(&s, Role::Viewer, ack, json!({ "id": target.id })).await;
+    assert_eq!(v["errors"][0]["extensions"]["code"], "FORBIDDEN", "{v}");
+    let v = gql(&s, ack, json!({ "id": target.id })).await;
+    assert_eq!(
+        v["data"]["acknowledgeAlert"]["state"], "ACKNOWLEDGED",
+        "{v}"
+    );
+    let v = gql(
+        &s,
+        "mutation($id: Int!) { resolveAlert(id: $id, note: \"证实为正常贸易\") { state history { actor action detail } } }",
+        json!({ "id": target.id }),
+    )
+    .await;
+    let r = &v["data"]["resolveAlert"];
+    assert_eq!(r["state"], "RESOLVED", "{v}");
+    let last = r["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["action"], "resolved");
+    assert_eq!(last["detail"], "证实为正常贸易");
+    assert_eq!(last["actor"], "analyst in tests");
+    let v = gql(&s, ack, json!({ "id": target.id })).await;
+    assert_eq!(v["errors"][0]["extensions"]["code"], "CONFLICT", "{v}");
+
+    // Rules: everyone lists them; only admins save; a bad rule is named.
+    let v = gql_as(
+        &s,
+        Role::Viewer,
+        "{ rules { id version source enabled hits } }",
+        json!({}),
+    )
+    .await;
+    let rules = v["data"]["rules"].as_array().unwrap();
+    let structuring = rules.iter().find(|r| r["id"] == "structuring").unwrap();
+    assert_eq!(
+        structuring["hits"].as_u64().unwrap(),
+        policies::engine::hits(&store, "structuring").unwrap()
+    );
+    let save = "mutation($t: String!) { saveRule(text: $t) { version source } }";
+    let text = "[[rule]]\nid = \"memo-remit\"\ncondition = \"tx.memo != null && tx.memo.contains('汇款')\"\n";
+    let v = gql(&s, save, json!({ "t": text })).await;
+    assert_eq!(v["errors"][0]["extensions"]["code"], "FORBIDDEN", "{v}");
+    let v = gql_as(&s, Role::Admin, save, json!({ "t": text })).await;
+    assert_eq!(v["data"]["saveRule"]["version"], 1, "{v}");
+    let v = gql_as(
+        &s,
+        Role::Admin,
+        save,
+        json!({ "t": "[[rule]]\nid = \"x\"\ncondition = \"tx.amout > 1.0\"\n" }),
+    )
+    .await;
+    assert_eq!(
+        v["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{v}"
+    );
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tx.amout"),
+        "{v}"
+    );
+
+    // Subscribed, alerts arrive as later blocks are evaluated.
+    let last_id = all.last().unwrap().id;
+    let mut req = format!("{}/graphql", s.url.replace("http://", "ws://"))
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let send = |v: Value| Message::text(v.to_string());
+    ws.send(send(json!({
+        "type": "connection_init",
+        "payload": { "Authorization": format!("Bearer {}", s.viewer) }
+    })))
+    .await
+    .unwrap();
+    let ack = ws.next().await.unwrap().unwrap();
+    assert!(ack.to_string().contains("connection_ack"), "{ack}");
+    ws.send(send(json!({
+        "id": "alerts", "type": "subscribe",
+        "payload": { "query": format!("subscription {{ alerts(afterId: {last_id}) {{ id rule }} }}") }
+    })))
+    .await
+    .unwrap();
+    s.advance(30);
+    engine.catch_up().unwrap();
+    let now = policies::engine::all_alerts(&store).unwrap();
+    let new: Vec<u64> = now
+        .iter()
+        .map(|a| a.id)
+        .filter(|id| *id > last_id)
+        .collect();
+    assert!(!new.is_empty());
+    let got = collect(&mut ws, |g| {
+        g.get("alerts").map_or(0, Vec::len) >= new.len()
+    })
+    .await;
+    let seen: Vec<u64> = got["alerts"]
+        .iter()
+        .map(|v| v["alerts"]["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seen, new);
+    assert!(
+        now.iter().any(|a| a.id > last_id && a.rule == "memo-remit"),
+        "the saved rule ran on the later blocks"
+    );
+}
