@@ -162,6 +162,8 @@ enum BenchCommand {
     Freshness(commands::bench_freshness::FreshnessBenchOpts),
     /// The GraphQL API under concurrent clients, and its overhead over the index.
     Api(commands::bench_api::ApiBenchOpts),
+    /// Rule evaluation rate, and alert latency from block stored to webhook received.
+    Policies(commands::bench_policies::PoliciesBenchOpts),
 }
 
 #[derive(Subcommand)]
@@ -271,6 +273,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             commands::bench_freshness::freshness(&opts)
         }
         Command::Bench(BenchCommand::Api(opts)) => commands::bench_api::api(&opts),
+        Command::Bench(BenchCommand::Policies(opts)) => commands::bench_policies::policies(&opts),
         Command::Search(opts) => commands::search::search(&opts),
         Command::Reindex { config } => commands::search::reindex(&config),
         Command::Run {

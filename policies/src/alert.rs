@@ -108,6 +108,9 @@ pub struct Alert {
     pub last_seen_ms: i64,
     /// Height of its last match.
     pub last_height: i64,
+    /// Height of the block that opened it.
+    #[serde(default)]
+    pub opened_height: i64,
     /// Matching transactions, in chain order (at most [`MAX_LISTED`]).
     pub transactions: Vec<String>,
     /// Matching transactions beyond the list.

@@ -728,6 +728,7 @@ impl<'s> Batch<'s> {
             first_seen_ms: d.time_ms,
             last_seen_ms: d.time_ms,
             last_height: d.height,
+            opened_height: d.height,
             transactions: Vec::new(),
             unlisted: 0,
             values,

@@ -45,8 +45,8 @@ fn lifecycle_silences_and_rule_versions() {
     let a = all_alerts(&store)
         .unwrap()
         .into_iter()
-        .find(|a| a.rule == "large-transfer")
-        .expect("a large transfer in the first half");
+        .find(|a| a.rule == "structuring")
+        .expect("structuring in the first half");
     let a = manage::act(&store, a.id, Action::Acknowledge, "analyst-1", None).unwrap();
     assert_eq!(a.state, AlertState::Acknowledged);
     let a = manage::assign(&store, a.id, Some("张三"), "analyst-1").unwrap();
@@ -92,15 +92,15 @@ fn lifecycle_silences_and_rule_versions() {
         Err(ManageError::Invalid(_))
     ));
 
-    // A silence on large transfers, a rule saved through the API, and
+    // A silence on listed parties, a rule saved through the API, and
     // round trips disabled, all from the next block on.
     let s = manage::silence(
         &store,
-        "large-transfer",
+        "listed-party",
         None,
         60,
         "admin",
-        "known campaign",
+        "known counterparty",
     )
     .unwrap();
     let saved = manage::save_rule(
@@ -139,12 +139,13 @@ fn lifecycle_silences_and_rule_versions() {
             .any(|a| a.rule == "remittance-memo"),
         "the saved rule runs from the next block"
     );
-    let silenced: Vec<_> = new.iter().filter(|a| a.rule == "large-transfer").collect();
+    let silenced: Vec<_> = new.iter().filter(|a| a.rule == "listed-party").collect();
     assert!(!silenced.is_empty());
     assert!(
         silenced
             .iter()
-            .all(|a| a.silenced_by == Some(s.id) && a.deliveries.is_empty())
+            .all(|a| a.silenced_by == Some(s.id) && a.deliveries.is_empty()),
+        "{silenced:?}"
     );
     // Notifications were queued for the others and not for the silenced.
     let notifying = new
@@ -181,5 +182,5 @@ fn lifecycle_silences_and_rule_versions() {
     );
     // Expired silences no longer mute.
     let s = manage::expire_silence(&store, s.id).unwrap();
-    assert!(!s.mutes("large-transfer", "", policies::engine::now_ms() + 1));
+    assert!(!s.mutes("listed-party", "", policies::engine::now_ms() + 1));
 }

@@ -44,7 +44,7 @@ pub struct FreshnessBenchOpts {
     pub commit_interval_ms: u64,
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
