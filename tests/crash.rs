@@ -15,6 +15,11 @@
 //! once; at the end it must hold every stored transaction once.
 //!
 //! The seed of the kill heights is printed; set `CRASH_TEST_SEED` to replay it.
+//!
+//! Alert delivery survives the same: a node evaluating the example rules
+//! and sending to a slow webhook receiver is killed mid-delivery and
+//! restarted; every alert's notification arrives, a repeat carrying the same
+//! idempotency id.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -235,6 +240,55 @@ metrics_listen = "127.0.0.1:0"
         data = data_dir.to_str().unwrap(),
     );
     std::fs::write(path, text).unwrap();
+}
+
+/// Generates a chain of `txs` transactions under `root/chain` and serves it
+/// with `devnet serve`; returns the chain directory, the server and its URL.
+fn generate_and_serve(root: &Path, txs: usize) -> (std::path::PathBuf, Guard, String) {
+    let chain = root.join("chain");
+    let out = lookthrough()
+        .args(["devnet", "generate", "--txs", &txs.to_string()])
+        .args(["--txs-per-block", &TXS_PER_BLOCK.to_string(), "--out"])
+        .arg(&chain)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "devnet generate failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut serve = lookthrough()
+        .args(["devnet", "serve", "--from"])
+        .arg(&chain)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = serve.stdout.take().unwrap();
+    let mut serve = Guard::new("devnet serve", serve);
+    let (line_tx, line_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let _ = line_tx.send(lines.next());
+        for _ in lines {}
+    });
+    let first = match line_rx.recv_timeout(DEADLINE) {
+        Ok(Some(Ok(line))) => line,
+        other => {
+            let status = serve.child().try_wait();
+            panic!("devnet serve printed no first line ({other:?}, status {status:?})")
+        }
+    };
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {first:?}"))
+        .to_owned();
+    (chain, serve, url)
 }
 
 /// `lookthrough run --config CONFIG --until-height HEAD`, to completion.
@@ -550,54 +604,10 @@ fn sigkill_during_sync_loses_and_duplicates_nothing() {
     let started = Instant::now();
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().canonicalize().unwrap();
-    let chain = root.join("chain");
 
-    // 1. The chain.
-    let out = lookthrough()
-        .args(["devnet", "generate", "--txs", &TXS.to_string()])
-        .args(["--txs-per-block", &TXS_PER_BLOCK.to_string(), "--out"])
-        .arg(&chain)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "devnet generate failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // 1. The chain, 2. served.
+    let (chain, serve, url) = generate_and_serve(&root, TXS);
     eprintln!("generated the chain in {:?}", started.elapsed());
-
-    // 2. Served.
-    let mut serve = lookthrough()
-        .args(["devnet", "serve", "--from"])
-        .arg(&chain)
-        .args(["--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = serve.stdout.take().unwrap();
-    let mut serve = Guard::new("devnet serve", serve);
-    let (line_tx, line_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        let _ = line_tx.send(lines.next());
-        for _ in lines {}
-    });
-    let first = match line_rx.recv_timeout(DEADLINE) {
-        Ok(Some(Ok(line))) => line,
-        other => {
-            let status = serve.child().try_wait();
-            panic!("devnet serve printed no first line ({other:?}, status {status:?})")
-        }
-    };
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {first:?}"))
-        .to_owned();
 
     // 3. One configuration per data directory.
     let key = chain.join("regulator.pem");
@@ -685,4 +695,155 @@ fn sigkill_during_sync_loses_and_duplicates_nothing() {
         );
     }
     eprintln!("seed {seed}; passed in {:?}", started.elapsed());
+}
+
+/// What the webhook receiver of the delivery test got: (webhook-id, alert
+/// id) in arrival order.
+type Arrivals = Arc<Mutex<Vec<(String, u64)>>>;
+
+/// A webhook receiver on loopback that takes 20 ms per delivery (so that a
+/// kill lands mid-delivery); returns its URL.
+fn slow_receiver(runtime: &tokio::runtime::Runtime, got: Arrivals) -> String {
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let got = got.clone();
+                async move {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    let id = headers
+                        .get("webhook-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string();
+                    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                    let alert = v["data"]["alert_id"].as_u64().unwrap_or(0);
+                    got.lock().unwrap().push((id, alert));
+                    "ok"
+                }
+            },
+        ),
+    );
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+/// The engine's checkpoint and the outbox's length, read beside the
+/// running node.
+fn policy_progress(store_dir: &Path) -> Option<(Option<i64>, usize)> {
+    let store = Store::open_read_only(store_dir).ok()?;
+    let cp = policies::engine::checkpoint(&store).ok()?;
+    let pending = policies::engine::outbox(&store, "compliance-webhook")
+        .ok()?
+        .len();
+    Some((cp, pending))
+}
+
+#[test]
+fn sigkill_mid_delivery_loses_no_alert() {
+    const ALERT_TXS: usize = 1_000;
+    let head = (ALERT_TXS / TXS_PER_BLOCK) as i64;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().canonicalize().unwrap();
+    let (chain, serve, url) = generate_and_serve(&root, ALERT_TXS);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let got: Arrivals = Arc::default();
+    let hook = slow_receiver(&runtime, got.clone());
+
+    let data = root.join("data");
+    let config = root.join("node.toml");
+    write_config(&config, &url, &chain.join("regulator.pem"), &data);
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\n[policies]\nrules_dir = {:?}\nwatchlists_dir = {:?}\n\n[[policies.channel]]\nname = \"compliance-webhook\"\nkind = \"webhook\"\nurl = {hook:?}\nsecret_envs = [\"LT_HOOK_SECRET\"]\nbackoff_initial_ms = 50\nbackoff_max_ms = 500\n",
+        manifest.join("rules").to_str().unwrap(),
+        manifest.join("watchlists").to_str().unwrap(),
+    ));
+    std::fs::write(&config, text).unwrap();
+    let start = |name: &'static str| {
+        let mut child = lookthrough()
+            .args(["run", "--config"])
+            .arg(&config)
+            .env(
+                "LT_HOOK_SECRET",
+                "whsec_ZGVsaXZlcnkgY3Jhc2ggdGVzdCBzZWNyZXQ=",
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Log::default();
+        let (_, drainer) = drain(child.stderr.take().unwrap(), log.clone());
+        (Guard::new(name, child), log, drainer)
+    };
+    let wait = |what: &str, log: &Log, mut done: Box<dyn FnMut() -> bool + '_>| {
+        let deadline = Instant::now() + DEADLINE;
+        while !done() {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}:\n{}",
+                log.tail()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+
+    // Killed after some deliveries, while others are under way.
+    let (mut node, log, drainer) = start("the node");
+    wait(
+        "ten deliveries",
+        &log,
+        Box::new(|| got.lock().unwrap().len() >= 10),
+    );
+    node.kill();
+    drainer.join().unwrap();
+    let at_kill = got.lock().unwrap().len();
+
+    // Restarted: it finishes evaluating and delivering.
+    let store_dir = data.join("store");
+    let (mut node, log, drainer) = start("the restarted node");
+    wait(
+        "every block evaluated and the outbox empty",
+        &log,
+        Box::new(|| matches!(policy_progress(&store_dir), Some((Some(cp), 0)) if cp >= head)),
+    );
+    node.kill();
+    drainer.join().unwrap();
+    drop(serve);
+
+    let store = Store::open(&store_dir).unwrap();
+    let alerts = policies::engine::all_alerts(&store).unwrap();
+    let queued: BTreeSet<String> = alerts
+        .iter()
+        .flat_map(|a| a.deliveries.iter().map(|d| d.message_id.clone()))
+        .collect();
+    assert!(
+        alerts
+            .iter()
+            .flat_map(|a| a.deliveries.iter())
+            .all(|d| d.status == "delivered"),
+        "every notification delivered"
+    );
+    let got = got.lock().unwrap().clone();
+    let received: BTreeSet<String> = got.iter().map(|(id, _)| id.clone()).collect();
+    assert_eq!(received, queued, "every alert's notification arrived");
+    // A duplicate is the same message again: same id, same alert.
+    for (id, alert) in &got {
+        assert!(
+            id.starts_with(&format!("alert-{alert}-")),
+            "{id} for alert {alert}"
+        );
+    }
+    eprintln!(
+        "{} alerts notified; {at_kill} arrived before the kill; {} deliveries in all ({} duplicates)",
+        queued.len(),
+        got.len(),
+        got.len() - received.len()
+    );
 }
