@@ -697,9 +697,20 @@ fn sigkill_during_sync_loses_and_duplicates_nothing() {
     eprintln!("seed {seed}; passed in {:?}", started.elapsed());
 }
 
-/// What the webhook receiver of the delivery test got: (webhook-id, alert
-/// id) in arrival order.
-type Arrivals = Arc<Mutex<Vec<(String, u64)>>>;
+/// One delivery as the receiver got it.
+#[derive(Clone, Debug)]
+struct Arrival {
+    id: String,
+    timestamp: String,
+    signature: String,
+    body: String,
+    alert: u64,
+}
+
+/// What the webhook receiver of the delivery test got, in arrival order.
+type Arrivals = Arc<Mutex<Vec<Arrival>>>;
+
+const HOOK_SECRET: &str = "whsec_ZGVsaXZlcnkgY3Jhc2ggdGVzdCBzZWNyZXQ=";
 
 /// A webhook receiver on loopback that takes 20 ms per delivery (so that a
 /// kill lands mid-delivery); returns its URL.
@@ -715,14 +726,21 @@ fn slow_receiver(runtime: &tokio::runtime::Runtime, got: Arrivals) -> String {
                 let got = got.clone();
                 async move {
                     tokio::time::sleep(Duration::from_millis(20)).await;
-                    let id = headers
-                        .get("webhook-id")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_string();
+                    let h = |n: &str| {
+                        headers
+                            .get(n)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_string()
+                    };
                     let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-                    let alert = v["data"]["alert_id"].as_u64().unwrap_or(0);
-                    got.lock().unwrap().push((id, alert));
+                    got.lock().unwrap().push(Arrival {
+                        id: h("webhook-id"),
+                        timestamp: h("webhook-timestamp"),
+                        signature: h("webhook-signature"),
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                        alert: v["data"]["alert_id"].as_u64().unwrap_or(0),
+                    });
                     "ok"
                 }
             },
@@ -730,6 +748,51 @@ fn slow_receiver(runtime: &tokio::runtime::Runtime, got: Arrivals) -> String {
     );
     runtime.spawn(async move { axum::serve(listener, app).await });
     url
+}
+
+/// Runs `tests/graphql-client/verify-webhooks.mjs` on `got` (installing the
+/// npm packages on first use); returns its verdicts.
+fn verify_with_standardwebhooks(got: &[Arrival]) -> Vec<serde_json::Value> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/graphql-client");
+    if !dir.join("node_modules/standardwebhooks").is_dir() {
+        let out = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .output()
+            .expect("npm (Node.js 18 or later) runs the webhook verifier");
+        assert!(
+            out.status.success(),
+            "npm ci failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let input = serde_json::json!({
+        "secret": HOOK_SECRET,
+        "deliveries": got.iter().map(|a| serde_json::json!({
+            "id": a.id, "timestamp": a.timestamp, "signature": a.signature, "body": a.body,
+        })).collect::<Vec<_>>(),
+    });
+    let mut child = Command::new("node")
+        .arg("verify-webhooks.mjs")
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node runs the webhook verifier");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// The engine's checkpoint and the outbox's length, read beside the
@@ -831,14 +894,21 @@ fn sigkill_mid_delivery_loses_no_alert() {
         "every notification delivered"
     );
     let got = got.lock().unwrap().clone();
-    let received: BTreeSet<String> = got.iter().map(|(id, _)| id.clone()).collect();
+    let received: BTreeSet<String> = got.iter().map(|a| a.id.clone()).collect();
     assert_eq!(received, queued, "every alert's notification arrived");
     // A duplicate is the same message again: same id, same alert.
-    for (id, alert) in &got {
-        assert!(
-            id.starts_with(&format!("alert-{alert}-")),
-            "{id} for alert {alert}"
-        );
+    for a in &got {
+        assert!(a.id.starts_with(&format!("alert-{}-", a.alert)), "{a:?}");
+    }
+    // The Standard Webhooks reference library (npm's standardwebhooks)
+    // accepts every delivery as received and refuses each with a changed
+    // body.
+    let verdicts = verify_with_standardwebhooks(&got);
+    assert_eq!(verdicts.len(), got.len());
+    for (v, a) in verdicts.iter().zip(&got) {
+        assert_eq!(v["id"], a.id.as_str());
+        assert_eq!(v["genuine"], true, "{a:?}");
+        assert_eq!(v["tampered"], false, "{a:?}");
     }
     eprintln!(
         "{} alerts notified; {at_kill} arrived before the kill; {} deliveries in all ({} duplicates)",
