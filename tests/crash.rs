@@ -182,6 +182,11 @@ fn metrics_addr(line: &str) -> Option<SocketAddr> {
 
 /// `lookthrough_height` from `GET /metrics`.
 fn metric_height(addr: SocketAddr) -> Result<i64, String> {
+    metric(addr, "lookthrough_height")
+}
+
+/// The value of the sample `name` (with its labels, if any) on `/metrics`.
+fn metric(addr: SocketAddr, name: &str) -> Result<i64, String> {
     let timeout = Duration::from_secs(5);
     let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(timeout))
@@ -196,11 +201,11 @@ fn metric_height(addr: SocketAddr) -> Result<i64, String> {
         return Err(format!("unexpected response: {head}"));
     }
     body.lines()
-        .find_map(|l| l.strip_prefix("lookthrough_height "))
-        .ok_or_else(|| "no lookthrough_height in /metrics".to_owned())?
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .ok_or_else(|| format!("no {name} in /metrics"))?
         .trim()
         .parse()
-        .map_err(|e| format!("bad lookthrough_height: {e}"))
+        .map_err(|e| format!("bad {name}: {e}"))
 }
 
 /// xorshift64*: enough to pick kill heights reproducibly from a seed.
@@ -842,8 +847,8 @@ fn sigkill_mid_delivery_loses_no_alert() {
             .spawn()
             .unwrap();
         let log = Log::default();
-        let (_, drainer) = drain(child.stderr.take().unwrap(), log.clone());
-        (Guard::new(name, child), log, drainer)
+        let (addr, drainer) = drain(child.stderr.take().unwrap(), log.clone());
+        (Guard::new(name, child), log, drainer, addr)
     };
     let wait = |what: &str, log: &Log, mut done: Box<dyn FnMut() -> bool + '_>| {
         let deadline = Instant::now() + DEADLINE;
@@ -858,7 +863,7 @@ fn sigkill_mid_delivery_loses_no_alert() {
     };
 
     // Killed after some deliveries, while others are under way.
-    let (mut node, log, drainer) = start("the node");
+    let (mut node, log, drainer, _) = start("the node");
     wait(
         "ten deliveries",
         &log,
@@ -870,12 +875,21 @@ fn sigkill_mid_delivery_loses_no_alert() {
 
     // Restarted: it finishes evaluating and delivering.
     let store_dir = data.join("store");
-    let (mut node, log, drainer) = start("the restarted node");
+    let (mut node, log, drainer, addr) = start("the restarted node");
     wait(
         "every block evaluated and the outbox empty",
         &log,
         Box::new(|| matches!(policy_progress(&store_dir), Some((Some(cp), 0)) if cp >= head)),
     );
+    // /metrics shows the engine's height and the channel's deliveries.
+    let addr = addr.recv_timeout(DEADLINE).expect("the metrics address");
+    assert_eq!(metric(addr, "lookthrough_policy_height"), Ok(head));
+    let delivered = metric(
+        addr,
+        "lookthrough_notifications_delivered_total{channel=\"compliance-webhook\"}",
+    )
+    .unwrap();
+    assert!(delivered > 0, "{delivered}");
     node.kill();
     drainer.join().unwrap();
     drop(serve);

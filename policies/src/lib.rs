@@ -25,6 +25,7 @@ pub mod context;
 pub mod deliver;
 pub mod engine;
 pub mod manage;
+pub mod metrics;
 pub mod rule;
 pub mod watchlist;
 pub mod window;

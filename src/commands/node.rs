@@ -51,6 +51,7 @@ pub struct Node {
     policies: Option<policies::Engine>,
     policy_stats: Option<Arc<policies::EngineStats>>,
     senders: Vec<policies::deliver::Sender>,
+    sender_stats: Vec<(String, Arc<policies::deliver::SenderStats>)>,
 }
 
 impl Node {
@@ -96,6 +97,7 @@ impl Node {
             policies: None,
             policy_stats: None,
             senders: Vec::new(),
+            sender_stats: Vec::new(),
         })
     }
 
@@ -114,8 +116,9 @@ impl Node {
         for c in channels {
             let channel = policies::deliver::Channel::new(c.clone())?;
             names.push(channel.name().to_string());
-            self.senders
-                .push(policies::deliver::Sender::new(self.store.clone(), channel));
+            let sender = policies::deliver::Sender::new(self.store.clone(), channel);
+            self.sender_stats.push((c.name.clone(), sender.stats()));
+            self.senders.push(sender);
         }
         let lists = match watchlists_dir {
             Some(d) => policies::Watchlists::load(d)?,
@@ -158,6 +161,12 @@ impl Node {
         let mut r = IngestCollector::new(self.ingest.stats(), self.store.clone()).registry();
         if let Some(s) = &self.index_stats {
             r.register_collector(Box::new(IndexCollector::new(s.clone())));
+        }
+        if let Some(s) = &self.policy_stats {
+            r.register_collector(Box::new(policies::metrics::PolicyCollector::new(
+                s.clone(),
+                self.sender_stats.clone(),
+            )));
         }
         r
     }
