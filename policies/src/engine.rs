@@ -26,6 +26,8 @@ const KEY_ALERT_SEQ: &[u8] = b"alert_seq";
 const KEY_OUTBOX_SEQ: &[u8] = b"outbox_seq";
 const KEY_FINDINGS_SEEN: &[u8] = b"findings_seen";
 const WINDOW_PREFIX: &str = "w/";
+const TX_PREFIX: &str = "t/";
+const PARTY_PREFIX: &str = "p/";
 /// The rule the engine raises for blocks the node refused.
 pub const BLOCK_RULE: &str = "block-failed-verification";
 
@@ -681,6 +683,7 @@ impl<'s> Batch<'s> {
             && d.time_ms - a.last_seen_ms <= r.dedup_ms
         {
             let added = a.add_transactions(hashes);
+            self.link(&a, hashes, d);
             let hits = format!("hits/{}", r.spec.id).into_bytes();
             let n = self.counter(&hits)? + added as u64;
             self.set_counter(&hits, n);
@@ -742,6 +745,7 @@ impl<'s> Batch<'s> {
             deliveries: Vec::new(),
         };
         let added = a.add_transactions(hashes);
+        self.link(&a, hashes, d);
         let hits = format!("hits/{}", r.spec.id).into_bytes();
         let n = self.counter(&hits)? + added as u64;
         self.set_counter(&hits, n);
@@ -784,6 +788,42 @@ impl<'s> Batch<'s> {
         Ok(())
     }
 
+    /// Indexes alert `a` by the transactions it lists (`t/HASH\0RULE`) and
+    /// by the parties of the match that fired it (`p/PARTY\0ID`), for the
+    /// API's transaction and account views.
+    fn link(&mut self, a: &Alert, hashes: &[String], d: &TxDoc) {
+        let id = be64(a.id).to_vec();
+        for h in hashes {
+            self.ops.push(PolicyOp::Put(
+                PolicyFamily::State,
+                keyed(&format!("{TX_PREFIX}{h}"), &a.rule),
+                id.clone(),
+            ));
+        }
+        let b = &d.business;
+        let mut parties: Vec<String> = [
+            d.from.as_deref(),
+            b.payer.account.as_deref(),
+            b.payer.id.as_deref(),
+            b.payee.account.as_deref(),
+            b.payee.id.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|p| !p.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+        parties.sort();
+        parties.dedup();
+        for p in parties {
+            let mut k = format!("{PARTY_PREFIX}{p}").into_bytes();
+            k.push(0);
+            k.extend_from_slice(&id);
+            self.ops
+                .push(PolicyOp::Put(PolicyFamily::State, k, Vec::new()));
+        }
+    }
+
     fn finish(mut self) -> Result<Vec<PolicyOp>, EngineError> {
         for (id, a) in &self.alerts {
             let v = serde_json::to_vec(a).map_err(|e| corrupt(format!("alert {id}"), e))?;
@@ -811,6 +851,41 @@ impl<'s> Batch<'s> {
         }
         Ok(self.ops)
     }
+}
+
+/// The rules transaction `hash` (`0x` hex, lowercase) hit, with the alert
+/// that lists it for each.
+pub fn rules_hit(store: &Store, hash: &str) -> Result<Vec<(String, u64)>, EngineError> {
+    let prefix = keyed(&format!("{TX_PREFIX}{}", hash.to_lowercase()), "");
+    store
+        .policy_scan(PolicyFamily::State, &prefix, None, false, 1_000)?
+        .into_iter()
+        .map(|(k, v)| {
+            let rule = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            let id = u64::from_be_bytes(
+                v.try_into()
+                    .map_err(|_| corrupt("transaction hit", "not 8 bytes"))?,
+            );
+            Ok((rule, id))
+        })
+        .collect()
+}
+
+/// The newest alerts (at most `limit` ids, newest first) whose firing match
+/// involved `party` (an address, account or organisation id).
+pub fn party_alerts(store: &Store, party: &str, limit: usize) -> Result<Vec<u64>, EngineError> {
+    let mut prefix = format!("{PARTY_PREFIX}{}", party.to_lowercase()).into_bytes();
+    prefix.push(0);
+    store
+        .policy_scan(PolicyFamily::State, &prefix, None, true, limit)?
+        .into_iter()
+        .map(|(k, _)| {
+            k.get(prefix.len()..)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+                .ok_or_else(|| corrupt("party alert key", "not party‖0‖BE64"))
+        })
+        .collect()
 }
 
 /// Transactions matched by rule `id` so far.

@@ -485,6 +485,29 @@ impl Transaction {
         .await
     }
 
+    /// The alert rules it hit, each with the alert that lists it. For a
+    /// private transaction this tells of its decrypted contents: analysts
+    /// and admins only.
+    async fn rules_hit(&self, ctx: &Context<'_>) -> Result<Vec<RuleHit>> {
+        if self.stored.class != Class::NotEnvelope.as_str() {
+            require(
+                ctx,
+                Role::reads_plaintext,
+                "the rules a private transaction hit",
+            )?;
+        }
+        let st = state(ctx)?.clone();
+        let hash = self.hash_hex();
+        blocking(move || {
+            Ok(policies::engine::rules_hit(&st.store, &hash)
+                .map_err(internal)?
+                .into_iter()
+                .map(|(rule, alert_id)| RuleHit { rule, alert_id })
+                .collect())
+        })
+        .await
+    }
+
     /// Sender, as the node claimed it and the signature proved it.
     async fn from(&self) -> Option<String> {
         self.stored.tx.claimed_from.map(|a| encode0x(&a))
@@ -564,6 +587,15 @@ impl Transaction {
         })
         .await
     }
+}
+
+/// An alert rule a transaction hit.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct RuleHit {
+    /// The rule.
+    pub rule: String,
+    /// The alert that lists the transaction.
+    pub alert_id: u64,
 }
 
 /// A transaction's receipt: what executing it did.

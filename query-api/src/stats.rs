@@ -494,6 +494,31 @@ impl Account {
         Ok(self.scope(ctx)?.warnings)
     }
 
+    /// The newest alerts whose firing match involved it (at most `first`,
+    /// default 50). Which alerts touch a party comes from decrypted
+    /// fields: analysts and admins only.
+    async fn alerts(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+    ) -> Result<Vec<crate::alerts::AlertNode>> {
+        crate::schema::require(ctx, Role::reads_plaintext, "an account's alerts")?;
+        let first = crate::schema::page_size(first)?;
+        let st = state(ctx)?.clone();
+        let party = self.address.clone();
+        blocking(move || {
+            let ids = policies::engine::party_alerts(&st.store, &party, first).map_err(internal)?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(a) = policies::engine::alert(&st.store, id).map_err(internal)? {
+                    out.push(crate::alerts::AlertNode(a));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     /// Its transactions, a page at a time (chain order, newest first,
     /// unless `order` says otherwise).
     #[graphql(complexity = "crate::schema::page_cost(first, child_complexity)")]

@@ -1189,6 +1189,47 @@ async fn alerts_pages_roles_lifecycle_rules_and_subscription() {
     let after_read = store.last_audit().unwrap().map_or(0, |(seq, _)| seq + 1);
     assert_eq!(after_read, before + 1, "one audit entry for the read");
 
+    // The transaction shows the rules it hit, and the account its alerts.
+    let tx = target.transactions[0].clone();
+    let v = gql(
+        &s,
+        "query($h: String!) { transaction(hash: $h) { rulesHit { rule alertId } } }",
+        json!({ "h": tx }),
+    )
+    .await;
+    let hits = v["data"]["transaction"]["rulesHit"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        hits.contains(&json!({ "rule": target.rule, "alertId": target.id })),
+        "{v}"
+    );
+    let payer = target.values.get("payer").cloned().unwrap_or_default();
+    if !payer.is_empty() {
+        let v = gql(
+            &s,
+            "query($a: String!) { account(address: $a) { alerts(first: 500) { id } } }",
+            json!({ "a": payer }),
+        )
+        .await;
+        let ids: Vec<u64> = v["data"]["account"]["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_u64().unwrap())
+            .collect();
+        assert!(ids.contains(&target.id), "{v}");
+        let v = gql_as(
+            &s,
+            Role::Viewer,
+            "query($a: String!) { account(address: $a) { alerts { id } } }",
+            json!({ "a": payer }),
+        )
+        .await;
+        assert_eq!(v["errors"][0]["extensions"]["code"], "FORBIDDEN", "{v}");
+    }
+
     // The lifecycle: viewers may not act; an analyst acknowledges and
     // resolves with a note; a second acknowledge is a conflict.
     let ack = "mutation($id: Int!) { acknowledgeAlert(id: $id, note: \"looking\") { state } }";
