@@ -31,7 +31,7 @@ use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::Column;
 use tantivy::query::{
     AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, QueryParser,
-    RangeQuery, TermQuery,
+    RangeQuery, TermQuery, TermSetQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption, Value as _};
 use tantivy::snippet::SnippetGenerator;
@@ -124,6 +124,9 @@ pub struct Filter {
     pub status: Option<String>,
     /// A rule hit.
     pub rule: Option<String>,
+    /// Only these transactions (hashes, `0x` hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hashes: Option<Vec<String>>,
     /// Scenario.
     pub scenario: Option<String>,
     /// Action.
@@ -481,6 +484,11 @@ impl Search {
         exact(f.privacy, &filter.privacy, &mut out);
         exact(f.status, &filter.status, &mut out);
         exact(f.rule, &filter.rule, &mut out);
+        if let Some(hashes) = &filter.hashes {
+            out.push(Box::new(TermSetQuery::new(hashes.iter().map(|h| {
+                Term::from_field_text(f.tx_hash, &h.trim().to_lowercase())
+            }))));
+        }
         exact(f.scenario, &filter.scenario, &mut out);
         exact(f.action, &filter.action, &mut out);
         let range = |name: &'static str,

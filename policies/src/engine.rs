@@ -888,6 +888,17 @@ pub fn party_alerts(store: &Store, party: &str, limit: usize) -> Result<Vec<u64>
         .collect()
 }
 
+/// Every transaction the alerts of rule `rule` list, each once.
+pub fn rule_transactions(store: &Store, rule: &str) -> Result<Vec<String>, EngineError> {
+    let mut out = std::collections::BTreeSet::new();
+    for a in all_alerts(store)? {
+        if a.rule == rule {
+            out.extend(a.transactions);
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
 /// Transactions matched by rule `id` so far.
 pub fn hits(store: &Store, id: &str) -> Result<u64, EngineError> {
     match store.policy_get(PolicyFamily::State, format!("hits/{id}").as_bytes())? {

@@ -322,7 +322,8 @@ impl TransactionFilter {
     /// Whether the filter reads what decrypted payloads hold (parties from
     /// the payload, amounts, currency, scenario).
     fn uses_plaintext(&self) -> bool {
-        self.party.is_some()
+        self.rule_hit.is_some()
+            || self.party.is_some()
             || self.payer.is_some()
             || self.payee.is_some()
             || self.amount_range.is_some()
@@ -365,10 +366,21 @@ impl TransactionFilter {
                 PrivacyClass::Private => "private".to_string(),
             }),
             status: self.envelope_status.map(|s| s.class().as_str().to_string()),
-            rule: self.rule_hit.clone(),
+            rule: None,
+            hashes: None,
             scenario: self.scenario.clone(),
             action: None,
         })
+    }
+
+    /// [`TransactionFilter::to_filter`], with `ruleHit` resolved to the
+    /// transactions the rule's alerts list (from the store).
+    pub(crate) fn to_filter_in(&self, store: &Store) -> Result<Filter> {
+        let mut f = self.to_filter()?;
+        if let Some(rule) = &self.rule_hit {
+            f.hashes = Some(policies::engine::rule_transactions(store, rule).map_err(internal)?);
+        }
+        Ok(f)
     }
 }
 
@@ -1426,7 +1438,7 @@ pub(crate) async fn transaction_page(
         has_search || order.field == TransactionOrderField::Amount,
         &mut filter,
     )?;
-    let filter = filter.to_filter()?;
+    let filter = filter.to_filter_in(&st.store)?;
     let had_cursor = after.is_some();
     let req = SearchRequest {
         query: search,

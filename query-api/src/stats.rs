@@ -124,10 +124,15 @@ struct Scope {
 }
 
 impl Scope {
-    fn new(role: Role, search: Option<String>, mut filter: TransactionFilter) -> Result<Self> {
+    fn new(
+        role: Role,
+        store: &observer_node::store::Store,
+        search: Option<String>,
+        mut filter: TransactionFilter,
+    ) -> Result<Self> {
         let query = search.filter(|s| !s.trim().is_empty());
         let (warning, _) = restrict_to_role(role, query.is_some(), &mut filter)?;
-        let all = filter.to_filter()?;
+        let all = filter.to_filter_in(store)?;
         let mut warnings: Vec<String> = warning.into_iter().collect();
         let plain = if role.reads_plaintext() {
             Some(all.clone())
@@ -139,7 +144,7 @@ impl Scope {
                 None
             } else {
                 filter.privacy_class = Some(PrivacyClass::Public);
-                Some(filter.to_filter()?)
+                Some(filter.to_filter_in(store)?)
             }
         };
         Ok(Self {
@@ -288,7 +293,7 @@ impl Stats {
     ) -> Result<Self> {
         let who = caller(ctx)?;
         Ok(Self {
-            scope: Scope::new(who.role, search, filter)?,
+            scope: Scope::new(who.role, &state(ctx)?.store, search, filter)?,
         })
     }
 }
@@ -429,7 +434,7 @@ impl Account {
     }
 
     fn scope(&self, ctx: &Context<'_>) -> Result<Scope> {
-        Scope::new(caller(ctx)?.role, None, self.filter())
+        Scope::new(caller(ctx)?.role, &state(ctx)?.store, None, self.filter())
     }
 
     /// The oldest or newest transaction's time.

@@ -99,6 +99,11 @@ impl CoreSubscription {
         let who = caller(ctx)?.clone();
         let st = state(ctx)?.clone();
         let mut filter = filter.unwrap_or_default();
+        if filter.rule_hit.is_some() {
+            return Err(bad_input(
+                "ruleHit is not available on subscriptions (a rule may list a transaction after it was sent); subscribe to alerts instead",
+            ));
+        }
         let has_search = search.as_deref().is_some_and(|s| !s.trim().is_empty());
         let (_, audit_matches) = restrict_to_role(who.role, has_search, &mut filter)?;
         let follow = Follow {

@@ -1189,6 +1189,25 @@ async fn alerts_pages_roles_lifecycle_rules_and_subscription() {
     let after_read = store.last_audit().unwrap().map_or(0, |(seq, _)| seq + 1);
     assert_eq!(after_read, before + 1, "one audit entry for the read");
 
+    // A search by rule hit finds exactly the transactions its alerts list.
+    let v = gql(
+        &s,
+        "query($r: String!) { transactions(filter: {ruleHit: $r}, first: 500) { edges { node { hash } } } }",
+        json!({ "r": target.rule }),
+    )
+    .await;
+    assert!(v["errors"].is_null(), "{v}");
+    let mut found: Vec<String> = v["data"]["transactions"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["hash"].as_str().unwrap().to_string())
+        .collect();
+    found.sort();
+    let want = policies::engine::rule_transactions(&store, &target.rule).unwrap();
+    assert!(!want.is_empty());
+    assert_eq!(found, want);
+
     // The transaction shows the rules it hit, and the account its alerts.
     let tx = target.transactions[0].clone();
     let v = gql(
