@@ -800,19 +800,14 @@ impl<'s> Batch<'s> {
                 id.clone(),
             ));
         }
-        let b = &d.business;
-        let mut parties: Vec<String> = [
-            d.from.as_deref(),
-            b.payer.account.as_deref(),
-            b.payer.id.as_deref(),
-            b.payee.account.as_deref(),
-            b.payee.id.as_deref(),
-        ]
-        .into_iter()
-        .flatten()
-        .filter(|p| !p.is_empty())
-        .map(str::to_lowercase)
-        .collect();
+        // Every party of the match but the contract called (which every
+        // transaction to it shares).
+        let mut parties: Vec<String> = d
+            .parties()
+            .into_iter()
+            .filter(|p| *p != d.to)
+            .map(str::to_lowercase)
+            .collect();
         parties.sort();
         parties.dedup();
         for p in parties {

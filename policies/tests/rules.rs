@@ -83,7 +83,7 @@ fn each_rule_fires_on_exactly_what_the_generator_planted_and_a_restart_changes_n
     let large: BTreeSet<String> = manifest
         .transactions
         .iter()
-        .filter(|t| t.class.readable() && t.amount_cents >= 2_000_000_000)
+        .filter(|t| t.class.readable() && t.amount_cents >= 1_500_000_000)
         .map(|t| t.tx_hash.clone())
         .collect();
     let want: BTreeMap<&str, BTreeSet<String>> = [

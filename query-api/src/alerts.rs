@@ -373,6 +373,18 @@ pub struct RuleVersionInfo {
     pub text: String,
 }
 
+impl From<manage::RuleVersion> for RuleVersionInfo {
+    fn from(v: manage::RuleVersion) -> Self {
+        Self {
+            version: v.version,
+            source: v.source,
+            author: v.author,
+            at: format_ms(v.at_ms),
+            text: v.text,
+        }
+    }
+}
+
 /// A page of alerts, newest first.
 pub type AlertConnection = Connection<String, AlertNode, EmptyFields, EmptyFields>;
 
@@ -504,13 +516,7 @@ impl AlertQuery {
             Ok(manage::rule_versions(&st.store, &id)
                 .map_err(manage_error)?
                 .into_iter()
-                .map(|v| RuleVersionInfo {
-                    version: v.version,
-                    source: v.source,
-                    author: v.author,
-                    at: format_ms(v.at_ms),
-                    text: v.text,
-                })
+                .map(RuleVersionInfo::from)
                 .collect())
         })
         .await
@@ -652,13 +658,7 @@ impl AlertMutation {
         let st = state(ctx)?.clone();
         blocking(move || {
             manage::save_rule(&st.store, &text, &who)
-                .map(|v| RuleVersionInfo {
-                    version: v.version,
-                    source: v.source,
-                    author: v.author,
-                    at: format_ms(v.at_ms),
-                    text: v.text,
-                })
+                .map(RuleVersionInfo::from)
                 .map_err(manage_error)
         })
         .await
@@ -674,13 +674,7 @@ impl AlertMutation {
         let st = state(ctx)?.clone();
         blocking(move || {
             manage::set_enabled(&st.store, &id, enabled, &who)
-                .map(|v| RuleVersionInfo {
-                    version: v.version,
-                    source: v.source,
-                    author: v.author,
-                    at: format_ms(v.at_ms),
-                    text: v.text,
-                })
+                .map(RuleVersionInfo::from)
                 .map_err(manage_error)
         })
         .await

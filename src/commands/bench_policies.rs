@@ -53,7 +53,7 @@ fn many_rules(lists: &Watchlists, copies: usize) -> Result<Vec<Rule>> {
         for (_, text) in policies::EXAMPLE_RULES {
             let text = text
                 .replace("id = \"", &format!("id = \"c{i}-"))
-                .replace("20000000.0", &format!("{}.0", 20_000_000 + i * 1_000))
+                .replace("15000000.0", &format!("{}.0", 15_000_000 + i * 1_000))
                 .replace("count = 3", &format!("count = {}", 3 + i % 3));
             let (r, errors) = policies::rule::parse_file(
                 std::path::Path::new("(bench)"),
