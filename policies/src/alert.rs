@@ -133,9 +133,14 @@ impl Alert {
 
     /// Adds `hashes` not already listed; returns how many were new.
     pub fn add_transactions(&mut self, hashes: &[String]) -> usize {
+        // A window's firing repeats the window's earlier transactions, which
+        // a long-lived alert already lists: look them up in a set, not by
+        // scanning the list once for each.
+        let mut listed: std::collections::HashSet<String> =
+            self.transactions.iter().cloned().collect();
         let mut added = 0;
         for h in hashes {
-            if self.transactions.contains(h) {
+            if !listed.insert(h.clone()) {
                 continue;
             }
             if self.transactions.len() < MAX_LISTED {
