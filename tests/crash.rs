@@ -837,10 +837,7 @@ fn sigkill_mid_delivery_loses_no_alert() {
         let mut child = lookthrough()
             .args(["run", "--config"])
             .arg(&config)
-            .env(
-                "LT_HOOK_SECRET",
-                "whsec_ZGVsaXZlcnkgY3Jhc2ggdGVzdCBzZWNyZXQ=",
-            )
+            .env("LT_HOOK_SECRET", HOOK_SECRET)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

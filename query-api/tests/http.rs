@@ -766,6 +766,37 @@ async fn deep_complex_and_too_frequent_queries_are_refused_clearly() {
     assert_eq!(status, 200);
 }
 
+/// A graphql-transport-ws connection to `s`, initialised with `token` in
+/// `connection_init` as browser clients send it, and acknowledged.
+async fn ws_connect(
+    s: &Server,
+    token: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    use async_graphql::futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("{}/graphql", s.url.replace("http://", "ws://"))
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    ws.send(Message::text(
+        json!({
+            "type": "connection_init",
+            "payload": { "Authorization": format!("Bearer {token}") }
+        })
+        .to_string(),
+    ))
+    .await
+    .unwrap();
+    let ack = ws.next().await.unwrap().unwrap();
+    assert!(ack.to_string().contains("connection_ack"), "{ack}");
+    ws
+}
+
 /// Reads graphql-transport-ws messages until `done` says enough; returns
 /// the `next` payloads by subscription id.
 async fn collect<S>(
@@ -808,7 +839,7 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscriptions_receive_blocks_and_transactions_as_they_commit() {
-    use async_graphql::futures_util::{SinkExt, StreamExt};
+    use async_graphql::futures_util::SinkExt;
     use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -834,16 +865,8 @@ async fn subscriptions_receive_blocks_and_transactions_as_they_commit() {
     }
 
     // A viewer's token in connection_init, as browser clients send it.
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let mut ws = ws_connect(&s, &s.viewer).await;
     let send = |v: Value| Message::text(v.to_string());
-    ws.send(send(json!({
-        "type": "connection_init",
-        "payload": { "Authorization": format!("Bearer {}", s.viewer) }
-    })))
-    .await
-    .unwrap();
-    let ack = ws.next().await.unwrap().unwrap();
-    assert!(ack.to_string().contains("connection_ack"), "{ack}");
     ws.send(send(json!({
         "id": "blocks", "type": "subscribe",
         "payload": { "query": "subscription { blocks(fromHeight: 2) { height hash } }" }
@@ -1124,9 +1147,8 @@ fn policy_engine(s: &Server, dir: &std::path::Path) -> policies::Engine {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_pages_roles_lifecycle_rules_and_subscription() {
-    use async_graphql::futures_util::{SinkExt, StreamExt};
+    use async_graphql::futures_util::SinkExt;
     use tokio_tungstenite::tungstenite::Message;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
     let s = server_with(29, 30, Some(15), Limits::default()).await;
     let store = s.state.store.clone();
@@ -1315,23 +1337,8 @@ async fn alerts_pages_roles_lifecycle_rules_and_subscription() {
 
     // Subscribed, alerts arrive as later blocks are evaluated.
     let last_id = all.last().unwrap().id;
-    let mut req = format!("{}/graphql", s.url.replace("http://", "ws://"))
-        .into_client_request()
-        .unwrap();
-    req.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let mut ws = ws_connect(&s, &s.viewer).await;
     let send = |v: Value| Message::text(v.to_string());
-    ws.send(send(json!({
-        "type": "connection_init",
-        "payload": { "Authorization": format!("Bearer {}", s.viewer) }
-    })))
-    .await
-    .unwrap();
-    let ack = ws.next().await.unwrap().unwrap();
-    assert!(ack.to_string().contains("connection_ack"), "{ack}");
     ws.send(send(json!({
         "id": "alerts", "type": "subscribe",
         "payload": { "query": format!("subscription {{ alerts(afterId: {last_id}) {{ id rule }} }}") }
