@@ -16,6 +16,8 @@
 //! - `dingtalk`: a DingTalk group robot (markdown message; with a secret,
 //!   the robot's `timestamp` and `sign` query parameters).
 //! - `wecom`: a WeCom (企业微信) group robot (markdown message).
+//! - `email`: a plain-text email over SMTP to the configured recipients, its
+//!   idempotency id in `Message-ID`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +42,8 @@ pub enum ChannelKind {
     DingTalk,
     /// WeCom group robot.
     WeCom,
+    /// Email over SMTP (`url` is `smtp://HOST:PORT`).
+    Email,
 }
 
 /// A channel's configuration (`[[policies.channel]]`).
@@ -71,6 +75,12 @@ pub struct ChannelConfig {
     /// The dashboard's address, for links in messages.
     #[serde(default)]
     pub link_base: String,
+    /// Email: the sender address.
+    #[serde(default)]
+    pub from: String,
+    /// Email: the recipients.
+    #[serde(default)]
+    pub to: Vec<String>,
 }
 
 impl std::fmt::Debug for ChannelConfig {
@@ -118,6 +128,14 @@ pub struct Channel {
     config: ChannelConfig,
     secrets: Vec<Secret>,
     http: reqwest::Client,
+    smtp: Option<Smtp>,
+}
+
+/// An SMTP channel's transport and addresses.
+struct Smtp {
+    transport: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
+    from: lettre::message::Mailbox,
+    to: Vec<lettre::message::Mailbox>,
 }
 
 impl std::fmt::Debug for Channel {
@@ -156,14 +174,20 @@ impl Channel {
         if config.name.is_empty() || config.name.contains('\0') {
             return Err(bad("a channel needs a name".into()));
         }
-        if config.url.starts_with("https://") {
+        let smtp = if config.kind == ChannelKind::Email {
+            Some(smtp(&config).map_err(bad)?)
+        } else {
+            None
+        };
+        if config.kind == ChannelKind::Email {
+            // Checked above.
+        } else if config.url.starts_with("https://") {
             // Refused here, by name, rather than failing at every send.
             return Err(bad(format!(
                 "url '{}': this build sends over plain HTTP only (TLS is not built in yet); use an http:// receiver on a trusted network or a TLS-terminating proxy",
                 config.url
             )));
-        }
-        if !config.url.starts_with("http://") {
+        } else if !config.url.starts_with("http://") {
             return Err(bad(format!("url '{}' is not an http:// URL", config.url)));
         }
         let mut secrets = Vec::new();
@@ -195,6 +219,7 @@ impl Channel {
             config,
             secrets,
             http,
+            smtp,
         })
     }
 
@@ -202,6 +227,50 @@ impl Channel {
     pub fn name(&self) -> &str {
         &self.config.name
     }
+}
+
+/// The SMTP transport and addresses of an email channel.
+fn smtp(c: &ChannelConfig) -> Result<Smtp, String> {
+    let rest = c.url.strip_prefix("smtp://").ok_or_else(|| {
+        format!(
+            "url '{}': an email channel's url is smtp://HOST:PORT (plain SMTP: TLS is not built in yet)",
+            c.url
+        )
+    })?;
+    let (host, port) = match rest.trim_end_matches('/').rsplit_once(':') {
+        Some((h, p)) => (
+            h.to_string(),
+            p.parse::<u16>()
+                .map_err(|_| format!("url '{}': port '{p}' is not a number", c.url))?,
+        ),
+        None => (rest.trim_end_matches('/').to_string(), 25),
+    };
+    if host.is_empty() {
+        return Err(format!("url '{}' names no host", c.url));
+    }
+    let from = c
+        .from
+        .parse()
+        .map_err(|e| format!("from '{}' is not an email address: {e}", c.from))?;
+    if c.to.is_empty() {
+        return Err("an email channel needs at least one address in `to`".into());
+    }
+    let to =
+        c.to.iter()
+            .map(|t| {
+                t.parse()
+                    .map_err(|e| format!("to '{t}' is not an email address: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+    let transport = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous(host)
+        .port(port)
+        .timeout(Some(Duration::from_millis(c.timeout_ms)))
+        .build();
+    Ok(Smtp {
+        transport,
+        from,
+        to,
+    })
 }
 
 /// The Standard Webhooks signature header value of `body` for `secrets`.
@@ -277,6 +346,9 @@ impl Channel {
     /// Sends one notification of `a`.
     async fn send(&self, entry: &OutboxEntry, a: &Alert) -> Result<String, SendError> {
         let c = &self.config;
+        if let Some(smtp) = &self.smtp {
+            return self.send_email(smtp, entry, a).await;
+        }
         let request = match c.kind {
             ChannelKind::Webhook => {
                 let body = serde_json::to_vec(&summary(entry, a, &c.link_base))
@@ -320,6 +392,9 @@ impl Channel {
                     "markdown": { "title": title, "text": text },
                 }))
             }
+            ChannelKind::Email => {
+                return Err(SendError("email channel without its transport".into()));
+            }
             ChannelKind::WeCom => {
                 let (_, text) = markdown(a, &c.link_base);
                 self.http.post(&c.url).json(&json!({
@@ -353,6 +428,37 @@ impl Channel {
             return Err(SendError(format!("robot refused: {text}")));
         }
         Ok(format!("HTTP {status}"))
+    }
+}
+
+impl Channel {
+    async fn send_email(
+        &self,
+        smtp: &Smtp,
+        entry: &OutboxEntry,
+        a: &Alert,
+    ) -> Result<String, SendError> {
+        use lettre::AsyncTransport;
+        let (title, text) = markdown(a, &self.config.link_base);
+        let mut builder = lettre::Message::builder()
+            .from(smtp.from.clone())
+            // The idempotency id: the same on every retry, so a mail
+            // system or reader can drop a repeat.
+            .message_id(Some(format!("<{}@lookthrough>", entry.message_id)))
+            .subject(title);
+        for t in &smtp.to {
+            builder = builder.to(t.clone());
+        }
+        let message = builder
+            .header(lettre::message::header::ContentType::TEXT_PLAIN)
+            .body(text)
+            .map_err(|e| SendError(format!("cannot build the email: {e}")))?;
+        let response = smtp
+            .transport
+            .send(message)
+            .await
+            .map_err(|e| SendError(format!("SMTP: {e}")))?;
+        Ok(format!("SMTP {}", response.code()))
     }
 }
 
@@ -552,6 +658,8 @@ mod tests {
             give_up_after_ms: default_give_up(),
             timeout_ms: default_timeout(),
             link_base: String::new(),
+            from: String::new(),
+            to: Vec::new(),
         }
     }
 

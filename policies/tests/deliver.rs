@@ -130,6 +130,8 @@ async fn a_receiver_down_then_up_gets_every_alert_in_order_with_stable_ids() {
             give_up_after_ms: 3_600_000,
             timeout_ms: 2_000,
             link_base: String::new(),
+            from: String::new(),
+            to: Vec::new(),
         },
         vec![(SECRET_ENV.into(), secret.into())],
     )
@@ -209,4 +211,127 @@ async fn a_receiver_down_then_up_gets_every_alert_in_order_with_stable_ids() {
         .map(|d| d.message_id.clone())
         .collect();
     assert_eq!(delivered, queued.iter().cloned().collect());
+}
+
+/// A minimal SMTP server: accepts every message and keeps its text.
+async fn smtp_server(listener: tokio::net::TcpListener, got: Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    loop {
+        let Ok((socket, _)) = listener.accept().await else {
+            return;
+        };
+        let got = got.clone();
+        tokio::spawn(async move {
+            let (read, mut write) = socket.into_split();
+            let mut lines = BufReader::new(read).lines();
+            write.write_all(b"220 test ESMTP\r\n").await.unwrap();
+            let mut data: Option<String> = None;
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(body) = data.as_mut() {
+                    if line == "." {
+                        got.lock().unwrap().push(data.take().unwrap_or_default());
+                        write.write_all(b"250 queued\r\n").await.unwrap();
+                    } else {
+                        body.push_str(&line);
+                        body.push('\n');
+                    }
+                    continue;
+                }
+                let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
+                let reply: &[u8] = match verb.as_str() {
+                    "EHLO" | "HELO" => b"250 test\r\n",
+                    "DATA" => {
+                        data = Some(String::new());
+                        b"354 go ahead\r\n"
+                    }
+                    "QUIT" => {
+                        let _ = write.write_all(b"221 bye\r\n").await;
+                        return;
+                    }
+                    _ => b"250 OK\r\n",
+                };
+                write.write_all(reply).await.unwrap();
+            }
+        });
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_are_emailed_with_their_idempotency_id() {
+    let chain = testkit::chain(53, 20);
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<Store> = testkit::store(&chain, dir.path());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lists = Watchlists::load(&root.join("watchlists")).unwrap();
+    let (rules, errors) = policies::rule::load_dir(&root.join("rules"), Some(&lists.names()));
+    assert!(errors.is_empty());
+    let mut engine = Engine::new(
+        store.clone(),
+        chain.sealer.clone(),
+        rules,
+        lists,
+        vec!["compliance-webhook".into()],
+    )
+    .unwrap();
+    engine.catch_up().unwrap();
+    let queued: Vec<String> = outbox(&store, "compliance-webhook")
+        .unwrap()
+        .into_iter()
+        .map(|e| e.message_id)
+        .collect();
+    assert!(!queued.is_empty());
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    tokio::spawn(smtp_server(listener, got.clone()));
+    let channel = Channel::with_secrets(
+        ChannelConfig {
+            name: "compliance-webhook".into(),
+            kind: ChannelKind::Email,
+            url: format!("smtp://127.0.0.1:{port}"),
+            secret_envs: Vec::new(),
+            backoff_initial_ms: 20,
+            backoff_max_ms: 100,
+            give_up_after_ms: 3_600_000,
+            timeout_ms: 5_000,
+            link_base: "http://127.0.0.1:8080".into(),
+            from: "lookthrough <alerts@regulator.example.cn>".into(),
+            to: vec!["compliance@regulator.example.cn".into()],
+        },
+        Vec::new(),
+    )
+    .unwrap();
+    let sender = Sender::new(store.clone(), channel);
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(sender.run(async move {
+        let _ = stop_rx.wait_for(|s| *s).await;
+    }));
+    until("the outbox to empty", 60, || {
+        outbox(&store, "compliance-webhook").unwrap().is_empty()
+    })
+    .await;
+    let _ = stop_tx.send(true);
+    task.await.unwrap().unwrap();
+
+    let got = got.lock().unwrap().clone();
+    let ids: Vec<String> = got
+        .iter()
+        .map(|m| {
+            let line = m
+                .lines()
+                .find(|l| l.to_ascii_lowercase().starts_with("message-id:"))
+                .unwrap_or_else(|| panic!("no Message-ID in {m}"));
+            line.split_once('<')
+                .and_then(|(_, r)| r.split_once("@lookthrough>"))
+                .map(|(id, _)| id.to_string())
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(ids, queued, "every alert emailed once, in order");
+    for m in &got {
+        assert!(m.contains("To: compliance@regulator.example.cn"), "{m}");
+        assert!(m.contains("Subject: "), "{m}");
+        assert!(m.contains("/alerts/"), "a link to the alert: {m}");
+    }
 }

@@ -175,6 +175,8 @@ pub fn policies(opts: &PoliciesBenchOpts) -> Result<ExitCode> {
             give_up_after_ms: 3_600_000,
             timeout_ms: 5_000,
             link_base: String::new(),
+            from: String::new(),
+            to: Vec::new(),
         },
         vec![(
             "(bench)".into(),
