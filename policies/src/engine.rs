@@ -119,7 +119,7 @@ pub struct Engine {
     channels: Vec<String>,
     stats: Arc<EngineStats>,
     index_stats: IndexStats,
-    last_reload: std::time::Instant,
+    watchlist_error: Option<String>,
     stop_at: Option<i64>,
 }
 
@@ -178,7 +178,7 @@ impl Engine {
             channels,
             stats: Arc::new(EngineStats::default()),
             index_stats: IndexStats::default(),
-            last_reload: std::time::Instant::now(),
+            watchlist_error: None,
             stop_at: None,
         };
         e.load_silences()?;
@@ -323,19 +323,22 @@ impl Engine {
         }
     }
 
+    /// Reads the watchlists again if a file changed (a directory listing
+    /// per block); a bad file is reported once and the lists in force stay.
     fn maybe_reload_watchlists(&mut self) {
-        if self.last_reload.elapsed() < std::time::Duration::from_secs(1) {
-            return;
-        }
-        self.last_reload = std::time::Instant::now();
         match self.watchlists.reload_if_changed() {
             Ok(true) => {
                 self.lists_value = self.watchlists.value();
+                self.watchlist_error = None;
                 tracing::info!(lists = ?self.watchlists.sizes(), "watchlists reloaded");
             }
             Ok(false) => {}
             Err(e) => {
-                tracing::warn!(error = %e, "watchlists not reloaded; the lists in force stay")
+                let text = e.to_string();
+                if self.watchlist_error.as_deref() != Some(text.as_str()) {
+                    tracing::warn!(error = %text, "watchlists not reloaded; the lists in force stay");
+                    self.watchlist_error = Some(text);
+                }
             }
         }
     }

@@ -184,3 +184,70 @@ fn lifecycle_silences_and_rule_versions() {
     let s = manage::expire_silence(&store, s.id).unwrap();
     assert!(!s.mutes("listed-party", "", policies::engine::now_ms() + 1));
 }
+
+#[test]
+fn a_watchlist_edited_while_running_applies_from_the_next_block() {
+    let chain = testkit::chain(59, 40);
+    let manifest = chain.workload.manifest().clone();
+    let dir = tempfile::tempdir().unwrap();
+    let store = testkit::store(&chain, dir.path());
+    let head = store.checkpoint().unwrap().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lists_dir = dir.path().join("watchlists");
+    std::fs::create_dir(&lists_dir).unwrap();
+    std::fs::write(lists_dir.join("demo_sanctions.csv"), "id\n").unwrap();
+    std::fs::write(lists_dir.join("internal.csv"), "id\n").unwrap();
+    let lists = Watchlists::load(&lists_dir).unwrap();
+    let (rules, errors) = policies::rule::load_dir(&root.join("rules"), Some(&lists.names()));
+    assert!(errors.is_empty());
+    let rules: Vec<_> = rules
+        .into_iter()
+        .filter(|r| r.spec.id == "listed-party")
+        .collect();
+    let mut e = Engine::new(
+        store.clone(),
+        chain.sealer.clone(),
+        rules,
+        lists,
+        Vec::new(),
+    )
+    .unwrap();
+    let half = head / 2;
+    for h in 0..=half {
+        e.process(h).unwrap();
+    }
+    assert!(
+        all_alerts(&store).unwrap().is_empty(),
+        "empty lists list nobody"
+    );
+
+    // The most frequent payee goes on the internal list, the engine running.
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for t in &manifest.transactions {
+        if t.class.readable() {
+            *counts.entry(t.payee.as_str()).or_default() += 1;
+        }
+    }
+    let (payee, _) = counts.iter().max_by_key(|(_, n)| **n).unwrap();
+    std::fs::write(
+        lists_dir.join("internal.csv"),
+        format!("id,reason\n{payee},test\n"),
+    )
+    .unwrap();
+    for h in half + 1..=head {
+        e.process(h).unwrap();
+    }
+    let fired: std::collections::BTreeSet<String> = all_alerts(&store)
+        .unwrap()
+        .into_iter()
+        .flat_map(|a| a.transactions)
+        .collect();
+    let want: std::collections::BTreeSet<String> = manifest
+        .transactions
+        .iter()
+        .filter(|t| t.class.readable() && t.payee == *payee && t.block_height > half)
+        .map(|t| t.tx_hash.clone())
+        .collect();
+    assert!(!want.is_empty());
+    assert_eq!(fired, want);
+}
