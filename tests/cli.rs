@@ -1,4 +1,5 @@
-//! The `lookthrough` binary's key and envelope commands, run as a user would.
+//! The `lookthrough` binary's key, envelope, chain and rules commands, run as a
+//! user would.
 
 #![allow(clippy::unwrap_used)]
 
@@ -530,4 +531,46 @@ fn devnet_generate_then_serve_then_verify() {
         said.contains("all checks passed") && said.contains("txs-root (20 transactions)"),
         "{said}"
     );
+}
+
+#[test]
+fn rules_check_lists_good_rules_and_names_each_error() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let rules = root.join("rules");
+    let lists = root.join("watchlists");
+    let out = ok(lookthrough(
+        &root,
+        &[
+            "rules",
+            "check",
+            rules.to_str().unwrap(),
+            "--watchlists",
+            lists.to_str().unwrap(),
+        ],
+    ));
+    assert!(out.contains("ok    structuring (high, ≥ 3 in 1h)"), "{out}");
+    assert!(
+        out.contains("ok    round-trip (high, round trip within 200 bp in 10m)"),
+        "{out}"
+    );
+    assert!(out.contains("5 rules compile, 0 errors"), "{out}");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("mine.toml"),
+        "[[rule]]\nid = \"ok\"\ncondition = \"tx.readable\"\n\n[[rule]]\nid = \"typo\"\ncondition = \"tx.readable && tx.paye == 'x'\"\n",
+    )
+    .unwrap();
+    let out = lookthrough(dir.path(), &["rules", "check", "."]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("ok    ok (medium, each match)"), "{text}");
+    // Line 7, at the misspelt field.
+    assert!(
+        text.lines().any(|l| l.starts_with("ERROR ./mine.toml:7:")
+            && l.contains("rule typo")
+            && l.contains("unknown field tx.paye")),
+        "{text}"
+    );
+    assert!(text.contains("1 rules compile, 1 errors"), "{text}");
 }

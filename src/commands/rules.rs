@@ -13,11 +13,17 @@ pub fn check(dir: &Path, watchlists: Option<&Path>) -> Result<ExitCode> {
     let lists = watchlists.map(Watchlists::load).transpose()?;
     let (rules, errors) = load_dir(dir, lists.as_ref().map(|l| l.names()).as_ref());
     for r in &rules {
+        let window = r
+            .spec
+            .window
+            .as_ref()
+            .map(|w| w.get_ref().trim().to_string())
+            .unwrap_or_default();
         let how = match r.trigger {
             Trigger::Each => "each match".to_string(),
-            Trigger::Count(n) => format!("≥ {n} in {} ms", r.window_ms),
-            Trigger::Sum(s) => format!("sum ≥ {s} in {} ms", r.window_ms),
-            Trigger::RoundTrip(bp) => format!("round trip within {bp} bp in {} ms", r.window_ms),
+            Trigger::Count(n) => format!("≥ {n} in {window}"),
+            Trigger::Sum(s) => format!("sum ≥ {s} in {window}"),
+            Trigger::RoundTrip(bp) => format!("round trip within {bp} bp in {window}"),
         };
         println!(
             "ok    {} ({}, {how}{})",
