@@ -85,9 +85,11 @@ async fn until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_receiver_down_then_up_gets_every_alert_in_order_with_stable_ids() {
-    let chain = testkit::chain(43, 40);
+/// A devnet chain of `blocks` blocks in a store, evaluated with the example
+/// rules notifying `compliance-webhook`; returns the store (and its
+/// directory) and the queued message ids, oldest first.
+fn evaluated(seed: u64, blocks: usize) -> (tempfile::TempDir, Arc<Store>, Vec<String>) {
+    let chain = testkit::chain(seed, blocks);
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<Store> = testkit::store(&chain, dir.path());
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -103,11 +105,17 @@ async fn a_receiver_down_then_up_gets_every_alert_in_order_with_stable_ids() {
     )
     .unwrap();
     engine.catch_up().unwrap();
-    let queued: Vec<String> = outbox(&store, "compliance-webhook")
+    let queued = outbox(&store, "compliance-webhook")
         .unwrap()
         .into_iter()
         .map(|e| e.message_id)
         .collect();
+    (dir, store, queued)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_down_then_up_gets_every_alert_in_order_with_stable_ids() {
+    let (_dir, store, queued) = evaluated(43, 40);
     assert!(queued.len() >= 5, "{} queued", queued.len());
 
     // A port nobody listens on: connections are refused.
@@ -258,27 +266,7 @@ async fn smtp_server(listener: tokio::net::TcpListener, got: Arc<Mutex<Vec<Strin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_are_emailed_with_their_idempotency_id() {
-    let chain = testkit::chain(53, 20);
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<Store> = testkit::store(&chain, dir.path());
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let lists = Watchlists::load(&root.join("watchlists")).unwrap();
-    let (rules, errors) = policies::rule::load_dir(&root.join("rules"), Some(&lists.names()));
-    assert!(errors.is_empty());
-    let mut engine = Engine::new(
-        store.clone(),
-        chain.sealer.clone(),
-        rules,
-        lists,
-        vec!["compliance-webhook".into()],
-    )
-    .unwrap();
-    engine.catch_up().unwrap();
-    let queued: Vec<String> = outbox(&store, "compliance-webhook")
-        .unwrap()
-        .into_iter()
-        .map(|e| e.message_id)
-        .collect();
+    let (_dir, store, queued) = evaluated(53, 20);
     assert!(!queued.is_empty());
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
