@@ -42,7 +42,10 @@ pub enum ChannelKind {
     DingTalk,
     /// WeCom group robot.
     WeCom,
-    /// Email over SMTP (`url` is `smtp://HOST:PORT`).
+    /// Email over SMTP: `url` is `smtps://HOST[:465]` (TLS from the
+    /// start), `smtp://HOST[:587]?tls=required` (STARTTLS, refused if the
+    /// server does not offer it) or `smtp://HOST[:25]` (plain, for a relay
+    /// on a trusted network; no credentials are sent over it).
     Email,
 }
 
@@ -54,8 +57,13 @@ pub struct ChannelConfig {
     pub name: String,
     /// The kind.
     pub kind: ChannelKind,
-    /// The receiver's URL.
+    /// The receiver's URL (`https://` or `http://`; see [`ChannelKind`]
+    /// for email).
     pub url: String,
+    /// A PEM file of certificate authorities trusted for this channel's
+    /// TLS besides the system's (an internal CA, say).
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
     /// Signing secrets (`whsec_…` for webhooks, the robot's `SEC…` for
     /// DingTalk); each is the name of an environment variable holding it.
     #[serde(default)]
@@ -81,6 +89,9 @@ pub struct ChannelConfig {
     /// Email: the recipients.
     #[serde(default)]
     pub to: Vec<String>,
+    /// Email: the SMTP user; the password is the first of `secret_envs`.
+    #[serde(default)]
+    pub username: Option<String>,
 }
 
 impl std::fmt::Debug for ChannelConfig {
@@ -89,6 +100,7 @@ impl std::fmt::Debug for ChannelConfig {
             .field("name", &self.name)
             .field("kind", &self.kind)
             .field("url", &self.url)
+            .field("ca_file", &self.ca_file)
             .field("secret_envs", &self.secret_envs)
             .finish_non_exhaustive()
     }
@@ -174,21 +186,25 @@ impl Channel {
         if config.name.is_empty() || config.name.contains('\0') {
             return Err(bad("a channel needs a name".into()));
         }
-        let smtp = if config.kind == ChannelKind::Email {
-            Some(smtp(&config).map_err(bad)?)
-        } else {
-            None
+        let roots = match &config.ca_file {
+            Some(path) => ca_certificates(path).map_err(bad)?,
+            None => Vec::new(),
         };
         if config.kind == ChannelKind::Email {
-            // Checked above.
-        } else if config.url.starts_with("https://") {
-            // Refused here, by name, rather than failing at every send.
+            let password = values.first().map(|(_, v)| v.as_str().to_owned());
+            let smtp = smtp(&config, &roots, password).map_err(bad)?;
+            return Ok(Self {
+                config,
+                secrets: Vec::new(),
+                http: reqwest::Client::new(),
+                smtp: Some(smtp),
+            });
+        }
+        if !config.url.starts_with("https://") && !config.url.starts_with("http://") {
             return Err(bad(format!(
-                "url '{}': this build sends over plain HTTP only (TLS is not built in yet); use an http:// receiver on a trusted network or a TLS-terminating proxy",
+                "url '{}' is not an https:// or http:// URL",
                 config.url
             )));
-        } else if !config.url.starts_with("http://") {
-            return Err(bad(format!("url '{}' is not an http:// URL", config.url)));
         }
         let mut secrets = Vec::new();
         for (var, value) in &values {
@@ -211,15 +227,23 @@ impl Channel {
                 "a webhook needs at least one signing secret (secret_envs)".into(),
             ));
         }
+        let mut certs = Vec::new();
+        for der in &roots {
+            certs.push(
+                reqwest::Certificate::from_der(der)
+                    .map_err(|e| bad(format!("ca_file: a certificate is not usable: {e}")))?,
+            );
+        }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(config.timeout_ms))
+            .tls_certs_merge(certs)
             .build()
             .map_err(|e| bad(format!("HTTP client: {e}")))?;
         Ok(Self {
             config,
             secrets,
             http,
-            smtp,
+            smtp: None,
         })
     }
 
@@ -229,21 +253,67 @@ impl Channel {
     }
 }
 
+/// The certificates of a PEM file, as DER; an error names the file.
+fn ca_certificates(path: &std::path::Path) -> Result<Vec<Vec<u8>>, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject as _;
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("ca_file {}: cannot read: {e}", path.display()))?;
+    let certs = CertificateDer::pem_slice_iter(&bytes)
+        .map(|c| c.map(|c| c.to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("ca_file {}: not PEM certificates: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "ca_file {}: holds no CERTIFICATE block",
+            path.display()
+        ));
+    }
+    Ok(certs)
+}
+
+/// How an email channel's connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SmtpSecurity {
+    /// TLS from the first byte (`smtps://`).
+    Implicit,
+    /// STARTTLS, required (`smtp://…?tls=required`).
+    StartTls,
+    /// None (`smtp://`).
+    Plain,
+}
+
 /// The SMTP transport and addresses of an email channel.
-fn smtp(c: &ChannelConfig) -> Result<Smtp, String> {
-    let rest = c.url.strip_prefix("smtp://").ok_or_else(|| {
-        format!(
-            "url '{}': an email channel's url is smtp://HOST:PORT (plain SMTP: TLS is not built in yet)",
-            c.url
-        )
-    })?;
-    let (host, port) = match rest.trim_end_matches('/').rsplit_once(':') {
+fn smtp(c: &ChannelConfig, roots: &[Vec<u8>], password: Option<String>) -> Result<Smtp, String> {
+    let expected = "an email channel's url is smtps://HOST[:465], smtp://HOST[:587]?tls=required or smtp://HOST[:25]";
+    let (security, rest) = if let Some(rest) = c.url.strip_prefix("smtps://") {
+        (SmtpSecurity::Implicit, rest)
+    } else if let Some(rest) = c.url.strip_prefix("smtp://") {
+        match rest.split_once('?') {
+            Some((r, "tls=required")) => (SmtpSecurity::StartTls, r),
+            Some((_, q)) => {
+                return Err(format!("url '{}': unknown query '{q}' ({expected})", c.url));
+            }
+            None => (SmtpSecurity::Plain, rest),
+        }
+    } else {
+        return Err(format!("url '{}': {expected}", c.url));
+    };
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = match rest.rsplit_once(':') {
         Some((h, p)) => (
             h.to_string(),
             p.parse::<u16>()
                 .map_err(|_| format!("url '{}': port '{p}' is not a number", c.url))?,
         ),
-        None => (rest.trim_end_matches('/').to_string(), 25),
+        None => (
+            rest.to_string(),
+            match security {
+                SmtpSecurity::Implicit => 465,
+                SmtpSecurity::StartTls => 587,
+                SmtpSecurity::Plain => 25,
+            },
+        ),
     };
     if host.is_empty() {
         return Err(format!("url '{}' names no host", c.url));
@@ -262,10 +332,52 @@ fn smtp(c: &ChannelConfig) -> Result<Smtp, String> {
                     .map_err(|e| format!("to '{t}' is not an email address: {e}"))
             })
             .collect::<Result<Vec<_>, _>>()?;
-    let transport = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous(host)
-        .port(port)
-        .timeout(Some(Duration::from_millis(c.timeout_ms)))
-        .build();
+    let mut builder =
+        lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous(host.clone())
+            .port(port)
+            .timeout(Some(Duration::from_millis(c.timeout_ms)));
+    if security != SmtpSecurity::Plain {
+        use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+        let mut params = TlsParameters::builder(host);
+        for der in roots {
+            let cert = Certificate::from_der(der.clone())
+                .map_err(|e| format!("ca_file: a certificate is not usable: {e}"))?;
+            params = params.add_root_certificate(cert);
+        }
+        let params = params
+            .build_rustls()
+            .map_err(|e| format!("TLS settings: {e}"))?;
+        builder = builder.tls(match security {
+            SmtpSecurity::Implicit => Tls::Wrapper(params),
+            _ => Tls::Required(params),
+        });
+    } else if c.ca_file.is_some() {
+        return Err(format!(
+            "url '{}' is plain SMTP but ca_file is set: use smtps:// or ?tls=required",
+            c.url
+        ));
+    }
+    match (&c.username, password) {
+        (Some(user), Some(password)) => {
+            if security == SmtpSecurity::Plain {
+                return Err(format!(
+                    "url '{}' is plain SMTP: credentials are only sent over TLS (smtps:// or ?tls=required)",
+                    c.url
+                ));
+            }
+            builder = builder.credentials(
+                lettre::transport::smtp::authentication::Credentials::new(user.clone(), password),
+            );
+        }
+        (Some(_), None) => {
+            return Err("username is set but no password (the first of secret_envs)".into());
+        }
+        (None, Some(_)) => {
+            return Err("a password is set (secret_envs) but no username".into());
+        }
+        (None, None) => {}
+    }
+    let transport = builder.build();
     Ok(Smtp {
         transport,
         from,
@@ -660,6 +772,8 @@ mod tests {
             link_base: String::new(),
             from: String::new(),
             to: Vec::new(),
+            ca_file: None,
+            username: None,
         }
     }
 
@@ -670,13 +784,32 @@ mod tests {
     #[test]
     fn bad_channels_are_named() {
         let err = |c, s| Channel::with_secrets(c, s).unwrap_err().to_string();
-        let e = err(
-            config(ChannelKind::Webhook, "https://x/h"),
-            secret("whsec_AAAA"),
-        );
-        assert!(e.contains("channel c") && e.contains("TLS"), "{e}");
         let e = err(config(ChannelKind::WeCom, "ftp://x"), Vec::new());
-        assert!(e.contains("not an http:// URL"), "{e}");
+        assert!(
+            e.contains("channel c") && e.contains("not an https:// or http:// URL"),
+            "{e}"
+        );
+        let mut c = config(ChannelKind::Webhook, "https://x/h");
+        c.ca_file = Some("/nonexistent/ca.pem".into());
+        let e = err(c, secret("whsec_AAAA"));
+        assert!(
+            e.contains("ca_file /nonexistent/ca.pem: cannot read"),
+            "{e}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let not_pem = dir.path().join("ca.pem");
+        std::fs::write(&not_pem, "not a certificate").unwrap();
+        let mut c = config(ChannelKind::Webhook, "https://x/h");
+        c.ca_file = Some(not_pem);
+        let e = err(c, secret("whsec_AAAA"));
+        assert!(e.contains("holds no CERTIFICATE block"), "{e}");
+        assert!(
+            Channel::with_secrets(
+                config(ChannelKind::Webhook, "https://x/h"),
+                secret("whsec_AAAA")
+            )
+            .is_ok()
+        );
         let e = err(config(ChannelKind::Webhook, "http://x/h"), Vec::new());
         assert!(e.contains("at least one signing secret"), "{e}");
         let e = err(
@@ -688,6 +821,40 @@ mod tests {
             Channel::with_secrets(config(ChannelKind::DingTalk, "http://x/robot"), Vec::new())
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn email_urls_choose_tls_and_credentials_never_go_in_the_clear() {
+        let email = |url: &str| {
+            let mut c = config(ChannelKind::Email, url);
+            c.from = "a@regulator.example.cn".into();
+            c.to = vec!["b@regulator.example.cn".into()];
+            c
+        };
+        let err = |c, s| Channel::with_secrets(c, s).unwrap_err().to_string();
+        for url in [
+            "smtps://mail.example.cn",
+            "smtp://mail.example.cn:587?tls=required",
+            "smtp://relay.internal:25",
+        ] {
+            assert!(
+                Channel::with_secrets(email(url), Vec::new()).is_ok(),
+                "{url}"
+            );
+        }
+        let e = err(email("smtp://m:587?tls=maybe"), Vec::new());
+        assert!(e.contains("unknown query 'tls=maybe'"), "{e}");
+        let e = err(email("http://m"), Vec::new());
+        assert!(e.contains("smtps://HOST[:465]"), "{e}");
+        let mut plain = email("smtp://relay.internal:25");
+        plain.username = Some("alerts".into());
+        let e = err(plain, secret("pw"));
+        assert!(e.contains("credentials are only sent over TLS"), "{e}");
+        let mut tls = email("smtps://mail.example.cn");
+        tls.username = Some("alerts".into());
+        assert!(Channel::with_secrets(tls.clone(), secret("pw")).is_ok());
+        let e = err(tls, Vec::new());
+        assert!(e.contains("no password"), "{e}");
     }
 
     #[test]

@@ -177,6 +177,8 @@ pub fn policies(opts: &PoliciesBenchOpts) -> Result<ExitCode> {
             link_base: String::new(),
             from: String::new(),
             to: Vec::new(),
+            ca_file: None,
+            username: None,
         },
         vec![(
             "(bench)".into(),
