@@ -239,6 +239,9 @@ pub struct ApiSection {
     pub seal_interval_secs: u64,
     /// JWT bearer tokens from an identity provider; absent: API tokens only.
     pub jwt: Option<JwtSection>,
+    /// Mark the dashboard's cookies `Secure` (HTTPS only). Absent: yes,
+    /// unless `listen` is a loopback address.
+    pub secure_cookies: Option<bool>,
 }
 
 impl Default for ApiSection {
@@ -251,6 +254,7 @@ impl Default for ApiSection {
             timeout_ms: u64::try_from(l.timeout.as_millis()).unwrap_or(10_000),
             seal_interval_secs: 60,
             jwt: None,
+            secure_cookies: None,
         }
     }
 }

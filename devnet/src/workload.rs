@@ -1532,6 +1532,13 @@ impl Workload {
         };
         let amount = self.amount(lo, hi);
         let memo = match below(&mut self.rng, 5) {
+            // Every fiftieth invoice, a counterparty's memo carrying markup:
+            // chain-supplied text is untrusted, and readers must show it as
+            // text (the draw above is kept, so the traffic is otherwise
+            // unchanged).
+            _ if short.ends_with("50") || short.ends_with("00") => {
+                format!("<script>alert('货款')</script> 货款 invoice {short}")
+            }
             0 => format!("货款 invoice {short}"),
             1 => format!("Payment for invoice {invoice_no}"),
             2 => format!("运费 freight invoice {short}"),

@@ -599,6 +599,86 @@ impl Transaction {
         })
         .await
     }
+
+    /// Where `search` matches this transaction's payload: fragments of the
+    /// memo and the text with the matched ranges. Made from the payload in
+    /// the clear, so a private transaction's snippets are for the analyst
+    /// and admin roles, and each is audited as a read.
+    async fn snippets(&self, ctx: &Context<'_>, search: String) -> Result<Vec<Snippet>> {
+        if search.len() > 1_000 {
+            return Err(bad_input("search: at most 1,000 bytes"));
+        }
+        let private = self.stored.class != Class::NotEnvelope.as_str();
+        if private {
+            require(ctx, Role::reads_plaintext, "decrypted payloads")?;
+        } else {
+            caller(ctx)?;
+        }
+        let st = state(ctx)?.clone();
+        let hash = self.hash_hex();
+        let log = read_log(ctx);
+        blocking(move || {
+            let found = st
+                .search
+                .snippets_from_store(&search, &hash, &st.store, &st.sealer)
+                .map_err(internal)?;
+            if private && !found.is_empty() {
+                match log {
+                    Some(log) => log.read(hash.clone()),
+                    None => {
+                        return Err(Error::new(
+                            "snippets of decrypted payloads are not sent on subscriptions",
+                        )
+                        .extend_with(|_, e| e.set("code", "FORBIDDEN")));
+                    }
+                }
+            }
+            Ok(found.into_iter().map(Snippet::from).collect())
+        })
+        .await
+    }
+}
+
+/// A fragment of a payload where a search matched.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Snippet {
+    /// `memo` or `text` (the whole payload as text).
+    pub field: String,
+    /// The fragment.
+    pub fragment: String,
+    /// The matched parts of `fragment`, as character (not byte) offsets.
+    pub highlights: Vec<Span>,
+}
+
+/// A range of characters, `start` inclusive, `end` exclusive.
+#[derive(SimpleObject, Debug, Clone, Copy)]
+pub struct Span {
+    /// First character.
+    pub start: i32,
+    /// One past the last character.
+    pub end: i32,
+}
+
+impl From<indexer::search::Snippet> for Snippet {
+    fn from(s: indexer::search::Snippet) -> Self {
+        let chars = |byte: usize| {
+            i32::try_from(s.fragment.get(..byte).map_or(0, |p| p.chars().count()))
+                .unwrap_or(i32::MAX)
+        };
+        let highlights = s
+            .highlighted
+            .iter()
+            .map(|r| Span {
+                start: chars(r.start),
+                end: chars(r.end),
+            })
+            .collect();
+        Self {
+            field: s.field.to_string(),
+            fragment: s.fragment.clone(),
+            highlights,
+        }
+    }
 }
 
 /// An alert rule a transaction hit.

@@ -343,48 +343,84 @@ async fn answer(api: &Api, headers: &HeaderMap, req: GraphQLRequest) -> (Outcome
     if let Some(resp) = over_rate(api, &principal) {
         return (Outcome::RateLimited, resp);
     }
-
-    let req = req.into_inner();
-    let query = req.query.clone();
-    let operation = req.operation_name.clone();
-    let variables = serde_json::to_value(&req.variables).unwrap_or(serde_json::Value::Null);
-    let reads = ReadLog::default();
-    let req = req.data(principal.clone()).data(reads.clone());
-    let mut outcome = Outcome::Answered;
-    let resp = match tokio::time::timeout(api.limits.timeout, api.schema.execute(req)).await {
-        Ok(resp) => resp,
-        Err(_) => {
-            outcome = Outcome::TimedOut;
-            error_response(
-                "TIMEOUT",
-                format!(
-                    "the request ran longer than {} s and was stopped; narrow the search or ask for fewer fields",
-                    api.limits.timeout.as_secs()
-                ),
-            )
-        }
-    };
-    let reads = reads.take();
-    if !reads.is_empty() {
-        let actor = Actor::from(&principal);
-        let audit: Arc<AuditLog> = api.state.audit.clone();
-        let logged = tokio::task::spawn_blocking(move || {
-            audit.append(actor, now_ms(), operation, &query, variables, reads)
-        })
-        .await;
-        match logged {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "audit append failed; result withheld");
-                return (Outcome::Withheld, withheld());
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "audit task failed; result withheld");
-                return (Outcome::Withheld, withheld());
-            }
-        }
+    match api.execute_as(&principal, req.into_inner()).await {
+        Ok((outcome, resp)) => (outcome, GraphQLResponse::from(resp).into_response()),
+        Err(Withheld) => (Outcome::Withheld, withheld()),
     }
-    (outcome, GraphQLResponse::from(resp).into_response())
+}
+
+/// A result withheld because its reads could not be audited.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the read could not be written to the audit log, so its result is withheld")]
+pub struct Withheld;
+
+impl Api {
+    /// Runs `req` as `principal`: under the time limit, and with every
+    /// read of decrypted data written to the audit log before the result
+    /// is returned. The one execution path of `/graphql` and the
+    /// dashboards (which authenticate and rate-limit the caller first).
+    pub async fn execute_as(
+        &self,
+        principal: &Principal,
+        req: async_graphql::Request,
+    ) -> Result<(Outcome, async_graphql::Response), Withheld> {
+        let query = req.query.clone();
+        let operation = req.operation_name.clone();
+        let variables = serde_json::to_value(&req.variables).unwrap_or(serde_json::Value::Null);
+        let reads = ReadLog::default();
+        let req = req.data(principal.clone()).data(reads.clone());
+        let mut outcome = Outcome::Answered;
+        let resp = match tokio::time::timeout(self.limits.timeout, self.schema.execute(req)).await {
+            Ok(resp) => resp,
+            Err(_) => {
+                outcome = Outcome::TimedOut;
+                error_response(
+                    "TIMEOUT",
+                    format!(
+                        "the request ran longer than {} s and was stopped; narrow the search or ask for fewer fields",
+                        self.limits.timeout.as_secs()
+                    ),
+                )
+            }
+        };
+        let reads = reads.take();
+        if !reads.is_empty() {
+            let actor = Actor::from(principal);
+            let audit: Arc<AuditLog> = self.state.audit.clone();
+            let logged = tokio::task::spawn_blocking(move || {
+                audit.append(actor, now_ms(), operation, &query, variables, reads)
+            })
+            .await;
+            match logged {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "audit append failed; result withheld");
+                    return Err(Withheld);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "audit task failed; result withheld");
+                    return Err(Withheld);
+                }
+            }
+        }
+        Ok((outcome, resp))
+    }
+
+    /// Checks an `Authorization` value (`Bearer …`) off the async workers.
+    /// `Err` is the answer to send: 401 naming what was wrong, or 500.
+    pub async fn authenticate(&self, value: Option<Vec<u8>>) -> Result<Principal, Response> {
+        authenticate(self.auth.clone(), value).await
+    }
+
+    /// The 429 answer when `principal` is over its rate, if it is.
+    pub fn over_rate(&self, principal: &Principal) -> Option<Response> {
+        over_rate(self, principal)
+    }
+
+    /// Records a request's outcome and duration in the API's metrics.
+    pub fn record(&self, outcome: Outcome, took: Duration) {
+        self.metrics.record(outcome, took);
+    }
 }
 
 fn withheld() -> Response {

@@ -31,6 +31,8 @@ pub struct ApiHandle {
     pub bound: SocketAddr,
     /// Its audit log (seal it once more on the way out).
     pub audit: Arc<AuditLog>,
+    /// The dashboards it serves (for sign-in links).
+    pub dashboards: dashboards::Dashboards,
 }
 
 /// Loads the node's SM2 signing key (`keys.node`).
@@ -80,7 +82,14 @@ pub async fn serve_api(
         .await
         .with_context(|| format!("api.listen: cannot listen on {listen}"))?;
     let bound = listener.local_addr()?;
-    let app = query_api::server::router(api.clone());
+    let dashboards = dashboards::Dashboards::new(
+        api.clone(),
+        dashboards::Settings {
+            secure_cookies: section.secure_cookies.unwrap_or(!bound.ip().is_loopback()),
+            ..Default::default()
+        },
+    );
+    let app = query_api::server::router(api.clone()).merge(dashboards::router(dashboards.clone()));
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "API server failed");
@@ -97,7 +106,11 @@ pub async fn serve_api(
             api.prune_rate_limits();
         }
     });
-    Ok(ApiHandle { bound, audit })
+    Ok(ApiHandle {
+        bound,
+        audit,
+        dashboards,
+    })
 }
 
 /// Seals the audit log's head if it moved, logging the outcome.

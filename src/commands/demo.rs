@@ -210,6 +210,11 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
             rules_dir.display(),
             rules_dir.display()
         );
+        println!(
+            "  dashboard http://{}{}   (signs you in as the demo admin; works once)",
+            api.bound,
+            api.dashboards.sign_in_link(admin_token.as_str())
+        );
         println!("  metrics   http://{metrics}/metrics");
         println!(
             "  graphql   http://{}/graphql   (GraphiQL in a browser; add the header below)",

@@ -1,0 +1,145 @@
+//! `GET /`: the overview: sync status, transactions per day, alerts per
+//! rule and per severity, envelope statuses and verification findings,
+//! the charts drawn as SVG.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
+use maud::html;
+use serde_json::json;
+
+use super::account::sev;
+use super::when;
+use crate::charts::{self, Bar, group};
+use crate::gql::{int, list, text};
+use crate::i18n::Lang;
+use crate::{Caller, Dashboards, PageError, layout};
+
+const QUERY: &str = r#"
+query DashboardOverview {
+  chain { head indexedHeight indexLag findingCount statusCounts { status count } }
+  stats { totalCount volume(interval: DAY) { start count amount } }
+  rules { id title severity hits }
+}"#;
+
+const HOURLY: &str =
+    r#"query DashboardHourly { stats { volume(interval: HOUR) { start count amount } } }"#;
+
+const FINDINGS: &str =
+    r#"query DashboardFindings { findings { at height endpoint check detail } }"#;
+
+/// `GET /`.
+pub async fn handler(State(d): State<Dashboards>, headers: HeaderMap, uri: Uri) -> Response {
+    let cx = match d.caller(&headers, &uri).await {
+        Ok(c) => c,
+        Err(e) => return e.respond(Lang::of(&headers), None),
+    };
+    match page(&d, &cx).await {
+        Ok(r) => r,
+        Err(e) => e.respond(cx.lang, Some(&cx)),
+    }
+}
+
+async fn page(d: &Dashboards, cx: &Caller) -> Result<Response, PageError> {
+    let a = d.query(cx, QUERY, json!({})).await?;
+    if let Some(e) = a.blocking_error() {
+        return Err(PageError::Refused(e.message.clone()));
+    }
+    let findings = d.query(cx, FINDINGS, json!({})).await?;
+    let chain = &a.data["chain"];
+    // Per day; per hour when the chain spans fewer than three days.
+    let daily = list(&a.data["stats"], "volume");
+    let hourly = if daily.len() < 3 {
+        Some(d.query(cx, HOURLY, json!({})).await?)
+    } else {
+        None
+    };
+    let (buckets, volume_title) = match &hourly {
+        Some(h) => (list(&h.data["stats"], "volume"), cx.t("volume_per_hour")),
+        None => (daily, cx.t("volume_over_time")),
+    };
+    let volume: Vec<Bar> = buckets
+        .iter()
+        .map(|b| Bar {
+            label: if hourly.is_some() {
+                text(b, "start").chars().skip(11).take(5).collect()
+            } else {
+                text(b, "start").chars().skip(5).take(5).collect()
+            },
+            value: int(b, "count") as f64,
+        })
+        .collect();
+    let mut per_rule: Vec<Bar> = list(&a.data, "rules")
+        .iter()
+        .filter(|r| int(r, "hits") > 0)
+        .map(|r| Bar {
+            label: text(r, "id").to_string(),
+            value: int(r, "hits") as f64,
+        })
+        .collect();
+    per_rule.sort_by(|x, y| y.value.total_cmp(&x.value));
+    let per_severity: Vec<Bar> = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO"]
+        .iter()
+        .map(|s| Bar {
+            label: cx.t(sev(s)).to_string(),
+            value: list(&a.data, "rules")
+                .iter()
+                .filter(|r| text(r, "severity") == *s)
+                .map(|r| int(r, "hits") as f64)
+                .sum(),
+        })
+        .collect();
+    let statuses: Vec<Bar> = list(chain, "statusCounts")
+        .iter()
+        .map(|s| Bar {
+            label: text(s, "status").to_string(),
+            value: int(s, "count") as f64,
+        })
+        .collect();
+    let items = list(&findings.data, "findings");
+    let body = html! {
+        h1 { (cx.t("overview")) }
+        section aria-labelledby="sync-title" {
+            h2 id="sync-title" { (cx.t("sync")) }
+            dl.facts.sync {
+                dt { (cx.t("head")) } dd #head { (chain["head"].as_i64().map_or("—".into(), |h| h.to_string())) }
+                dt { (cx.t("indexed")) } dd { (chain["indexedHeight"].as_i64().map_or("—".into(), |h| h.to_string())) }
+                dt { (cx.t("lag")) } dd { (int(chain, "indexLag")) }
+                dt { (cx.t("transactions")) } dd { (group(int(&a.data["stats"], "totalCount"))) }
+                dt { (cx.t("findings")) } dd { (int(chain, "findingCount")) }
+            }
+        }
+        div.grid {
+            section aria-labelledby="vol-title" {
+                h2 id="vol-title" { (volume_title) }
+                (charts::columns("volume", volume_title, &volume))
+            }
+            section aria-labelledby="rule-title" {
+                h2 id="rule-title" { (cx.t("alerts_per_rule")) }
+                (charts::rows("per-rule", cx.t("alerts_per_rule"), &per_rule))
+            }
+            section aria-labelledby="sev-title" {
+                h2 id="sev-title" { (cx.t("alerts_per_severity")) }
+                (charts::rows("per-severity", cx.t("alerts_per_severity"), &per_severity))
+            }
+            section aria-labelledby="env-title" {
+                h2 id="env-title" { (cx.t("envelope_statuses")) }
+                (charts::rows("statuses", cx.t("envelope_statuses"), &statuses))
+            }
+        }
+        section aria-labelledby="find-title" {
+            h2 id="find-title" { (cx.t("findings")) }
+            @if items.is_empty() { p.muted { (cx.t("none")) } } @else {
+                table.data {
+                    thead { tr { th scope="col" { (cx.t("at")) } th scope="col" { (cx.t("height")) } th scope="col" { (cx.t("endpoint")) } th scope="col" { (cx.t("check")) } th scope="col" { (cx.t("detail")) } } }
+                    tbody {
+                        @for f in items.iter().rev().take(20) {
+                            tr { td.time { (when(text(f, "at"))) } td.num { (int(f, "height")) } td.mono { (text(f, "endpoint")) } td { (text(f, "check")) } td.break { (text(f, "detail")) } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout::page(cx, cx.t("overview"), "overview", body))
+}
