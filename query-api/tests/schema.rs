@@ -1,6 +1,6 @@
 //! `docs/schema.graphql` is the schema the code serves: this test fails
 //! when they drift. After changing the schema on purpose, regenerate it with
-//! `UPDATE_SCHEMA=1 cargo test -p query-api --test schema` and commit it.
+//! `UPDATE_SCHEMA=1 cargo test --workspace --test schema` and commit it.
 
 #![allow(clippy::unwrap_used)]
 
@@ -16,6 +16,6 @@ fn docs_schema_graphql_is_the_served_schema() {
     assert!(
         on_disk == sdl,
         "docs/schema.graphql differs from the schema the code serves; if the change is \
-         intended, run `UPDATE_SCHEMA=1 cargo test -p query-api --test schema` and commit the file"
+         intended, run `UPDATE_SCHEMA=1 cargo test --workspace --test schema` and commit the file"
     );
 }
