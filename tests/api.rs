@@ -7,14 +7,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+mod support;
+use support::{Demo, npm_ci, post};
 
 fn lookthrough(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_lookthrough"))
@@ -30,148 +30,11 @@ fn lookthrough(args: &[&str]) -> (bool, String, String) {
     )
 }
 
-/// Decodes a `Transfer-Encoding: chunked` body.
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    loop {
-        let Some((size, rest)) = body.split_once("\r\n") else {
-            return out;
-        };
-        let n = usize::from_str_radix(size.trim(), 16).unwrap();
-        if n == 0 {
-            return out;
-        }
-        out.push_str(&rest[..n]);
-        body = &rest[n + 2..];
-    }
-}
-
-/// POSTs a GraphQL query over a plain HTTP/1.1 connection.
-fn post(addr: &str, token: &str, query: &str, variables: Value) -> (u16, Value) {
-    let body = json!({ "query": query, "variables": variables }).to_string();
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "POST /graphql HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let status: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
-    (status, serde_json::from_str(&body).unwrap())
-}
-
-struct Demo {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Demo {
-    fn start(data: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lookthrough"))
-            .args([
-                "demo",
-                "--interval-ms",
-                "50",
-                "--txs-per-block",
-                "20",
-                "--seed",
-                "21",
-                "--fault",
-                "none",
-                "--api-listen",
-                "127.0.0.1:0",
-                "--data-dir",
-                data.to_str().unwrap(),
-            ])
-            .env("NO_COLOR", "1")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// The first printed line starting with `prefix` (after trimming).
-    fn line(&mut self, prefix: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            if let Some(l) = self
-                .seen
-                .iter()
-                .find(|l| l.trim_start().starts_with(prefix))
-            {
-                return l.clone();
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) => self.seen.push(l),
-                Err(e) => panic!("no {prefix:?} line ({e}); saw {:#?}", self.seen),
-            }
-        }
-    }
-
-    /// Stops the demo with SIGTERM, as Ctrl-C would, and waits for it.
-    fn stop(mut self) {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "demo exited with {status}");
-    }
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
 /// Runs `tests/graphql-client/client.mjs` (installing its npm packages on
 /// first use) against the API at `addr`; returns what it printed.
 fn third_party_client(addr: &str, token: &str) -> Value {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/graphql-client");
-    if !dir.join("node_modules").is_dir() {
-        let out = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .output()
-            .expect("npm (Node.js 18 or later) runs the third-party client test");
-        assert!(
-            out.status.success(),
-            "npm ci failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    npm_ci(&dir);
     let out = Command::new("node")
         .arg("client.mjs")
         .current_dir(&dir)
@@ -193,21 +56,9 @@ fn third_party_client(addr: &str, token: &str) -> Value {
 fn the_demo_serves_the_api_and_its_audit_log_shows_tampering() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
-    let mut demo = Demo::start(&data);
-    let graphql = demo.line("graphql");
-    let addr = graphql
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .unwrap()
-        .to_string();
-    let token_line = demo.line("token");
-    let token = token_line
-        .split("Bearer ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap()
-        .to_string();
+    let mut demo = Demo::start(&data, 21, 20);
+    let addr = demo.api_addr();
+    let token = demo.admin_token();
     assert!(demo.line("try").contains(&token));
 
     // The printed token is an admin's; wait until a few blocks are searchable.

@@ -51,8 +51,12 @@ impl Dashboards {
         variables: Value,
     ) -> Result<Answer, PageError> {
         let started = std::time::Instant::now();
-        let req = async_graphql::Request::new(query)
+        let mut req = async_graphql::Request::new(query)
             .variables(async_graphql::Variables::from_json(variables));
+        // The audit log names the page's operation.
+        if let Some(name) = operation_name(query) {
+            req = req.operation_name(name);
+        }
         let (outcome, resp) = self
             .api
             .execute_as(&cx.principal, req)
@@ -104,6 +108,19 @@ impl Dashboards {
     }
 }
 
+/// The name of a document's first operation (`query NAME…`).
+fn operation_name(query: &str) -> Option<&str> {
+    let rest = query.trim_start();
+    let rest = rest
+        .strip_prefix("query")
+        .or_else(|| rest.strip_prefix("mutation"))?
+        .trim_start();
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    (end > 0).then(|| &rest[..end])
+}
+
 /// `v[key]` as text ("" when absent or null).
 pub fn text<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or_default()
@@ -120,4 +137,23 @@ pub fn list<'a>(v: &'a Value, key: &str) -> &'a [Value] {
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_are_named_for_the_audit_log() {
+        assert_eq!(
+            operation_name("\nquery DashboardSearch($a: Int) { x }"),
+            Some("DashboardSearch")
+        );
+        assert_eq!(
+            operation_name("mutation DashboardResolve { x }"),
+            Some("DashboardResolve")
+        );
+        assert_eq!(operation_name("mutation($id: Int!) { x }"), None);
+        assert_eq!(operation_name("{ x }"), None);
+    }
 }

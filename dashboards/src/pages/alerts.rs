@@ -352,19 +352,19 @@ pub async fn act(
         let note = f.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
         let (mutation, vars): (&str, Value) = match f.action.as_deref() {
             Some("acknowledge") => (
-                "mutation($id: Int!, $note: String) { acknowledgeAlert(id: $id, note: $note) { id } }",
+                "mutation DashboardAcknowledge($id: Int!, $note: String) { acknowledgeAlert(id: $id, note: $note) { id } }",
                 json!({ "id": id, "note": note }),
             ),
             Some("resolve") => (
-                "mutation($id: Int!, $note: String) { resolveAlert(id: $id, note: $note) { id } }",
+                "mutation DashboardResolve($id: Int!, $note: String) { resolveAlert(id: $id, note: $note) { id } }",
                 json!({ "id": id, "note": note }),
             ),
             Some("dismiss") => (
-                "mutation($id: Int!, $note: String) { dismissAlert(id: $id, note: $note) { id } }",
+                "mutation DashboardDismiss($id: Int!, $note: String) { dismissAlert(id: $id, note: $note) { id } }",
                 json!({ "id": id, "note": note }),
             ),
             Some("reopen") => (
-                "mutation($id: Int!, $note: String) { reopenAlert(id: $id, note: $note) { id } }",
+                "mutation DashboardReopen($id: Int!, $note: String) { reopenAlert(id: $id, note: $note) { id } }",
                 json!({ "id": id, "note": note }),
             ),
             Some("note") => {
@@ -372,7 +372,7 @@ pub async fn act(
                     return Err(PageError::Refused("a note needs some text".into()));
                 };
                 (
-                    "mutation($id: Int!, $note: String!) { noteAlert(id: $id, note: $note) { id } }",
+                    "mutation DashboardNote($id: Int!, $note: String!) { noteAlert(id: $id, note: $note) { id } }",
                     json!({ "id": id, "note": note }),
                 )
             }
@@ -383,7 +383,7 @@ pub async fn act(
                     .map(str::trim)
                     .filter(|a| !a.is_empty());
                 (
-                    "mutation($id: Int!, $who: String) { assignAlert(id: $id, assignee: $who) { id } }",
+                    "mutation DashboardAssign($id: Int!, $who: String) { assignAlert(id: $id, assignee: $who) { id } }",
                     json!({ "id": id, "who": who }),
                 )
             }

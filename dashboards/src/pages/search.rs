@@ -4,7 +4,7 @@
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, Uri, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -17,6 +17,9 @@ use crate::{Caller, Dashboards, PageError, layout};
 
 /// Rows per page unless `first` says otherwise.
 pub const PAGE: i64 = 25;
+/// Rows fetched per request while exporting (within the API's complexity
+/// limit for this query).
+const EXPORT_PAGE: i64 = 100;
 /// Most rows one export holds.
 pub const EXPORT_MAX: usize = 10_000;
 
@@ -35,6 +38,10 @@ pub struct Params {
     dir: Option<String>,
     after: Option<String>,
     first: Option<String>,
+    /// The highest block searched: set on every link from a result page,
+    /// so its pages, sorts, export and deep link show the same result set
+    /// while the chain grows.
+    upto: Option<String>,
 }
 
 fn some(s: &Option<String>) -> Option<&str> {
@@ -54,6 +61,8 @@ query DashboardSearch($search: String, $filter: TransactionFilter, $order: Trans
     }
   }
 }"#;
+
+const HEIGHT: &str = "query DashboardIndexedHeight { chain { indexedHeight } }";
 
 /// A date field (`YYYY-MM-DD`) as the start or end of that Beijing day.
 fn day(field: &str, v: &str, end: bool) -> Result<String, PageError> {
@@ -123,6 +132,12 @@ impl Params {
         if let Some(r) = some(&self.rule) {
             filter.insert("ruleHit".into(), json!(r));
         }
+        if let Some(u) = some(&self.upto) {
+            let h: i64 = u
+                .parse()
+                .map_err(|_| PageError::Refused(format!("upto: '{u}' is not a block height")))?;
+            filter.insert("heightRange".into(), json!({ "max": h }));
+        }
         let q = some(&self.q);
         Ok(json!({
             "search": q,
@@ -140,7 +155,7 @@ impl Params {
 
     /// The URL of this search with `changes` applied (`None` removes).
     fn url(&self, path: &str, changes: &[(&str, Option<&str>)]) -> String {
-        let fields: [(&str, &Option<String>); 12] = [
+        let fields: [(&str, &Option<String>); 13] = [
             ("q", &self.q),
             ("from", &self.from),
             ("to", &self.to),
@@ -153,6 +168,7 @@ impl Params {
             ("dir", &self.dir),
             ("after", &self.after),
             ("first", &self.first),
+            ("upto", &self.upto),
         ];
         let mut parts = Vec::new();
         for (k, v) in fields {
@@ -203,6 +219,16 @@ pub async fn handler(
 
 async fn page(d: &Dashboards, cx: &Caller, p: &Params) -> Result<Response, PageError> {
     let searched = some(&p.q).is_some() || p.url("", &[]).contains('=');
+    if searched && some(&p.upto).is_none() {
+        // Pin the search to the blocks searchable now, in the URL: the
+        // address bar is then a deep link that shows these same results
+        // however far the chain has grown.
+        let a = d.query(cx, HEIGHT, json!({})).await?;
+        if let Some(h) = a.data["chain"]["indexedHeight"].as_i64() {
+            let to = p.url("/search", &[("upto", Some(&h.to_string()))]);
+            return Ok(Redirect::to(&to).into_response());
+        }
+    }
     let answer = if searched {
         let vars = p.variables(p.page_size()?, some(&p.after))?;
         let a = d.query(cx, QUERY, vars).await?;
@@ -273,6 +299,12 @@ fn sort_label(s: &str) -> &'static str {
 
 fn results(cx: &Caller, p: &Params, a: &Answer) -> Markup {
     let conn = &a.data["transactions"];
+    // Links from this page keep to the blocks it searched.
+    let mut pinned = p.clone();
+    if some(&p.upto).is_none() {
+        pinned.upto = conn["indexedHeight"].as_i64().map(|h| h.to_string());
+    }
+    let p = &pinned;
     let nodes = list(conn, "nodes");
     let total = int(conn, "totalCount");
     let next = conn["pageInfo"]["endCursor"]
@@ -451,7 +483,7 @@ async fn csv_of(d: &Dashboards, cx: &Caller, p: &Params) -> Result<Vec<u8>, Page
     let mut after: Option<String> = None;
     let mut rows = 0usize;
     loop {
-        let mut vars = p.variables(500, after.as_deref())?;
+        let mut vars = p.variables(EXPORT_PAGE, after.as_deref())?;
         vars["withSnip"] = json!(false);
         let a = d.query(cx, QUERY, vars).await?;
         if let Some(e) = a.blocking_error() {
