@@ -70,11 +70,21 @@ try {
     assert.ok(box && box.width > 100 && box.height > 50, `chart ${id} is drawn (${JSON.stringify(box)})`);
     report[`chart_${id}_bars`] = bars;
   }
+  step = 'keyboard: the first Tab reaches the skip link, which moves to the content';
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.className), 'skip');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'main');
+
   const head = Number(await page.locator('#head').textContent());
   assert.ok(head > 0, 'the overview shows the verified head');
   await shot(page, 'overview');
 
   step = 'search 汇款';
+  /// Every visible form control has a label.
+  const unlabelled = async (p) => p.evaluate(() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+    .filter((el) => el.labels.length === 0 && !el.getAttribute('aria-label'))
+    .map((el) => el.name || el.id));
   await page.getByRole('link', { name: 'Search', exact: true }).click();
   await page.getByLabel('Search text').fill('汇款');
   await page.getByLabel('Search text').press('Enter');
@@ -87,6 +97,7 @@ try {
   assert.ok(marks.length > 0, 'matches are highlighted');
   assert.ok(marks.every((m) => m.includes('汇款') || m.includes('汇')), `highlights are the searched word: ${marks.slice(0, 5)}`);
   const total = Number((await page.locator('.results h2 .count').textContent()).replace(/,/g, ''));
+  assert.deepEqual(await unlabelled(page), [], 'every search control has a label');
   report.search_rows = shown;
   report.search_total = total;
   report.highlights = marks.length;
@@ -168,6 +179,7 @@ try {
   await page.waitForURL(/\/alerts\/\d+$/);
   const alertUrl = page.url();
   assert.equal(await page.locator('#state').textContent(), 'Open');
+  assert.deepEqual(await unlabelled(page), [], 'every alert control has a label');
   await page.getByLabel('Note').fill('looked at the counterparty');
   await page.getByRole('button', { name: 'Acknowledge' }).click();
   await page.waitForURL(alertUrl);

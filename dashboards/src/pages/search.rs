@@ -480,12 +480,14 @@ async fn csv_of(d: &Dashboards, cx: &Caller, p: &Params) -> Result<Vec<u8>, Page
         "memo",
     ])
     .map_err(bad)?;
+    // The same query, named so the audit log tells an export from a page.
+    let export_query = QUERY.replace("DashboardSearch", "DashboardExport");
     let mut after: Option<String> = None;
     let mut rows = 0usize;
     loop {
         let mut vars = p.variables(EXPORT_PAGE, after.as_deref())?;
         vars["withSnip"] = json!(false);
-        let a = d.query(cx, QUERY, vars).await?;
+        let a = d.query(cx, &export_query, vars).await?;
         if let Some(e) = a.blocking_error() {
             return Err(PageError::Refused(e.message.clone()));
         }
