@@ -55,6 +55,9 @@ await new Promise((resolve, reject) => {
     { query: `subscription($from: Int) { blocks(fromHeight: $from) { height hash } }`, variables: { from } },
     {
       next: (msg) => {
+        // Blocks that arrive before the unsubscription takes effect are
+        // past what was asked for.
+        if (blocks.length >= wanted) return;
         if (msg.errors) {
           reject(new Error(JSON.stringify(msg.errors)));
           return;
