@@ -164,6 +164,8 @@ enum BenchCommand {
     Api(commands::bench_api::ApiBenchOpts),
     /// Rule evaluation rate, and alert latency from block stored to webhook received.
     Policies(commands::bench_policies::PoliciesBenchOpts),
+    /// How long each dashboard page takes to answer over a large store.
+    Dashboards(commands::bench_dashboards::DashboardsBenchOpts),
 }
 
 #[derive(Subcommand)]
@@ -274,6 +276,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Bench(BenchCommand::Api(opts)) => commands::bench_api::api(&opts),
         Command::Bench(BenchCommand::Policies(opts)) => commands::bench_policies::policies(&opts),
+        Command::Bench(BenchCommand::Dashboards(opts)) => {
+            commands::bench_dashboards::dashboards(&opts)
+        }
         Command::Search(opts) => commands::search::search(&opts),
         Command::Reindex { config } => commands::search::reindex(&config),
         Command::Run {

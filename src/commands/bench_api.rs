@@ -80,9 +80,11 @@ const CURRENCIES: [(&str, &str, &str); 3] = [
 ];
 
 /// What requests are made of: hashes and parties drawn from the chain.
-struct Samples {
-    hashes: Vec<String>,
-    parties: Vec<String>,
+pub(crate) struct Samples {
+    /// Transaction hashes.
+    pub hashes: Vec<String>,
+    /// Sender addresses.
+    pub parties: Vec<String>,
 }
 
 /// One request of the mix: its kind, query and variables.
@@ -142,7 +144,7 @@ fn direct(kind: usize, i: usize) -> SearchRequest {
     req
 }
 
-fn bar(len: u64, what: &str) -> indicatif::ProgressBar {
+pub(crate) fn bar(len: u64, what: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(len);
     bar.set_style(
         indicatif::ProgressStyle::with_template(&format!(
@@ -153,20 +155,22 @@ fn bar(len: u64, what: &str) -> indicatif::ProgressBar {
     bar
 }
 
-/// Generates the chain into `store` and indexes it; returns samples.
-fn build(
-    opts: &ApiBenchOpts,
+/// Generates a chain of `txs` transactions into `store` and indexes it;
+/// returns its record sealer and samples.
+pub(crate) fn build(
+    txs: u64,
+    txs_per_block: usize,
     store: &Arc<Store>,
     index: &Arc<TxIndex>,
 ) -> Result<(Arc<RecordSealer>, Samples)> {
     let mut chain = session_chain(7)?;
     let sealer = chain.sealer.clone();
-    let blocks = opts.txs.div_ceil(opts.txs_per_block as u64) as i64;
+    let blocks = txs.div_ceil(txs_per_block as u64) as i64;
     let progress = bar(blocks as u64, "generating, opening and storing blocks");
     let mut hashes = Vec::new();
     let mut parties = std::collections::BTreeSet::new();
     for h in 0..=blocks {
-        let commit = chain.next_commit(h, opts.txs_per_block)?;
+        let commit = chain.next_commit(h, txs_per_block)?;
         progress.inc(u64::from(h > 0));
         if h % 7 == 1
             && let BlockTransactions::Full(txs) = &commit.block.transactions
@@ -270,7 +274,7 @@ async fn drive(
     level
 }
 
-fn ms(v: f64) -> String {
+pub(crate) fn ms(v: f64) -> String {
     if v.is_nan() {
         "–".into()
     } else if v < 0.01 {
@@ -292,7 +296,7 @@ pub fn api(opts: &ApiBenchOpts) -> Result<ExitCode> {
     let store = Arc::new(Store::open(&dir.path().join("store"))?);
     let index = Arc::new(TxIndex::open(&dir.path().join("index"))?);
     let t = Instant::now();
-    let (sealer, samples) = build(opts, &store, &index)?;
+    let (sealer, samples) = build(opts.txs, opts.txs_per_block, &store, &index)?;
     let build_secs = t.elapsed().as_secs_f64();
     let total: i64 = store.class_counts()?.values().sum();
     eprintln!("{total} transactions stored and indexed in {build_secs:.1} s");

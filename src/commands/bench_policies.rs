@@ -34,7 +34,7 @@ pub struct PoliciesBenchOpts {
 }
 
 /// The example rules (and the built-in ones), as the demo loads them.
-fn example_rules(dir: &std::path::Path) -> Result<(Vec<Rule>, Watchlists)> {
+pub(crate) fn example_rules(dir: &std::path::Path) -> Result<(Vec<Rule>, Watchlists)> {
     let (rules_dir, lists_dir) = policies::write_examples(dir)?;
     let lists = Watchlists::load(&lists_dir)?;
     let (mut rules, errors) = policies::rule::load_dir(&rules_dir, Some(&lists.names()));

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod bench;
 pub mod bench_api;
+pub mod bench_dashboards;
 pub mod bench_freshness;
 pub mod bench_policies;
 pub mod bench_search;

@@ -219,6 +219,12 @@ pub async fn handler(
 
 async fn page(d: &Dashboards, cx: &Caller, p: &Params) -> Result<Response, PageError> {
     let searched = some(&p.q).is_some() || p.url("", &[]).contains('=');
+    // Bad input is named before anything else happens.
+    let vars = if searched {
+        Some(p.variables(p.page_size()?, some(&p.after))?)
+    } else {
+        None
+    };
     if searched && some(&p.upto).is_none() {
         // Pin the search to the blocks searchable now, in the URL: the
         // address bar is then a deep link that shows these same results
@@ -229,8 +235,7 @@ async fn page(d: &Dashboards, cx: &Caller, p: &Params) -> Result<Response, PageE
             return Ok(Redirect::to(&to).into_response());
         }
     }
-    let answer = if searched {
-        let vars = p.variables(p.page_size()?, some(&p.after))?;
+    let answer = if let Some(vars) = vars {
         let a = d.query(cx, QUERY, vars).await?;
         if let Some(e) = a.blocking_error() {
             return Err(PageError::Refused(e.message.clone()));

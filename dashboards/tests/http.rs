@@ -1,0 +1,392 @@
+//! The dashboards over HTTP, without a browser: sign-in and its CSRF
+//! double-submit, sessions ended by sign-out and by revoking the token,
+//! CSRF on every form, chain text escaped, a viewer's withheld payloads
+//! (pages and CSV), and the audit of what pages and exports read.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use indexer::TxIndex;
+use indexer::follow::{Indexer, IndexerConfig};
+use indexer::search::Search;
+use observer_node::chain::hexbytes::encode0x;
+use privacy::envelope::Class;
+use query_api::audit::AuditLog;
+use query_api::auth::{Role, create_token};
+use query_api::server::{Api, Limits};
+use query_api::{ApiState, build_schema};
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+
+struct Server {
+    url: String,
+    state: Arc<ApiState>,
+    analyst: String,
+    analyst_id: String,
+    viewer: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn server(seed: u64, blocks: usize) -> Server {
+    let chain = testkit::chain(seed, blocks);
+    let dir = tempfile::tempdir().unwrap();
+    let store = testkit::store(&chain, &dir.path().join("store"));
+    let index = Arc::new(TxIndex::open(&dir.path().join("index")).unwrap());
+    let mut ix = Indexer::new(
+        index.clone(),
+        store.clone(),
+        chain.sealer.clone(),
+        IndexerConfig::default(),
+    )
+    .unwrap();
+    ix.catch_up(store.checkpoint().unwrap().unwrap(), &mut |_| {})
+        .unwrap();
+    ix.commit().unwrap();
+    let node_key = Arc::new(privacy::keys::PrivateKey::generate().unwrap());
+    let audit = Arc::new(AuditLog::open(store.clone(), Some(node_key)).unwrap());
+    let state = Arc::new(ApiState {
+        store: store.clone(),
+        search: Arc::new(Search::new(index)),
+        sealer: chain.sealer.clone(),
+        audit,
+    });
+    let (record, analyst) = create_token(&store, "wang.fang", Role::Analyst, 0).unwrap();
+    let (_, viewer) = create_token(&store, "li.na", Role::Viewer, 0).unwrap();
+    let api = Api::new(
+        build_schema(state.clone()),
+        state.clone(),
+        Arc::new(query_api::auth::Authenticator::new(store.clone(), None)),
+        Limits::default(),
+    );
+    let board = dashboards::Dashboards::new(
+        api.clone(),
+        dashboards::Settings {
+            secure_cookies: false,
+            ..Default::default()
+        },
+    );
+    let app = query_api::server::router(api).merge(dashboards::router(board));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Server {
+        url,
+        state,
+        analyst: analyst.to_string(),
+        analyst_id: record.id,
+        viewer: viewer.to_string(),
+        _dir: dir,
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The `name=value` of cookie `name` set by `resp`, with its attributes.
+fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<(String, String)> {
+    resp.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| {
+            let pair = v.split(';').next().unwrap().to_string();
+            (pair, v.to_string())
+        })
+}
+
+/// The value of the hidden `csrf` field in a page.
+fn csrf_field(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    html[at..at + 64].to_string()
+}
+
+/// Signs in through the form; returns the session cookie (`lt_session=…`).
+async fn sign_in(s: &Server, token: &str) -> String {
+    let http = client();
+    let resp = http.get(format!("{}/login", s.url)).send().await.unwrap();
+    let (login_cookie, _) = set_cookie(&resp, "lt_login").unwrap();
+    let csrf = csrf_field(&resp.text().await.unwrap());
+    let resp = http
+        .post(format!("{}/login", s.url))
+        .header(COOKIE, &login_cookie)
+        .form(&[("token", token), ("csrf", &csrf), ("next", "/rules")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers()[LOCATION], "/rules");
+    set_cookie(&resp, "lt_session").unwrap().0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_sessions_and_csrf() {
+    let s = server(71, 6).await;
+    let http = client();
+
+    // Anonymous: to the sign-in page, remembering where to go.
+    let resp = http
+        .get(format!("{}/search?q=x", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers()[LOCATION], "/login?next=%2Fsearch%3Fq%3Dx");
+
+    // The sign-in form's token: the cookie and the field must agree.
+    let resp = http.get(format!("{}/login", s.url)).send().await.unwrap();
+    let (login_cookie, attrs) = set_cookie(&resp, "lt_login").unwrap();
+    assert!(
+        attrs.contains("HttpOnly") && attrs.contains("SameSite=Strict"),
+        "{attrs}"
+    );
+    let csrf = csrf_field(&resp.text().await.unwrap());
+    for (cookie, field) in [
+        (None, Some(csrf.as_str())),
+        (Some(login_cookie.as_str()), None),
+        (Some(login_cookie.as_str()), Some(&"0".repeat(64)[..])),
+    ] {
+        let mut req = http.post(format!("{}/login", s.url));
+        if let Some(c) = cookie {
+            req = req.header(COOKIE, c);
+        }
+        let mut form = vec![("token", s.analyst.as_str())];
+        if let Some(f) = field {
+            form.push(("csrf", f));
+        }
+        let resp = req.form(&form).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{cookie:?} {field:?}");
+        assert!(set_cookie(&resp, "lt_session").is_none());
+    }
+    // A wrong token is named, with no session.
+    let resp = http
+        .post(format!("{}/login", s.url))
+        .header(COOKIE, &login_cookie)
+        .form(&[("token", "lt_0000000000000000_nope"), ("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert!(set_cookie(&resp, "lt_session").is_none());
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("unknown, revoked or malformed token")
+    );
+
+    // Signed in: the session cookie is HttpOnly and SameSite=Strict.
+    let session = sign_in(&s, &s.analyst).await;
+    let page = http
+        .get(format!("{}/alerts", s.url))
+        .header(COOKIE, &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let h = page.headers().clone();
+    assert_eq!(h["cache-control"], "no-store");
+    assert!(
+        h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+    let html = page.text().await.unwrap();
+    assert!(html.contains("wang.fang"));
+    let csrf = csrf_field(&html);
+
+    // Sign-out needs the session's CSRF token.
+    let resp = http
+        .post(format!("{}/logout", s.url))
+        .header(COOKIE, &session)
+        .form(&[("csrf", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = http
+        .post(format!("{}/alerts/0", s.url))
+        .header(COOKIE, &session)
+        .form(&[("action", "acknowledge")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::FORBIDDEN,
+        "a lifecycle form without its token"
+    );
+    let still = http
+        .get(format!("{}/", s.url))
+        .header(COOKIE, &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(still.status(), StatusCode::OK);
+    let resp = http
+        .post(format!("{}/logout", s.url))
+        .header(COOKIE, &session)
+        .form(&[("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let gone = http
+        .get(format!("{}/", s.url))
+        .header(COOKIE, &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), StatusCode::SEE_OTHER, "signed out");
+
+    // Revoking the token ends its sessions at once.
+    let session = sign_in(&s, &s.analyst).await;
+    let ok = http
+        .get(format!("{}/", s.url))
+        .header(COOKIE, &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    query_api::auth::revoke_token(&s.state.store, &s.analyst_id, 1).unwrap();
+    let gone = http
+        .get(format!("{}/", s.url))
+        .header(COOKIE, &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), StatusCode::SEE_OTHER);
+}
+
+/// A stored private transaction whose memo carries markup, and its memo.
+fn markup_transaction(s: &Server) -> (String, String) {
+    let head = s.state.store.checkpoint().unwrap().unwrap();
+    for h in 1..=head {
+        for t in s.state.store.transactions_at(h).unwrap() {
+            let hash = encode0x(&t.tx.claimed_hash);
+            if let Some(plain) =
+                indexer::search::payload_in_clear(&s.state.store, &s.state.sealer, &hash)
+            {
+                let text = String::from_utf8_lossy(&plain).to_string();
+                if text.contains("<script>") && t.class != Class::NotEnvelope.as_str() {
+                    let v: serde_json::Value = serde_json::from_slice(&plain).unwrap();
+                    return (hash, v["memo"].as_str().unwrap().to_string());
+                }
+            }
+        }
+    }
+    panic!("the chain has no private memo with markup; use more blocks");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chain_text_is_escaped_and_viewers_get_no_plaintext() {
+    let s = server(72, 40).await;
+    let http = client();
+    let (hash, memo) = markup_transaction(&s);
+    assert!(memo.contains("<script>"), "{memo}");
+    let escaped = memo
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+
+    // As an analyst (bearer token): the memo as text, nowhere as markup.
+    let get = |token: &str, path: String| {
+        http.get(format!("{}{path}", s.url))
+            .header("authorization", format!("Bearer {token}"))
+            .send()
+    };
+    let html = get(&s.analyst, format!("/tx/{hash}"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(&escaped), "the memo, escaped");
+    assert!(!html.contains("<script"), "no script element in the page");
+    let resp = get(&s.analyst, "/search?q=script".into()).await.unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::SEE_OTHER,
+        "pinned to the indexed height"
+    );
+    let pinned = resp.headers()[LOCATION].to_str().unwrap().to_string();
+    assert!(pinned.contains("upto="), "{pinned}");
+    let html = get(&s.analyst, pinned.clone())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(&hash), "found by its memo");
+    assert!(
+        html.contains("&lt;<mark>script</mark>&gt;"),
+        "highlighted inside the escaped text"
+    );
+    assert!(!html.contains("<script"));
+
+    // The export: every row, the memo as written, audited as an export.
+    let csv_path = pinned.replacen("/search?", "/search.csv?", 1);
+    let resp = get(&s.analyst, csv_path.clone()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("attachment")
+    );
+    let csv = resp.text().await.unwrap();
+    let row = csv
+        .lines()
+        .find(|l| l.contains(&hash))
+        .expect("the row exported");
+    assert!(row.contains(&memo.replace('"', "\"\"")), "{row}");
+    let entries = s.state.audit.entries(0, 1_000).unwrap();
+    let export = entries
+        .iter()
+        .find(|e| e.operation.as_deref() == Some("DashboardExport"))
+        .expect("the export is audited");
+    assert!(
+        export.read.contains(&hash),
+        "the export's reads name the row"
+    );
+
+    // As a viewer: withheld on the page and in the export.
+    let html = get(&s.viewer, format!("/tx/{hash}"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("withheld"));
+    assert!(!html.contains(&escaped) && !html.contains(&memo));
+    let csv = get(&s.viewer, csv_path)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!csv.contains(&memo));
+    for line in csv.lines().skip(1) {
+        if line.contains(",PRIVATE,") {
+            assert!(line.contains("(withheld)"), "{line}");
+        }
+    }
+    // Bad input is named.
+    let resp = get(&s.analyst, "/search?q=x&from=yesterday".into())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let text = resp.text().await.unwrap();
+    assert!(
+        text.contains("yesterday") && text.contains("is not a date (YYYY-MM-DD)"),
+        "{text}"
+    );
+    let resp = get(&s.analyst, "/alerts/abc".into()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}
