@@ -131,26 +131,31 @@ impl Alert {
         self.transactions.len() as u64 + self.unlisted
     }
 
-    /// Adds `hashes` not already listed; returns how many were new.
-    pub fn add_transactions(&mut self, hashes: &[String]) -> usize {
-        // A window's firing repeats the window's earlier transactions, which
-        // a long-lived alert already lists: look them up in a set, not by
-        // scanning the list once for each.
-        let mut listed: std::collections::HashSet<String> =
-            self.transactions.iter().cloned().collect();
-        let mut added = 0;
-        for h in hashes {
-            if !listed.insert(h.clone()) {
-                continue;
-            }
+    /// Those of `hashes` this alert does not list, each once, in order. A
+    /// window's firing repeats the window's earlier transactions, which a
+    /// long-lived alert already lists: they are looked up in a set, not by
+    /// scanning the list once for each.
+    pub fn unlisted_of(&self, hashes: &[String]) -> Vec<String> {
+        let listed: std::collections::HashSet<&str> =
+            self.transactions.iter().map(String::as_str).collect();
+        let mut seen = std::collections::HashSet::new();
+        hashes
+            .iter()
+            .filter(|h| !listed.contains(h.as_str()) && seen.insert(h.as_str()))
+            .cloned()
+            .collect()
+    }
+
+    /// Adds `fresh`, transactions new to this alert: listed while there is
+    /// room, counted in `unlisted` after that.
+    pub fn add_transactions(&mut self, fresh: Vec<String>) {
+        for h in fresh {
             if self.transactions.len() < MAX_LISTED {
-                self.transactions.push(h.clone());
+                self.transactions.push(h);
             } else {
                 self.unlisted += 1;
             }
-            added += 1;
         }
-        added
     }
 }
 

@@ -601,6 +601,8 @@ struct Batch<'s> {
     alerts: BTreeMap<u64, Alert>,
     keys: BTreeMap<Vec<u8>, Option<u64>>,
     counters: BTreeMap<Vec<u8>, u64>,
+    /// Transaction links written in this block: key → alert id.
+    linked: std::collections::HashMap<Vec<u8>, u64>,
     ops: Vec<PolicyOp>,
     opened: u64,
     matched: u64,
@@ -613,6 +615,7 @@ impl<'s> Batch<'s> {
             alerts: BTreeMap::new(),
             keys: BTreeMap::new(),
             counters: BTreeMap::new(),
+            linked: std::collections::HashMap::new(),
             ops: Vec::new(),
             opened: 0,
             matched: 0,
@@ -656,8 +659,10 @@ impl<'s> Batch<'s> {
             },
         };
         let Some(id) = id else { return Ok(None) };
-        if let Some(a) = self.alerts.get(&id) {
-            return Ok(Some(a.clone()));
+        // Taken out of the batch (the caller puts it back), not cloned: a
+        // long-lived alert lists up to a thousand transactions.
+        if let Some(a) = self.alerts.remove(&id) {
+            return Ok(Some(a));
         }
         match self.store.policy_get(PolicyFamily::Alerts, &be64(id))? {
             None => Ok(None),
@@ -681,38 +686,42 @@ impl<'s> Batch<'s> {
     ) -> Result<(), EngineError> {
         let r = &vr.rule;
         let akey = keyed(&r.spec.id, key);
-        if let Some(mut a) = self.live_alert(&akey)?
-            && a.state.is_live()
-            && d.time_ms - a.last_seen_ms <= r.dedup_ms
-        {
-            let added = a.add_transactions(hashes);
-            self.link(&a, hashes, d);
-            let hits = format!("hits/{}", r.spec.id).into_bytes();
-            let n = self.counter(&hits)? + added as u64;
-            self.set_counter(&hits, n);
-            a.last_seen_ms = a.last_seen_ms.max(d.time_ms);
-            a.last_height = d.height;
-            a.updated_ms = now;
-            if added > 0 {
-                self.matched += 1;
-                a.values = values;
-                let detail = format!("{} transactions in all", a.count());
-                if a.history.last().is_some_and(|h| h.action == "matched") {
-                    if let Some(h) = a.history.last_mut() {
-                        h.at_ms = now;
-                        h.detail = detail;
+        if let Some(mut a) = self.live_alert(&akey)? {
+            if !(a.state.is_live() && d.time_ms - a.last_seen_ms <= r.dedup_ms) {
+                // Not for this match: a new alert opens below.
+                self.alerts.insert(a.id, a);
+            } else {
+                let fresh = self.new_members(&a, hashes)?;
+                let added = fresh.len();
+                self.link(&a, &fresh, d);
+                a.add_transactions(fresh);
+                let hits = format!("hits/{}", r.spec.id).into_bytes();
+                let n = self.counter(&hits)? + added as u64;
+                self.set_counter(&hits, n);
+                a.last_seen_ms = a.last_seen_ms.max(d.time_ms);
+                a.last_height = d.height;
+                a.updated_ms = now;
+                if added > 0 {
+                    self.matched += 1;
+                    a.values = values;
+                    let detail = format!("{} transactions in all", a.count());
+                    if a.history.last().is_some_and(|h| h.action == "matched") {
+                        if let Some(h) = a.history.last_mut() {
+                            h.at_ms = now;
+                            h.detail = detail;
+                        }
+                    } else {
+                        a.history.push(HistoryEntry {
+                            at_ms: now,
+                            actor: "policies".into(),
+                            action: "matched".into(),
+                            detail,
+                        });
                     }
-                } else {
-                    a.history.push(HistoryEntry {
-                        at_ms: now,
-                        actor: "policies".into(),
-                        action: "matched".into(),
-                        detail,
-                    });
                 }
+                self.alerts.insert(a.id, a);
+                return Ok(());
             }
-            self.alerts.insert(a.id, a);
-            return Ok(());
         }
         let id = self.next(KEY_ALERT_SEQ)?;
         let silenced_by = silences
@@ -747,8 +756,10 @@ impl<'s> Batch<'s> {
             }],
             deliveries: Vec::new(),
         };
-        let added = a.add_transactions(hashes);
-        self.link(&a, hashes, d);
+        let fresh = a.unlisted_of(hashes);
+        let added = fresh.len();
+        self.link(&a, &fresh, d);
+        a.add_transactions(fresh);
         let hits = format!("hits/{}", r.spec.id).into_bytes();
         let n = self.counter(&hits)? + added as u64;
         self.set_counter(&hits, n);
@@ -794,14 +805,40 @@ impl<'s> Batch<'s> {
     /// Indexes alert `a` by the transactions it lists (`t/HASH\0RULE`) and
     /// by the parties of the match that fired it (`p/PARTY\0ID`), for the
     /// API's transaction and account views.
+    /// Those of `hashes` new to alert `a`. Past the listed thousand, a
+    /// transaction is new unless it is already linked to `a` (in the store,
+    /// or earlier in this block), so a window's repeated members are not
+    /// counted again.
+    fn new_members(&self, a: &Alert, hashes: &[String]) -> Result<Vec<String>, EngineError> {
+        let fresh = a.unlisted_of(hashes);
+        if a.transactions.len() < crate::alert::MAX_LISTED {
+            return Ok(fresh);
+        }
+        let id = be64(a.id);
+        let mut out = Vec::with_capacity(fresh.len());
+        for h in fresh {
+            let k = keyed(&format!("{TX_PREFIX}{h}"), &a.rule);
+            let linked = match self.linked.get(&k) {
+                Some(v) => *v == a.id,
+                None => self
+                    .store
+                    .policy_get(PolicyFamily::State, &k)?
+                    .is_some_and(|v| v == id),
+            };
+            if !linked {
+                out.push(h);
+            }
+        }
+        Ok(out)
+    }
+
     fn link(&mut self, a: &Alert, hashes: &[String], d: &TxDoc) {
         let id = be64(a.id).to_vec();
         for h in hashes {
-            self.ops.push(PolicyOp::Put(
-                PolicyFamily::State,
-                keyed(&format!("{TX_PREFIX}{h}"), &a.rule),
-                id.clone(),
-            ));
+            let k = keyed(&format!("{TX_PREFIX}{h}"), &a.rule);
+            self.linked.insert(k.clone(), a.id);
+            self.ops
+                .push(PolicyOp::Put(PolicyFamily::State, k, id.clone()));
         }
         // Every party of the match but the contract called (which every
         // transaction to it shares).
@@ -939,4 +976,59 @@ pub fn outbox(store: &Store, channel: &str) -> Result<Vec<OutboxEntry>, EngineEr
         .into_iter()
         .map(|(_, v)| serde_json::from_slice(&v).map_err(|e| corrupt("outbox entry", e)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn hashes(range: std::ops::Range<u32>) -> Vec<String> {
+        range.map(|i| format!("0x{i:064x}")).collect()
+    }
+
+    /// One block's evaluation of `windows`, each a firing of the rule.
+    fn block(store: &Store, vr: &Versioned, height: i64, windows: &[Vec<String>]) {
+        let mut batch = Batch::new(store).unwrap();
+        let d = TxDoc {
+            height,
+            time_ms: height * 1_000,
+            ..Default::default()
+        };
+        for w in windows {
+            batch
+                .fire(vr, "payer", w, BTreeMap::new(), &d, 0, &[], &[])
+                .unwrap();
+        }
+        store.policy_write(&batch.finish().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_window_past_the_listed_thousand_counts_each_transaction_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let rule = crate::rule::parse_one(
+            Path::new("t.toml"),
+            "[[rule]]\nid = \"w\"\ntitle = \"w\"\nseverity = \"high\"\ncondition = \"true\"\ngroup_by = \"tx.payer\"\nwindow = \"1h\"\nthreshold = { count = 2 }\n",
+            None,
+        )
+        .unwrap();
+        let vr = Versioned { rule, version: 1 };
+        block(&store, &vr, 1, &[hashes(0..1_200)]);
+        let a = &all_alerts(&store).unwrap()[0];
+        assert_eq!((a.transactions.len(), a.unlisted), (1_000, 200));
+        // The window slides on: earlier members repeat, in this block and
+        // across blocks, and only the new ones count.
+        block(
+            &store,
+            &vr,
+            2,
+            &[hashes(1..1_201), hashes(1_150..1_202), hashes(0..1_202)],
+        );
+        let all = all_alerts(&store).unwrap();
+        assert_eq!(all.len(), 1, "one alert, deduplicated");
+        assert_eq!(all[0].count(), 1_202);
+        assert_eq!(all[0].transactions, hashes(0..1_000));
+    }
 }
