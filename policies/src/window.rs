@@ -2,7 +2,7 @@
 //! the last `window` of block time, kept in the store so that a restart
 //! forgets nothing.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -26,10 +26,29 @@ pub struct Event {
 }
 
 /// The events of one (rule, key).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Window {
     /// In block-time order.
     pub events: VecDeque<Event>,
+    /// For round trips: how many events in the window go each way
+    /// (`payer`, `payee`, `currency`), so a transaction with no reverse leg
+    /// is passed over without scanning the window (a window grouped by
+    /// currency holds every payment of minutes). Built from `events` on
+    /// first use, so it is not stored.
+    #[serde(skip)]
+    pairs: Option<HashMap<String, usize>>,
+}
+
+impl PartialEq for Window {
+    fn eq(&self, other: &Self) -> bool {
+        self.events == other.events
+    }
+}
+
+impl Eq for Window {}
+
+fn pair_key(payer: &str, payee: &str, currency: &str) -> String {
+    format!("{payer}\0{payee}\0{currency}")
 }
 
 /// What a window's new event made true.
@@ -47,10 +66,7 @@ impl Window {
     /// Adds `e` (the newest), drops what fell out of `window_ms` before it
     /// (both ends inclusive), and says whether `trigger` now holds.
     pub fn push(&mut self, e: Event, window_ms: i64, trigger: Trigger) -> Option<Fired> {
-        let from = e.t - window_ms;
-        while self.events.front().is_some_and(|x| x.t < from) {
-            self.events.pop_front();
-        }
+        self.expire(e.t, window_ms);
         let fired = match trigger {
             Trigger::Each => None,
             Trigger::Count(n) => {
@@ -78,18 +94,34 @@ impl Window {
                 })
             }
             Trigger::RoundTrip(bp) => {
-                let legs: Vec<&Event> = self
-                    .events
-                    .iter()
-                    .filter(|x| {
-                        x.payer == e.payee
-                            && x.payee == e.payer
-                            && x.currency == e.currency
-                            && !x.payer.is_empty()
-                            && (e.cents - x.cents).unsigned_abs() * 10_000
-                                <= x.cents.unsigned_abs() * bp
-                    })
-                    .collect();
+                let events = &self.events;
+                let pairs = self.pairs.get_or_insert_with(|| {
+                    let mut m = HashMap::new();
+                    for x in events {
+                        *m.entry(pair_key(&x.payer, &x.payee, &x.currency))
+                            .or_insert(0) += 1;
+                    }
+                    m
+                });
+                let reverse = pairs
+                    .get(&pair_key(&e.payee, &e.payer, &e.currency))
+                    .copied()
+                    .unwrap_or(0);
+                let legs: Vec<&Event> = if reverse == 0 {
+                    Vec::new()
+                } else {
+                    self.events
+                        .iter()
+                        .filter(|x| {
+                            x.payer == e.payee
+                                && x.payee == e.payer
+                                && x.currency == e.currency
+                                && !x.payer.is_empty()
+                                && (e.cents - x.cents).unsigned_abs() * 10_000
+                                    <= x.cents.unsigned_abs() * bp
+                        })
+                        .collect()
+                };
                 (!legs.is_empty()).then(|| {
                     let mut hashes: Vec<String> = legs.iter().map(|x| x.hash.clone()).collect();
                     hashes.push(e.hash.clone());
@@ -126,6 +158,11 @@ impl Window {
                 })
             }
         };
+        if let Some(pairs) = &mut self.pairs {
+            *pairs
+                .entry(pair_key(&e.payer, &e.payee, &e.currency))
+                .or_insert(0) += 1;
+        }
         self.events.push_back(e);
         fired
     }
@@ -141,7 +178,18 @@ impl Window {
     /// Drops what is older than `window_ms` before block time `now`.
     pub fn expire(&mut self, now: i64, window_ms: i64) {
         while self.events.front().is_some_and(|x| x.t < now - window_ms) {
-            self.events.pop_front();
+            let Some(x) = self.events.pop_front() else {
+                break;
+            };
+            if let Some(pairs) = &mut self.pairs {
+                let k = pair_key(&x.payer, &x.payee, &x.currency);
+                if let Some(n) = pairs.get_mut(&k) {
+                    *n -= 1;
+                    if *n == 0 {
+                        pairs.remove(&k);
+                    }
+                }
+            }
         }
     }
 }
@@ -206,5 +254,17 @@ mod tests {
         let f = w.push(ev(3, "back", 990_000, "b", "a"), 600, rt).unwrap();
         assert_eq!(f.hashes, ["out", "back"]);
         assert_eq!(f.sub_key.as_deref(), Some("a↔b"));
+
+        // Read back from the store (no pair counts yet), the window finds
+        // its legs; once "out" expires, the reverse leg finds none.
+        let mut w: Window = serde_json::from_slice(&serde_json::to_vec(&w).unwrap()).unwrap();
+        let f = w
+            .push(ev(4, "again", 1_000_000, "b", "a"), 600, rt)
+            .unwrap();
+        assert_eq!(f.hashes, ["out", "again"]);
+        assert!(
+            w.push(ev(601, "late", 1_000_000, "b", "a"), 600, rt)
+                .is_none()
+        );
     }
 }

@@ -180,6 +180,10 @@ try {
   const alertUrl = page.url();
   assert.equal(await page.locator('#state').textContent(), 'Open');
   assert.deepEqual(await unlabelled(page), [], 'every alert control has a label');
+  await page.getByLabel('Assignee', { exact: true }).fill('zhao.lei');
+  await page.getByRole('button', { name: 'Assign' }).click();
+  await page.waitForURL(alertUrl);
+  assert.equal(await page.locator('#assignee').textContent(), 'zhao.lei', 'assigned');
   await page.getByLabel('Note').fill('looked at the counterparty');
   await page.getByRole('button', { name: 'Acknowledge' }).click();
   await page.waitForURL(alertUrl);
@@ -193,6 +197,32 @@ try {
   assert.ok(history.some((h) => h.includes('resolved') && h.includes('a known supplier')), `history: ${history}`);
   report.history = history.length;
   await shot(page, 'alert');
+
+  step = 'text contrast';
+  // WCAG AA: 4.5:1 for text, against the first opaque background behind it.
+  const contrast = await page.evaluate(() => {
+    const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+    const lum = ([r, g, b]) => {
+      const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    const bg = (el) => {
+      for (let e = el; e; e = e.parentElement) {
+        const c = rgb(getComputedStyle(e).backgroundColor);
+        if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c.slice(0, 3);
+      }
+      return [255, 255, 255];
+    };
+    const worst = [];
+    for (const el of document.querySelectorAll('h1, h2, p, td, th, dt, dd, a, label, button, span')) {
+      if (!el.textContent.trim() || el.offsetParent === null) continue;
+      const [l1, l2] = [lum(rgb(getComputedStyle(el).color).slice(0, 3)), lum(bg(el))];
+      const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+      if (ratio < 4.5) worst.push(`${el.tagName}.${el.className}: ${ratio.toFixed(2)}`);
+    }
+    return worst;
+  });
+  assert.deepEqual(contrast, [], 'every text meets 4.5:1');
 
   step = 'a form without its CSRF token is refused';
   const id = alertUrl.split('/').pop();
