@@ -30,13 +30,17 @@ pub struct Event {
 pub struct Window {
     /// In block-time order.
     pub events: VecDeque<Event>,
-    /// For round trips: how many events in the window go each way
-    /// (`payer`, `payee`, `currency`), so a transaction with no reverse leg
-    /// is passed over without scanning the window (a window grouped by
-    /// currency holds every payment of minutes). Built from `events` on
+    /// For round trips: the events in the window going each way
+    /// (`payer`, `payee`, `currency`), by sequence number, so a payment's
+    /// reverse legs are found without scanning the window (a window grouped
+    /// by currency holds every payment of minutes). Built from `events` on
     /// first use, so it is not stored.
     #[serde(skip)]
-    pairs: Option<HashMap<String, usize>>,
+    pairs: Option<HashMap<String, VecDeque<u64>>>,
+    /// The sequence number of `events[0]` (counted from when `pairs` was
+    /// built).
+    #[serde(skip)]
+    base: u64,
 }
 
 impl PartialEq for Window {
@@ -95,33 +99,33 @@ impl Window {
             }
             Trigger::RoundTrip(bp) => {
                 let events = &self.events;
+                let base = &mut self.base;
                 let pairs = self.pairs.get_or_insert_with(|| {
-                    let mut m = HashMap::new();
-                    for x in events {
-                        *m.entry(pair_key(&x.payer, &x.payee, &x.currency))
-                            .or_insert(0) += 1;
+                    *base = 0;
+                    let mut m: HashMap<String, VecDeque<u64>> = HashMap::new();
+                    for (i, x) in events.iter().enumerate() {
+                        m.entry(pair_key(&x.payer, &x.payee, &x.currency))
+                            .or_default()
+                            .push_back(i as u64);
                     }
                     m
                 });
-                let reverse = pairs
+                let legs: Vec<&Event> = pairs
                     .get(&pair_key(&e.payee, &e.payer, &e.currency))
-                    .copied()
-                    .unwrap_or(0);
-                let legs: Vec<&Event> = if reverse == 0 {
-                    Vec::new()
-                } else {
-                    self.events
-                        .iter()
-                        .filter(|x| {
-                            x.payer == e.payee
-                                && x.payee == e.payer
-                                && x.currency == e.currency
-                                && !x.payer.is_empty()
-                                && (e.cents - x.cents).unsigned_abs() * 10_000
-                                    <= x.cents.unsigned_abs() * bp
-                        })
-                        .collect()
-                };
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|seq| events.get((seq - self.base) as usize))
+                    .filter(|x| {
+                        // The key names the pair; checked again, whatever
+                        // the parties' names hold.
+                        x.payer == e.payee
+                            && x.payee == e.payer
+                            && x.currency == e.currency
+                            && !x.payer.is_empty()
+                            && (e.cents - x.cents).unsigned_abs() * 10_000
+                                <= x.cents.unsigned_abs() * bp
+                    })
+                    .collect();
                 (!legs.is_empty()).then(|| {
                     let mut hashes: Vec<String> = legs.iter().map(|x| x.hash.clone()).collect();
                     hashes.push(e.hash.clone());
@@ -159,9 +163,10 @@ impl Window {
             }
         };
         if let Some(pairs) = &mut self.pairs {
-            *pairs
+            pairs
                 .entry(pair_key(&e.payer, &e.payee, &e.currency))
-                .or_insert(0) += 1;
+                .or_default()
+                .push_back(self.base + self.events.len() as u64);
         }
         self.events.push_back(e);
         fired
@@ -182,13 +187,15 @@ impl Window {
                 break;
             };
             if let Some(pairs) = &mut self.pairs {
+                // The oldest event of its pair, as it is the oldest of all.
                 let k = pair_key(&x.payer, &x.payee, &x.currency);
-                if let Some(n) = pairs.get_mut(&k) {
-                    *n -= 1;
-                    if *n == 0 {
+                if let Some(q) = pairs.get_mut(&k) {
+                    q.pop_front();
+                    if q.is_empty() {
                         pairs.remove(&k);
                     }
                 }
+                self.base += 1;
             }
         }
     }
