@@ -100,6 +100,25 @@ impl Caller {
     }
 }
 
+impl axum::extract::FromRequestParts<Dashboards> for Caller {
+    /// A redirect to sign in, or the API's 401/429.
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        d: &Dashboards,
+    ) -> Result<Self, Response> {
+        d.caller(&parts.headers, &parts.uri)
+            .await
+            .map_err(|e| e.respond(Lang::of(&parts.headers), None))
+    }
+}
+
+/// A page, or its error as a page.
+pub fn respond(cx: &Caller, page: Result<Response, PageError>) -> Response {
+    page.unwrap_or_else(|e| e.respond(cx.lang, Some(cx)))
+}
+
 /// Why a page could not be shown.
 #[derive(Debug, thiserror::Error)]
 pub enum PageError {

@@ -559,12 +559,7 @@ impl Transaction {
     /// transaction's decrypted payload is for the analyst and admin roles,
     /// and each read is audited.
     async fn payload(&self, ctx: &Context<'_>) -> Result<Option<Payload>> {
-        let private = self.stored.class != Class::NotEnvelope.as_str();
-        if private {
-            require(ctx, Role::reads_plaintext, "decrypted payloads")?;
-        } else {
-            caller(ctx)?;
-        }
+        let private = self.plaintext_allowed(ctx)?;
         let st = state(ctx)?.clone();
         let hash = self.hash_hex();
         let log = read_log(ctx);
@@ -573,15 +568,7 @@ impl Transaction {
                 return Ok(None);
             };
             if private {
-                match log {
-                    Some(log) => log.read(hash.clone()),
-                    None => {
-                        return Err(Error::new(
-                            "decrypted payloads are not sent on subscriptions; fetch them with the transaction query, where each read is audited",
-                        )
-                        .extend_with(|_, e| e.set("code", "FORBIDDEN")));
-                    }
-                }
+                audit_read(log, &hash, "decrypted payloads")?;
             }
             let (b, _) = read_payload(&plain);
             Ok(Some(Payload {
@@ -608,12 +595,7 @@ impl Transaction {
         if search.len() > 1_000 {
             return Err(bad_input("search: at most 1,000 bytes"));
         }
-        let private = self.stored.class != Class::NotEnvelope.as_str();
-        if private {
-            require(ctx, Role::reads_plaintext, "decrypted payloads")?;
-        } else {
-            caller(ctx)?;
-        }
+        let private = self.plaintext_allowed(ctx)?;
         let st = state(ctx)?.clone();
         let hash = self.hash_hex();
         let log = read_log(ctx);
@@ -623,19 +605,41 @@ impl Transaction {
                 .snippets_from_store(&search, &hash, &st.store, &st.sealer)
                 .map_err(internal)?;
             if private && !found.is_empty() {
-                match log {
-                    Some(log) => log.read(hash.clone()),
-                    None => {
-                        return Err(Error::new(
-                            "snippets of decrypted payloads are not sent on subscriptions",
-                        )
-                        .extend_with(|_, e| e.set("code", "FORBIDDEN")));
-                    }
-                }
+                audit_read(log, &hash, "snippets of decrypted payloads")?;
             }
             Ok(found.into_iter().map(Snippet::from).collect())
         })
         .await
+    }
+}
+
+impl Transaction {
+    /// Whether this transaction's plaintext is private, once the caller is
+    /// checked: any caller for a public payload, the roles that read
+    /// plaintext for a private one.
+    fn plaintext_allowed(&self, ctx: &Context<'_>) -> Result<bool> {
+        let private = self.stored.class != Class::NotEnvelope.as_str();
+        if private {
+            require(ctx, Role::reads_plaintext, "decrypted payloads")?;
+        } else {
+            caller(ctx)?;
+        }
+        Ok(private)
+    }
+}
+
+/// Records a read of `hash`'s decrypted data for the audit log; without a
+/// log (a subscription), `what` is refused, since it could not be audited.
+fn audit_read(log: Option<ReadLog>, hash: &str, what: &str) -> Result<()> {
+    match log {
+        Some(log) => {
+            log.read(hash.to_string());
+            Ok(())
+        }
+        None => Err(Error::new(format!(
+            "{what} are not sent on subscriptions; fetch them with the transaction query, where each read is audited"
+        ))
+        .extend_with(|_, e| e.set("code", "FORBIDDEN"))),
     }
 }
 

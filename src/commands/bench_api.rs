@@ -284,6 +284,41 @@ pub(crate) fn ms(v: f64) -> String {
     }
 }
 
+/// The API over `store` and `search` as a benchmark serves it: a fresh
+/// audit log, the rate limit lifted, and a token of `role`.
+pub(crate) fn bench_server(
+    store: &Arc<Store>,
+    search: Arc<Search>,
+    sealer: Arc<RecordSealer>,
+    role: Role,
+) -> Result<(Api, Arc<AuditLog>, zeroize::Zeroizing<String>)> {
+    let node_key = Arc::new(PrivateKey::generate()?);
+    let audit = Arc::new(AuditLog::open(store.clone(), Some(node_key))?);
+    let state = Arc::new(ApiState {
+        store: store.clone(),
+        search,
+        sealer,
+        audit: audit.clone(),
+    });
+    let (_, token) = create_token(store, &format!("bench {role}"), role, 0)?;
+    let limits = Limits {
+        rate_per_second: std::num::NonZeroU32::MAX,
+        burst: std::num::NonZeroU32::MAX,
+        ..Limits::default()
+    };
+    let api = Api::new(
+        build_schema(state.clone()),
+        state,
+        Arc::new(Authenticator::new(store.clone(), None)),
+        limits,
+    );
+    Ok((
+        api,
+        audit,
+        zeroize::Zeroizing::new(token.as_str().to_string()),
+    ))
+}
+
 /// Runs the benchmark.
 pub fn api(opts: &ApiBenchOpts) -> Result<ExitCode> {
     if opts.txs_per_block == 0 || opts.seconds == 0 || opts.clients.contains(&0) {
@@ -301,27 +336,8 @@ pub fn api(opts: &ApiBenchOpts) -> Result<ExitCode> {
     let total: i64 = store.class_counts()?.values().sum();
     eprintln!("{total} transactions stored and indexed in {build_secs:.1} s");
 
-    let node_key = Arc::new(PrivateKey::generate()?);
-    let audit = Arc::new(AuditLog::open(store.clone(), Some(node_key))?);
     let search = Arc::new(Search::new(index));
-    let state = Arc::new(ApiState {
-        store: store.clone(),
-        search: search.clone(),
-        sealer,
-        audit: audit.clone(),
-    });
-    let (_, token) = create_token(&store, "bench analyst", Role::Analyst, 0)?;
-    let limits = Limits {
-        rate_per_second: std::num::NonZeroU32::MAX,
-        burst: std::num::NonZeroU32::MAX,
-        ..Limits::default()
-    };
-    let api = Api::new(
-        build_schema(state.clone()),
-        state,
-        Arc::new(Authenticator::new(store.clone(), None)),
-        limits,
-    );
+    let (api, audit, token) = bench_server(&store, search.clone(), sealer, Role::Analyst)?;
     let samples = Arc::new(samples);
 
     // The index directly: the search kinds, one at a time.

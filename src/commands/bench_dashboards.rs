@@ -18,14 +18,10 @@ use anyhow::{Context, Result, bail};
 use indexer::TxIndex;
 use indexer::search::Search;
 use observer_node::store::Store;
-use privacy::keys::PrivateKey;
-use query_api::audit::AuditLog;
-use query_api::auth::{Authenticator, Role, create_token};
-use query_api::server::{Api, Limits};
-use query_api::{ApiState, build_schema};
+use query_api::auth::Role;
 use serde_json::{Value, json};
 
-use super::bench_api::{build, ms};
+use super::bench_api::{bench_server, build, ms};
 use super::bench_policies::example_rules;
 use super::bench_search::{parse_count, percentile};
 
@@ -150,26 +146,7 @@ pub fn dashboards(opts: &DashboardsBenchOpts) -> Result<ExitCode> {
         "{total} transactions stored and indexed in {built:.1} s; {alerts_total} alerts from the example rules in {evaluated:.1} s"
     );
 
-    let node_key = Arc::new(PrivateKey::generate()?);
-    let audit = Arc::new(AuditLog::open(store.clone(), Some(node_key))?);
-    let state = Arc::new(ApiState {
-        store: store.clone(),
-        search: Arc::new(Search::new(index)),
-        sealer,
-        audit,
-    });
-    let (_, token) = create_token(&store, "bench officer", Role::Admin, 0)?;
-    let limits = Limits {
-        rate_per_second: std::num::NonZeroU32::MAX,
-        burst: std::num::NonZeroU32::MAX,
-        ..Limits::default()
-    };
-    let api = Api::new(
-        build_schema(state.clone()),
-        state,
-        Arc::new(Authenticator::new(store.clone(), None)),
-        limits,
-    );
+    let (api, _, token) = bench_server(&store, Arc::new(Search::new(index)), sealer, Role::Admin)?;
     let board = dashboards::Dashboards::new(
         api.clone(),
         dashboards::Settings {

@@ -2,7 +2,7 @@
 //! with volumes, its daily timeline, its transactions and its alerts.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Uri};
+
 use axum::response::Response;
 use maud::html;
 use serde::Deserialize;
@@ -11,8 +11,7 @@ use serde_json::json;
 use super::{account_link, or_dash, tx_link, urlencode, when};
 use crate::charts::{self, Bar, group};
 use crate::gql::{int, list, text};
-use crate::i18n::Lang;
-use crate::{Caller, Dashboards, PageError, layout};
+use crate::{Caller, Dashboards, PageError, layout, respond};
 
 const QUERY: &str = r#"
 query DashboardAccount($address: String!, $after: String) {
@@ -41,19 +40,11 @@ pub struct Params {
 /// `GET /account/{address}`.
 pub async fn handler(
     State(d): State<Dashboards>,
-    headers: HeaderMap,
-    uri: Uri,
+    cx: Caller,
     Path(address): Path<String>,
     Query(p): Query<Params>,
 ) -> Response {
-    let cx = match d.caller(&headers, &uri).await {
-        Ok(c) => c,
-        Err(e) => return e.respond(Lang::of(&headers), None),
-    };
-    match page(&d, &cx, &address, p.after.as_deref()).await {
-        Ok(r) => r,
-        Err(e) => e.respond(cx.lang, Some(&cx)),
-    }
+    respond(&cx, page(&d, &cx, &address, p.after.as_deref()).await)
 }
 
 async fn page(

@@ -4,7 +4,7 @@
 //! each form carrying the session's CSRF token).
 
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, Uri};
+
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -13,8 +13,7 @@ use serde_json::{Value, json};
 use super::account::{sev, state};
 use super::{or_dash, tx_link, urlencode, when};
 use crate::gql::{int, list, text};
-use crate::i18n::Lang;
-use crate::{Caller, Dashboards, PageError, layout};
+use crate::{Caller, Dashboards, PageError, layout, respond};
 
 const INBOX: &str = r#"
 query DashboardAlerts($filter: AlertFilter, $after: String) {
@@ -58,20 +57,8 @@ const STATES: [&str; 4] = ["OPEN", "ACKNOWLEDGED", "RESOLVED", "DISMISSED"];
 const SEVERITIES: [&str; 5] = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO"];
 
 /// `GET /alerts`.
-pub async fn inbox(
-    State(d): State<Dashboards>,
-    headers: HeaderMap,
-    uri: Uri,
-    Query(f): Query<Filters>,
-) -> Response {
-    let cx = match d.caller(&headers, &uri).await {
-        Ok(c) => c,
-        Err(e) => return e.respond(Lang::of(&headers), None),
-    };
-    match inbox_page(&d, &cx, &f).await {
-        Ok(r) => r,
-        Err(e) => e.respond(cx.lang, Some(&cx)),
-    }
+pub async fn inbox(State(d): State<Dashboards>, cx: Caller, Query(f): Query<Filters>) -> Response {
+    respond(&cx, inbox_page(&d, &cx, &f).await)
 }
 
 async fn inbox_page(d: &Dashboards, cx: &Caller, f: &Filters) -> Result<Response, PageError> {
@@ -190,24 +177,12 @@ fn alert_id(raw: &str) -> Result<i64, PageError> {
 }
 
 /// `GET /alerts/{id}`.
-pub async fn detail(
-    State(d): State<Dashboards>,
-    headers: HeaderMap,
-    uri: Uri,
-    Path(id): Path<String>,
-) -> Response {
-    let cx = match d.caller(&headers, &uri).await {
-        Ok(c) => c,
-        Err(e) => return e.respond(Lang::of(&headers), None),
-    };
+pub async fn detail(State(d): State<Dashboards>, cx: Caller, Path(id): Path<String>) -> Response {
     let shown = async {
         let id = alert_id(&id)?;
         detail_page(&d, &cx, id).await
     };
-    match shown.await {
-        Ok(r) => r,
-        Err(e) => e.respond(cx.lang, Some(&cx)),
-    }
+    respond(&cx, shown.await)
 }
 
 async fn detail_page(d: &Dashboards, cx: &Caller, id: i64) -> Result<Response, PageError> {
@@ -337,15 +312,10 @@ pub struct Act {
 /// `POST /alerts/{id}`: one lifecycle action, then back to the alert.
 pub async fn act(
     State(d): State<Dashboards>,
-    headers: HeaderMap,
-    uri: Uri,
+    cx: Caller,
     Path(id): Path<String>,
     Form(f): Form<Act>,
 ) -> Response {
-    let cx = match d.caller(&headers, &uri).await {
-        Ok(c) => c,
-        Err(e) => return e.respond(Lang::of(&headers), None),
-    };
     let done = async {
         cx.check_csrf(f.csrf.as_deref())?;
         let id = alert_id(&id)?;
@@ -397,8 +367,5 @@ pub async fn act(
         d.mutate(&cx, mutation, vars).await?;
         Ok::<_, PageError>(Redirect::to(&format!("/alerts/{id}")).into_response())
     };
-    match done.await {
-        Ok(r) => r,
-        Err(e) => e.respond(cx.lang, Some(&cx)),
-    }
+    respond(&cx, done.await)
 }

@@ -5,7 +5,7 @@
 //! in a `SameSite=Strict` cookie that the form must repeat.
 
 use axum::extract::{Form, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use crate::i18n::{self, Lang};
 use crate::session::{self, random_id, same_secret};
-use crate::{Dashboards, PageError, cookie_value, layout};
+use crate::{Caller, Dashboards, PageError, cookie_value, layout};
 
 /// `next`, if it is a path on this site; else `/`.
 pub fn safe_next(next: &str) -> String {
@@ -177,13 +177,9 @@ pub struct CsrfOnly {
 pub async fn logout(
     State(d): State<Dashboards>,
     headers: HeaderMap,
-    uri: Uri,
+    cx: Caller,
     Form(f): Form<CsrfOnly>,
 ) -> Response {
-    let cx = match d.caller(&headers, &uri).await {
-        Ok(c) => c,
-        Err(e) => return e.respond(Lang::of(&headers), None),
-    };
     if let Err(e) = cx.check_csrf(f.csrf.as_deref()) {
         return e.respond(cx.lang, Some(&cx));
     }

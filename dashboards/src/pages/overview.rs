@@ -3,7 +3,7 @@
 //! the charts drawn as SVG.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, Uri};
+
 use axum::response::Response;
 use maud::html;
 use serde_json::json;
@@ -12,8 +12,7 @@ use super::account::sev;
 use super::when;
 use crate::charts::{self, Bar, group};
 use crate::gql::{int, list, text};
-use crate::i18n::Lang;
-use crate::{Caller, Dashboards, PageError, layout};
+use crate::{Caller, Dashboards, PageError, layout, respond};
 
 const QUERY: &str = r#"
 query DashboardOverview {
@@ -29,15 +28,8 @@ const FINDINGS: &str =
     r#"query DashboardFindings { findings { at height endpoint check detail } }"#;
 
 /// `GET /`.
-pub async fn handler(State(d): State<Dashboards>, headers: HeaderMap, uri: Uri) -> Response {
-    let cx = match d.caller(&headers, &uri).await {
-        Ok(c) => c,
-        Err(e) => return e.respond(Lang::of(&headers), None),
-    };
-    match page(&d, &cx).await {
-        Ok(r) => r,
-        Err(e) => e.respond(cx.lang, Some(&cx)),
-    }
+pub async fn handler(State(d): State<Dashboards>, cx: Caller) -> Response {
+    respond(&cx, page(&d, &cx).await)
 }
 
 async fn page(d: &Dashboards, cx: &Caller) -> Result<Response, PageError> {

@@ -2,7 +2,7 @@
 //! hits, version and source.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, Uri};
+
 use axum::response::Response;
 use maud::html;
 use serde_json::json;
@@ -11,22 +11,14 @@ use super::account::sev;
 use super::urlencode;
 use crate::charts::group;
 use crate::gql::{int, list, text};
-use crate::i18n::Lang;
-use crate::{Caller, Dashboards, PageError, layout};
+use crate::{Caller, Dashboards, PageError, layout, respond};
 
 const QUERY: &str = r#"
 query DashboardRules { rules { id title description severity enabled version source notify hits } }"#;
 
 /// `GET /rules`.
-pub async fn handler(State(d): State<Dashboards>, headers: HeaderMap, uri: Uri) -> Response {
-    let cx = match d.caller(&headers, &uri).await {
-        Ok(c) => c,
-        Err(e) => return e.respond(Lang::of(&headers), None),
-    };
-    match page(&d, &cx).await {
-        Ok(r) => r,
-        Err(e) => e.respond(cx.lang, Some(&cx)),
-    }
+pub async fn handler(State(d): State<Dashboards>, cx: Caller) -> Response {
+    respond(&cx, page(&d, &cx).await)
 }
 
 async fn page(d: &Dashboards, cx: &Caller) -> Result<Response, PageError> {

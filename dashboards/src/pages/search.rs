@@ -3,7 +3,7 @@
 //! /search.csv` exports the whole result set (audited like any read).
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, Uri, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -12,8 +12,7 @@ use serde_json::{Value, json};
 use super::{account_link, highlighted, or_dash, tx_link, urlencode, when};
 use crate::charts::group;
 use crate::gql::{Answer, int, list, text};
-use crate::i18n::Lang;
-use crate::{Caller, Dashboards, PageError, layout};
+use crate::{Caller, Dashboards, PageError, layout, respond};
 
 /// Rows per page unless `first` says otherwise.
 pub const PAGE: i64 = 25;
@@ -201,20 +200,8 @@ impl Params {
 }
 
 /// `GET /search`.
-pub async fn handler(
-    State(d): State<Dashboards>,
-    headers: HeaderMap,
-    uri: Uri,
-    Query(p): Query<Params>,
-) -> Response {
-    let cx = match d.caller(&headers, &uri).await {
-        Ok(c) => c,
-        Err(e) => return e.respond(Lang::of(&headers), None),
-    };
-    match page(&d, &cx, &p).await {
-        Ok(r) => r,
-        Err(e) => e.respond(cx.lang, Some(&cx)),
-    }
+pub async fn handler(State(d): State<Dashboards>, cx: Caller, Query(p): Query<Params>) -> Response {
+    respond(&cx, page(&d, &cx, &p).await)
 }
 
 async fn page(d: &Dashboards, cx: &Caller, p: &Params) -> Result<Response, PageError> {
@@ -428,16 +415,7 @@ fn row(cx: &Caller, a: &Answer, i: usize, n: &Value) -> Markup {
 }
 
 /// `GET /search.csv`: the result set (at most [`EXPORT_MAX`] rows) as CSV.
-pub async fn export(
-    State(d): State<Dashboards>,
-    headers: HeaderMap,
-    uri: Uri,
-    Query(p): Query<Params>,
-) -> Response {
-    let cx = match d.caller(&headers, &uri).await {
-        Ok(c) => c,
-        Err(e) => return e.respond(Lang::of(&headers), None),
-    };
+pub async fn export(State(d): State<Dashboards>, cx: Caller, Query(p): Query<Params>) -> Response {
     match csv_of(&d, &cx, &p).await {
         Ok(bytes) => {
             let mut resp = bytes.into_response();

@@ -3,15 +3,14 @@
 //! others), the envelope's status and why, the receipt and the rules hit.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri};
+
 use axum::response::Response;
 use maud::html;
 use serde_json::json;
 
 use super::{account_link, or_dash, when};
 use crate::gql::{int, list, text};
-use crate::i18n::Lang;
-use crate::{Caller, Dashboards, PageError, layout};
+use crate::{Caller, Dashboards, PageError, layout, respond};
 
 const QUERY: &str = r#"
 query DashboardTransaction($hash: String!) {
@@ -28,18 +27,10 @@ query DashboardTransaction($hash: String!) {
 /// `GET /tx/{hash}`.
 pub async fn handler(
     State(d): State<Dashboards>,
-    headers: HeaderMap,
-    uri: Uri,
+    cx: Caller,
     Path(hash): Path<String>,
 ) -> Response {
-    let cx = match d.caller(&headers, &uri).await {
-        Ok(c) => c,
-        Err(e) => return e.respond(Lang::of(&headers), None),
-    };
-    match page(&d, &cx, &hash).await {
-        Ok(r) => r,
-        Err(e) => e.respond(cx.lang, Some(&cx)),
-    }
+    respond(&cx, page(&d, &cx, &hash).await)
 }
 
 async fn page(d: &Dashboards, cx: &Caller, hash: &str) -> Result<Response, PageError> {
