@@ -28,6 +28,10 @@ const KEY_FINDINGS_SEEN: &[u8] = b"findings_seen";
 const WINDOW_PREFIX: &str = "w/";
 const TX_PREFIX: &str = "t/";
 const PARTY_PREFIX: &str = "p/";
+/// `r/RULE‖0‖HASH` → alert id: a rule's transactions, for `ruleHit`.
+const RULE_PREFIX: &str = "r/";
+/// Set once the by-rule links of a store written before them are filled in.
+const KEY_RULE_LINKS: &[u8] = b"links_by_rule";
 /// The rule the engine raises for blocks the node refused.
 pub const BLOCK_RULE: &str = "block-failed-verification";
 
@@ -150,6 +154,7 @@ impl Engine {
         if !ops.is_empty() {
             store.policy_write(&ops)?;
         }
+        backfill_rule_links(&store)?;
         let file_ids: Vec<String> = rules.iter().map(|r| r.spec.id.clone()).collect();
         let mut windows = HashMap::new();
         for (k, v) in store.policy_scan(
@@ -839,6 +844,11 @@ impl<'s> Batch<'s> {
             self.linked.insert(k.clone(), a.id);
             self.ops
                 .push(PolicyOp::Put(PolicyFamily::State, k, id.clone()));
+            self.ops.push(PolicyOp::Put(
+                PolicyFamily::State,
+                keyed(&format!("{RULE_PREFIX}{}", a.rule), h),
+                id.clone(),
+            ));
         }
         // Every party of the match but the contract called (which every
         // transaction to it shares).
@@ -923,15 +933,64 @@ pub fn party_alerts(store: &Store, party: &str, limit: usize) -> Result<Vec<u64>
         .collect()
 }
 
-/// Every transaction the alerts of rule `rule` list, each once.
+/// Every transaction the alerts of rule `rule` matched, each once, in hash
+/// order: read from the rule's links, so the cost follows its hits, not
+/// the number of alerts.
 pub fn rule_transactions(store: &Store, rule: &str) -> Result<Vec<String>, EngineError> {
-    let mut out = std::collections::BTreeSet::new();
-    for a in all_alerts(store)? {
-        if a.rule == rule {
-            out.extend(a.transactions);
+    let prefix = keyed(&format!("{RULE_PREFIX}{rule}"), "");
+    Ok(store
+        .policy_scan(PolicyFamily::State, &prefix, None, false, usize::MAX)?
+        .into_iter()
+        .map(|(k, _)| String::from_utf8_lossy(&k[prefix.len()..]).into_owned())
+        .collect())
+}
+
+/// Fills in the by-rule links from the by-transaction ones in a store whose
+/// engine wrote only those (once; a marker records it).
+fn backfill_rule_links(store: &Store) -> Result<(), EngineError> {
+    if store
+        .policy_get(PolicyFamily::State, KEY_RULE_LINKS)?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let mut ops = Vec::new();
+    let mut filled = 0usize;
+    for (k, v) in store.policy_scan(
+        PolicyFamily::State,
+        TX_PREFIX.as_bytes(),
+        None,
+        false,
+        usize::MAX,
+    )? {
+        let name = String::from_utf8_lossy(&k[TX_PREFIX.len()..]).into_owned();
+        let Some((hash, rule)) = name.split_once('\0') else {
+            continue;
+        };
+        ops.push(PolicyOp::Put(
+            PolicyFamily::State,
+            keyed(&format!("{RULE_PREFIX}{rule}"), hash),
+            v,
+        ));
+        filled += 1;
+        if ops.len() >= 50_000 {
+            store.policy_write(&ops)?;
+            ops.clear();
         }
     }
-    Ok(out.into_iter().collect())
+    ops.push(PolicyOp::Put(
+        PolicyFamily::State,
+        KEY_RULE_LINKS.to_vec(),
+        Vec::new(),
+    ));
+    store.policy_write(&ops)?;
+    if filled > 0 {
+        tracing::info!(
+            links = filled,
+            "filled in the alert rules' transaction links"
+        );
+    }
+    Ok(())
 }
 
 /// Transactions matched by rule `id` so far.
@@ -1030,5 +1089,38 @@ mod tests {
         assert_eq!(all.len(), 1, "one alert, deduplicated");
         assert_eq!(all[0].count(), 1_202);
         assert_eq!(all[0].transactions, hashes(0..1_000));
+        // The rule's transactions, the unlisted ones included.
+        assert_eq!(rule_transactions(&store, "w").unwrap(), hashes(0..1_202));
+        assert!(rule_transactions(&store, "other").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_store_with_transaction_links_only_gets_its_rule_links_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        // As an engine before by-rule links wrote them.
+        let ops: Vec<PolicyOp> = hashes(0..3)
+            .iter()
+            .map(|h| {
+                PolicyOp::Put(
+                    PolicyFamily::State,
+                    keyed(&format!("{TX_PREFIX}{h}"), "old-rule"),
+                    be64(7).to_vec(),
+                )
+            })
+            .collect();
+        store.policy_write(&ops).unwrap();
+        assert!(rule_transactions(&store, "old-rule").unwrap().is_empty());
+        backfill_rule_links(&store).unwrap();
+        assert_eq!(rule_transactions(&store, "old-rule").unwrap(), hashes(0..3));
+        // Done once: a link removed afterwards is not filled in again.
+        store
+            .policy_write(&[PolicyOp::Delete(
+                PolicyFamily::State,
+                keyed(&format!("{RULE_PREFIX}old-rule"), &hashes(0..1)[0]),
+            )])
+            .unwrap();
+        backfill_rule_links(&store).unwrap();
+        assert_eq!(rule_transactions(&store, "old-rule").unwrap(), hashes(1..3));
     }
 }

@@ -86,6 +86,18 @@ fn pages(
                 .collect(),
         ),
         (
+            "search (rule hit, no words)",
+            [
+                "large-transfer",
+                "structuring",
+                "round-trip",
+                "not-wrapped-for-regulator",
+            ]
+            .iter()
+            .map(|r| format!("/search?rule={r}&upto={height}"))
+            .collect(),
+        ),
+        (
             "transaction",
             hashes.iter().take(n).map(|h| format!("/tx/{h}")).collect(),
         ),
