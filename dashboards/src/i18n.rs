@@ -209,7 +209,7 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("status", "Status", "状态"),
     ("enabled", "Enabled", "启用"),
     ("disabled", "Disabled", "停用"),
-    ("hits", "Hits", "命中次数"),
+    ("hits", "Transactions matched", "命中交易数"),
     ("version", "Version", "版本"),
     ("source", "Source", "来源"),
     ("title", "Title", "标题"),

@@ -32,6 +32,10 @@ const PARTY_PREFIX: &str = "p/";
 const RULE_PREFIX: &str = "r/";
 /// Set once the by-rule links of a store written before them are filled in.
 const KEY_RULE_LINKS: &[u8] = b"links_by_rule";
+/// `alerts/RULE` → how many alerts the rule opened.
+const ALERTS_PREFIX: &str = "alerts/";
+/// Set once the alert counts of a store written before them are filled in.
+const KEY_ALERT_COUNTS: &[u8] = b"alert_counts";
 /// The rule the engine raises for blocks the node refused.
 pub const BLOCK_RULE: &str = "block-failed-verification";
 
@@ -155,6 +159,7 @@ impl Engine {
             store.policy_write(&ops)?;
         }
         backfill_rule_links(&store)?;
+        backfill_alert_counts(&store)?;
         let file_ids: Vec<String> = rules.iter().map(|r| r.spec.id.clone()).collect();
         let mut windows = HashMap::new();
         for (k, v) in store.policy_scan(
@@ -801,6 +806,9 @@ impl<'s> Batch<'s> {
                 self.ops.push(PolicyOp::Put(PolicyFamily::Outbox, k, v));
             }
         }
+        let opened = format!("{ALERTS_PREFIX}{}", r.spec.id).into_bytes();
+        let n = self.counter(&opened)? + 1;
+        self.set_counter(&opened, n);
         self.keys.insert(akey, Some(id));
         self.alerts.insert(id, a);
         self.opened += 1;
@@ -993,6 +1001,52 @@ fn backfill_rule_links(store: &Store) -> Result<(), EngineError> {
     Ok(())
 }
 
+/// Alerts rule `id` has opened.
+pub fn alerts_opened(store: &Store, id: &str) -> Result<u64, EngineError> {
+    match store.policy_get(
+        PolicyFamily::State,
+        format!("{ALERTS_PREFIX}{id}").as_bytes(),
+    )? {
+        None => Ok(0),
+        Some(b) => Ok(u64::from_be_bytes(
+            b.try_into()
+                .map_err(|_| corrupt("alert count", "not 8 bytes"))?,
+        )),
+    }
+}
+
+/// Counts the alerts of each rule in a store whose engine did not (once;
+/// a marker records it).
+fn backfill_alert_counts(store: &Store) -> Result<(), EngineError> {
+    if store
+        .policy_get(PolicyFamily::State, KEY_ALERT_COUNTS)?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    for a in all_alerts(store)? {
+        *counts.entry(a.rule).or_default() += 1;
+    }
+    let mut ops: Vec<PolicyOp> = counts
+        .iter()
+        .map(|(rule, n)| {
+            PolicyOp::Put(
+                PolicyFamily::State,
+                format!("{ALERTS_PREFIX}{rule}").into_bytes(),
+                be64(*n).to_vec(),
+            )
+        })
+        .collect();
+    ops.push(PolicyOp::Put(
+        PolicyFamily::State,
+        KEY_ALERT_COUNTS.to_vec(),
+        Vec::new(),
+    ));
+    store.policy_write(&ops)?;
+    Ok(())
+}
+
 /// Transactions matched by rule `id` so far.
 pub fn hits(store: &Store, id: &str) -> Result<u64, EngineError> {
     match store.policy_get(PolicyFamily::State, format!("hits/{id}").as_bytes())? {
@@ -1089,6 +1143,7 @@ mod tests {
         assert_eq!(all.len(), 1, "one alert, deduplicated");
         assert_eq!(all[0].count(), 1_202);
         assert_eq!(all[0].transactions, hashes(0..1_000));
+        assert_eq!(alerts_opened(&store, "w").unwrap(), 1);
         // The rule's transactions, the unlisted ones included.
         assert_eq!(rule_transactions(&store, "w").unwrap(), hashes(0..1_202));
         assert!(rule_transactions(&store, "other").unwrap().is_empty());

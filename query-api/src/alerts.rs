@@ -356,6 +356,8 @@ pub struct RuleInfo {
     pub notify: Vec<String>,
     /// Transactions it has matched.
     pub hits: u64,
+    /// Alerts it has opened.
+    pub alerts: u64,
 }
 
 /// A stored version of a rule.
@@ -493,6 +495,7 @@ impl AlertQuery {
                 };
                 out.push(RuleInfo {
                     hits: policies::engine::hits(&st.store, &id).map_err(internal)?,
+                    alerts: policies::engine::alerts_opened(&st.store, &id).map_err(internal)?,
                     id,
                     title: r.spec.title,
                     description: r.spec.description,

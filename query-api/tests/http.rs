@@ -1300,7 +1300,7 @@ async fn alerts_pages_roles_lifecycle_rules_and_subscription() {
     let v = gql_as(
         &s,
         Role::Viewer,
-        "{ rules { id version source enabled hits } }",
+        "{ rules { id version source enabled hits alerts } }",
         json!({}),
     )
     .await;
@@ -1310,6 +1310,13 @@ async fn alerts_pages_roles_lifecycle_rules_and_subscription() {
         structuring["hits"].as_u64().unwrap(),
         policies::engine::hits(&store, "structuring").unwrap()
     );
+    // Each rule's alert count is the number of its alerts.
+    let every = policies::engine::all_alerts(&store).unwrap();
+    for r in rules {
+        let n = every.iter().filter(|a| a.rule == r["id"]).count() as u64;
+        assert_eq!(r["alerts"].as_u64().unwrap(), n, "{r}");
+    }
+    assert!(rules.iter().any(|r| r["alerts"].as_u64().unwrap() > 0));
     let save = "mutation($t: String!) { saveRule(text: $t) { version source } }";
     let text = "[[rule]]\nid = \"memo-remit\"\ncondition = \"tx.memo != null && tx.memo.contains('汇款')\"\n";
     let v = gql(&s, save, json!({ "t": text })).await;

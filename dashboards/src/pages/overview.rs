@@ -18,7 +18,7 @@ const QUERY: &str = r#"
 query DashboardOverview {
   chain { head indexedHeight indexLag findingCount statusCounts { status count } }
   stats { totalCount volume(interval: DAY) { start count amount } }
-  rules { id title severity hits }
+  rules { id title severity alerts }
 }"#;
 
 const HOURLY: &str =
@@ -63,10 +63,10 @@ async fn page(d: &Dashboards, cx: &Caller) -> Result<Response, PageError> {
         .collect();
     let mut per_rule: Vec<Bar> = list(&a.data, "rules")
         .iter()
-        .filter(|r| int(r, "hits") > 0)
+        .filter(|r| int(r, "alerts") > 0)
         .map(|r| Bar {
             label: text(r, "id").to_string(),
-            value: int(r, "hits") as f64,
+            value: int(r, "alerts") as f64,
         })
         .collect();
     per_rule.sort_by(|x, y| y.value.total_cmp(&x.value));
@@ -77,7 +77,7 @@ async fn page(d: &Dashboards, cx: &Caller) -> Result<Response, PageError> {
             value: list(&a.data, "rules")
                 .iter()
                 .filter(|r| text(r, "severity") == *s)
-                .map(|r| int(r, "hits") as f64)
+                .map(|r| int(r, "alerts") as f64)
                 .sum(),
         })
         .collect();

@@ -14,7 +14,7 @@ use crate::gql::{int, list, text};
 use crate::{Caller, Dashboards, PageError, layout, respond};
 
 const QUERY: &str = r#"
-query DashboardRules { rules { id title description severity enabled version source notify hits } }"#;
+query DashboardRules { rules { id title description severity enabled version source notify hits alerts } }"#;
 
 /// `GET /rules`.
 pub async fn handler(State(d): State<Dashboards>, cx: Caller) -> Response {
@@ -31,7 +31,7 @@ async fn page(d: &Dashboards, cx: &Caller) -> Result<Response, PageError> {
         table.data.rules {
             thead { tr {
                 th scope="col" { (cx.t("rule")) } th scope="col" { (cx.t("title")) } th scope="col" { (cx.t("severity")) }
-                th scope="col" { (cx.t("state")) } th scope="col" { (cx.t("hits")) } th scope="col" { (cx.t("version")) } th scope="col" { (cx.t("source")) }
+                th scope="col" { (cx.t("state")) } th scope="col" { (cx.t("alerts")) } th scope="col" { (cx.t("hits")) } th scope="col" { (cx.t("version")) } th scope="col" { (cx.t("source")) }
             } }
             tbody {
                 @for r in list(&a.data, "rules") {
@@ -41,7 +41,8 @@ async fn page(d: &Dashboards, cx: &Caller) -> Result<Response, PageError> {
                         td { (text(r, "title")) br; span.muted { (text(r, "description")) } }
                         td { span class={ "sev sev-" (text(r, "severity").to_ascii_lowercase()) } { (cx.t(sev(text(r, "severity")))) } }
                         td { @if enabled { (cx.t("enabled")) } @else { span.muted { (cx.t("disabled")) } } }
-                        td.num { a href={ "/alerts?rule=" (urlencode(text(r, "id"))) } { (group(int(r, "hits"))) } }
+                        td.num { a href={ "/alerts?rule=" (urlencode(text(r, "id"))) } { (group(int(r, "alerts"))) } }
+                        td.num { a href={ "/search?rule=" (urlencode(text(r, "id"))) } { (group(int(r, "hits"))) } }
                         td.num { (int(r, "version")) }
                         td.muted { (text(r, "source")) }
                     }
