@@ -703,7 +703,7 @@ impl<'s> Batch<'s> {
             } else {
                 let fresh = self.new_members(&a, hashes)?;
                 let added = fresh.len();
-                self.link(&a, &fresh, d);
+                self.link(&a, &fresh, d)?;
                 a.add_transactions(fresh);
                 let hits = format!("hits/{}", r.spec.id).into_bytes();
                 let n = self.counter(&hits)? + added as u64;
@@ -768,7 +768,7 @@ impl<'s> Batch<'s> {
         };
         let fresh = a.unlisted_of(hashes);
         let added = fresh.len();
-        self.link(&a, &fresh, d);
+        self.link(&a, &fresh, d)?;
         a.add_transactions(fresh);
         let hits = format!("hits/{}", r.spec.id).into_bytes();
         let n = self.counter(&hits)? + added as u64;
@@ -845,17 +845,28 @@ impl<'s> Batch<'s> {
         Ok(out)
     }
 
-    fn link(&mut self, a: &Alert, hashes: &[String], d: &TxDoc) {
+    fn link(&mut self, a: &Alert, hashes: &[String], d: &TxDoc) -> Result<(), EngineError> {
         let id = be64(a.id).to_vec();
         for h in hashes {
             let k = keyed(&format!("{TX_PREFIX}{h}"), &a.rule);
             self.linked.insert(k.clone(), a.id);
             self.ops
                 .push(PolicyOp::Put(PolicyFamily::State, k, id.clone()));
+            // The by-rule link holds the transaction's chain position too,
+            // which the index filters on far faster than on hashes.
+            let seq = if *h == d.tx_hash {
+                Some(indexer::schema::seq(d.height, d.index))
+            } else {
+                position(self.store, h)?
+            };
+            let mut v = id.clone();
+            if let Some(seq) = seq {
+                v.extend_from_slice(&seq.to_be_bytes());
+            }
             self.ops.push(PolicyOp::Put(
                 PolicyFamily::State,
                 keyed(&format!("{RULE_PREFIX}{}", a.rule), h),
-                id.clone(),
+                v,
             ));
         }
         // Every party of the match but the contract called (which every
@@ -875,6 +886,7 @@ impl<'s> Batch<'s> {
             self.ops
                 .push(PolicyOp::Put(PolicyFamily::State, k, Vec::new()));
         }
+        Ok(())
     }
 
     fn finish(mut self) -> Result<Vec<PolicyOp>, EngineError> {
@@ -953,6 +965,38 @@ pub fn rule_transactions(store: &Store, rule: &str) -> Result<Vec<String>, Engin
         .collect())
 }
 
+/// The chain positions (`indexer::schema::seq`) of every transaction the
+/// alerts of rule `rule` matched, ascending.
+pub fn rule_positions(store: &Store, rule: &str) -> Result<Vec<u64>, EngineError> {
+    let prefix = keyed(&format!("{RULE_PREFIX}{rule}"), "");
+    let mut out = Vec::new();
+    for (k, v) in store.policy_scan(PolicyFamily::State, &prefix, None, false, usize::MAX)? {
+        match v.get(8..16).and_then(|b| b.try_into().ok()) {
+            Some(b) => out.push(u64::from_be_bytes(b)),
+            // A link whose transaction was not found when it was written.
+            None => {
+                let hash = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+                if let Some(seq) = position(store, &hash)? {
+                    out.push(seq);
+                }
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// The chain position of stored transaction `hash`, if it is stored.
+fn position(store: &Store, hash: &str) -> Result<Option<u64>, EngineError> {
+    let Ok(h) = observer_node::chain::hexbytes::decode_fixed::<32>("hash", hash) else {
+        return Ok(None);
+    };
+    Ok(store
+        .transaction(&h)?
+        .map(|t| indexer::schema::seq(t.height, t.index)))
+}
+
 /// Fills in the by-rule links from the by-transaction ones in a store whose
 /// engine wrote only those (once; a marker records it).
 fn backfill_rule_links(store: &Store) -> Result<(), EngineError> {
@@ -975,6 +1019,10 @@ fn backfill_rule_links(store: &Store) -> Result<(), EngineError> {
         let Some((hash, rule)) = name.split_once('\0') else {
             continue;
         };
+        let mut v = v;
+        if let Some(seq) = position(store, hash)? {
+            v.extend_from_slice(&seq.to_be_bytes());
+        }
         ops.push(PolicyOp::Put(
             PolicyFamily::State,
             keyed(&format!("{RULE_PREFIX}{rule}"), hash),

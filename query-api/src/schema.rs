@@ -368,6 +368,7 @@ impl TransactionFilter {
             status: self.envelope_status.map(|s| s.class().as_str().to_string()),
             rule: None,
             hashes: None,
+            positions: None,
             scenario: self.scenario.clone(),
             action: None,
         })
@@ -378,7 +379,7 @@ impl TransactionFilter {
     pub(crate) fn to_filter_in(&self, store: &Store) -> Result<Filter> {
         let mut f = self.to_filter()?;
         if let Some(rule) = &self.rule_hit {
-            f.hashes = Some(policies::engine::rule_transactions(store, rule).map_err(internal)?);
+            f.positions = Some(policies::engine::rule_positions(store, rule).map_err(internal)?);
         }
         Ok(f)
     }
