@@ -234,6 +234,11 @@ const LABELS: &[(&str, &str, &str)] = &[
         "This form has expired or did not come from this site; reload the page and try again.",
         "表单已失效或并非来自本站，请刷新页面后重试。",
     ),
+    (
+        "secure_cookies",
+        "This server sends its sign-in cookies over HTTPS only, and this page came over plain HTTP, so signing in cannot work here. Use the HTTPS address, or, on a trusted network, set [api] secure_cookies = false.",
+        "本服务器仅通过 HTTPS 发送登录 Cookie，而本页面经由普通 HTTP 打开，因此无法登录。请使用 HTTPS 地址；如在可信网络中，可设置 [api] secure_cookies = false。",
+    ),
     ("bad_token", "That token was not accepted", "令牌无效"),
     ("language", "中文", "English"),
     ("previous", "Previous", "上一页"),

@@ -29,6 +29,10 @@ struct Server {
 }
 
 async fn server(seed: u64, blocks: usize) -> Server {
+    server_with(seed, blocks, false).await
+}
+
+async fn server_with(seed: u64, blocks: usize, secure_cookies: bool) -> Server {
     let chain = testkit::chain(seed, blocks);
     let dir = tempfile::tempdir().unwrap();
     let store = testkit::store(&chain, &dir.path().join("store"));
@@ -62,7 +66,7 @@ async fn server(seed: u64, blocks: usize) -> Server {
     let board = dashboards::Dashboards::new(
         api.clone(),
         dashboards::Settings {
-            secure_cookies: false,
+            secure_cookies,
             ..Default::default()
         },
     );
@@ -389,4 +393,51 @@ async fn chain_text_is_escaped_and_viewers_get_no_plaintext() {
     );
     let resp = get(&s.analyst, "/alerts/abc".into()).await.unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secure_cookies_over_plain_http_are_explained_at_sign_in() {
+    let s = server_with(73, 2, true).await;
+    let http = client();
+    // Plain HTTP to a server whose cookies are Secure: the browser would
+    // drop them, and the form says why signing in cannot work.
+    let resp = http.get(format!("{}/login", s.url)).send().await.unwrap();
+    let (_, attrs) = set_cookie(&resp, "lt_login").unwrap();
+    assert!(attrs.contains("Secure"), "{attrs}");
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("secure_cookies = false"), "the sign-in page explains");
+    // The post that follows, without the dropped cookie: the same
+    // explanation, not a complaint about the form.
+    let resp = http
+        .post(format!("{}/login", s.url))
+        .form(&[("token", s.analyst.as_str()), ("csrf", &csrf_field(&html))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(resp.text().await.unwrap().contains("secure_cookies = false"));
+    // Behind a proxy that terminates TLS: no warning, and sign-in works.
+    let resp = http
+        .get(format!("{}/login", s.url))
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    let (login_cookie, _) = set_cookie(&resp, "lt_login").unwrap();
+    let html = resp.text().await.unwrap();
+    assert!(!html.contains("secure_cookies = false"));
+    let resp = http
+        .post(format!("{}/login", s.url))
+        .header("x-forwarded-proto", "https")
+        .header(COOKIE, &login_cookie)
+        .form(&[("token", s.analyst.as_str()), ("csrf", &csrf_field(&html))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (_, attrs) = set_cookie(&resp, "lt_session").unwrap();
+    assert!(
+        attrs.contains("Secure") && attrs.contains("HttpOnly"),
+        "{attrs}"
+    );
 }

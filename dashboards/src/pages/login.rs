@@ -42,19 +42,35 @@ pub async fn form(
     Query(q): Query<FormQuery>,
 ) -> Response {
     let next = safe_next(q.next.as_deref().unwrap_or("/"));
-    render(&d, Lang::of(&headers), &next, None, StatusCode::OK)
+    render(&d, &headers, &next, None, StatusCode::OK)
+}
+
+/// Whether this request came over plain HTTP to a server whose cookies are
+/// `Secure`: the browser will not keep them, so signing in cannot work. A
+/// proxy that terminates TLS says `X-Forwarded-Proto: https`.
+fn cookies_refused(d: &Dashboards, headers: &HeaderMap) -> bool {
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    d.settings.secure_cookies && !https
 }
 
 fn render(
     d: &Dashboards,
-    lang: Lang,
+    headers: &HeaderMap,
     next: &str,
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
+    let lang = Lang::of(headers);
     let csrf = random_id();
+    let refused = cookies_refused(d, headers);
     let body = html! {
         h1 { (lang.t("sign_in")) }
+        @if refused {
+            p.warning role="alert" { (lang.t("secure_cookies")) }
+        }
         @if let Some(e) = error {
             p.error role="alert" { (lang.t("bad_token")) ": " (e) }
         }
@@ -97,6 +113,11 @@ pub async fn submit(
         _ => false,
     };
     if !csrf_ok {
+        // Over plain HTTP with Secure cookies the browser dropped the
+        // form's cookie: say so on the form rather than blame the form.
+        if cookies_refused(&d, &headers) {
+            return render(&d, &headers, &next, None, StatusCode::FORBIDDEN);
+        }
         return PageError::Csrf.respond(lang, None);
     }
     let token = Zeroizing::new(f.token.unwrap_or_default().trim().to_string());
@@ -112,7 +133,7 @@ pub async fn submit(
             } else {
                 "the server could not check it"
             };
-            render(&d, lang, &next, Some(reason), resp.status())
+            render(&d, &headers, &next, Some(reason), resp.status())
         }
     }
 }
@@ -144,11 +165,10 @@ pub async fn link(
     headers: HeaderMap,
     Query(q): Query<LinkQuery>,
 ) -> Response {
-    let lang = Lang::of(&headers);
     let Some(token) = q.code.as_deref().and_then(|c| d.sessions.redeem(c)) else {
         return render(
             &d,
-            lang,
+            &headers,
             "/",
             Some("this sign-in link was used or has expired"),
             StatusCode::UNAUTHORIZED,
@@ -159,7 +179,7 @@ pub async fn link(
         Ok(_) => signed_in(&d, token, "/"),
         Err(_) => render(
             &d,
-            lang,
+            &headers,
             "/",
             Some("the link's token is no longer valid"),
             StatusCode::UNAUTHORIZED,
