@@ -405,7 +405,10 @@ async fn secure_cookies_over_plain_http_are_explained_at_sign_in() {
     let (_, attrs) = set_cookie(&resp, "lt_login").unwrap();
     assert!(attrs.contains("Secure"), "{attrs}");
     let html = resp.text().await.unwrap();
-    assert!(html.contains("secure_cookies = false"), "the sign-in page explains");
+    assert!(
+        html.contains("secure_cookies = false"),
+        "the sign-in page explains"
+    );
     // The post that follows, without the dropped cookie: the same
     // explanation, not a complaint about the form.
     let resp = http
@@ -415,7 +418,12 @@ async fn secure_cookies_over_plain_http_are_explained_at_sign_in() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
-    assert!(resp.text().await.unwrap().contains("secure_cookies = false"));
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("secure_cookies = false")
+    );
     // Behind a proxy that terminates TLS: no warning, and sign-in works.
     let resp = http
         .get(format!("{}/login", s.url))
