@@ -284,6 +284,43 @@ pub(crate) fn ms(v: f64) -> String {
     }
 }
 
+/// A generated chain, stored and indexed in a temporary directory.
+pub(crate) struct FreshChain {
+    /// Removed when dropped.
+    pub dir: tempfile::TempDir,
+    /// The store.
+    pub store: Arc<Store>,
+    /// The index.
+    pub index: Arc<TxIndex>,
+    /// Its record sealer.
+    pub sealer: Arc<RecordSealer>,
+    /// Hashes and parties to ask for.
+    pub samples: Samples,
+    /// Seconds it took to build.
+    pub build_secs: f64,
+}
+
+/// Builds a chain of `txs` transactions in a new temporary directory named
+/// from `prefix`.
+pub(crate) fn fresh_chain(prefix: &str, txs: u64, txs_per_block: usize) -> Result<FreshChain> {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .context("cannot create a temporary directory")?;
+    let store = Arc::new(Store::open(&dir.path().join("store"))?);
+    let index = Arc::new(TxIndex::open(&dir.path().join("index"))?);
+    let t = Instant::now();
+    let (sealer, samples) = build(txs, txs_per_block, &store, &index)?;
+    Ok(FreshChain {
+        dir,
+        store,
+        index,
+        sealer,
+        samples,
+        build_secs: t.elapsed().as_secs_f64(),
+    })
+}
+
 /// The API over `store` and `search` as a benchmark serves it: a fresh
 /// audit log, the rate limit lifted, and a token of `role`.
 pub(crate) fn bench_server(
@@ -324,15 +361,9 @@ pub fn api(opts: &ApiBenchOpts) -> Result<ExitCode> {
     if opts.txs_per_block == 0 || opts.seconds == 0 || opts.clients.contains(&0) {
         bail!("--txs-per-block, --seconds and --clients must be positive");
     }
-    let dir = tempfile::Builder::new()
-        .prefix("lookthrough-bench-api-")
-        .tempdir()
-        .context("cannot create a temporary directory")?;
-    let store = Arc::new(Store::open(&dir.path().join("store"))?);
-    let index = Arc::new(TxIndex::open(&dir.path().join("index"))?);
-    let t = Instant::now();
-    let (sealer, samples) = build(opts.txs, opts.txs_per_block, &store, &index)?;
-    let build_secs = t.elapsed().as_secs_f64();
+    let chain = fresh_chain("lookthrough-bench-api-", opts.txs, opts.txs_per_block)?;
+    let (store, index, sealer, samples) = (chain.store, chain.index, chain.sealer, chain.samples);
+    let build_secs = chain.build_secs;
     let total: i64 = store.class_counts()?.values().sum();
     eprintln!("{total} transactions stored and indexed in {build_secs:.1} s");
 

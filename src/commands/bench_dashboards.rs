@@ -15,13 +15,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use indexer::TxIndex;
 use indexer::search::Search;
-use observer_node::store::Store;
 use query_api::auth::Role;
 use serde_json::{Value, json};
 
-use super::bench_api::{bench_server, build, ms};
+use super::bench_api::{bench_server, fresh_chain, ms};
 use super::bench_policies::example_rules;
 use super::bench_search::{parse_count, percentile};
 
@@ -47,7 +45,7 @@ fn pages(
     alerts: &[i64],
 ) -> Vec<(&'static str, Vec<String>)> {
     let words = ["汇款", "货款", "跨境汇款", "运费", "invoice", "settlement"];
-    let enc = encode;
+    let enc = dashboards::pages::urlencode;
     let n = 16;
     vec![
         ("overview", vec!["/".to_string()]),
@@ -127,29 +125,22 @@ fn pages(
     ]
 }
 
-/// Percent-encodes a query value.
-pub(crate) fn encode(s: &str) -> String {
-    dashboards::pages::urlencode(s)
-}
-
 /// Runs the benchmark.
 pub fn dashboards(opts: &DashboardsBenchOpts) -> Result<ExitCode> {
     if opts.txs_per_block == 0 || opts.requests == 0 {
         bail!("--txs-per-block and --requests must be positive");
     }
-    let dir = tempfile::Builder::new()
-        .prefix("lookthrough-bench-dashboards-")
-        .tempdir()
-        .context("cannot create a temporary directory")?;
-    let store = Arc::new(Store::open(&dir.path().join("store"))?);
-    let index = Arc::new(TxIndex::open(&dir.path().join("index"))?);
+    let chain = fresh_chain(
+        "lookthrough-bench-dashboards-",
+        opts.txs,
+        opts.txs_per_block,
+    )?;
+    let (store, index, sealer, samples) = (chain.store, chain.index, chain.sealer, chain.samples);
+    let built = chain.build_secs;
     let t = Instant::now();
-    let (sealer, samples) = build(opts.txs, opts.txs_per_block, &store, &index)?;
-    let built = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let (rules, lists) = example_rules(&dir.path().join("policies"))?;
-    let sealer_key = sealer.clone();
-    let mut engine = policies::Engine::new(store.clone(), sealer_key, rules, lists, Vec::new())?;
+    let (rules, lists) = example_rules(&chain.dir.path().join("policies"))?;
+    let mut engine =
+        policies::Engine::new(store.clone(), sealer.clone(), rules, lists, Vec::new())?;
     engine.catch_up()?;
     let evaluated = t.elapsed().as_secs_f64();
     let total: i64 = store.class_counts()?.values().sum();
