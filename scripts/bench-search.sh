@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# `lookthrough bench search` against a throwaway PostgreSQL: starts a fresh
+# `lookthrough-bench search` against a throwaway PostgreSQL: starts a fresh
 # PostgreSQL server (15 if installed, else the newest) in a temporary
 # directory, on 127.0.0.1 and a free port, with pg_trgm available; runs
-#   cargo run --release -- bench search --postgres "..." "$@"
+#   cargo run --release -p lookthrough-bench -- search --postgres "..." "$@"
 # and stops and removes the server on exit. As root, the server runs as the
 # `postgres` user (created if missing); otherwise as the current user.
 #
@@ -44,8 +44,8 @@ if ! has_trgm; then
 fi
 
 # Build first, so the server does not sit idle through a long compile.
-cargo build --release --locked --quiet
-bin="$(realpath "${CARGO_TARGET_DIR:-target}")/release/lookthrough"
+cargo build --release --locked --quiet -p lookthrough-bench
+bin="$(realpath "${CARGO_TARGET_DIR:-target}")/release/lookthrough-bench"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/lookthrough-pg.XXXXXX")
 run_as=()
@@ -112,5 +112,5 @@ EOF
 started=1
 
 conn="host=127.0.0.1 port=$port user=bench dbname=postgres"
-echo "== $bin bench search --postgres \"$conn\" $*" >&2
-"$bin" bench search --postgres "$conn" "$@"
+echo "== $bin search --postgres \"$conn\" $*" >&2
+"$bin" search --postgres "$conn" "$@"

@@ -4,7 +4,6 @@
 //! crates (see `ARCHITECTURE.md`).
 
 mod commands;
-mod config;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,9 +30,6 @@ enum Command {
     /// Run a local consortium chain and the regulator's node following it,
     /// all on localhost with fresh keys (the first command to try).
     Demo(commands::demo::DemoOpts),
-    /// Benchmarks.
-    #[command(subcommand)]
-    Bench(BenchCommand),
     /// Search the node's index from the command line (works beside a running node).
     Search(commands::search::SearchOpts),
     /// Rebuild the search index from the store alone (stop the node first).
@@ -153,22 +149,6 @@ enum AuditCommand {
 }
 
 #[derive(Subcommand)]
-enum BenchCommand {
-    /// Ingest throughput over generated chains, with the SM2 floors of the same cores.
-    Ingest(commands::bench::IngestBenchOpts),
-    /// Transaction search: the tantivy index next to PostgreSQL on the same generated records.
-    Search(commands::bench_search::SearchBenchOpts),
-    /// Time from a block being stored to its transactions being searchable, at a steady rate.
-    Freshness(commands::bench_freshness::FreshnessBenchOpts),
-    /// The GraphQL API under concurrent clients, and its overhead over the index.
-    Api(commands::bench_api::ApiBenchOpts),
-    /// Rule evaluation rate, and alert latency from block stored to webhook received.
-    Policies(commands::bench_policies::PoliciesBenchOpts),
-    /// How long each dashboard page takes to answer over a large store.
-    Dashboards(commands::bench_dashboards::DashboardsBenchOpts),
-}
-
-#[derive(Subcommand)]
 enum DevnetCommand {
     /// Write a chain of business transactions to a directory, quickly.
     Generate {
@@ -269,22 +249,12 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Demo(opts) => commands::demo::demo(&opts),
-        Command::Bench(BenchCommand::Ingest(opts)) => commands::bench::ingest(&opts),
-        Command::Bench(BenchCommand::Search(opts)) => commands::bench_search::search(&opts),
-        Command::Bench(BenchCommand::Freshness(opts)) => {
-            commands::bench_freshness::freshness(&opts)
-        }
-        Command::Bench(BenchCommand::Api(opts)) => commands::bench_api::api(&opts),
-        Command::Bench(BenchCommand::Policies(opts)) => commands::bench_policies::policies(&opts),
-        Command::Bench(BenchCommand::Dashboards(opts)) => {
-            commands::bench_dashboards::dashboards(&opts)
-        }
         Command::Search(opts) => commands::search::search(&opts),
         Command::Reindex { config } => commands::search::reindex(&config),
         Command::Run {
             config,
             until_height,
-        } => commands::node::run(&config, until_height),
+        } => commands::run::run(&config, until_height),
         Command::Keygen {
             out,
             public_out,
@@ -322,17 +292,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }) => commands::devnet::generate(&chain, txs, txs_per_block, &out),
         Command::Devnet(DevnetCommand::Serve(opts)) => commands::devnet::serve_command(&opts),
         Command::Token(TokenCommand::Create { config, name, role }) => {
-            commands::api::token_create(&config, &name, &role)
+            commands::admin::token_create(&config, &name, &role)
         }
         Command::Token(TokenCommand::Revoke { config, id }) => {
-            commands::api::token_revoke(&config, &id)
+            commands::admin::token_revoke(&config, &id)
         }
-        Command::Token(TokenCommand::List { config }) => commands::api::token_list(&config),
+        Command::Token(TokenCommand::List { config }) => commands::admin::token_list(&config),
         Command::Audit(AuditCommand::Verify { config, public_key }) => {
-            commands::api::audit_verify(&config, public_key.as_deref())
+            commands::admin::audit_verify(&config, public_key.as_deref())
         }
         Command::Audit(AuditCommand::Export { config, out }) => {
-            commands::api::audit_export(&config, out.as_ref())
+            commands::admin::audit_export(&config, out.as_ref())
         }
         Command::Rules(RulesCommand::Check { dir, watchlists }) => {
             commands::rules::check(&dir, watchlists.as_deref())

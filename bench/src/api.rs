@@ -1,9 +1,9 @@
-//! `lookthrough bench api`: the GraphQL API under load, and its overhead
+//! `lookthrough-bench api`: the GraphQL API under load, and its overhead
 //! over calling the index directly.
 //!
 //! A session-key devnet chain of `--txs` transactions is generated, its
 //! envelopes opened and its blocks committed to a fresh store, as the node
-//! would (verification is measured by `bench ingest`), and indexed. The API
+//! would (verification is measured by `lookthrough-bench ingest`), and indexed. The API
 //! is served on loopback with an analyst's token (rate limit lifted) and
 //! driven by N client tasks, each over its own keep-alive connection, for
 //! `--seconds` per level, with this mix, parameters drawn from the chain:
@@ -33,21 +33,20 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use indexer::search::{Filter, Range, Search, SearchRequest, Sort, SortBy};
 use indexer::{Indexer, IndexerConfig, TxIndex};
+use node::api::{ApiOptions, ApiParts};
 use observer_node::chain::hexbytes::encode0x;
 use observer_node::chain::model::BlockTransactions;
 use observer_node::store::Store;
 use privacy::at_rest::RecordSealer;
 use privacy::keys::PrivateKey;
-use query_api::audit::AuditLog;
-use query_api::auth::{Authenticator, Role, create_token};
-use query_api::server::{Api, Limits};
-use query_api::{ApiState, build_schema};
+use query_api::auth::{Role, create_token};
+use query_api::server::Limits;
 use serde_json::{Value, json};
 
-use super::bench_freshness::session_chain;
-use super::bench_search::{parse_count, percentile};
+use crate::freshness::session_chain;
+use crate::search::{parse_count, percentile};
 
-/// Options of `bench api`.
+/// Options of `lookthrough-bench api`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ApiBenchOpts {
     /// Transactions in the chain (`200k`, `1M`).
@@ -133,7 +132,10 @@ fn direct(kind: usize, i: usize) -> SearchRequest {
         let (cur, min, max) = CURRENCIES[i % CURRENCIES.len()];
         req.filter = Filter {
             currency: Some(cur.to_string()),
-            amount: Range::new(indexer::document::cents(min), indexer::document::cents(max)),
+            amount: Range::new(
+                records::Money::parse(min).map(records::Money::hundredths),
+                records::Money::parse(max).map(records::Money::hundredths),
+            ),
             ..Default::default()
         };
         req.sort = Sort {
@@ -321,39 +323,31 @@ pub(crate) fn fresh_chain(prefix: &str, txs: u64, txs_per_block: usize) -> Resul
     })
 }
 
-/// The API over `store` and `search` as a benchmark serves it: a fresh
-/// audit log, the rate limit lifted, and a token of `role`.
+/// The API and the dashboards over `store` and `search` as the node wires
+/// them (`node::api::ApiParts`), with a fresh node key, the rate limit
+/// lifted, and a token of `role`.
 pub(crate) fn bench_server(
     store: &Arc<Store>,
     search: Arc<Search>,
     sealer: Arc<RecordSealer>,
     role: Role,
-) -> Result<(Api, Arc<AuditLog>, zeroize::Zeroizing<String>)> {
+) -> Result<(ApiParts, zeroize::Zeroizing<String>)> {
     let node_key = Arc::new(PrivateKey::generate()?);
-    let audit = Arc::new(AuditLog::open(store.clone(), Some(node_key))?);
-    let state = Arc::new(ApiState {
-        store: store.clone(),
-        search,
-        sealer,
-        audit: audit.clone(),
-    });
     let (_, token) = create_token(store, &format!("bench {role}"), role, 0)?;
-    let limits = Limits {
-        rate_per_second: std::num::NonZeroU32::MAX,
-        burst: std::num::NonZeroU32::MAX,
-        ..Limits::default()
+    let options = ApiOptions {
+        limits: Limits {
+            rate_per_second: std::num::NonZeroU32::MAX,
+            burst: std::num::NonZeroU32::MAX,
+            ..Limits::default()
+        },
+        jwt: None,
+        dashboards: dashboards::Settings {
+            secure_cookies: false,
+            ..Default::default()
+        },
     };
-    let api = Api::new(
-        build_schema(state.clone()),
-        state,
-        Arc::new(Authenticator::new(store.clone(), None)),
-        limits,
-    );
-    Ok((
-        api,
-        audit,
-        zeroize::Zeroizing::new(token.as_str().to_string()),
-    ))
+    let parts = ApiParts::build(store.clone(), search, sealer, Some(node_key), options, None)?;
+    Ok((parts, zeroize::Zeroizing::new(token.as_str().to_string())))
 }
 
 /// Runs the benchmark.
@@ -368,7 +362,7 @@ pub fn api(opts: &ApiBenchOpts) -> Result<ExitCode> {
     eprintln!("{total} transactions stored and indexed in {build_secs:.1} s");
 
     let search = Arc::new(Search::new(index));
-    let (api, audit, token) = bench_server(&store, search.clone(), sealer, Role::Analyst)?;
+    let (parts, token) = bench_server(&store, search.clone(), sealer, Role::Analyst)?;
     let samples = Arc::new(samples);
 
     // The index directly: the search kinds, one at a time.
@@ -393,7 +387,7 @@ pub fn api(opts: &ApiBenchOpts) -> Result<ExitCode> {
     let levels = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}/graphql", listener.local_addr()?);
-        let app = query_api::server::router(api);
+        let app = parts.app();
         tokio::spawn(async move { axum::serve(listener, app).await });
         // Warm up: every kind a few times.
         drive(&url, &token, 2, 2, &samples).await;
@@ -463,10 +457,10 @@ pub fn api(opts: &ApiBenchOpts) -> Result<ExitCode> {
     }
     println!(
         "\n{} audit entries were appended (one per `transaction` request, and per search whose hits included private transactions).",
-        audit.len()
+        parts.audit.len()
     );
     println!(
-        "\nCommand: `lookthrough bench api --txs {} --txs-per-block {} --clients {} --seconds {}`",
+        "\nCommand: `lookthrough-bench api --txs {} --txs-per-block {} --clients {} --seconds {}`",
         opts.txs,
         opts.txs_per_block,
         opts.clients

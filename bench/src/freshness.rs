@@ -1,4 +1,4 @@
-//! `lookthrough bench freshness`: how long a stored block waits before its
+//! `lookthrough-bench freshness`: how long a stored block waits before its
 //! transactions are searchable, while blocks arrive at a steady rate (brief
 //! §9: within 1 s at 5,000 tx/s).
 //!
@@ -27,7 +27,7 @@ use privacy::keys::PrivateKey;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
-/// Options of `bench freshness`.
+/// Options of `lookthrough-bench freshness`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct FreshnessBenchOpts {
     /// Arrival rate, transactions per second.

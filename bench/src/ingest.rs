@@ -1,4 +1,4 @@
-//! `lookthrough bench ingest`: the ingest pipeline's throughput over a
+//! `lookthrough-bench ingest`: the ingest pipeline's throughput over a
 //! generated chain served on loopback, next to the machine's SM2-decryption
 //! and SM2-verification floors measured on the same cores in the same run.
 //!
@@ -27,9 +27,9 @@ use privacy::pke::{CipherFormat, encrypt};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
-use super::node::Node;
+use node::Node;
 
-/// Options of `bench ingest`.
+/// Options of `lookthrough-bench ingest`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct IngestBenchOpts {
     /// Transactions in each generated chain.
@@ -137,7 +137,7 @@ fn chain(shape: Shape, opts: &IngestBenchOpts) -> Result<(Devnet, PrivateKey)> {
     let key = PrivateKey::from_scalar_bytes(&*scalar)?;
     if let Some(dir) = &cached {
         store::save(&devnet, dir)?;
-        super::keys::write_private(&dir.join("regulator.pem"), key.to_pkcs8_pem()?.as_bytes())?;
+        node::keys::write_private(&dir.join("regulator.pem"), key.to_pkcs8_pem()?.as_bytes())?;
     }
     Ok((devnet, key))
 }
@@ -267,7 +267,7 @@ async fn ingest_rate(
     Ok((txs as f64 / took.as_secs_f64(), opened, took))
 }
 
-/// `bench ingest`.
+/// `lookthrough-bench ingest`.
 pub fn ingest(opts: &IngestBenchOpts) -> Result<ExitCode> {
     if opts.txs == 0 || opts.txs_per_block == 0 {
         bail!("--txs and --txs-per-block must be positive");

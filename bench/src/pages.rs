@@ -1,8 +1,8 @@
-//! `lookthrough bench dashboards`: how long each dashboard page takes to
+//! `lookthrough-bench dashboards`: how long each dashboard page takes to
 //! answer over a large store.
 //!
 //! A session-key devnet chain of `--txs` transactions is generated, opened,
-//! stored and indexed as `bench api` does, and the example alert rules are
+//! stored and indexed as `lookthrough-bench api` does, and the example alert rules are
 //! evaluated over it, as the demo's node would. The API and the dashboards
 //! are served on loopback; one client asks for each page in turn, with an
 //! admin's bearer token (the session cookie path adds one in-memory lookup),
@@ -19,11 +19,11 @@ use indexer::search::Search;
 use query_api::auth::Role;
 use serde_json::{Value, json};
 
-use super::bench_api::{bench_server, fresh_chain, ms};
-use super::bench_policies::example_rules;
-use super::bench_search::{parse_count, percentile};
+use crate::api::{bench_server, fresh_chain, ms};
+use crate::rules::example_rules;
+use crate::search::{parse_count, percentile};
 
-/// Options of `bench dashboards`.
+/// Options of `lookthrough-bench dashboards`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct DashboardsBenchOpts {
     /// Transactions in the chain (`200k`, `1M`).
@@ -149,15 +149,8 @@ pub fn dashboards(opts: &DashboardsBenchOpts) -> Result<ExitCode> {
         "{total} transactions stored and indexed in {built:.1} s; {alerts_total} alerts from the example rules in {evaluated:.1} s"
     );
 
-    let (api, _, token) = bench_server(&store, Arc::new(Search::new(index)), sealer, Role::Admin)?;
-    let board = dashboards::Dashboards::new(
-        api.clone(),
-        dashboards::Settings {
-            secure_cookies: false,
-            ..Default::default()
-        },
-    );
-    let app = query_api::server::router(api).merge(dashboards::router(board));
+    let (parts, token) = bench_server(&store, Arc::new(Search::new(index)), sealer, Role::Admin)?;
+    let app = parts.app();
 
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let rows = runtime.block_on(async {
@@ -239,7 +232,7 @@ pub fn dashboards(opts: &DashboardsBenchOpts) -> Result<ExitCode> {
         );
     }
     println!(
-        "\nCommand: `lookthrough bench dashboards --txs {} --txs-per-block {} --requests {}`",
+        "\nCommand: `lookthrough-bench dashboards --txs {} --txs-per-block {} --requests {}`",
         opts.txs, opts.txs_per_block, opts.requests
     );
     let slow = rows.iter().filter(|r| r.4 >= 0.3).count();

@@ -2,6 +2,7 @@
 //! authorisation, limits and audit as any API client. A page is a client
 //! whose queries are written here, not a second way into the store.
 
+use query_api::error::ErrorCode;
 use serde_json::Value;
 
 use crate::{Caller, Dashboards, PageError};
@@ -11,8 +12,8 @@ use crate::{Caller, Dashboards, PageError};
 pub struct GqlError {
     /// Where in the answer (field names and list indices).
     pub path: Vec<Value>,
-    /// `extensions.code` (`FORBIDDEN`, `BAD_USER_INPUT`, …).
-    pub code: String,
+    /// `extensions.code` (an error without one is internal).
+    pub code: ErrorCode,
     /// The message.
     pub message: String,
 }
@@ -32,13 +33,13 @@ impl Answer {
     pub fn forbidden_at(&self, path: &[Value]) -> bool {
         self.errors
             .iter()
-            .any(|e| e.code == "FORBIDDEN" && e.path.starts_with(path))
+            .any(|e| e.code == ErrorCode::Forbidden && e.path.starts_with(path))
     }
 
     /// The first error not at a field a role may be refused (a bad input,
     /// say), to show on the page.
     pub fn blocking_error(&self) -> Option<&GqlError> {
-        self.errors.iter().find(|e| e.code != "FORBIDDEN")
+        self.errors.iter().find(|e| e.code != ErrorCode::Forbidden)
     }
 }
 
@@ -80,10 +81,10 @@ impl Dashboards {
                     .as_ref()
                     .and_then(|x| x.get("code"))
                     .and_then(|c| match c {
-                        async_graphql::Value::String(s) => Some(s.clone()),
+                        async_graphql::Value::String(s) => s.parse().ok(),
                         _ => None,
                     })
-                    .unwrap_or_default(),
+                    .unwrap_or(ErrorCode::Internal),
                 message: e.message.clone(),
             })
             .collect();
@@ -100,8 +101,10 @@ impl Dashboards {
     ) -> Result<Value, PageError> {
         let a = self.query(cx, query, variables).await?;
         match a.errors.first() {
-            Some(e) if e.code == "FORBIDDEN" => Err(PageError::Forbidden(e.message.clone())),
-            Some(e) if e.code == "NOT_FOUND" => Err(PageError::NotFound(e.message.clone())),
+            Some(e) if e.code == ErrorCode::Forbidden => {
+                Err(PageError::Forbidden(e.message.clone()))
+            }
+            Some(e) if e.code == ErrorCode::NotFound => Err(PageError::NotFound(e.message.clone())),
             Some(e) => Err(PageError::Refused(e.message.clone())),
             None => Ok(a.data),
         }

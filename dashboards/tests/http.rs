@@ -10,12 +10,11 @@ use std::sync::Arc;
 use indexer::TxIndex;
 use indexer::follow::{Indexer, IndexerConfig};
 use indexer::search::Search;
+use node::api::{ApiOptions, ApiParts};
 use observer_node::chain::hexbytes::encode0x;
 use privacy::envelope::Class;
-use query_api::audit::AuditLog;
+use query_api::ApiState;
 use query_api::auth::{Role, create_token};
-use query_api::server::{Api, Limits};
-use query_api::{ApiState, build_schema};
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 
@@ -48,29 +47,27 @@ async fn server_with(seed: u64, blocks: usize, secure_cookies: bool) -> Server {
         .unwrap();
     ix.commit().unwrap();
     let node_key = Arc::new(privacy::keys::PrivateKey::generate().unwrap());
-    let audit = Arc::new(AuditLog::open(store.clone(), Some(node_key)).unwrap());
-    let state = Arc::new(ApiState {
-        store: store.clone(),
-        search: Arc::new(Search::new(index)),
-        sealer: chain.sealer.clone(),
-        audit,
-    });
     let (record, analyst) = create_token(&store, "wang.fang", Role::Analyst, 0).unwrap();
     let (_, viewer) = create_token(&store, "li.na", Role::Viewer, 0).unwrap();
-    let api = Api::new(
-        build_schema(state.clone()),
-        state.clone(),
-        Arc::new(query_api::auth::Authenticator::new(store.clone(), None)),
-        Limits::default(),
-    );
-    let board = dashboards::Dashboards::new(
-        api.clone(),
-        dashboards::Settings {
+    // The API and the dashboards as the node wires and serves them.
+    let options = ApiOptions {
+        dashboards: dashboards::Settings {
             secure_cookies,
             ..Default::default()
         },
-    );
-    let app = query_api::server::router(api).merge(dashboards::router(board));
+        ..Default::default()
+    };
+    let parts = ApiParts::build(
+        store.clone(),
+        Arc::new(Search::new(index)),
+        chain.sealer.clone(),
+        Some(node_key),
+        options,
+        None,
+    )
+    .unwrap();
+    let state = parts.state.clone();
+    let app = parts.app();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

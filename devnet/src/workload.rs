@@ -2220,9 +2220,10 @@ fn amounts_close(first: u64, second: u64, tol_bp: u64) -> bool {
     u128::from(first.abs_diff(second)) * 10_000 <= u128::from(first) * u128::from(tol_bp)
 }
 
-/// Hundredths as a decimal with two fraction digits.
+/// Hundredths as a decimal with two fraction digits, as the node prints
+/// amounts (`records::Money`).
 fn format_amount(cents: u64) -> String {
-    format!("{}.{:02}", cents / 100, cents % 100)
+    records::Money::from_hundredths(i64::try_from(cents).unwrap_or(i64::MAX)).to_string()
 }
 
 /// A uniform integer below `n` (0 if `n` is 0), without modulo bias.

@@ -1,4 +1,4 @@
-//! The indexer's readers of outside bytes: a payload in the clear (the
+//! The readers of outside bytes behind the index: a payload in the clear (the
 //! business fields and full text of whatever a transaction carried), an
 //! amount string, and a user's query with the search built on it. None may
 //! panic; amounts read back exactly; text stays within its bound.
@@ -9,7 +9,8 @@
 use std::sync::{Arc, OnceLock};
 
 use indexer::TxIndex;
-use indexer::document::{MAX_TEXT_BYTES, cents, read_payload};
+use records::Money;
+use records::doc::{MAX_TEXT_BYTES, read_payload};
 use indexer::search::{Search, SearchRequest};
 use libfuzzer_sys::fuzz_target;
 
@@ -27,7 +28,7 @@ fn search() -> &'static Search {
         .iter()
         .enumerate()
         {
-            let doc = indexer::TxDoc {
+            let doc = records::TxDoc {
                 tx_hash: format!("0x{i:064x}"),
                 block_hash: format!("0x{:064x}", 1),
                 height: 1,
@@ -36,15 +37,15 @@ fn search() -> &'static Search {
                 to: "0x00000000000000000000000000000000000000cc".into(),
                 status: "opened".into(),
                 text: memo.to_string(),
-                business: indexer::document::Business {
+                business: records::Business {
                     memo: Some(memo.to_string()),
-                    amount: Some(100 * i as i64),
+                    amount: Some(Money::from_hundredths(100 * i as i64)),
                     currency: Some("CNY".into()),
                     ..Default::default()
                 },
                 ..Default::default()
             };
-            w.add_document(doc.to_document(index.fields()))
+            w.add_document(indexer::schema::to_document(&doc, index.fields()))
                 .expect("add");
         }
         index
@@ -67,14 +68,12 @@ fuzz_target!(|data: &[u8]| {
     assert!(text.len() <= MAX_TEXT_BYTES + 1024);
     if let Some(a) = business.amount {
         // An amount read back prints as the same number.
-        let printed = format!("{}.{:02}", a / 100, (a % 100).abs());
-        let sign = if a < 0 && a / 100 == 0 { "-" } else { "" };
-        assert_eq!(cents(&format!("{sign}{printed}")), Some(a));
+        assert_eq!(Money::parse(&a.to_string()), Some(a));
     }
     let Ok(q) = std::str::from_utf8(data) else {
         return;
     };
-    let _ = cents(q);
+    let _ = Money::parse(q);
     let s = search();
     let page = s.search(&SearchRequest {
         query: Some(q.to_string()),

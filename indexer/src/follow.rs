@@ -17,9 +17,8 @@ use tantivy::IndexWriter;
 use tokio::sync::Notify;
 
 use crate::IndexError;
-use crate::document::{self, TxDoc};
 use crate::index::{Checkpoint, TxIndex};
-use crate::schema::SCHEMA_VERSION;
+use crate::schema::{SCHEMA_VERSION, to_document};
 
 /// How the follower commits.
 #[derive(Debug, Clone)]
@@ -148,13 +147,15 @@ impl Indexer {
     /// committed). Returns how many.
     pub fn index_next(&mut self) -> Result<usize, IndexError> {
         let h = self.next;
-        let docs = block_docs(&self.store, &self.sealer, h, &self.stats)?;
+        let docs =
+            records::block_docs(&self.store, &self.sealer, h, &self.stats.unreadable_records)
+                .map_err(|e| IndexError::Store(e.to_string()))?;
         let Some((block_hash, docs)) = docs else {
             return Err(IndexError::Store(format!("block {h} is not in the store")));
         };
         let fields = *self.index.fields();
         for d in &docs {
-            self.writer.add_document(d.to_document(&fields))?;
+            self.writer.add_document(to_document(d, &fields))?;
         }
         let n = docs.len() as u64;
         self.docs += n;
@@ -301,44 +302,6 @@ fn check_belongs(cp: &Checkpoint, store: &Store, index: &TxIndex) -> Result<(), 
         });
     }
     Ok(())
-}
-
-/// The documents of block `h` and its hash, `None` if it is not stored.
-pub fn block_docs(
-    store: &Store,
-    sealer: &RecordSealer,
-    h: i64,
-    stats: &IndexStats,
-) -> Result<Option<(String, Vec<TxDoc>)>, IndexError> {
-    let Some(block) = store.block(h).map_err(store_error)? else {
-        return Ok(None);
-    };
-    let txs = store.transactions_at(h).map_err(store_error)?;
-    let mut docs = Vec::with_capacity(txs.len());
-    for tx in &txs {
-        let hash = tx.tx.claimed_hash;
-        let plain = match store.record(&hash).map_err(store_error)? {
-            None => None,
-            Some(sealed) => match sealer.open(&hash, &sealed) {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    stats.unreadable_records.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(
-                        tx = %encode0x(&hash),
-                        error = %e,
-                        "stored record cannot be opened with the configured keys; indexed without its decrypted fields"
-                    );
-                    None
-                }
-            },
-        };
-        docs.push(document::from_store(
-            &block,
-            tx,
-            plain.as_deref().map(|p| &p[..]),
-        ));
-    }
-    Ok(Some((encode0x(&block.header.claimed_hash), docs)))
 }
 
 /// Rebuilds the index in `dir` from `store` alone, up to the store's

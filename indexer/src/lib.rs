@@ -3,11 +3,8 @@
 //!
 //! It owns, in the order data flows through them:
 //!
-//! - [`document`]: what the index knows of one transaction ([`TxDoc`]),
-//!   read from the store: the transaction, its block, its envelope class and
-//!   its payload in the clear (a public payload, or the record the store
-//!   keeps sealed at rest, opened with the regulator's record key).
-//! - [`schema`]: one document per transaction; exact fields for hashes,
+//! - [`schema`]: one document per transaction in the clear (a
+//!   [`records::TxDoc`], read from the store by the `records` crate); exact fields for hashes,
 //!   addresses and codes, fast columns for ranges, sorting and aggregations,
 //!   and full text read with jieba (Chinese words), lowercasing and English
 //!   stemming.
@@ -23,7 +20,6 @@
 //!
 //! The index is a view: deleting it loses nothing, the store rebuilds it.
 
-pub mod document;
 #[cfg(feature = "store")]
 pub mod follow;
 pub mod index;
@@ -35,7 +31,6 @@ pub mod search;
 
 use std::path::{Path, PathBuf};
 
-pub use document::TxDoc;
 #[cfg(feature = "store")]
 pub use follow::{IndexStats, Indexer, IndexerConfig, rebuild};
 pub use index::{Checkpoint, TxIndex};

@@ -12,6 +12,9 @@
 //!   store keeps sealed at rest. The terms themselves are in the index, so
 //!   its directory must be protected like the store's.
 
+use records::{TxDoc, seq};
+use tantivy::{DateTime, TantivyDocument};
+
 use crate::jieba::JiebaTokenizer;
 use tantivy::schema::{
     DateOptions, DateTimePrecision, FAST, Field, INDEXED, IndexRecordOption, NumericOptions,
@@ -29,23 +32,6 @@ pub const EXACT_ANALYZER: &str = "lookthrough_exact";
 /// The version of the schema and its analyzers; an index of another version
 /// must be rebuilt. 2: jieba with the finance lexicon.
 pub const SCHEMA_VERSION: u32 = 2;
-
-/// Transactions per block at most, for [`seq`]: FISCO BCOS blocks hold a
-/// few thousand transactions at most, far below this.
-pub const MAX_TXS_PER_BLOCK: u64 = 1 << 24;
-
-/// A transaction's position in chain order as one number: `height << 24 |
-/// index`. Unique per transaction, it orders ties and makes cursors total.
-pub fn seq(height: i64, index: u32) -> u64 {
-    (u64::try_from(height).unwrap_or(0) << 24) | (u64::from(index) & (MAX_TXS_PER_BLOCK - 1))
-}
-
-/// The (height, index) of a [`seq`].
-pub fn unseq(seq: u64) -> (i64, u32) {
-    let height = i64::try_from(seq >> 24).unwrap_or(i64::MAX);
-    let index = u32::try_from(seq & (MAX_TXS_PER_BLOCK - 1)).unwrap_or(0);
-    (height, index)
-}
 
 /// The fields of the schema, by name.
 #[derive(Debug, Clone, Copy)]
@@ -92,7 +78,9 @@ pub struct Fields {
     /// The envelope class in the store (`opened`, `not-for-us`, …;
     /// `not-envelope` for public payloads).
     pub status: Field,
-    /// Rules the transaction hit. Multi-valued.
+    /// Never written: rule hits are the rule engine's links, read through
+    /// the API. Kept in the schema so that indexes built before still open;
+    /// it goes with the next schema version.
     pub rule: Field,
     /// The payload's memo.
     pub memo: Field,
@@ -102,7 +90,7 @@ pub struct Fields {
 
 impl Fields {
     /// Field names accepted in `field:value` queries and filters.
-    pub const QUERYABLE: [&'static str; 20] = [
+    pub const QUERYABLE: [&'static str; 19] = [
         "tx_hash",
         "block_hash",
         "height",
@@ -121,9 +109,59 @@ impl Fields {
         "currency",
         "privacy",
         "status",
-        "rule",
         "memo",
     ];
+}
+
+/// The tantivy document of a transaction in the clear.
+pub fn to_document(d: &TxDoc, f: &Fields) -> TantivyDocument {
+    let mut doc = TantivyDocument::new();
+    doc.add_text(f.tx_hash, &d.tx_hash);
+    doc.add_text(f.block_hash, &d.block_hash);
+    doc.add_i64(f.height, d.height);
+    doc.add_u64(f.index, u64::from(d.index));
+    doc.add_u64(f.seq, seq(d.height, d.index));
+    doc.add_date(f.time, DateTime::from_timestamp_millis(d.time_ms));
+    if let Some(from) = &d.from {
+        doc.add_text(f.from, from);
+    }
+    doc.add_text(f.to, &d.to);
+    for p in d.parties() {
+        doc.add_text(f.party, p);
+    }
+    let b = &d.business;
+    if let Some(p) = b.payer.key() {
+        doc.add_text(f.payer, p);
+    }
+    if let Some(p) = b.payee.key() {
+        doc.add_text(f.payee, p);
+    }
+    if let Some(s) = &d.sealer {
+        doc.add_text(f.sealer, s);
+    }
+    if let Some(m) = &d.method {
+        doc.add_text(f.method, m);
+    }
+    for (field, value) in [
+        (f.scenario, &b.scenario),
+        (f.action, &b.action),
+        (f.reference, &b.reference),
+        (f.currency, &b.currency),
+        (f.memo, &b.memo),
+    ] {
+        if let Some(v) = value {
+            doc.add_text(field, v);
+        }
+    }
+    if let Some(a) = b.amount {
+        doc.add_i64(f.amount, a.hundredths());
+    }
+    doc.add_text(f.privacy, d.privacy());
+    doc.add_text(f.status, &d.status);
+    if !d.text.is_empty() {
+        doc.add_text(f.text, &d.text);
+    }
+    doc
 }
 
 /// Builds the schema and its fields.
@@ -269,12 +307,5 @@ mod tests {
         let t = tokens("中国工商银行");
         assert!(t.contains(&"银行".to_string()), "{t:?}");
         assert!(!t.contains(&"行".to_string()), "{t:?}");
-    }
-
-    #[test]
-    fn seq_orders_by_height_then_index() {
-        assert!(seq(5, 7) < seq(5, 8));
-        assert!(seq(5, 9_999) < seq(6, 0));
-        assert_eq!(unseq(seq(123_456, 789)), (123_456, 789));
     }
 }

@@ -41,9 +41,10 @@ use tantivy::{
     Term,
 };
 
-use crate::document::read_payload;
 use crate::index::TxIndex;
-use crate::schema::{Fields, seq};
+use crate::schema::Fields;
+use records::doc::read_payload;
+use records::seq;
 
 /// Longest query accepted, in characters.
 pub const MAX_QUERY_CHARS: usize = 1_000;
@@ -122,8 +123,6 @@ pub struct Filter {
     pub privacy: Option<String>,
     /// Envelope status (store class).
     pub status: Option<String>,
-    /// A rule hit.
-    pub rule: Option<String>,
     /// Only these transactions (hashes, `0x` hex).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hashes: Option<Vec<String>>,
@@ -295,8 +294,6 @@ pub enum TermField {
     Privacy,
     /// Envelope status.
     Status,
-    /// Rule hit.
-    Rule,
 }
 
 impl TermField {
@@ -311,7 +308,6 @@ impl TermField {
             TermField::Scenario => "scenario",
             TermField::Privacy => "privacy",
             TermField::Status => "status",
-            TermField::Rule => "rule",
         }
     }
 }
@@ -488,7 +484,6 @@ impl Search {
         exact(f.currency, &filter.currency, &mut out);
         exact(f.privacy, &filter.privacy, &mut out);
         exact(f.status, &filter.status, &mut out);
-        exact(f.rule, &filter.rule, &mut out);
         if let Some(hashes) = &filter.hashes {
             out.push(Box::new(TermSetQuery::new(hashes.iter().map(|h| {
                 Term::from_field_text(f.tx_hash, &h.trim().to_lowercase())
@@ -836,7 +831,7 @@ impl Search {
     }
 
     /// Matches per value of `field`: every value, exact (for fields with
-    /// few values: privacy, status, currency, scenario, rule).
+    /// few values: privacy, status, currency, scenario).
     pub fn counts_by(
         &self,
         query: Option<&str>,

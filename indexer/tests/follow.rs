@@ -11,11 +11,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use indexer::document::read_payload;
 use indexer::search::{Filter, Interval, Search, SearchRequest, TermField, TermOrder};
 use indexer::{IndexError, Indexer, IndexerConfig, TxIndex};
 use observer_node::chain::hexbytes::encode0x;
 use observer_node::store::Store;
+use records::doc::read_payload;
 
 const DAY: i64 = 86_400_000;
 const BEIJING: i64 = 8 * 3_600_000;
@@ -164,7 +164,7 @@ fn aggregations_equal_counts_computed_from_the_store() {
             .as_deref()
             .map(|p| read_payload(p))
             .unwrap_or_default();
-        let amount = b.amount.unwrap_or(0);
+        let amount = b.amount.map_or(0, records::Money::hundredths);
         let day = (block.header.timestamp + BEIJING).div_euclid(DAY) * DAY - BEIJING;
         let e = by_day.entry(day).or_default();
         e.0 += 1;

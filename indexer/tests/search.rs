@@ -7,11 +7,11 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use indexer::TxDoc;
-use indexer::document::{Business, Party};
 use indexer::index::{Checkpoint, TxIndex};
 use indexer::schema::SCHEMA_VERSION;
 use indexer::search::{Filter, Range, Search, SearchError, SearchRequest, Sort, SortBy};
+use records::TxDoc;
+use records::{Business, Money, Party};
 use tantivy::IndexWriter;
 
 const DAY: i64 = 86_400_000;
@@ -42,12 +42,11 @@ fn doc(height: i64, index: u32, memo: &str) -> TxDoc {
                 account: None,
                 id: Some(format!("org-{}", (n + 1) % 4)),
             },
-            amount: Some((n * 7919) % 1_000_000),
+            amount: Some(Money::from_hundredths((n * 7919) % 1_000_000)),
             currency: Some(if n % 3 == 0 { "USD" } else { "CNY" }.into()),
             memo: Some(memo.into()),
         },
         text: memo.into(),
-        rules: Vec::new(),
     }
 }
 
@@ -71,7 +70,7 @@ impl Fixture {
     fn add(&mut self, docs: Vec<TxDoc>) {
         for d in docs {
             self.writer
-                .add_document(d.to_document(self.index.fields()))
+                .add_document(indexer::schema::to_document(&d, self.index.fields()))
                 .unwrap();
             self.docs.push(d);
         }
@@ -276,7 +275,9 @@ fn ranges_and_filters_match_a_scan_of_the_documents() {
                 amount: Range::new(Some(100_000), Some(500_000)),
                 ..Default::default()
             },
-            Box::new(|d: &TxDoc| (100_000..=500_000).contains(&d.business.amount.unwrap())),
+            Box::new(|d: &TxDoc| {
+                (100_000..=500_000).contains(&d.business.amount.unwrap().hundredths())
+            }),
         ),
         (
             Filter {
@@ -300,7 +301,7 @@ fn ranges_and_filters_match_a_scan_of_the_documents() {
                 ..Default::default()
             },
             Box::new(|d: &TxDoc| {
-                d.status == "not-envelope" && d.business.amount.unwrap() <= 300_000
+                d.status == "not-envelope" && d.business.amount.unwrap().hundredths() <= 300_000
             }),
         ),
     ];
@@ -423,7 +424,7 @@ fn expected_order(docs: &[TxDoc], sort: Sort, pred: &dyn Fn(&TxDoc) -> bool) -> 
     let key = |d: &TxDoc| -> (i64, i64, u32) {
         let k = match sort.by {
             SortBy::Time => d.time_ms,
-            SortBy::Amount => d.business.amount.unwrap_or(i64::MIN),
+            SortBy::Amount => d.business.amount.map_or(i64::MIN, Money::hundredths),
             SortBy::Chain | SortBy::Relevance => 0,
         };
         (k, d.height, d.index)
@@ -569,5 +570,5 @@ fn a_day_is_a_beijing_day() {
             (bj_midnight + 3 * DAY, 1),
         ]
     );
-    assert_eq!(h[0].amount, a.business.amount.unwrap());
+    assert_eq!(h[0].amount, a.business.amount.unwrap().hundredths());
 }

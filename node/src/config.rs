@@ -10,7 +10,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use observer_node::chain::CryptoSuite;
@@ -18,6 +17,54 @@ use observer_node::chain::hexbytes::Hash;
 use observer_node::chain::verify::{Sealer, parse_sealer_list};
 use observer_node::ingest::{IngestConfig, Trust};
 use serde::Deserialize;
+
+/// A configuration that cannot be used: the message names the key (or the
+/// file) and what was wrong with it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The configuration file is not there.
+    #[error("config file {} does not exist (see lookthrough.example.toml)", .0.display())]
+    Missing(PathBuf),
+    /// The file or the environment overrides do not parse: unknown keys,
+    /// values of the wrong type, missing sections (figment names each).
+    #[error("bad configuration: {0}")]
+    Parse(String),
+    /// A value is out of range or contradicts another.
+    #[error("{key}: {message}")]
+    Invalid {
+        /// The key, e.g. `ingest.in_flight`.
+        key: String,
+        /// What is wrong with its value.
+        message: String,
+    },
+    /// A file the configuration names cannot be read.
+    #[error("{key}: cannot read {}: {source}", path.display())]
+    Read {
+        /// The key naming the file.
+        key: String,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+type Result<T, E = ConfigError> = std::result::Result<T, E>;
+
+/// A [`ConfigError::Invalid`] for `key`.
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// Returns a [`ConfigError::Invalid`] for a key and a formatted message.
+macro_rules! bad {
+    ($key:expr, $($message:tt)+) => {
+        return Err(invalid($key, format!($($message)+)))
+    };
+}
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -47,7 +94,7 @@ pub struct Config {
 }
 
 /// `[policies]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PoliciesSection {
     /// The rules directory (`*.toml`); the built-in supervision rules run
@@ -58,6 +105,20 @@ pub struct PoliciesSection {
     pub watchlists_dir: Option<PathBuf>,
     /// Where alerts are sent (`[[policies.channel]]`).
     pub channel: Vec<policies::deliver::ChannelConfig>,
+    /// Rule windows (one per rule and group key) kept at most; when a new
+    /// key finds them all live, the one closest to expiry makes room.
+    pub max_windows: usize,
+}
+
+impl Default for PoliciesSection {
+    fn default() -> Self {
+        Self {
+            rules_dir: None,
+            watchlists_dir: None,
+            channel: Vec::new(),
+            max_windows: policies::window::DEFAULT_MAX_WINDOWS,
+        }
+    }
 }
 
 /// `[chain]`.
@@ -293,7 +354,7 @@ impl ApiSection {
     pub fn limits(&self) -> Result<query_api::server::Limits> {
         let nz = |name: &str, v: u32| {
             std::num::NonZeroU32::new(v)
-                .ok_or_else(|| anyhow::anyhow!("api.{name}: must be at least 1"))
+                .ok_or_else(|| invalid(format!("api.{name}"), "must be at least 1"))
         };
         Ok(query_api::server::Limits {
             timeout: Duration::from_millis(self.timeout_ms),
@@ -309,14 +370,23 @@ impl ApiSection {
             return Ok(None);
         };
         let key = match (&j.key_file, &j.secret_env) {
-            (Some(path), None) => std::fs::read(path)
-                .with_context(|| format!("api.jwt.key_file: cannot read {}", path.display()))?,
+            (Some(path), None) => std::fs::read(path).map_err(|source| ConfigError::Read {
+                key: "api.jwt.key_file".into(),
+                path: path.clone(),
+                source,
+            })?,
             (None, Some(var)) => std::env::var(var)
-                .with_context(|| {
-                    format!("api.jwt.secret_env: environment variable {var} is not set")
+                .map_err(|_| {
+                    invalid(
+                        "api.jwt.secret_env",
+                        format!("environment variable {var} is not set"),
+                    )
                 })?
                 .into_bytes(),
-            _ => bail!("api.jwt: give key_file (RS, PS, ES, EdDSA) or secret_env (HS), not both"),
+            _ => bad!(
+                "api.jwt",
+                "give key_file (RS, PS, ES, EdDSA) or secret_env (HS), not both"
+            ),
         };
         Ok(Some(query_api::auth::JwtSettings {
             algorithm: j.algorithm.clone(),
@@ -333,10 +403,7 @@ impl Config {
     /// Reads `path`, then the environment overrides, and validates.
     pub fn load(path: &Path) -> Result<Self> {
         if !path.exists() {
-            bail!(
-                "config file {} does not exist (see lookthrough.example.toml)",
-                path.display()
-            );
+            return Err(ConfigError::Missing(path.to_path_buf()));
         }
         let figment = Figment::new().merge(Toml::file_exact(path)).merge(
             Env::prefixed("LOOKTHROUGH_")
@@ -355,7 +422,7 @@ impl Config {
     fn from_figment(figment: Figment, base: &Path) -> Result<Self> {
         let mut config: Config = figment.extract().map_err(|e| {
             let msgs: Vec<String> = e.into_iter().map(|e| e.to_string()).collect();
-            anyhow::anyhow!("bad configuration: {}", msgs.join("; "))
+            ConfigError::Parse(msgs.join("; "))
         })?;
         config.resolve_paths(base);
         config.validate()?;
@@ -393,90 +460,115 @@ impl Config {
     pub fn validate(&self) -> Result<()> {
         let c = &self.chain;
         if c.endpoints.is_empty() {
-            bail!("chain.endpoints: at least one endpoint is needed");
+            bad!("chain.endpoints", "at least one endpoint is needed");
         }
         for (i, e) in c.endpoints.iter().enumerate() {
             if !(e.starts_with("http://") || e.starts_with("https://")) {
-                bail!("chain.endpoints[{i}]: '{e}' is not an http:// or https:// URL");
+                bad!(
+                    format!("chain.endpoints[{i}]"),
+                    "'{e}' is not an http:// or https:// URL"
+                );
             }
         }
         if c.group.is_empty() {
-            bail!("chain.group: must not be empty");
+            bad!("chain.group", "must not be empty");
         }
         match (c.trust, c.sealers.is_empty(), &c.sealers_file) {
-            (TrustMode::Genesis, true, None) => bail!(
-                "chain.trust = \"genesis\" needs chain.sealers or chain.sealers_file (or set chain.trust = \"first-use\")"
+            (TrustMode::Genesis, true, None) => bad!(
+                "chain.trust",
+                "\"genesis\" needs chain.sealers or chain.sealers_file (or set chain.trust = \"first-use\")"
             ),
             (TrustMode::Genesis, false, Some(_)) => {
-                bail!("chain.sealers and chain.sealers_file: give one, not both")
+                bad!("chain.sealers and chain.sealers_file", "give one, not both")
             }
-            (TrustMode::FirstUse, false, _) | (TrustMode::FirstUse, _, Some(_)) => bail!(
-                "chain.sealers/sealers_file are set but chain.trust = \"first-use\" would ignore them"
+            (TrustMode::FirstUse, false, _) | (TrustMode::FirstUse, _, Some(_)) => bad!(
+                "chain.sealers/sealers_file",
+                "set, but chain.trust = \"first-use\" would ignore them"
             ),
             _ => {}
         }
         if let Some(h) = &c.genesis_hash {
-            parse_hash(h).context("chain.genesis_hash")?;
+            parse_hash("chain.genesis_hash", h)?;
         }
         for (i, s) in c.sealers.iter().enumerate() {
-            sealer(s).with_context(|| format!("chain.sealers[{i}]"))?;
+            sealer(&format!("chain.sealers[{i}]"), s)?;
         }
         if self.keys.regulator.is_empty() {
-            bail!("keys.regulator: at least one key is needed to open envelopes");
-        }
-        if self.ingest.in_flight == 0 || self.ingest.in_flight > 256 {
-            bail!(
-                "ingest.in_flight: must be 1 to 256, got {}",
-                self.ingest.in_flight
+            bad!(
+                "keys.regulator",
+                "at least one key is needed to open envelopes"
             );
         }
-        if self.ingest.receipt_concurrency > 1024 {
-            bail!(
-                "ingest.receipt_concurrency: must be 0 (no receipts) to 1024, got {}",
-                self.ingest.receipt_concurrency
+        let i = &self.ingest;
+        if i.in_flight == 0 || i.in_flight > 256 {
+            bad!("ingest.in_flight", "must be 1 to 256, got {}", i.in_flight);
+        }
+        if i.receipt_concurrency > 1024 {
+            bad!(
+                "ingest.receipt_concurrency",
+                "must be 0 (no receipts) to 1024, got {}",
+                i.receipt_concurrency
             );
         }
-        if self.ingest.failover_after == 0 {
-            bail!("ingest.failover_after: must be at least 1");
+        if i.failover_after == 0 {
+            bad!("ingest.failover_after", "must be at least 1");
         }
         let x = &self.index;
         if !(10..=60_000).contains(&x.commit_interval_ms) {
-            bail!(
-                "index.commit_interval_ms: must be 10 to 60000, got {}",
+            bad!(
+                "index.commit_interval_ms",
+                "must be 10 to 60000, got {}",
                 x.commit_interval_ms
             );
         }
         if x.commit_docs == 0 {
-            bail!("index.commit_docs: must be at least 1");
+            bad!("index.commit_docs", "must be at least 1");
         }
         if x.threads > 64 {
-            bail!("index.threads: must be 0 to 64, got {}", x.threads);
+            bad!("index.threads", "must be 0 to 64, got {}", x.threads);
         }
         if !(16..=16_384).contains(&x.memory_mb) {
-            bail!("index.memory_mb: must be 16 to 16384, got {}", x.memory_mb);
+            bad!(
+                "index.memory_mb",
+                "must be 16 to 16384, got {}",
+                x.memory_mb
+            );
+        }
+        let p = &self.policies;
+        if !(1..=10_000_000).contains(&p.max_windows) {
+            bad!(
+                "policies.max_windows",
+                "must be 1 to 10000000, got {}",
+                p.max_windows
+            );
         }
         let a = &self.api;
         a.limits()?;
         if !(100..=600_000).contains(&a.timeout_ms) {
-            bail!(
-                "api.timeout_ms: must be 100 to 600000, got {}",
+            bad!(
+                "api.timeout_ms",
+                "must be 100 to 600000, got {}",
                 a.timeout_ms
             );
         }
         if a.seal_interval_secs == 0 {
-            bail!("api.seal_interval_secs: must be at least 1");
+            bad!("api.seal_interval_secs", "must be at least 1");
         }
         if a.listen.is_some() && self.keys.node.is_none() {
-            bail!(
-                "api.listen is set but keys.node is not: the node's SM2 key seals the audit log (make one with `lookthrough keygen --out keys/node.pem`)"
+            bad!(
+                "api.listen",
+                "set, but keys.node is not: the node's SM2 key seals the audit log (make one with `lookthrough keygen --out keys/node.pem`)"
             );
         }
         if let Some(j) = &a.jwt {
             if j.key_file.is_some() == j.secret_env.is_some() {
-                bail!("api.jwt: give key_file (RS, PS, ES, EdDSA) or secret_env (HS), not both");
+                bad!(
+                    "api.jwt",
+                    "give key_file (RS, PS, ES, EdDSA) or secret_env (HS), not both"
+                );
             }
             if j.issuer.is_empty() || j.audience.is_empty() {
-                bail!("api.jwt: issuer and audience must both be set");
+                bad!("api.jwt", "issuer and audience must both be set");
             }
         }
         Ok(())
@@ -514,20 +606,22 @@ impl Config {
             TrustMode::FirstUse => Trust::FirstUse,
             TrustMode::Genesis => match &c.sealers_file {
                 Some(path) => {
-                    let text = std::fs::read_to_string(path).with_context(|| {
-                        format!("chain.sealers_file: cannot read {}", path.display())
-                    })?;
-                    Trust::Genesis(
-                        parse_sealer_list(&text)
-                            .with_context(|| format!("chain.sealers_file: {}", path.display()))?,
-                    )
+                    let text =
+                        std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                            key: "chain.sealers_file".into(),
+                            path: path.clone(),
+                            source,
+                        })?;
+                    Trust::Genesis(parse_sealer_list(&text).map_err(|e| {
+                        invalid("chain.sealers_file", format!("{}: {e}", path.display()))
+                    })?)
                 }
                 None => Trust::Genesis(
                     c.sealers
                         .iter()
-                        .map(sealer)
-                        .collect::<Result<Vec<_>>>()
-                        .context("chain.sealers")?,
+                        .enumerate()
+                        .map(|(i, s)| sealer(&format!("chain.sealers[{i}]"), s))
+                        .collect::<Result<Vec<_>>>()?,
                 ),
             },
         };
@@ -537,7 +631,11 @@ impl Config {
         };
         let mut ic = IngestConfig::new(c.endpoints.clone(), &c.group, suite, trust);
         ic.node.clone_from(&c.node);
-        ic.genesis_hash = c.genesis_hash.as_deref().map(parse_hash).transpose()?;
+        ic.genesis_hash = c
+            .genesis_hash
+            .as_deref()
+            .map(|h| parse_hash("chain.genesis_hash", h))
+            .transpose()?;
         let i = &self.ingest;
         ic.in_flight = i.in_flight;
         ic.poll_interval = Duration::from_millis(i.poll_interval_ms);
@@ -550,16 +648,16 @@ impl Config {
     }
 }
 
-fn parse_hash(text: &str) -> Result<Hash> {
+fn parse_hash(key: &str, text: &str) -> Result<Hash> {
     observer_node::chain::hexbytes::decode_fixed::<32>("hash", text)
-        .map_err(|e| anyhow::anyhow!("{e}"))
+        .map_err(|e| invalid(key, e.to_string()))
 }
 
-fn sealer(s: &SealerEntry) -> Result<Sealer> {
+fn sealer(key: &str, s: &SealerEntry) -> Result<Sealer> {
     let node_id = observer_node::chain::hexbytes::decode_fixed::<64>("node_id", &s.node_id)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(|e| invalid(key, e.to_string()))?;
     if s.weight <= 0 {
-        bail!("weight must be positive, got {}", s.weight);
+        bad!(key, "weight must be positive, got {}", s.weight);
     }
     Ok(Sealer {
         node_id,
@@ -671,7 +769,7 @@ data_dir = "data"
 
     #[test]
     fn the_example_config_parses() {
-        let text = include_str!("../lookthrough.example.toml");
+        let text = include_str!("../../lookthrough.example.toml");
         let dir = tempfile::tempdir().unwrap();
         let id = "ab".repeat(64);
         std::fs::write(

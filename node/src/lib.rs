@@ -1,42 +1,119 @@
-//! `lookthrough run`: the regulator's node, following a chain into the
-//! store, with progress, logs and `/metrics`.
+//! The node's wiring, written once: the configuration (`lookthrough.toml`),
+//! the store, the ingest pipeline, the search index and its follower, the
+//! rule engine and its senders ([`Node`]), the GraphQL API with the
+//! dashboards beside it ([`api::ApiParts`], whose `app()` is the one
+//! `Router`), and `/metrics`.
+//!
+//! `lookthrough run`, `lookthrough demo`, the benchmarks and the tests all
+//! build a node through this crate, so what they run is what ships.
 
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
+pub mod api;
+pub mod config;
+pub mod keys;
+pub mod metrics;
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use anyhow::{Context, Result};
-use axum::Router;
-use axum::routing::get;
 use indexer::metrics::IndexCollector;
-use indexer::{IndexStats, Indexer, IndexerConfig, TxIndex};
-use observer_node::ingest::metrics::{IngestCollector, render};
-use observer_node::ingest::{Ingest, IngestConfig, Stats};
-use observer_node::store::Store;
+use indexer::{IndexError, IndexStats, Indexer, IndexerConfig, TxIndex};
+use observer_node::ingest::metrics::IngestCollector;
+use observer_node::ingest::{Ingest, IngestConfig, IngestError};
+use observer_node::store::{Store, StoreError};
 use privacy::at_rest::RecordSealer;
 use privacy::keyring::Keyring;
 use prometheus_client::registry::Registry;
 
-use crate::config::{Config, KeyEntry};
+pub use config::{Config, ConfigError};
 
-/// Loads the regulator's keys.
-pub fn open_keyring(keys: &[KeyEntry]) -> Result<Keyring> {
-    let mut ring = Keyring::new();
-    for (i, k) in keys.iter().enumerate() {
-        let id = ring
-            .load_pem_file(&k.path, k.passphrase_env.as_deref())
-            .with_context(|| format!("keys.regulator[{i}]: {}", k.path.display()))?;
-        tracing::info!(key = %id, path = %k.path.display(), "loaded regulator key");
-    }
-    Ok(ring)
+/// Why a node could not be built or stopped with an error. Each variant
+/// names what failed (a file, a directory, a component).
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The configuration is not usable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A key file could not be read, decrypted or written.
+    #[error("{what}: {}: {source}", path.display())]
+    Key {
+        /// Which key (`keys.regulator[0]`, `keys.node`, ...).
+        what: String,
+        /// Its file.
+        path: PathBuf,
+        /// Why.
+        source: privacy::Error,
+    },
+    /// A private key file could not be created.
+    #[error("cannot write private key file {}: {source}", path.display())]
+    KeyFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The record sealer could not be derived from the keyring.
+    #[error("cannot derive the record key: {0}")]
+    Sealer(privacy::Error),
+    /// The data directory could not be created.
+    #[error("cannot create the data directory {}: {source}", path.display())]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The store could not be opened or read.
+    #[error("store {}: {source}", path.display())]
+    Store {
+        /// The store's directory.
+        path: PathBuf,
+        /// Why.
+        source: StoreError,
+    },
+    /// The search index failed.
+    #[error("index: {0}")]
+    Index(#[from] IndexError),
+    /// The ingest pipeline failed.
+    #[error("ingest: {0}")]
+    Ingest(#[from] IngestError),
+    /// A notification channel is misconfigured.
+    #[error("policies.channel: {0}")]
+    Channel(#[from] policies::deliver::ChannelError),
+    /// The watchlists could not be read.
+    #[error("policies.watchlists_dir: {0}")]
+    Watchlists(#[from] policies::watchlist::WatchlistError),
+    /// The rule engine failed.
+    #[error("rule engine: {0}")]
+    Engine(#[from] policies::EngineError),
+    /// The audit log could not be opened.
+    #[error("audit log: {0}")]
+    Audit(#[from] query_api::audit::AuditError),
+    /// The JWT settings are not usable.
+    #[error("api.jwt: {0}")]
+    Jwt(#[from] query_api::auth::AuthError),
+    /// A server could not listen.
+    #[error("{what}: cannot listen on {addr}: {source}")]
+    Listen {
+        /// The setting (`api.listen`, `server.metrics_listen`).
+        what: &'static str,
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A component's task panicked: a bug, reported as one.
+    #[error("the {task} task panicked: {source}")]
+    Panicked {
+        /// Which component.
+        task: &'static str,
+        /// The join error.
+        source: tokio::task::JoinError,
+    },
 }
 
-/// A node's parts, wired.
+/// A node's parts, wired: the store, the pipeline that fills it, and the
+/// consumers that follow it (the index, the rule engine, the senders).
 pub struct Node {
     /// The store.
     pub store: Arc<Store>,
@@ -55,6 +132,30 @@ pub struct Node {
 }
 
 impl Node {
+    /// The node a configuration describes: its keys, its store and index in
+    /// `storage.data_dir`, its rules, watchlists and channels. With
+    /// `until_height`, ingest, the index and the rules stop at that height.
+    pub fn build(config: &Config, until_height: Option<i64>) -> Result<Self, NodeError> {
+        let mut ingest_config = config.ingest_config()?;
+        ingest_config.stop_at = until_height;
+        let mut index_config = config.indexer_config();
+        index_config.stop_at = until_height;
+        let keyring = keys::open_keyring(&config.keys.regulator)?;
+        Self::open(
+            ingest_config,
+            &config.storage.data_dir,
+            keyring,
+            Some(index_config),
+        )?
+        .with_policies(
+            config.policies.rules_dir.as_deref(),
+            config.policies.watchlists_dir.as_deref(),
+            &config.policies.channel,
+            until_height,
+        )?
+        .with_max_windows(config.policies.max_windows)
+    }
+
     /// Opens the store in `DATA_DIR/store` and builds the pipeline; with
     /// `index`, also the search index in `DATA_DIR/index` and its follower.
     pub fn open(
@@ -62,15 +163,17 @@ impl Node {
         data_dir: &Path,
         keyring: Keyring,
         index: Option<IndexerConfig>,
-    ) -> Result<Self> {
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    ) -> Result<Self, NodeError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| NodeError::DataDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
         let path = data_dir.join("store");
-        let store = Arc::new(
-            Store::open(&path)
-                .with_context(|| format!("cannot open the store {}", path.display()))?,
-        );
-        let sealer = Arc::new(RecordSealer::from_keyring(&keyring)?);
+        let store = Arc::new(Store::open(&path).map_err(|source| NodeError::Store {
+            path: path.clone(),
+            source,
+        })?);
+        let sealer = Arc::new(RecordSealer::from_keyring(&keyring).map_err(NodeError::Sealer)?);
         let ingest = Arc::new(Ingest::new(
             config,
             store.clone(),
@@ -80,8 +183,7 @@ impl Node {
         let (index, indexer) = match index {
             None => (None, None),
             Some(ic) => {
-                let dir = data_dir.join("index");
-                let index = Arc::new(TxIndex::open(&dir)?);
+                let index = Arc::new(TxIndex::open(&data_dir.join("index"))?);
                 let indexer = Indexer::new(index.clone(), store.clone(), sealer.clone(), ic)?;
                 (Some(index), Some(indexer))
             }
@@ -111,7 +213,7 @@ impl Node {
         watchlists_dir: Option<&Path>,
         channels: &[policies::deliver::ChannelConfig],
         stop_at: Option<i64>,
-    ) -> Result<Self> {
+    ) -> Result<Self, NodeError> {
         let mut names = Vec::new();
         for c in channels {
             let channel = policies::deliver::Channel::new(c.clone())?;
@@ -151,9 +253,22 @@ impl Node {
         Ok(self)
     }
 
+    /// Keeps at most `max` rule windows live (`[policies] max_windows`).
+    pub fn with_max_windows(mut self, max: usize) -> Result<Self, NodeError> {
+        if let Some(engine) = self.policies.take() {
+            self.policies = Some(engine.max_windows(max)?);
+        }
+        Ok(self)
+    }
+
     /// The policy engine's counters, when evaluating rules.
     pub fn policy_stats(&self) -> Option<Arc<policies::EngineStats>> {
         self.policy_stats.clone()
+    }
+
+    /// The indexer's counters, when indexing.
+    pub fn index_stats(&self) -> Option<Arc<IndexStats>> {
+        self.index_stats.clone()
     }
 
     /// The metrics registry of this node.
@@ -171,14 +286,14 @@ impl Node {
         r
     }
 
-    /// The indexer's counters, when indexing.
-    pub fn index_stats(&self) -> Option<Arc<IndexStats>> {
-        self.index_stats.clone()
-    }
-
-    /// Runs the pipeline and the indexer until `shutdown` (or the stop
-    /// height of both); the indexer commits what it holds on the way out.
-    pub async fn run(&mut self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+    /// Runs the pipeline, the indexer, the rule engine and the senders until
+    /// `shutdown` (or the stop height of all of them); the indexer commits
+    /// what it holds on the way out, and what the senders have not sent
+    /// stays in the outbox for the next start.
+    pub async fn run(
+        &mut self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), NodeError> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stop_tx = Arc::new(stop_tx);
         let signal = tokio::spawn({
@@ -207,18 +322,26 @@ impl Node {
             let _ = stop_tx.send(true);
         }
         let indexed = match indexer {
-            Some(task) => task.await.context("indexer task")?,
+            Some(task) => task.await.map_err(|source| NodeError::Panicked {
+                task: "indexer",
+                source,
+            })?,
             None => Ok(()),
         };
         let evaluated = match policies {
-            Some(task) => task.await.context("policy engine task")?,
+            Some(task) => task.await.map_err(|source| NodeError::Panicked {
+                task: "rule engine",
+                source,
+            })?,
             None => Ok(()),
         };
-        // Senders stop with the node (what they have not sent stays in the
-        // outbox for the next start).
         let _ = stop_tx.send(true);
         for s in senders {
-            if let Err(e) = s.await.context("sender task")? {
+            let sent = s.await.map_err(|source| NodeError::Panicked {
+                task: "sender",
+                source,
+            })?;
+            if let Err(e) = sent {
                 tracing::error!(error = %e, "sender stopped");
             }
         }
@@ -242,36 +365,6 @@ async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
     }
 }
 
-/// Serves `GET /metrics` on `addr`; returns the bound address.
-pub async fn serve_metrics(addr: SocketAddr, registry: Registry) -> Result<SocketAddr> {
-    let registry = Arc::new(registry);
-    let app = Router::new().route(
-        "/metrics",
-        get(move || {
-            let registry = registry.clone();
-            async move {
-                (
-                    [(
-                        axum::http::header::CONTENT_TYPE,
-                        "text/plain; version=0.0.4; charset=utf-8",
-                    )],
-                    render(&registry),
-                )
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("server.metrics_listen: cannot listen on {addr}"))?;
-    let bound = listener.local_addr()?;
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "metrics server failed");
-        }
-    });
-    Ok(bound)
-}
-
 /// Completes on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     #[cfg(unix)]
@@ -293,117 +386,4 @@ pub async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
-}
-
-/// Logs progress every `every`, and draws a bar while catching up when
-/// stderr is a terminal.
-pub async fn report_progress(stats: Arc<Stats>, every: Duration) {
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} catching up [{bar:40}] block {pos}/{len} ({msg})",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
-    let mut last_log = std::time::Instant::now();
-    loop {
-        tick.tick().await;
-        let height = stats.height.load(Ordering::Relaxed);
-        let head = stats.head.load(Ordering::Relaxed);
-        let rate = stats.tx_per_second();
-        if stats.lag() > 0 {
-            bar.set_length(head.max(0) as u64);
-            bar.set_position(height.max(0) as u64);
-            bar.set_message(format!("{rate:.0} tx/s"));
-        }
-        if last_log.elapsed() >= every {
-            last_log = std::time::Instant::now();
-            tracing::info!(
-                height,
-                head,
-                lag = stats.lag(),
-                tx_per_s = rate.round(),
-                txs = stats.txs.load(Ordering::Relaxed),
-                opened = stats.opened.load(Ordering::Relaxed),
-                findings = stats.findings.load(Ordering::Relaxed),
-                "progress"
-            );
-        }
-    }
-}
-
-/// `lookthrough run`.
-pub fn run(config_path: &Path, until_height: Option<i64>) -> Result<ExitCode> {
-    let config = Config::load(config_path)?;
-    let mut ingest_config = config.ingest_config()?;
-    ingest_config.stop_at = until_height;
-    let mut index_config = config.indexer_config();
-    index_config.stop_at = until_height;
-    let keyring = open_keyring(&config.keys.regulator)?;
-    let node_key = config
-        .keys
-        .node
-        .as_ref()
-        .map(super::api::load_node_key)
-        .transpose()?;
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(async move {
-        let mut node = Node::open(
-            ingest_config,
-            &config.storage.data_dir,
-            keyring,
-            Some(index_config),
-        )?
-        .with_policies(
-            config.policies.rules_dir.as_deref(),
-            config.policies.watchlists_dir.as_deref(),
-            &config.policies.channel,
-            until_height,
-        )?;
-        if let Some(addr) = config.server.metrics_listen {
-            let bound = serve_metrics(addr, node.registry()).await?;
-            tracing::info!(%bound, "metrics at http://{bound}/metrics");
-        }
-        let api = match (config.api.listen, node_key, &node.index) {
-            (Some(listen), Some(key), Some(index)) => {
-                let api = super::api::serve_api(
-                    listen,
-                    &config.api,
-                    node.store.clone(),
-                    index.clone(),
-                    node.sealer.clone(),
-                    key,
-                    node.registry(),
-                )
-                .await?;
-                tracing::info!(bound = %api.bound, "GraphQL API at http://{}/graphql", api.bound);
-                Some(api)
-            }
-            _ => None,
-        };
-        tracing::info!(
-            store = %config.storage.data_dir.join("store").display(),
-            checkpoint = ?node.store.checkpoint()?,
-            endpoints = ?config.chain.endpoints,
-            "following the chain"
-        );
-        let progress = tokio::spawn(report_progress(
-            node.ingest.stats(),
-            Duration::from_secs(10),
-        ));
-        let result = node.run(shutdown_signal()).await;
-        progress.abort();
-        if let Some(api) = &api {
-            super::api::seal(&api.audit).await;
-        }
-        result?;
-        tracing::info!(
-            checkpoint = ?node.store.checkpoint()?,
-            indexed = ?node.index.as_ref().map(|i| i.checkpoint()).transpose()?.flatten().map(|c| c.height),
-            "stopped"
-        );
-        Ok::<_, anyhow::Error>(())
-    })?;
-    Ok(ExitCode::SUCCESS)
 }

@@ -2,6 +2,8 @@
 //!
 //! It owns, in the order data flows through them:
 //!
+//! - [`backoff`]: retry delays (exponential, with jitter), for every retry
+//!   loop of the node.
 //! - [`chain`]: the chain model. The JSON-RPC shapes of blocks, transactions
 //!   and receipts, their hashes recomputed from their fields, the Merkle roots
 //!   and proofs, transaction signatures and the weighted PBFT quorum of sealer
@@ -16,6 +18,7 @@
 //!   crates read by height, hash, range and class, and follow by its change
 //!   feed.
 
+pub mod backoff;
 pub mod chain;
 #[cfg(feature = "node")]
 pub mod ingest;

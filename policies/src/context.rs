@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use cel::Value;
-use indexer::document::TxDoc;
+use records::TxDoc;
 
 /// Milliseconds in an hour.
 const HOUR_MS: i64 = 3_600_000;
@@ -105,7 +105,7 @@ pub fn tx_value(d: &TxDoc) -> Value {
     m.insert(
         "amount".into(),
         match b.amount {
-            Some(c) => Value::Float(c as f64 / 100.0),
+            Some(c) => Value::Float(c.units_f64()),
             None => Value::Null,
         },
     );
@@ -147,7 +147,7 @@ pub fn probe() -> TxDoc {
     b.payer.id = Some("org-a".into());
     b.payee.account = Some(format!("0x{}", "44".repeat(20)));
     b.payee.id = Some("org-b".into());
-    b.amount = Some(123_456);
+    b.amount = Some(records::Money::from_hundredths(123_456));
     b.currency = Some("CNY".into());
     b.memo = Some("跨境汇款 remittance".into());
     d

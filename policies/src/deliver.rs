@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
+use observer_node::backoff::Backoff;
 use observer_node::store::{PolicyFamily, PolicyOp, Store};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -405,7 +406,9 @@ pub fn webhook_signature(secrets: &[&[u8]], id: &str, timestamp: i64, body: &[u8
         .join(" ")
 }
 
-/// The thin JSON of a notification: ids and a summary.
+/// The thin JSON of a notification: ids and a summary. It carries nothing
+/// taken from decrypted payloads (an alert's group key often is a party from
+/// one): the receiver reads those through the API, whose reads are audited.
 pub fn summary(entry: &OutboxEntry, a: &Alert, link_base: &str) -> Value {
     json!({
         "type": entry.event,
@@ -416,7 +419,6 @@ pub fn summary(entry: &OutboxEntry, a: &Alert, link_base: &str) -> Value {
             "rule_version": a.rule_version,
             "title": a.title,
             "severity": a.severity.as_str(),
-            "group_key": a.group_key,
             "transactions": a.count(),
             "first_transaction": a.transactions.first(),
             "first_seen_ms": a.first_seen_ms,
@@ -432,11 +434,10 @@ pub fn summary(entry: &OutboxEntry, a: &Alert, link_base: &str) -> Value {
 fn markdown(a: &Alert, link_base: &str) -> (String, String) {
     let title = format!("[{}] {}", a.severity.as_str().to_uppercase(), a.title);
     let mut text = format!(
-        "### {title}\n\n- 告警 Alert: #{}\n- 规则 Rule: {} v{}\n- 分组 Key: {}\n- 交易 Transactions: {}\n- 区块 Block: {}\n",
+        "### {title}\n\n- 告警 Alert: #{}\n- 规则 Rule: {} v{}\n- 交易 Transactions: {}\n- 区块 Block: {}\n",
         a.id,
         a.rule,
         a.rule_version,
-        a.group_key,
         a.count(),
         a.last_height
     );
@@ -577,13 +578,11 @@ impl Channel {
 /// The delay before attempt `attempts + 1`: doubling from `initial`, at
 /// most `max`, with ±25% jitter.
 pub fn backoff(initial_ms: u64, max_ms: u64, attempts: u32) -> u64 {
-    let base = initial_ms
-        .saturating_mul(1u64 << attempts.saturating_sub(1).min(30))
-        .min(max_ms);
-    let mut b = [0u8; 2];
-    let r = getrandom::fill(&mut b).map_or(0, |()| u16::from_le_bytes(b));
-    let spread = base / 4;
-    base - spread + (spread * 2 * u64::from(r)) / u64::from(u16::MAX)
+    let b = Backoff::new(
+        Duration::from_millis(initial_ms),
+        Duration::from_millis(max_ms),
+    );
+    u64::try_from(b.delay(attempts).as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Counters of one sender.
@@ -629,9 +628,11 @@ impl Sender {
         let prefix = keyed(self.channel.name(), "");
         loop {
             feed.borrow_and_update();
-            let head = self
-                .store
-                .policy_scan(PolicyFamily::Outbox, &prefix, None, false, 1)?;
+            let (store, from) = (self.store.clone(), prefix.clone());
+            let head = blocking(move || {
+                Ok(store.policy_scan(PolicyFamily::Outbox, &from, None, false, 1)?)
+            })
+            .await?;
             let wait = match head.into_iter().next() {
                 None => Duration::from_secs(30),
                 Some((key, value)) => {
@@ -656,12 +657,15 @@ impl Sender {
 
     async fn attempt(&self, key: Vec<u8>, mut entry: OutboxEntry) -> Result<(), EngineError> {
         use std::sync::atomic::Ordering::Relaxed;
-        let alert = crate::engine::alert(&self.store, entry.alert_id)?;
+        let (store, id) = (self.store.clone(), entry.alert_id);
+        let alert = blocking(move || crate::engine::alert(&store, id)).await?;
         let Some(alert) = alert else {
             // The alert is gone (it never is, but do not block the channel).
-            self.store
-                .policy_write(&[PolicyOp::Delete(PolicyFamily::Outbox, key)])?;
-            return Ok(());
+            let store = self.store.clone();
+            return blocking(move || {
+                Ok(store.policy_write(&[PolicyOp::Delete(PolicyFamily::Outbox, key)])?)
+            })
+            .await;
         };
         let result = self.channel.send(&entry, &alert).await;
         entry.attempts += 1;
@@ -687,32 +691,57 @@ impl Sender {
                 }
             }
         };
-        let _lock = self.store.policy_lock();
+        let delivery = Delivery {
+            channel: c.name.clone(),
+            message_id: entry.message_id.clone(),
+            at_ms: now,
+            status: status.into(),
+            attempt: entry.attempts,
+            detail: detail.chars().take(300).collect(),
+        };
+        let store = self.store.clone();
+        blocking(move || record_attempt(&store, key, &entry, ops_key, delivery)).await
+    }
+}
+
+/// Runs store work (RocksDB, the policy lock) on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, EngineError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| EngineError::Panicked(e.to_string()))?
+}
+
+/// Records an attempt under the policy lock, in one write: the outbox entry
+/// leaves (delivered), moves to the dead letters, or stays for its retry
+/// (`ops_key`), and the alert's delivery log shows the message's latest state.
+fn record_attempt(
+    store: &Store,
+    key: Vec<u8>,
+    entry: &OutboxEntry,
+    ops_key: Option<PolicyFamily>,
+    d: Delivery,
+) -> Result<(), EngineError> {
+    {
+        let _lock = store.policy_lock();
         let mut ops = Vec::new();
         match ops_key {
             None => ops.push(PolicyOp::Delete(PolicyFamily::Outbox, key)),
             Some(PolicyFamily::DeadLetters) => {
                 ops.push(PolicyOp::Delete(PolicyFamily::Outbox, key.clone()));
                 let v =
-                    serde_json::to_vec(&entry).map_err(|e| crate::engine::corrupt("entry", e))?;
+                    serde_json::to_vec(entry).map_err(|e| crate::engine::corrupt("entry", e))?;
                 ops.push(PolicyOp::Put(PolicyFamily::DeadLetters, key, v));
             }
             Some(f) => {
                 let v =
-                    serde_json::to_vec(&entry).map_err(|e| crate::engine::corrupt("entry", e))?;
+                    serde_json::to_vec(entry).map_err(|e| crate::engine::corrupt("entry", e))?;
                 ops.push(PolicyOp::Put(f, key, v));
             }
         }
         // The alert as it is now (the engine may have changed it meanwhile).
-        if let Some(mut a) = crate::engine::alert(&self.store, entry.alert_id)? {
-            let d = Delivery {
-                channel: c.name.clone(),
-                message_id: entry.message_id.clone(),
-                at_ms: now,
-                status: status.into(),
-                attempt: entry.attempts,
-                detail: detail.chars().take(300).collect(),
-            };
+        if let Some(mut a) = crate::engine::alert(store, entry.alert_id)? {
             // One line per message: its latest state.
             match a
                 .deliveries
@@ -729,9 +758,9 @@ impl Sender {
                 v,
             ));
         }
-        self.store.policy_write(&ops)?;
-        Ok(())
+        store.policy_write(&ops)?;
     }
+    Ok(())
 }
 
 /// Moves every dead letter of `channel` back to its outbox, due now;

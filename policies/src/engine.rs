@@ -4,22 +4,21 @@
 //! new checkpoint, so a crash at any instant neither loses nor repeats an
 //! alert.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use cel::Value;
-use indexer::document::TxDoc;
-use indexer::follow::{IndexStats, block_docs};
 use observer_node::store::{PolicyFamily, PolicyOp, Store, StoreError};
 use privacy::at_rest::RecordSealer;
+use records::{TxDoc, block_docs, seq};
 
 use crate::alert::{Alert, AlertState, Delivery, HistoryEntry, OutboxEntry, Silence};
 use crate::context::tx_value;
 use crate::rule::{Rule, Trigger};
 use crate::watchlist::Watchlists;
-use crate::window::{Event, Window};
+use crate::window::{DEFAULT_MAX_WINDOWS, Event, Removed, Window, WindowKey, Windows};
 
 const KEY_CHECKPOINT: &[u8] = b"checkpoint";
 const KEY_ALERT_SEQ: &[u8] = b"alert_seq";
@@ -61,6 +60,10 @@ pub enum EngineError {
         /// Why.
         reason: String,
     },
+    /// The engine's evaluation panicked: a bug of the engine, not of the
+    /// data; nothing of the block was written.
+    #[error("bug: the rule engine panicked ({0}); the block was not evaluated, please report it")]
+    Panicked(String),
 }
 
 pub(crate) fn corrupt(what: impl Into<String>, reason: impl std::fmt::Display) -> EngineError {
@@ -83,6 +86,28 @@ pub struct EngineStats {
     pub matches: AtomicU64,
     /// Last height evaluated.
     pub height: std::sync::atomic::AtomicI64,
+    /// Rule windows live now.
+    pub windows: AtomicU64,
+    /// Windows dropped to make room for new group keys (the cap was reached).
+    pub windows_evicted: AtomicU64,
+    /// Events dropped from windows holding their most.
+    pub window_events_dropped: AtomicU64,
+}
+
+/// Findings turned into alerts per block at most.
+const FINDINGS_PER_BLOCK: usize = 1_000;
+
+/// Store entries read per page when scanning.
+const SCAN_PAGE: usize = 4_096;
+
+/// The store key of a window.
+fn window_name(wk: &WindowKey) -> Vec<u8> {
+    format!("{WINDOW_PREFIX}{}\0{}", wk.0, wk.1).into_bytes()
+}
+
+/// The store operation removing a window.
+fn window_delete(wk: &WindowKey) -> PolicyOp {
+    PolicyOp::Delete(PolicyFamily::State, window_name(wk))
 }
 
 /// The wall clock, ms since the epoch.
@@ -122,11 +147,11 @@ pub struct Engine {
     rules_generation: u64,
     watchlists: Watchlists,
     lists_value: Value,
-    windows: HashMap<(String, String), Window>,
+    windows: Windows,
     silences: Vec<Silence>,
     channels: Vec<String>,
     stats: Arc<EngineStats>,
-    index_stats: IndexStats,
+    unreadable_records: AtomicU64,
     watchlist_error: Option<String>,
     stop_at: Option<i64>,
 }
@@ -161,19 +186,6 @@ impl Engine {
         backfill_rule_links(&store)?;
         backfill_alert_counts(&store)?;
         let file_ids: Vec<String> = rules.iter().map(|r| r.spec.id.clone()).collect();
-        let mut windows = HashMap::new();
-        for (k, v) in store.policy_scan(
-            PolicyFamily::State,
-            WINDOW_PREFIX.as_bytes(),
-            None,
-            false,
-            usize::MAX,
-        )? {
-            let name = String::from_utf8_lossy(&k[WINDOW_PREFIX.len()..]).to_string();
-            let (rule, key) = name.split_once('\0').unwrap_or((&name, ""));
-            let w: Window = serde_json::from_slice(&v).map_err(|e| corrupt(&name, e))?;
-            windows.insert((rule.to_string(), key.to_string()), w);
-        }
         let lists_value = watchlists.value();
         let mut e = Self {
             store,
@@ -183,20 +195,101 @@ impl Engine {
             rules_generation: u64::MAX,
             watchlists,
             lists_value,
-            windows,
+            windows: Windows::new(DEFAULT_MAX_WINDOWS),
             silences: Vec::new(),
             channels,
             stats: Arc::new(EngineStats::default()),
-            index_stats: IndexStats::default(),
+            unreadable_records: AtomicU64::new(0),
             watchlist_error: None,
             stop_at: None,
         };
         e.load_silences()?;
         e.load_rules()?;
+        e.restore_windows()?;
         if let Some(c) = e.checkpoint()? {
             e.stats.height.store(c, Ordering::Relaxed);
         }
         Ok(e)
+    }
+
+    /// Keeps at most `max` windows live (`[policies] max_windows`); when a
+    /// new group key finds the table full, the window closest to expiry
+    /// makes room (counted in [`EngineStats::windows_evicted`]).
+    pub fn max_windows(mut self, max: usize) -> Result<Self, EngineError> {
+        if max != DEFAULT_MAX_WINDOWS {
+            self.windows = Windows::new(max);
+            self.restore_windows()?;
+        }
+        Ok(self)
+    }
+
+    /// Reads the windows the store holds into the table (evicting past the
+    /// cap, and deleting what was evicted from the store).
+    fn restore_windows(&mut self) -> Result<(), EngineError> {
+        let mut removed = Removed::default();
+        let mut windows = Windows::new(self.windows_cap());
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = self.store.policy_scan(
+                PolicyFamily::State,
+                WINDOW_PREFIX.as_bytes(),
+                after.as_deref(),
+                false,
+                SCAN_PAGE,
+            )?;
+            let Some((last, _)) = page.last() else { break };
+            // The scan starts at its key, inclusive: the next page starts
+            // just past the last key read.
+            let mut next = last.clone();
+            next.push(0);
+            after = Some(next);
+            let full = page.len() == SCAN_PAGE;
+            for (k, v) in page {
+                let name = String::from_utf8_lossy(&k[WINDOW_PREFIX.len()..]).to_string();
+                let (rule, key) = name.split_once('\0').unwrap_or((&name, ""));
+                let w: Window = serde_json::from_slice(&v).map_err(|e| corrupt(&name, e))?;
+                let window_ms = self.window_ms(rule);
+                windows.restore(
+                    (rule.to_string(), key.to_string()),
+                    w,
+                    window_ms,
+                    &mut removed,
+                );
+            }
+            if !full {
+                break;
+            }
+        }
+        self.windows = windows;
+        let ops: Vec<PolicyOp> = removed.evicted.iter().map(window_delete).collect();
+        if !ops.is_empty() {
+            tracing::warn!(
+                evicted = ops.len(),
+                cap = self.windows_cap(),
+                "more rule windows stored than the cap allows; the closest to expiry were dropped"
+            );
+            self.stats
+                .windows_evicted
+                .fetch_add(ops.len() as u64, Ordering::Relaxed);
+            self.store.policy_write(&ops)?;
+        }
+        self.stats
+            .windows
+            .store(self.windows.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn windows_cap(&self) -> usize {
+        self.windows.cap()
+    }
+
+    /// The span of rule `id`'s window (0 for a rule no longer loaded, so
+    /// that its windows are swept).
+    fn window_ms(&self, id: &str) -> i64 {
+        self.rules
+            .iter()
+            .find(|r| r.rule.spec.id == id)
+            .map_or(0, |r| r.rule.window_ms)
     }
 
     /// Stops [`Engine::run`] once this height is evaluated.
@@ -313,7 +406,7 @@ impl Engine {
                 (self, r)
             })
             .await
-            .map_err(|e| corrupt("engine task", e))?;
+            .map_err(|e| EngineError::Panicked(e.to_string()))?;
             self = engine;
             result?;
             if let Some(stop) = self.stop_at
@@ -356,17 +449,10 @@ impl Engine {
     /// Evaluates block `h` (the one after the checkpoint) and commits the
     /// result with the new checkpoint.
     pub fn process(&mut self, h: i64) -> Result<(), EngineError> {
-        self.maybe_reload_watchlists();
-        let store = self.store.clone();
-        let _lock = store.policy_lock();
-        self.load_rules()?;
-        self.load_silences()?;
-        let Some((_, docs)) =
-            block_docs(&self.store, &self.sealer, h, &self.index_stats).map_err(|e| {
-                EngineError::Read {
-                    height: h,
-                    reason: e.to_string(),
-                }
+        let Some((_, docs)) = block_docs(&self.store, &self.sealer, h, &self.unreadable_records)
+            .map_err(|e| EngineError::Read {
+                height: h,
+                reason: e.to_string(),
             })?
         else {
             return Err(EngineError::Read {
@@ -374,10 +460,23 @@ impl Engine {
                 reason: "not stored".into(),
             });
         };
+        self.process_docs(h, &docs)
+    }
+
+    /// Evaluates `docs` as the transactions of block `h` (what
+    /// [`Engine::process`] does once it has read them from the store) and
+    /// commits the result with the new checkpoint.
+    pub fn process_docs(&mut self, h: i64, docs: &[TxDoc]) -> Result<(), EngineError> {
+        self.maybe_reload_watchlists();
+        let store = self.store.clone();
+        let _lock = store.policy_lock();
+        self.load_rules()?;
+        self.load_silences()?;
         let mut batch = Batch::new(&self.store)?;
         let now = now_ms();
-        let mut touched: Vec<(String, String)> = Vec::new();
-        for d in &docs {
+        let mut touched: Vec<WindowKey> = Vec::new();
+        let mut removed = Removed::default();
+        for d in docs {
             self.stats.transactions.fetch_add(1, Ordering::Relaxed);
             let mut ctx = cel::Context::default();
             ctx.add_variable_from_value("tx", tx_value(d));
@@ -413,8 +512,9 @@ impl Engine {
                     (vec![d.tx_hash.clone()], explain(d), key.clone())
                 } else {
                     let wk = (r.spec.id.clone(), key.clone());
-                    let w = self.windows.entry(wk.clone()).or_default();
-                    let fired = w.push(event(d), r.window_ms, r.trigger);
+                    let fired =
+                        self.windows
+                            .push(&wk, event(d), r.window_ms, r.trigger, &mut removed);
                     touched.push(wk);
                     let Some(f) = fired else { continue };
                     let alert_key = match &f.sub_key {
@@ -438,11 +538,14 @@ impl Engine {
                 )?;
             }
         }
-        // Findings the node recorded since the last block: one alert each.
+        // Findings the node recorded since the last block: one alert each,
+        // read from where the last block left off (at most a page a block;
+        // the rest follow with the next blocks).
         let seen = batch.counter(KEY_FINDINGS_SEEN)?;
-        let findings = self.store.findings()?;
-        if (findings.len() as u64) > seen {
-            for f in findings.iter().skip(seen as usize) {
+        let findings = self.store.findings_from(seen, FINDINGS_PER_BLOCK)?;
+        if let Some((last, _)) = findings.last() {
+            let next_seen = last + 1;
+            for (_, f) in &findings {
                 let rule = block_rule();
                 let mut values = BTreeMap::new();
                 values.insert("check".into(), f.check.clone());
@@ -465,7 +568,7 @@ impl Engine {
                     &self.channels,
                 )?;
             }
-            batch.set_counter(KEY_FINDINGS_SEEN, findings.len() as u64);
+            batch.set_counter(KEY_FINDINGS_SEEN, next_seen);
         }
         // Window state of the keys this block touched, and windows that
         // expired.
@@ -473,25 +576,42 @@ impl Engine {
         touched.dedup();
         let last_t = docs.last().map(|d| d.time_ms);
         for wk in touched {
-            if let (Some(w), Some(t)) = (self.windows.get_mut(&wk), last_t) {
-                let window_ms = self
-                    .rules
-                    .iter()
-                    .find(|r| r.rule.spec.id == wk.0)
-                    .map_or(0, |r| r.rule.window_ms);
-                w.expire(t, window_ms);
-            }
-            let key = format!("{WINDOW_PREFIX}{}\0{}", wk.0, wk.1).into_bytes();
-            match self.windows.get(&wk) {
-                Some(w) if !w.events.is_empty() => {
+            let kept = match last_t {
+                Some(t) => {
+                    let window_ms = self.window_ms(&wk.0);
+                    self.windows.expire(&wk, t, window_ms)
+                }
+                None => self.windows.get(&wk),
+            };
+            match kept {
+                Some(w) => {
                     let v = serde_json::to_vec(w).map_err(|e| corrupt("window", e))?;
-                    batch.ops.push(PolicyOp::Put(PolicyFamily::State, key, v));
+                    batch
+                        .ops
+                        .push(PolicyOp::Put(PolicyFamily::State, window_name(&wk), v));
                 }
-                _ => {
-                    self.windows.remove(&wk);
-                    batch.ops.push(PolicyOp::Delete(PolicyFamily::State, key));
-                }
+                None => batch.ops.push(window_delete(&wk)),
             }
+        }
+        // Windows whose span has passed, touched or not, and those that made
+        // room for new keys, leave the store with this block.
+        if let Some(t) = last_t {
+            self.windows.sweep(t, &mut removed);
+        }
+        for wk in removed.evicted.iter().chain(&removed.expired) {
+            // A key evicted and then seen again in this block is live, and
+            // its window was written above.
+            if self.windows.get(wk).is_none() {
+                batch.ops.push(window_delete(wk));
+            }
+        }
+        if !removed.evicted.is_empty() {
+            tracing::warn!(
+                evicted = removed.evicted.len(),
+                cap = self.windows.cap(),
+                height = h,
+                "rule windows at their cap: the closest to expiry made room for new group keys"
+            );
         }
         let opened = batch.opened;
         let matched = batch.matched;
@@ -506,6 +626,15 @@ impl Engine {
             .alerts_opened
             .fetch_add(opened, Ordering::Relaxed);
         self.stats.matches.fetch_add(matched, Ordering::Relaxed);
+        self.stats
+            .windows
+            .store(self.windows.len() as u64, Ordering::Relaxed);
+        self.stats
+            .windows_evicted
+            .fetch_add(removed.evicted.len() as u64, Ordering::Relaxed);
+        self.stats
+            .window_events_dropped
+            .fetch_add(removed.events_dropped, Ordering::Relaxed);
         self.stats.height.store(h, Ordering::Relaxed);
         Ok(())
     }
@@ -574,10 +703,7 @@ fn explain(d: &TxDoc) -> BTreeMap<String, String> {
     v.insert("tx".into(), d.tx_hash.clone());
     v.insert("status".into(), d.status.clone());
     if let Some(a) = b.amount {
-        v.insert(
-            "amount".into(),
-            format!("{}.{:02}", a / 100, (a % 100).abs()),
-        );
+        v.insert("amount".into(), a.to_string());
     }
     for (k, x) in [
         ("currency", b.currency.as_deref()),
@@ -597,7 +723,7 @@ fn event(d: &TxDoc) -> Event {
     Event {
         t: d.time_ms,
         hash: d.tx_hash.clone(),
-        cents: b.amount.unwrap_or(0),
+        cents: b.amount.map_or(0, records::Money::hundredths),
         payer: b.payer.key().unwrap_or_default().to_string(),
         payee: b.payee.key().unwrap_or_default().to_string(),
         currency: b.currency.clone().unwrap_or_default(),
@@ -855,7 +981,7 @@ impl<'s> Batch<'s> {
             // The by-rule link holds the transaction's chain position too,
             // which the index filters on far faster than on hashes.
             let seq = if *h == d.tx_hash {
-                Some(indexer::schema::seq(d.height, d.index))
+                Some(seq(d.height, d.index))
             } else {
                 position(self.store, h)?
             };
@@ -965,7 +1091,7 @@ pub fn rule_transactions(store: &Store, rule: &str) -> Result<Vec<String>, Engin
         .collect())
 }
 
-/// The chain positions (`indexer::schema::seq`) of every transaction the
+/// The chain positions (`records::seq`) of every transaction the
 /// alerts of rule `rule` matched, ascending.
 pub fn rule_positions(store: &Store, rule: &str) -> Result<Vec<u64>, EngineError> {
     let prefix = keyed(&format!("{RULE_PREFIX}{rule}"), "");
@@ -992,9 +1118,7 @@ fn position(store: &Store, hash: &str) -> Result<Option<u64>, EngineError> {
     let Ok(h) = observer_node::chain::hexbytes::decode_fixed::<32>("hash", hash) else {
         return Ok(None);
     };
-    Ok(store
-        .transaction(&h)?
-        .map(|t| indexer::schema::seq(t.height, t.index)))
+    Ok(store.transaction(&h)?.map(|t| seq(t.height, t.index)))
 }
 
 /// Fills in the by-rule links from the by-transaction ones in a store whose

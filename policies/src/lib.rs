@@ -16,8 +16,8 @@
 //! - [`deliver`]: one sender per channel (webhook with Standard Webhooks
 //!   signatures, DingTalk, WeCom) takes its outbox in order, at least once.
 //!
-//! Data flow: store (verified blocks, sealed records) → `block_docs` (the
-//! indexer's reading of each transaction) → every enabled rule → alerts and
+//! Data flow: store (verified blocks, sealed records) → `records::block_docs`
+//! (each transaction in the clear, as the index reads it too) → every enabled rule → alerts and
 //! outbox entries → the store's policy families → senders → receivers.
 
 pub mod alert;

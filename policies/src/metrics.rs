@@ -36,7 +36,24 @@ impl Collector for PolicyCollector {
             None,
             g.metric_type(),
         )?)?;
+        let g = ConstGauge::new(s.windows.load(Ordering::Relaxed) as i64);
+        g.encode(encoder.encode_descriptor(
+            "lookthrough_policy_windows",
+            "Rule windows (one per rule and group key) live now",
+            None,
+            g.metric_type(),
+        )?)?;
         for (name, help, v) in [
+            (
+                "lookthrough_policy_windows_evicted",
+                "Rule windows dropped to make room for new group keys (policies.max_windows reached)",
+                &s.windows_evicted,
+            ),
+            (
+                "lookthrough_policy_window_events_dropped",
+                "Events dropped from rule windows holding their most",
+                &s.window_events_dropped,
+            ),
             (
                 "lookthrough_policy_transactions",
                 "Transactions the rules were evaluated on by this process",

@@ -11,9 +11,7 @@ use std::collections::BTreeMap;
 
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::futures_util::stream::{self, Stream};
-use async_graphql::{
-    Context, Enum, ErrorExtensions, InputObject, Object, Result, SimpleObject, Subscription,
-};
+use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, Subscription};
 use observer_node::store::PolicyFamily;
 use policies::alert::{Alert, AlertState, Silence};
 use policies::manage::{self, Action, ManageError};
@@ -284,10 +282,9 @@ impl AlertNode {
                 }
                 Ok(())
             }
-            None => Err(async_graphql::Error::new(
+            None => Err(crate::error::ErrorCode::Forbidden.error(
                 "decrypted alert fields are not sent on subscriptions; fetch them with the alert query, where each read is audited",
-            )
-            .extend_with(|_, e| e.set("code", "FORBIDDEN"))),
+            )),
         }
     }
 }
@@ -391,13 +388,14 @@ impl From<manage::RuleVersion> for RuleVersionInfo {
 pub type AlertConnection = Connection<String, AlertNode, EmptyFields, EmptyFields>;
 
 fn manage_error(e: ManageError) -> async_graphql::Error {
+    use crate::error::ErrorCode;
     let code = match &e {
-        ManageError::NotFound(_) => "NOT_FOUND",
-        ManageError::Conflict(_) => "CONFLICT",
-        ManageError::Invalid(_) | ManageError::Rule(_) => "BAD_USER_INPUT",
+        ManageError::NotFound(_) => ErrorCode::NotFound,
+        ManageError::Conflict(_) => ErrorCode::Conflict,
+        ManageError::Invalid(_) | ManageError::Rule(_) => ErrorCode::BadUserInput,
         ManageError::Engine(_) => return internal(e),
     };
-    async_graphql::Error::new(e.to_string()).extend_with(move |_, x| x.set("code", code))
+    code.error(e.to_string())
 }
 
 fn works_alerts(r: Role) -> bool {

@@ -30,6 +30,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod auth;
+pub mod error;
 pub mod metrics;
 pub mod schema;
 pub mod server;

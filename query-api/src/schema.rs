@@ -19,10 +19,7 @@
 use std::sync::Arc;
 
 use async_graphql::connection::{Connection, ConnectionNameType, Edge, EdgeNameType, EmptyFields};
-use async_graphql::{
-    Context, Enum, Error, ErrorExtensions, InputObject, Object, Result, Schema, SimpleObject,
-};
-use indexer::document::{cents, read_payload};
+use async_graphql::{Context, Enum, Error, InputObject, Object, Result, Schema, SimpleObject};
 use indexer::search::{
     Filter, MAX_PAGE, Range, Search, SearchError, SearchRequest, Sort, SortBy, payload_in_clear,
 };
@@ -31,9 +28,12 @@ use observer_node::chain::model::Block;
 use observer_node::store::{Store, StoredTx};
 use privacy::at_rest::RecordSealer;
 use privacy::envelope::Class;
+use records::Money;
+use records::doc::{normalise_address, read_payload};
 
 use crate::audit::{AuditEntry, AuditLog};
 use crate::auth::{Principal, Role, TokenRecord};
+use crate::error::ErrorCode;
 use crate::server::ReadLog;
 use crate::stats::{Account, Stats};
 use crate::subscription::CoreSubscription;
@@ -100,13 +100,12 @@ pub fn sdl() -> String {
 }
 
 pub(crate) fn bad_input(msg: impl Into<String>) -> Error {
-    Error::new(msg.into()).extend_with(|_, e| e.set("code", "BAD_USER_INPUT"))
+    ErrorCode::BadUserInput.error(msg)
 }
 
 pub(crate) fn internal(err: impl std::fmt::Display) -> Error {
     tracing::error!(error = %err, "a query failed");
-    Error::new("internal error (the server log has the detail)")
-        .extend_with(|_, e| e.set("code", "INTERNAL"))
+    ErrorCode::Internal.error("internal error (the server log has the detail)")
 }
 
 pub(crate) fn search_error(err: SearchError) -> Error {
@@ -127,14 +126,12 @@ pub(crate) fn state<'a>(ctx: &Context<'a>) -> Result<&'a Arc<ApiState>> {
 
 /// The caller; a request without one (never sent by the server) is refused.
 pub(crate) fn caller<'a>(ctx: &Context<'a>) -> Result<&'a Principal> {
-    ctx.data_opt::<Principal>().ok_or_else(|| {
-        Error::new("not authenticated").extend_with(|_, e| e.set("code", "UNAUTHENTICATED"))
-    })
+    ctx.data_opt::<Principal>()
+        .ok_or_else(|| ErrorCode::Unauthenticated.error("not authenticated"))
 }
 
 pub(crate) fn forbidden(role: Role, what: &str) -> Error {
-    Error::new(format!("the {role} role may not read {what}"))
-        .extend_with(|_, e| e.set("code", "FORBIDDEN"))
+    ErrorCode::Forbidden.error(format!("the {role} role may not read {what}"))
 }
 
 /// The caller, if its role passes `allowed`; else a FORBIDDEN error naming
@@ -168,9 +165,7 @@ fn parse_hash(what: &str, s: &str) -> Result<Hash> {
 }
 
 pub(crate) fn amount_text(hundredths: i64) -> String {
-    let sign = if hundredths < 0 { "-" } else { "" };
-    let a = hundredths.unsigned_abs();
-    format!("{sign}{}.{:02}", a / 100, a % 100)
+    Money::from_hundredths(hundredths).to_string()
 }
 
 /// Whether a payload is in the clear or an envelope.
@@ -342,7 +337,7 @@ impl TransactionFilter {
         let amount = |name: &str, v: &Option<String>| {
             v.as_deref()
                 .map(|s| {
-                    cents(s.trim()).ok_or_else(|| {
+                    Money::parse(s).map(Money::hundredths).ok_or_else(|| {
                         bad_input(format!(
                             "amountRange.{name}: {s:?} is not a decimal amount with at most two decimals"
                         ))
@@ -366,7 +361,6 @@ impl TransactionFilter {
                 PrivacyClass::Private => "private".to_string(),
             }),
             status: self.envelope_status.map(|s| s.class().as_str().to_string()),
-            rule: None,
             hashes: None,
             positions: None,
             scenario: self.scenario.clone(),
@@ -528,7 +522,7 @@ impl Transaction {
 
     /// Contract called (empty for a deployment).
     async fn to(&self) -> String {
-        indexer::document::normalise_address(&self.stored.tx.to)
+        normalise_address(&self.stored.tx.to)
     }
 
     /// First four bytes of the call data.
@@ -578,7 +572,7 @@ impl Transaction {
                 reference: b.reference,
                 payer: b.payer.key().map(str::to_string),
                 payee: b.payee.key().map(str::to_string),
-                amount: b.amount.map(amount_text),
+                amount: b.amount.map(|a| a.to_string()),
                 currency: b.currency,
                 memo: b.memo,
                 raw_text: std::str::from_utf8(&plain).ok().map(str::to_string),
@@ -637,10 +631,9 @@ fn audit_read(log: Option<ReadLog>, hash: &str, what: &str) -> Result<()> {
             log.read(hash.to_string());
             Ok(())
         }
-        None => Err(Error::new(format!(
+        None => Err(ErrorCode::Forbidden.error(format!(
             "{what} are not sent on subscriptions; fetch them with the transaction query, where each read is audited"
-        ))
-        .extend_with(|_, e| e.set("code", "FORBIDDEN"))),
+        ))),
     }
 }
 
@@ -1359,7 +1352,7 @@ impl CoreQuery {
         search: Option<String>,
         filter: Option<TransactionFilter>,
     ) -> Result<Stats> {
-        Stats::new(ctx, search, filter.unwrap_or_default())
+        Stats::new(ctx, search, filter.unwrap_or_default()).await
     }
 }
 
@@ -1523,16 +1516,17 @@ pub(crate) async fn transaction_page(
         has_search || order.field == TransactionOrderField::Amount,
         &mut filter,
     )?;
-    let filter = filter.to_filter_in(&st.store)?;
     let had_cursor = after.is_some();
-    let req = SearchRequest {
-        query: search,
-        filter,
-        sort,
-        first,
-        after,
-    };
     blocking(move || {
+        // `ruleHit` reads the rule's links from the store: here, off the
+        // async workers.
+        let req = SearchRequest {
+            query: search,
+            filter: filter.to_filter_in(&st.store)?,
+            sort,
+            first,
+            after,
+        };
         let page = if first == 0 {
             // Only the count (and coverage) is wanted.
             let mut p = st

@@ -36,6 +36,7 @@ use serde_json::json;
 
 use crate::audit::{Actor, AuditLog, Reads};
 use crate::auth::{Authenticator, Principal};
+use crate::error::ErrorCode;
 use crate::metrics::{ApiMetrics, Outcome};
 use crate::schema::{ApiSchema, ApiState};
 use crate::time::now_ms;
@@ -185,7 +186,7 @@ fn graphiql() -> Html<String> {
 
 fn unauthenticated(e: &crate::auth::AuthError) -> Response {
     tracing::info!(error = %e, "request refused: not authenticated");
-    let mut resp = refuse(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", e.to_string());
+    let mut resp = refuse(ErrorCode::Unauthenticated, e.to_string());
     resp.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static(r#"Bearer realm="lookthrough""#),
@@ -205,16 +206,14 @@ async fn authenticate(
         Ok(Err(e)) => {
             tracing::error!(error = %e, "authentication failed");
             Err(refuse(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL",
+                ErrorCode::Internal,
                 "internal error while checking the token (the server log has the detail)".into(),
             ))
         }
         Err(e) => {
             tracing::error!(error = %e, "authentication task failed");
             Err(refuse(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL",
+                ErrorCode::Internal,
                 "internal error while checking the token".into(),
             ))
         }
@@ -227,8 +226,7 @@ fn over_rate(api: &Api, principal: &Principal) -> Option<Response> {
     let wait = wait.wait_time_from(DefaultClock::default().now());
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let mut resp = refuse(
-        StatusCode::TOO_MANY_REQUESTS,
-        "RATE_LIMITED",
+        ErrorCode::RateLimited,
         format!(
             "rate limit: at most {} requests per second (bursts of {}) per token; retry in {secs} s",
             api.limits.rate_per_second, api.limits.burst
@@ -310,17 +308,19 @@ async fn graphql_get(State(api): State<Api>, req: Request) -> Response {
 }
 
 /// A GraphQL-shaped error answer with an HTTP status.
-fn refuse(status: StatusCode, code: &str, message: String) -> Response {
+/// A request refused before execution: the code's HTTP status, and the
+/// code and message as a GraphQL error.
+fn refuse(code: ErrorCode, message: String) -> Response {
     let body = Json(json!({
-        "errors": [{ "message": message, "extensions": { "code": code } }]
+        "errors": [{ "message": message, "extensions": { "code": code.as_str() } }]
     }));
-    (status, body).into_response()
+    (code.http_status(), body).into_response()
 }
 
-fn error_response(code: &str, message: String) -> async_graphql::Response {
+fn error_response(code: ErrorCode, message: String) -> async_graphql::Response {
     let mut e = ServerError::new(message, None);
     let mut ext = ErrorExtensionValues::default();
-    ext.set("code", code);
+    ext.set("code", code.as_str());
     e.extensions = Some(ext);
     async_graphql::Response::from_errors(vec![e])
 }
@@ -375,7 +375,7 @@ impl Api {
             Err(_) => {
                 outcome = Outcome::TimedOut;
                 error_response(
-                    "TIMEOUT",
+                    ErrorCode::Timeout,
                     format!(
                         "the request ran longer than {} s and was stopped; narrow the search or ask for fewer fields",
                         self.limits.timeout.as_secs()
@@ -425,7 +425,7 @@ impl Api {
 
 fn withheld() -> Response {
     GraphQLResponse::from(error_response(
-        "INTERNAL",
+        ErrorCode::Internal,
         "the read could not be written to the audit log, so its result is withheld".into(),
     ))
     .into_response()

@@ -286,15 +286,16 @@ pub struct Stats {
 }
 
 impl Stats {
-    pub(crate) fn new(
+    pub(crate) async fn new(
         ctx: &Context<'_>,
         search: Option<String>,
         filter: TransactionFilter,
     ) -> Result<Self> {
-        let who = caller(ctx)?;
-        Ok(Self {
-            scope: Scope::new(who.role, &state(ctx)?.store, search, filter)?,
-        })
+        let role = caller(ctx)?.role;
+        let st = state(ctx)?.clone();
+        // `ruleHit` reads the rule's links from the store: off the async workers.
+        let scope = blocking(move || Scope::new(role, &st.store, search, filter)).await?;
+        Ok(Self { scope })
     }
 }
 

@@ -13,11 +13,11 @@ use indexer::TxIndex;
 use indexer::follow::{Indexer, IndexerConfig};
 use indexer::search::Search;
 use jsonwebtoken::{EncodingKey, Header};
+use node::api::{ApiOptions, ApiParts};
 use observer_node::chain::hexbytes::encode0x;
-use query_api::audit::AuditLog;
-use query_api::auth::{Authenticator, JwtSettings, JwtVerifier, Role, create_token};
-use query_api::server::{Api, Limits};
-use query_api::{ApiState, build_schema};
+use query_api::ApiState;
+use query_api::auth::{JwtSettings, Role, create_token};
+use query_api::server::Limits;
 use serde_json::{Value, json};
 
 const JWT_SECRET: &[u8] = b"an HS256 secret of at least 32 bytes, for tests";
@@ -78,13 +78,6 @@ async fn server_with(seed: u64, blocks: usize, stored: Option<i64>, limits: Limi
         .unwrap();
     ix.commit().unwrap();
     let node_key = Arc::new(privacy::keys::PrivateKey::generate().unwrap());
-    let audit = Arc::new(AuditLog::open(store.clone(), Some(node_key.clone())).unwrap());
-    let state = Arc::new(ApiState {
-        store: store.clone(),
-        search: Arc::new(Search::new(index)),
-        sealer: chain.sealer.clone(),
-        audit,
-    });
     let mut tokens = Role::ALL.iter().map(|r| {
         create_token(&store, &format!("{r} in tests"), *r, 0)
             .unwrap()
@@ -97,18 +90,30 @@ async fn server_with(seed: u64, blocks: usize, stored: Option<i64>, limits: Limi
         tokens.next().unwrap(),
         tokens.next().unwrap(),
     );
-    let jwt = JwtVerifier::new(&JwtSettings {
-        algorithm: "HS256".into(),
-        key: zeroize::Zeroizing::new(JWT_SECRET.to_vec()),
-        issuer: "https://idp.example.cn".into(),
-        audience: "lookthrough".into(),
-        role_claim: "roles".into(),
-        leeway_secs: 0,
-    })
+    // The API as the node wires and serves it.
+    let options = ApiOptions {
+        limits,
+        jwt: Some(JwtSettings {
+            algorithm: "HS256".into(),
+            key: zeroize::Zeroizing::new(JWT_SECRET.to_vec()),
+            issuer: "https://idp.example.cn".into(),
+            audience: "lookthrough".into(),
+            role_claim: "roles".into(),
+            leeway_secs: 0,
+        }),
+        dashboards: Default::default(),
+    };
+    let parts = ApiParts::build(
+        store.clone(),
+        Arc::new(Search::new(index)),
+        chain.sealer.clone(),
+        Some(node_key.clone()),
+        options,
+        None,
+    )
     .unwrap();
-    let auth = Arc::new(Authenticator::new(store.clone(), Some(jwt)));
-    let api = Api::new(build_schema(state.clone()), state.clone(), auth, limits);
-    let app = query_api::server::router(api);
+    let state = parts.state.clone();
+    let app = parts.app();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -952,17 +957,17 @@ fn facts(s: &Server) -> Vec<Facts> {
             let time_ms = store.block(t.height).unwrap().unwrap().header.timestamp;
             let hash = encode0x(&t.tx.claimed_hash);
             let mut parties: Vec<String> = t.tx.claimed_from.iter().map(|a| encode0x(a)).collect();
-            parties.push(indexer::document::normalise_address(&t.tx.to));
+            parties.push(records::doc::normalise_address(&t.tx.to));
             let mut keys = Vec::new();
             let mut amount = None;
             if let Some(plain) = indexer::search::payload_in_clear(store, &s.state.sealer, &hash) {
-                let (b, _) = indexer::document::read_payload(&plain);
+                let (b, _) = records::doc::read_payload(&plain);
                 for p in [&b.payer, &b.payee] {
                     parties.extend(p.account.clone());
                     parties.extend(p.id.clone());
                     keys.extend(p.key().map(str::to_string));
                 }
-                amount = b.amount;
+                amount = b.amount.map(records::Money::hundredths);
             }
             let lower = |v: Vec<String>| -> Vec<String> {
                 v.into_iter()
@@ -982,7 +987,9 @@ fn facts(s: &Server) -> Vec<Facts> {
 }
 
 fn hundredths(decimal: &Value) -> i64 {
-    indexer::document::cents(decimal.as_str().unwrap()).unwrap()
+    records::Money::parse(decimal.as_str().unwrap())
+        .unwrap()
+        .hundredths()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,7 @@
-//! What the index knows of one transaction ([`TxDoc`]), read from the store:
-//! the verified transaction, its block, its envelope class and its payload
-//! (the plaintext of a public transaction, or the decrypted record).
+//! One stored transaction in the clear ([`TxDoc`]), as the index and the
+//! rules both read it: the verified transaction, its block, its envelope
+//! class and its payload (the plaintext of a public transaction, or the
+//! decrypted record).
 //!
 //! Payloads are read as JSON when they are JSON (the business fields the
 //! workload and typical FISCO BCOS business contracts use: `scenario`,
@@ -17,9 +18,8 @@ use observer_node::chain::payload::payload;
 #[cfg(feature = "store")]
 use observer_node::store::StoredTx;
 use serde_json::Value;
-use tantivy::{DateTime, TantivyDocument};
 
-use crate::schema::{Fields, seq};
+use crate::money::Money;
 
 /// Full text kept per document at most (bytes); the rest is not indexed.
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;
@@ -53,15 +53,15 @@ pub struct Business {
     pub payer: Party,
     /// Receiving party.
     pub payee: Party,
-    /// Amount in hundredths.
-    pub amount: Option<i64>,
+    /// Amount.
+    pub amount: Option<Money>,
     /// Currency code, as written.
     pub currency: Option<String>,
     /// Memo.
     pub memo: Option<String>,
 }
 
-/// One transaction as the index sees it.
+/// One transaction in the clear, as the index and the rules see it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TxDoc {
     /// Transaction hash, `0x` + lowercase hex.
@@ -88,8 +88,6 @@ pub struct TxDoc {
     pub business: Business,
     /// Full text of the payload.
     pub text: String,
-    /// Rules hit.
-    pub rules: Vec<String>,
 }
 
 impl TxDoc {
@@ -116,60 +114,6 @@ impl TxDoc {
         v.sort_unstable();
         v.dedup();
         v
-    }
-
-    /// The tantivy document.
-    pub fn to_document(&self, f: &Fields) -> TantivyDocument {
-        let mut d = TantivyDocument::new();
-        d.add_text(f.tx_hash, &self.tx_hash);
-        d.add_text(f.block_hash, &self.block_hash);
-        d.add_i64(f.height, self.height);
-        d.add_u64(f.index, u64::from(self.index));
-        d.add_u64(f.seq, seq(self.height, self.index));
-        d.add_date(f.time, DateTime::from_timestamp_millis(self.time_ms));
-        if let Some(from) = &self.from {
-            d.add_text(f.from, from);
-        }
-        d.add_text(f.to, &self.to);
-        for p in self.parties() {
-            d.add_text(f.party, p);
-        }
-        let b = &self.business;
-        if let Some(p) = b.payer.key() {
-            d.add_text(f.payer, p);
-        }
-        if let Some(p) = b.payee.key() {
-            d.add_text(f.payee, p);
-        }
-        if let Some(s) = &self.sealer {
-            d.add_text(f.sealer, s);
-        }
-        if let Some(m) = &self.method {
-            d.add_text(f.method, m);
-        }
-        for (field, value) in [
-            (f.scenario, &b.scenario),
-            (f.action, &b.action),
-            (f.reference, &b.reference),
-            (f.currency, &b.currency),
-            (f.memo, &b.memo),
-        ] {
-            if let Some(v) = value {
-                d.add_text(field, v);
-            }
-        }
-        if let Some(a) = b.amount {
-            d.add_i64(f.amount, a);
-        }
-        d.add_text(f.privacy, self.privacy());
-        d.add_text(f.status, &self.status);
-        for r in &self.rules {
-            d.add_text(f.rule, r);
-        }
-        if !self.text.is_empty() {
-            d.add_text(f.text, &self.text);
-        }
-        d
     }
 }
 
@@ -214,7 +158,6 @@ pub fn from_store(block: &Block, tx: &StoredTx, plaintext: Option<&[u8]>) -> TxD
         status: tx.class.clone(),
         business,
         text,
-        rules: Vec::new(),
     }
 }
 
@@ -348,70 +291,15 @@ fn business(v: &Value) -> Business {
         reference: string(v, "reference"),
         payer: party(v.get("from").or_else(|| v.get("payer"))),
         payee: party(v.get("to").or_else(|| v.get("payee"))),
-        amount: string(v, "amount").and_then(|a| cents(&a)),
+        amount: string(v, "amount").and_then(|a| Money::parse(&a)),
         currency: string(v, "currency").map(|c| c.to_ascii_uppercase()),
         memo: string(v, "memo").map(|m| truncate(&m).to_string()),
     }
 }
 
-/// A decimal amount in hundredths, exactly: `49870.5` → 4987050. `None`
-/// for anything else (more than two non-zero decimals, exponents, signs
-/// other than a leading `-`, overflow).
-pub fn cents(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let (neg, s) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s),
-    };
-    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
-    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    if !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let (kept, rest) = frac.split_at(frac.len().min(2));
-    if rest.bytes().any(|b| b != b'0') {
-        return None;
-    }
-    let mut v: i64 = int.parse().ok()?;
-    v = v.checked_mul(100)?;
-    let mut f: i64 = if kept.is_empty() {
-        0
-    } else {
-        kept.parse().ok()?
-    };
-    if kept.len() == 1 {
-        f *= 10;
-    }
-    v = v.checked_add(f)?;
-    Some(if neg { -v } else { v })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn amounts_are_read_exactly() {
-        assert_eq!(cents("49870.00"), Some(4_987_000));
-        assert_eq!(cents("49870.5"), Some(4_987_050));
-        assert_eq!(cents("12"), Some(1_200));
-        assert_eq!(cents("0.010"), Some(1));
-        assert_eq!(cents("-3.25"), Some(-325));
-        for bad in [
-            "",
-            ".5",
-            "1.005",
-            "1e5",
-            "abc",
-            "1.2.3",
-            "+1",
-            "99999999999999999999",
-        ] {
-            assert_eq!(cents(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn a_business_payload_gives_its_fields_and_text() {
@@ -428,7 +316,7 @@ mod tests {
         );
         assert_eq!(b.payer.id.as_deref(), Some("icbc"));
         assert_eq!(b.payee.key(), Some("hk-trade"));
-        assert_eq!(b.amount, Some(100_050));
+        assert_eq!(b.amount, Some(Money::from_hundredths(100_050)));
         assert_eq!(b.currency.as_deref(), Some("HKD"));
         assert!(text.contains("跨境汇款") && text.contains("加急") && text.contains("工商银行"));
     }

@@ -1,128 +1,17 @@
-//! The regulators' API in the binary: [`serve_api`] wires `query-api` over
-//! a node's store and index; `lookthrough token …` manages API tokens and
-//! `lookthrough audit …` checks and exports the audit log.
+//! Administration beside the node: `lookthrough token …` manages API tokens
+//! and `lookthrough audit …` checks and exports the audit log.
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
-use indexer::TxIndex;
-use indexer::search::Search;
-use observer_node::ingest::metrics::render;
+use node::Config;
+use node::keys::load_node_key;
 use observer_node::store::Store;
-use privacy::at_rest::RecordSealer;
-use privacy::keys::{PrivateKey, PublicKey};
-use prometheus_client::registry::Registry;
-use query_api::audit::AuditLog;
-use query_api::auth::{Authenticator, JwtVerifier, Role};
-use query_api::server::Api;
+use privacy::keys::PublicKey;
+use query_api::auth::Role;
 use query_api::time::{format_ms, now_ms};
-use query_api::{ApiState, build_schema};
-
-use crate::config::{ApiSection, Config, KeyEntry};
-
-/// A running API.
-pub struct ApiHandle {
-    /// Where it listens.
-    pub bound: SocketAddr,
-    /// Its audit log (seal it once more on the way out).
-    pub audit: Arc<AuditLog>,
-    /// The dashboards it serves (for sign-in links).
-    pub dashboards: dashboards::Dashboards,
-}
-
-/// Loads the node's SM2 signing key (`keys.node`).
-pub fn load_node_key(entry: &KeyEntry) -> Result<Arc<PrivateKey>> {
-    let key = PrivateKey::from_pem_file(&entry.path, entry.passphrase_env.as_deref())
-        .with_context(|| format!("keys.node: {}", entry.path.display()))?;
-    tracing::info!(key = %key.key_id(), "loaded the node key (seals the audit log)");
-    Ok(Arc::new(key))
-}
-
-/// Serves the API on `listen` over `store` and `index`, with `/metrics`
-/// showing `registry` (the node's) and the API's own; seals the audit
-/// log's head every `section.seal_interval_secs`.
-pub async fn serve_api(
-    listen: SocketAddr,
-    section: &ApiSection,
-    store: Arc<Store>,
-    index: Arc<TxIndex>,
-    sealer: Arc<RecordSealer>,
-    node_key: Arc<PrivateKey>,
-    mut registry: Registry,
-) -> Result<ApiHandle> {
-    let jwt = section
-        .jwt_settings()?
-        .map(|s| JwtVerifier::new(&s))
-        .transpose()
-        .context("api.jwt")?;
-    let audit = Arc::new(
-        AuditLog::open(store.clone(), Some(node_key)).context("cannot open the audit log")?,
-    );
-    let state = Arc::new(ApiState {
-        store: store.clone(),
-        search: Arc::new(Search::new(index)),
-        sealer,
-        audit: audit.clone(),
-    });
-    let limits = section.limits()?;
-    let api = Api::new(
-        build_schema(state.clone()),
-        state,
-        Arc::new(Authenticator::new(store, jwt)),
-        limits,
-    );
-    api.metrics().register(&mut registry);
-    let api = api.with_metrics(Arc::new(move || render(&registry)));
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("api.listen: cannot listen on {listen}"))?;
-    let bound = listener.local_addr()?;
-    let dashboards = dashboards::Dashboards::new(
-        api.clone(),
-        dashboards::Settings {
-            secure_cookies: section.secure_cookies.unwrap_or(!bound.ip().is_loopback()),
-            ..Default::default()
-        },
-    );
-    let app = query_api::server::router(api.clone()).merge(dashboards::router(dashboards.clone()));
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "API server failed");
-        }
-    });
-    let every = Duration::from_secs(section.seal_interval_secs);
-    let sealing = audit.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            seal(&sealing).await;
-            api.prune_rate_limits();
-        }
-    });
-    Ok(ApiHandle {
-        bound,
-        audit,
-        dashboards,
-    })
-}
-
-/// Seals the audit log's head if it moved, logging the outcome.
-pub async fn seal(audit: &Arc<AuditLog>) {
-    let audit = audit.clone();
-    match tokio::task::spawn_blocking(move || audit.seal(now_ms())).await {
-        Ok(Ok(Some(s))) => tracing::info!(seq = s.seq, head = %s.head, "audit log sealed"),
-        Ok(Ok(None)) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "sealing the audit log failed"),
-        Err(e) => tracing::error!(error = %e, "sealing task failed"),
-    }
-}
 
 fn open_store_for_writing(config: &Config) -> Result<Store> {
     let path = config.store_dir();

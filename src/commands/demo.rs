@@ -26,10 +26,11 @@ use observer_node::ingest::{IngestConfig, Trust};
 use privacy::keyring::Keyring;
 use privacy::keys::PrivateKey;
 
-use super::api::{seal, serve_api};
+use node::api::{ApiOptions, ApiParts, seal};
+use node::config::ApiSection;
+use node::{Node, shutdown_signal};
+
 use super::devnet::{Crypto, NewChain, build};
-use super::node::{Node, serve_metrics, shutdown_signal};
-use crate::config::ApiSection;
 
 /// Options of `lookthrough demo`.
 #[derive(clap::Args, Debug, Clone)]
@@ -156,7 +157,7 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
             &[],
             opts.until_height,
         )?;
-        let metrics = serve_metrics("127.0.0.1:0".parse()?, node.registry()).await?;
+        let metrics = node::metrics::serve("127.0.0.1:0".parse()?, node.registry()).await?;
         let node_key = Arc::new(PrivateKey::generate()?);
         let search_config = write_search_config(data, &regulator_pem, &node_key, &urls)?;
         let (_, admin_token) = query_api::auth::create_token(
@@ -169,22 +170,27 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
             .index
             .clone()
             .context("the demo node indexes")?;
-        let api = serve_api(
-            opts.api_listen,
-            &ApiSection::default(),
+        let section = ApiSection::default();
+        let api = ApiParts::build(
             node.store.clone(),
-            index,
+            Arc::new(Search::new(index)),
             node.sealer.clone(),
-            node_key,
-            node.registry(),
-        )
-        .await
-        .with_context(|| {
-            format!(
-                "--api-listen {}: (pass --api-listen 127.0.0.1:0 to take any free port)",
-                opts.api_listen
+            Some(node_key),
+            ApiOptions::from_section(&section, opts.api_listen)?,
+            Some(node.registry()),
+        )?;
+        let bound = api
+            .serve(
+                opts.api_listen,
+                Duration::from_secs(section.seal_interval_secs),
             )
-        })?;
+            .await
+            .with_context(|| {
+                format!(
+                    "--api-listen {}: (pass --api-listen 127.0.0.1:0 to take any free port)",
+                    opts.api_listen
+                )
+            })?;
 
         println!("lookthrough demo");
         match fault {
@@ -212,13 +218,13 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
         );
         println!(
             "  dashboard http://{}{}   (signs you in as the demo admin; works once)",
-            api.bound,
+            bound,
             api.dashboards.sign_in_link(admin_token.as_str())
         );
         println!("  metrics   http://{metrics}/metrics");
         println!(
             "  graphql   http://{}/graphql   (GraphiQL in a browser; add the header below)",
-            api.bound
+            bound
         );
         println!(
             "  token     Authorization: Bearer {}   (admin)",
@@ -226,7 +232,7 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
         );
         println!(
             "  try       curl -s http://{}/graphql -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' -d '{{\"query\":\"{{ chain {{ head indexedHeight }} }}\"}}'",
-            api.bound,
+            bound,
             admin_token.as_str()
         );
         println!(
@@ -280,9 +286,9 @@ fn write_search_config(
     urls: &[String],
 ) -> Result<std::path::PathBuf> {
     let key = data.join("regulator.pem");
-    super::keys::write_private(&key, regulator_pem.as_bytes())?;
-    let node = data.join("node.pem");
-    super::keys::write_private(&node, node_key.to_pkcs8_pem()?.as_bytes())?;
+    node::keys::write_private(&key, regulator_pem.as_bytes())?;
+    let node_pem = data.join("node.pem");
+    node::keys::write_private(&node_pem, node_key.to_pkcs8_pem()?.as_bytes())?;
     let endpoints: Vec<String> = urls.iter().map(|u| format!("{u:?}")).collect();
     let text = format!(
         "# Written by `lookthrough demo` for `lookthrough search`, `reindex`, `token` and `audit`.\n\
@@ -291,7 +297,7 @@ fn write_search_config(
          [storage]\ndata_dir = {:?}\n\n[server]\nmetrics_listen = \"127.0.0.1:0\"\n",
         endpoints.join(", "),
         key.display().to_string(),
-        node.display().to_string(),
+        node_pem.display().to_string(),
         data.display().to_string(),
     );
     let path = data.join("lookthrough.toml");

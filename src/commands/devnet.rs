@@ -86,7 +86,7 @@ pub fn write_regulator_key(workload: &Workload, dir: &Path) -> Result<()> {
         std::fs::remove_file(&path)
             .with_context(|| format!("cannot replace {}", path.display()))?;
     }
-    super::keys::write_private(&path, key.to_pkcs8_pem()?.as_bytes())?;
+    node::keys::write_private(&path, key.to_pkcs8_pem()?.as_bytes())?;
     std::fs::write(dir.join("regulator.pub"), key.public_key().to_spki_pem()?)
         .with_context(|| format!("cannot write {}", dir.join("regulator.pub").display()))?;
     Ok(())

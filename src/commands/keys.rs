@@ -1,12 +1,14 @@
-//! `lookthrough keygen`.
+//! `lookthrough keygen`: a new SM2 key pair as PKCS#8 PEM.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use node::keys::write_private;
 use privacy::keyfile::{Pbes2Prf, passphrase_from_env};
 use privacy::keys::PrivateKey;
 
+/// `lookthrough keygen`.
 pub fn keygen(
     out: &Path,
     public_out: Option<&Path>,
@@ -33,22 +35,4 @@ pub fn keygen(
     }
     println!("key id {}", key.key_id());
     Ok(ExitCode::SUCCESS)
-}
-
-/// Writes a secret file readable by its owner only, refusing to overwrite.
-pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("cannot create private key file {}", path.display()))?;
-    f.write_all(bytes)
-        .with_context(|| format!("cannot write private key file {}", path.display()))?;
-    Ok(())
 }

@@ -8,13 +8,14 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use indexer::TxIndex;
-use indexer::document::read_payload;
 use indexer::search::{Filter, Range, Search, SearchRequest, Sort, SortBy, payload_in_clear};
 use observer_node::store::Store;
 use privacy::at_rest::RecordSealer;
+use records::Money;
+use records::doc::read_payload;
 
-use super::node::open_keyring;
-use crate::config::Config;
+use node::Config;
+use node::keys::open_keyring;
 
 /// Sort keys on the command line.
 #[derive(clap::ValueEnum, Debug, Clone, Copy)]
@@ -126,7 +127,7 @@ fn parse_time(flag: &str, s: &str, end: bool) -> Result<i64> {
 fn parse_amount(flag: &str, s: &Option<String>) -> Result<Option<i64>> {
     s.as_deref()
         .map(|a| {
-            indexer::document::cents(a).with_context(|| {
+            Money::parse(a).map(Money::hundredths).with_context(|| {
                 format!("--{flag}: '{a}' is not an amount with at most two decimals")
             })
         })
@@ -206,9 +207,7 @@ pub fn search(opts: &SearchOpts) -> Result<ExitCode> {
                 .transpose()?
                 .unwrap_or_default()
         };
-        let amount = business
-            .amount
-            .map(|a| format!("{}.{:02}", a / 100, (a % 100).abs()));
+        let amount = business.amount.map(|a| a.to_string());
         if opts.json {
             let v = serde_json::json!({
                 "tx_hash": hit.tx_hash,

@@ -35,6 +35,7 @@ use privacy::at_rest::RecordSealer;
 use privacy::envelope::TxContext;
 use privacy::keyring::Keyring;
 
+use crate::backoff::Backoff;
 use crate::chain::CryptoSuite;
 use crate::chain::hexbytes::{Hash, encode0x};
 use crate::chain::model::{Block, BlockTransactions, Receipt};
@@ -300,8 +301,12 @@ impl Ingest {
         tokio::pin!(shutdown);
         let mut current = 0usize;
         let mut network_failures = 0u32;
-        let mut backoff = self.config.backoff_initial;
-        // (endpoint, height, check) already recorded by this process.
+        // Retries since the last block stored (for the backoff's delay).
+        let mut retries = 0u32;
+        // (endpoint, height, check) already recorded by this process, for the
+        // heights not yet stored: the chain only moves forward, so what is
+        // below the next height can never repeat, and the set stays as small
+        // as the findings of the height the node is stuck on.
         let mut recorded: HashSet<(usize, i64, String)> = HashSet::new();
         // Endpoints that served a bad block at the height we are stuck on.
         let mut bad_here: HashSet<usize> = HashSet::new();
@@ -327,7 +332,7 @@ impl Ingest {
                 Err(e) => {
                     tracing::warn!(endpoint = endpoint.url(), error = %e, "cannot read the head");
                     let delay =
-                        self.network_error(&mut current, &mut network_failures, &mut backoff);
+                        self.network_error(&mut current, &mut network_failures, &mut retries);
                     if sleep_or_shutdown(delay, &mut shutdown).await {
                         return Ok(());
                     }
@@ -371,7 +376,7 @@ impl Ingest {
                 let failure = match result {
                     Ok(p) => match self.accept(&mut chain, p, endpoint.url()).await? {
                         Ok(()) => {
-                            backoff = self.config.backoff_initial;
+                            retries = 0;
                             continue;
                         }
                         Err(finding) => Failure::Bad(finding),
@@ -387,7 +392,7 @@ impl Ingest {
                 Some(Failure::Network(e)) => {
                     tracing::warn!(endpoint = endpoint.url(), error = %e, "network error; retrying");
                     let delay =
-                        self.network_error(&mut current, &mut network_failures, &mut backoff);
+                        self.network_error(&mut current, &mut network_failures, &mut retries);
                     if sleep_or_shutdown(delay, &mut shutdown).await {
                         return Ok(());
                     }
@@ -401,6 +406,8 @@ impl Ingest {
                         detail = %finding.detail,
                         "endpoint served a block that fails verification; not stored, moving to the next endpoint"
                     );
+                    let next = chain.next_height();
+                    recorded.retain(|(_, at, _)| *at >= next);
                     if recorded.insert(key) {
                         self.store.add_finding(&finding)?;
                         self.stats.findings.fetch_add(1, Ordering::Relaxed);
@@ -420,10 +427,10 @@ impl Ingest {
                             "no endpoint serves a valid block at this height; waiting"
                         );
                         bad_here.clear();
-                        if sleep_or_shutdown(jitter(backoff), &mut shutdown).await {
+                        retries = retries.saturating_add(1);
+                        if sleep_or_shutdown(self.backoff().delay(retries), &mut shutdown).await {
                             return Ok(());
                         }
-                        backoff = (backoff * 2).min(self.config.backoff_max);
                     }
                 }
             }
@@ -437,7 +444,7 @@ impl Ingest {
         &self,
         current: &mut usize,
         failures: &mut u32,
-        backoff: &mut Duration,
+        retries: &mut u32,
     ) -> Duration {
         self.stats.network_errors.fetch_add(1, Ordering::Relaxed);
         *failures += 1;
@@ -445,9 +452,12 @@ impl Ingest {
             *failures = 0;
             *current = (*current + 1) % self.endpoints.len();
         }
-        let delay = jitter(*backoff);
-        *backoff = (*backoff * 2).min(self.config.backoff_max);
-        delay
+        *retries = retries.saturating_add(1);
+        self.backoff().delay(*retries)
+    }
+
+    fn backoff(&self) -> Backoff {
+        Backoff::new(self.config.backoff_initial, self.config.backoff_max)
     }
 
     fn set_endpoint(&self, url: &str) {
@@ -631,15 +641,6 @@ async fn sleep_or_shutdown(
     }
 }
 
-/// `d` scaled by a factor in [0.5, 1.5), so retrying observers spread out.
-fn jitter(d: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|t| t.subsec_nanos())
-        .unwrap_or(0);
-    d.mul_f64(0.5 + f64::from(nanos % 1000) / 1000.0)
-}
-
 async fn fetch_and_process(
     endpoint: Arc<Endpoint>,
     height: i64,
@@ -732,11 +733,11 @@ async fn fetch_and_process(
                 .unwrap_or_else(|| "verify".into());
             Err(bad(&check, failures.join("; "), raw))
         }
-        Err(e) => Err(bad(
-            "worker",
-            format!("verification task failed: {e}"),
-            String::new(),
-        )),
+        // A panic is a bug of this node, not evidence against the endpoint:
+        // it stops ingest with the block named instead of recording a finding.
+        Err(e) => Err(Failure::Fatal(format!(
+            "bug: verifying block {height} panicked ({e}); nothing of it was stored, please report it"
+        ))),
     }
 }
 

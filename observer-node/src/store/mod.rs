@@ -764,15 +764,34 @@ impl Store {
         self.counter(KEY_FINDING_SEQ)
     }
 
-    /// Every finding, oldest first.
+    /// Every finding, oldest first (tests and small stores; readers that
+    /// follow the findings use [`Store::findings_from`]).
     pub fn findings(&self) -> Result<Vec<Finding>, StoreError> {
+        Ok(self
+            .findings_from(0, usize::MAX)?
+            .into_iter()
+            .map(|(_, f)| f)
+            .collect())
+    }
+
+    /// At most `limit` findings from sequence number `first` on, oldest
+    /// first, each with its sequence number (findings are numbered from 0
+    /// in the order they were recorded).
+    pub fn findings_from(
+        &self,
+        first: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Finding)>, StoreError> {
+        let start = i64::try_from(first).unwrap_or(i64::MAX).to_be_bytes();
+        let mode = rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward);
         let mut out = Vec::new();
-        for item in self
-            .db
-            .iterator_cf(self.cf(CF_FINDINGS)?, rocksdb::IteratorMode::Start)
-        {
-            let (_, v) = item?;
-            out.push(serde_json::from_slice(&v).map_err(|e| corrupt("finding", e))?);
+        for item in self.db.iterator_cf(self.cf(CF_FINDINGS)?, mode).take(limit) {
+            let (k, v) = item?;
+            let seq = <[u8; 8]>::try_from(&k[..])
+                .map(i64::from_be_bytes)
+                .map_err(|_| corrupt("finding key", "not 8 bytes"))?;
+            let f = serde_json::from_slice(&v).map_err(|e| corrupt("finding", e))?;
+            out.push((u64::try_from(seq).unwrap_or(0), f));
         }
         Ok(out)
     }

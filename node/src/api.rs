@@ -1,0 +1,155 @@
+//! The regulators' API and the compliance officers' dashboards over a
+//! node's store and index: [`ApiParts::build`] is the one place they are
+//! put together (audit log, authenticator, schema, limits, metrics,
+//! dashboards) and [`ApiParts::app`] the one `Router` they are served by,
+//! in the node, the demo, the benchmarks and the tests alike.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use indexer::search::Search;
+use observer_node::ingest::metrics::render;
+use observer_node::store::Store;
+use privacy::at_rest::RecordSealer;
+use privacy::keys::PrivateKey;
+use prometheus_client::registry::Registry;
+use query_api::audit::AuditLog;
+use query_api::auth::{Authenticator, JwtSettings, JwtVerifier};
+use query_api::server::{Api, Limits};
+use query_api::time::now_ms;
+use query_api::{ApiState, build_schema};
+
+use crate::NodeError;
+use crate::config::ApiSection;
+
+/// How the API is served, beyond the data it serves.
+#[derive(Default)]
+pub struct ApiOptions {
+    /// Request limits (time, rate, burst).
+    pub limits: Limits,
+    /// JWT bearer tokens from an identity provider; `None`: API tokens only.
+    pub jwt: Option<JwtSettings>,
+    /// The dashboards' cookies and lifetimes.
+    pub dashboards: dashboards::Settings,
+}
+
+impl ApiOptions {
+    /// The options of an `[api]` section served at `listen`: cookies are
+    /// `Secure` unless set otherwise or served on loopback.
+    pub fn from_section(section: &ApiSection, listen: SocketAddr) -> Result<Self, NodeError> {
+        Ok(Self {
+            limits: section.limits()?,
+            jwt: section.jwt_settings()?,
+            dashboards: dashboards::Settings {
+                secure_cookies: section.secure_cookies.unwrap_or(!listen.ip().is_loopback()),
+                ..Default::default()
+            },
+        })
+    }
+}
+
+/// The API and the dashboards, wired over a store and its index.
+#[derive(Clone)]
+pub struct ApiParts {
+    /// The GraphQL API.
+    pub api: Api,
+    /// What its resolvers read (the store, the search, the sealer, the audit log).
+    pub state: Arc<ApiState>,
+    /// The audit log of decrypted reads.
+    pub audit: Arc<AuditLog>,
+    /// The dashboards (for sign-in links).
+    pub dashboards: dashboards::Dashboards,
+}
+
+impl ApiParts {
+    /// Wires the API over `store` and `search`. The audit log's head is
+    /// sealed with `node_key` when given. `/metrics` shows `registry` (the
+    /// node's, with the API's own metrics added) when given, else the API's
+    /// metrics alone.
+    pub fn build(
+        store: Arc<Store>,
+        search: Arc<Search>,
+        sealer: Arc<RecordSealer>,
+        node_key: Option<Arc<PrivateKey>>,
+        options: ApiOptions,
+        registry: Option<Registry>,
+    ) -> Result<Self, NodeError> {
+        let jwt = options.jwt.as_ref().map(JwtVerifier::new).transpose()?;
+        let audit = Arc::new(AuditLog::open(store.clone(), node_key)?);
+        let state = Arc::new(ApiState {
+            store: store.clone(),
+            search,
+            sealer,
+            audit: audit.clone(),
+        });
+        let mut api = Api::new(
+            build_schema(state.clone()),
+            state.clone(),
+            Arc::new(Authenticator::new(store, jwt)),
+            options.limits,
+        );
+        if let Some(mut registry) = registry {
+            api.metrics().register(&mut registry);
+            api = api.with_metrics(Arc::new(move || render(&registry)));
+        }
+        let dashboards = dashboards::Dashboards::new(api.clone(), options.dashboards);
+        Ok(Self {
+            api,
+            state,
+            audit,
+            dashboards,
+        })
+    }
+
+    /// Every route: `/graphql`, `/healthz`, `/metrics` and the dashboards.
+    pub fn app(&self) -> Router {
+        query_api::server::router(self.api.clone())
+            .merge(dashboards::router(self.dashboards.clone()))
+    }
+
+    /// Serves [`ApiParts::app`] on `listen` (`api.listen`) and seals the
+    /// audit log's head every `seal_every`; returns the bound address.
+    pub async fn serve(
+        &self,
+        listen: SocketAddr,
+        seal_every: Duration,
+    ) -> Result<SocketAddr, NodeError> {
+        let fail = |source| NodeError::Listen {
+            what: "api.listen",
+            addr: listen,
+            source,
+        };
+        let listener = tokio::net::TcpListener::bind(listen).await.map_err(fail)?;
+        let bound = listener.local_addr().map_err(fail)?;
+        let app = self.app();
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "API server failed");
+            }
+        });
+        let (audit, api) = (self.audit.clone(), self.api.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(seal_every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                seal(&audit).await;
+                api.prune_rate_limits();
+            }
+        });
+        Ok(bound)
+    }
+}
+
+/// Seals the audit log's head if it moved, logging the outcome.
+pub async fn seal(audit: &Arc<AuditLog>) {
+    let audit = audit.clone();
+    match tokio::task::spawn_blocking(move || audit.seal(now_ms())).await {
+        Ok(Ok(Some(s))) => tracing::info!(seq = s.seq, head = %s.head, "audit log sealed"),
+        Ok(Ok(None)) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "sealing the audit log failed"),
+        Err(e) => tracing::error!(error = %e, "sealing task failed"),
+    }
+}

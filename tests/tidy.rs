@@ -1,0 +1,112 @@
+//! Tidiness that keeps the code easy to find one's way in: every Rust file
+//! opens with a `//!` comment saying what it owns, and `ARCHITECTURE.md`'s
+//! code map has a heading for exactly the crates of the workspace.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Rust files of the repository, outside build output and dependencies.
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if path.is_dir() {
+            if name.starts_with('.')
+                || ["target", "node_modules", "corpus", "artifacts"].contains(&name.as_ref())
+            {
+                continue;
+            }
+            rust_files(&path, out);
+        } else if name.ends_with(".rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_rust_file_opens_with_a_module_comment() {
+    let mut files = Vec::new();
+    rust_files(&root(), &mut files);
+    assert!(files.len() > 50, "found only {} Rust files", files.len());
+    let missing: Vec<String> = files
+        .iter()
+        .filter(|f| {
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+            !first.starts_with("//!")
+        })
+        .map(|f| f.strip_prefix(root()).unwrap_or(f).display().to_string())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "these files do not open with a `//!` comment saying what they own: {missing:?}"
+    );
+}
+
+/// The workspace's member folders, from the root `Cargo.toml`.
+fn members() -> BTreeSet<String> {
+    let text = std::fs::read_to_string(root().join("Cargo.toml")).expect("Cargo.toml");
+    let manifest: toml::Table = text.parse().expect("Cargo.toml parses");
+    manifest["workspace"]["members"]
+        .as_array()
+        .expect("workspace.members")
+        .iter()
+        .map(|m| m.as_str().expect("a member is a path").to_string())
+        .collect()
+}
+
+/// The folders `ARCHITECTURE.md`'s code map has a heading for (`### \`name/\``).
+fn mapped_folders() -> BTreeSet<String> {
+    let text = std::fs::read_to_string(root().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    text.lines()
+        .filter_map(|l| l.strip_prefix("### `"))
+        .filter_map(|l| l.split('`').next())
+        .filter_map(|l| l.strip_suffix('/'))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_code_map_names_exactly_the_workspace_crates() {
+    let members = members();
+    let mapped = mapped_folders();
+    let crates: BTreeSet<String> = mapped
+        .iter()
+        .filter(|f| root().join(f).join("Cargo.toml").exists())
+        .cloned()
+        .collect();
+    // `fuzz/` is a crate of its own, outside the workspace (cargo-fuzz needs nightly).
+    let outside: BTreeSet<String> = ["fuzz".to_string()].into();
+    let unmapped: Vec<_> = members.difference(&crates).collect();
+    let stale: Vec<_> = crates
+        .difference(&members)
+        .filter(|c| !outside.contains(*c))
+        .collect();
+    assert!(
+        unmapped.is_empty(),
+        "workspace crates without a `### `NAME/`` heading in ARCHITECTURE.md: {unmapped:?}"
+    );
+    assert!(
+        stale.is_empty(),
+        "ARCHITECTURE.md maps crates that are not workspace members: {stale:?}"
+    );
+    for heading in &mapped {
+        assert!(
+            root().join(heading).is_dir(),
+            "ARCHITECTURE.md maps `{heading}/`, which does not exist"
+        );
+    }
+    let text = std::fs::read_to_string(root().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    assert!(
+        !text.contains("(in progress)"),
+        "ARCHITECTURE.md describes what exists: no \"(in progress)\" marks"
+    );
+}
