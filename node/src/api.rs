@@ -18,8 +18,8 @@ use prometheus_client::registry::Registry;
 use query_api::audit::AuditLog;
 use query_api::auth::{Authenticator, JwtSettings, JwtVerifier};
 use query_api::server::{Api, Limits};
-use query_api::time::now_ms;
 use query_api::{ApiState, build_schema};
+use records::time::now_ms;
 
 use crate::NodeError;
 use crate::config::ApiSection;

@@ -11,11 +11,6 @@ use std::sync::Arc;
 use cel::Value;
 use records::TxDoc;
 
-/// Milliseconds in an hour.
-const HOUR_MS: i64 = 3_600_000;
-/// Beijing time is UTC+8.
-const BEIJING_OFFSET_MS: i64 = 8 * HOUR_MS;
-
 /// The fields of `tx`, with their CEL types, as the rule reference lists
 /// them.
 pub const FIELDS: &[(&str, &str)] = &[
@@ -62,16 +57,6 @@ fn text(s: Option<&str>) -> Value {
     }
 }
 
-/// Beijing hour and ISO weekday of `ms`.
-pub fn beijing_hour_weekday(ms: i64) -> (i64, i64) {
-    let local = ms + BEIJING_OFFSET_MS;
-    let day = local.div_euclid(24 * HOUR_MS);
-    let hour = local.rem_euclid(24 * HOUR_MS) / HOUR_MS;
-    // 1970-01-01 was a Thursday (4).
-    let weekday = (day + 3).rem_euclid(7) + 1;
-    (hour, weekday)
-}
-
 /// The `tx` value of a document.
 pub fn tx_value(d: &TxDoc) -> Value {
     let b = &d.business;
@@ -79,7 +64,7 @@ pub fn tx_value(d: &TxDoc) -> Value {
         || b.amount.is_some()
         || b.payer.key().is_some()
         || b.payee.key().is_some();
-    let (hour, weekday) = beijing_hour_weekday(d.time_ms);
+    let (hour, weekday) = records::time::hour_weekday(d.time_ms);
     let mut m: HashMap<String, Value> = HashMap::with_capacity(FIELDS.len());
     m.insert("hash".into(), text(Some(&d.tx_hash)));
     m.insert("height".into(), Value::Int(d.height));
@@ -161,9 +146,28 @@ mod tests {
     fn beijing_hour_and_weekday() {
         // 2026-11-25 00:30 UTC is 08:30 on a Wednesday in Beijing.
         let ms = 1_795_566_600_000;
-        assert_eq!(beijing_hour_weekday(ms), (8, 3));
+        let at = |ms: i64| {
+            let v = tx_value(&TxDoc {
+                time_ms: ms,
+                ..Default::default()
+            });
+            match v {
+                Value::Map(m) => (
+                    m.get(&cel::objects::Key::from("hour".to_string())).cloned(),
+                    m.get(&cel::objects::Key::from("weekday".to_string()))
+                        .cloned(),
+                ),
+                _ => (None, None),
+            }
+        };
+        assert_eq!(at(ms), (Some(Value::Int(8)), Some(Value::Int(3))));
         // 17:00 UTC on Tuesday is 01:00 Wednesday in Beijing.
-        assert_eq!(beijing_hour_weekday(ms - 7 * HOUR_MS - 1_800_000), (1, 3));
+        assert_eq!(
+            at(ms - 7 * 3_600_000 - 1_800_000),
+            (Some(Value::Int(1)), Some(Value::Int(3)))
+        );
+        // A block time at the edge of i64 does not overflow.
+        assert!(matches!(at(i64::MAX).0, Some(Value::Int(0..=23))));
     }
 
     #[test]

@@ -73,6 +73,22 @@ pub(crate) fn corrupt(what: impl Into<String>, reason: impl std::fmt::Display) -
     }
 }
 
+/// A stored big-endian `u64` (a counter, an id, a sequence number); `what`
+/// names the record in the error when it is not 8 bytes.
+pub(crate) fn be_u64(what: impl Into<String>, bytes: &[u8]) -> Result<u64, EngineError> {
+    <[u8; 8]>::try_from(bytes)
+        .map(u64::from_be_bytes)
+        .map_err(|_| corrupt(what, format!("{} bytes where 8 were expected", bytes.len())))
+}
+
+/// The stored `u64` at `key` of the state family, 0 when absent.
+pub(crate) fn state_u64(store: &Store, key: &[u8]) -> Result<u64, EngineError> {
+    match store.policy_get(PolicyFamily::State, key)? {
+        None => Ok(0),
+        Some(b) => be_u64(String::from_utf8_lossy(key), &b),
+    }
+}
+
 /// Live counters.
 #[derive(Debug, Default)]
 pub struct EngineStats {
@@ -111,12 +127,7 @@ fn window_delete(wk: &WindowKey) -> PolicyOp {
 }
 
 /// The wall clock, ms since the epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use records::time::now_ms;
 
 fn be64(v: u64) -> [u8; 8] {
     v.to_be_bytes()
@@ -313,16 +324,7 @@ impl Engine {
     /// that no longer compiles (a watchlist it reads is gone) keeps the
     /// previous rule set's copy, or is left out.
     fn load_rules(&mut self) -> Result<(), EngineError> {
-        let generation = match self
-            .store
-            .policy_get(PolicyFamily::State, crate::manage::KEY_RULES_GENERATION)?
-        {
-            None => 0,
-            Some(b) => u64::from_be_bytes(
-                b.try_into()
-                    .map_err(|_| corrupt("rules_generation", "not 8 bytes"))?,
-            ),
-        };
+        let generation = state_u64(&self.store, crate::manage::KEY_RULES_GENERATION)?;
         if generation == self.rules_generation {
             return Ok(());
         }
@@ -656,9 +658,12 @@ pub fn checkpoint(store: &Store) -> Result<Option<i64>, EngineError> {
     match store.policy_get(PolicyFamily::State, KEY_CHECKPOINT)? {
         None => Ok(None),
         Some(v) => {
-            let b: [u8; 8] = v
-                .try_into()
-                .map_err(|_| corrupt("checkpoint", "not 8 bytes"))?;
+            let b: [u8; 8] = v.try_into().map_err(|v: Vec<u8>| {
+                corrupt(
+                    "checkpoint",
+                    format!("{} bytes where 8 were expected", v.len()),
+                )
+            })?;
             Ok(Some(i64::from_be_bytes(b)))
         }
     }
@@ -762,13 +767,7 @@ impl<'s> Batch<'s> {
         if let Some(v) = self.counters.get(name) {
             return Ok(*v);
         }
-        let v = match self.store.policy_get(PolicyFamily::State, name)? {
-            None => 0,
-            Some(b) => u64::from_be_bytes(
-                b.try_into()
-                    .map_err(|_| corrupt(String::from_utf8_lossy(name), "not 8 bytes"))?,
-            ),
-        };
+        let v = state_u64(self.store, name)?;
         self.counters.insert(name.to_vec(), v);
         Ok(v)
     }
@@ -788,10 +787,7 @@ impl<'s> Batch<'s> {
             Some(id) => *id,
             None => match self.store.policy_get(PolicyFamily::AlertKeys, key)? {
                 None => None,
-                Some(b) => Some(u64::from_be_bytes(
-                    b.try_into()
-                        .map_err(|_| corrupt("alert key", "not 8 bytes"))?,
-                )),
+                Some(b) => Some(be_u64("alert key", &b)?),
             },
         };
         let Some(id) = id else { return Ok(None) };
@@ -1053,10 +1049,7 @@ pub fn rules_hit(store: &Store, hash: &str) -> Result<Vec<(String, u64)>, Engine
         .into_iter()
         .map(|(k, v)| {
             let rule = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
-            let id = u64::from_be_bytes(
-                v.try_into()
-                    .map_err(|_| corrupt("transaction hit", "not 8 bytes"))?,
-            );
+            let id = be_u64("transaction hit", &v)?;
             Ok((rule, id))
         })
         .collect()
@@ -1175,16 +1168,7 @@ fn backfill_rule_links(store: &Store) -> Result<(), EngineError> {
 
 /// Alerts rule `id` has opened.
 pub fn alerts_opened(store: &Store, id: &str) -> Result<u64, EngineError> {
-    match store.policy_get(
-        PolicyFamily::State,
-        format!("{ALERTS_PREFIX}{id}").as_bytes(),
-    )? {
-        None => Ok(0),
-        Some(b) => Ok(u64::from_be_bytes(
-            b.try_into()
-                .map_err(|_| corrupt("alert count", "not 8 bytes"))?,
-        )),
-    }
+    state_u64(store, format!("{ALERTS_PREFIX}{id}").as_bytes())
 }
 
 /// Counts the alerts of each rule in a store whose engine did not (once;
@@ -1221,12 +1205,7 @@ fn backfill_alert_counts(store: &Store) -> Result<(), EngineError> {
 
 /// Transactions matched by rule `id` so far.
 pub fn hits(store: &Store, id: &str) -> Result<u64, EngineError> {
-    match store.policy_get(PolicyFamily::State, format!("hits/{id}").as_bytes())? {
-        None => Ok(0),
-        Some(b) => Ok(u64::from_be_bytes(
-            b.try_into().map_err(|_| corrupt("hits", "not 8 bytes"))?,
-        )),
-    }
+    state_u64(store, format!("hits/{id}").as_bytes())
 }
 
 /// Alert `id`, if there is one.

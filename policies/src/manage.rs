@@ -200,13 +200,7 @@ pub fn silence(
         ));
     }
     let _lock = store.policy_lock();
-    let seq = match store.policy_get(PolicyFamily::State, KEY_SILENCE_SEQ)? {
-        None => 0,
-        Some(b) => u64::from_be_bytes(
-            b.try_into()
-                .map_err(|_| corrupt("silence_seq", "not 8 bytes"))?,
-        ),
-    } + 1;
+    let seq = crate::engine::state_u64(store, KEY_SILENCE_SEQ)? + 1;
     let now = now_ms();
     let s = Silence {
         id: seq,
@@ -328,13 +322,7 @@ pub fn save_rule(store: &Store, text: &str, author: &str) -> Result<RuleVersion,
         author: author.to_string(),
         at_ms: now_ms(),
     };
-    let generation = match store.policy_get(PolicyFamily::State, KEY_RULES_GENERATION)? {
-        None => 0,
-        Some(b) => u64::from_be_bytes(
-            b.try_into()
-                .map_err(|_| corrupt("rules_generation", "not 8 bytes"))?,
-        ),
-    } + 1;
+    let generation = crate::engine::state_u64(store, KEY_RULES_GENERATION)? + 1;
     store.policy_write(&[
         version_op(&v)?,
         PolicyOp::Put(

@@ -19,7 +19,7 @@ use policies::rule::Severity;
 
 use crate::auth::Role;
 use crate::schema::{bad_input, blocking, caller, internal, page_size, read_log, require, state};
-use crate::time::format_ms;
+use records::time::format_ms;
 
 /// Lifecycle states.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]

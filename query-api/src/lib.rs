@@ -36,6 +36,5 @@ pub mod schema;
 pub mod server;
 pub mod stats;
 pub mod subscription;
-pub mod time;
 
 pub use schema::{ApiSchema, ApiState, build_schema};

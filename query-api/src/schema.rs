@@ -37,7 +37,7 @@ use crate::error::ErrorCode;
 use crate::server::ReadLog;
 use crate::stats::{Account, Stats};
 use crate::subscription::CoreSubscription;
-use crate::time::{format_ms, parse_ms};
+use records::time::{format_ms, parse_ms};
 
 /// What the resolvers read.
 pub struct ApiState {
@@ -98,6 +98,9 @@ pub fn sdl() -> String {
     .finish()
     .sdl()
 }
+
+/// Findings one `findings` query returns at most.
+const MAX_FINDINGS: i32 = 1_000;
 
 pub(crate) fn bad_input(msg: impl Into<String>) -> Error {
     ErrorCode::BadUserInput.error(msg)
@@ -1207,17 +1210,29 @@ impl CoreQuery {
         .await
     }
 
-    /// Verification findings, oldest first: blocks an endpoint served that
-    /// failed a check (and were not stored).
-    async fn findings(&self, ctx: &Context<'_>) -> Result<Vec<Finding>> {
+    /// Verification findings: blocks an endpoint served that failed a check
+    /// (and were not stored). The newest `last` of them (at most 1,000),
+    /// oldest first; `chain { findingCount }` counts them all.
+    async fn findings(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 100)] last: i32,
+    ) -> Result<Vec<Finding>> {
+        if !(0..=MAX_FINDINGS).contains(&last) {
+            return Err(bad_input(format!(
+                "last: must be 0 to {MAX_FINDINGS}, got {last}"
+            )));
+        }
         let st = state(ctx)?.clone();
         blocking(move || {
+            let total = u64::try_from(st.store.finding_count().map_err(internal)?).unwrap_or(0);
+            let last = u64::try_from(last).unwrap_or(0);
             Ok(st
                 .store
-                .findings()
+                .findings_from(total.saturating_sub(last), last as usize)
                 .map_err(internal)?
                 .into_iter()
-                .map(|f| Finding {
+                .map(|(_, f)| Finding {
                     at: format_ms(f.at_ms),
                     height: f.height,
                     endpoint: f.endpoint,
@@ -1446,7 +1461,7 @@ impl CoreMutation {
         let st = state(ctx)?.clone();
         blocking(move || {
             let (record, token) =
-                crate::auth::create_token(&st.store, &name, role, crate::time::now_ms()).map_err(
+                crate::auth::create_token(&st.store, &name, role, records::time::now_ms()).map_err(
                     |e| match e {
                         crate::auth::AuthError::BadName(_) => bad_input(e.to_string()),
                         e => internal(e),
@@ -1466,11 +1481,11 @@ impl CoreMutation {
         let who = require(ctx, Role::administers, "tokens")?.clone();
         let st = state(ctx)?.clone();
         blocking(move || {
-            let record = crate::auth::revoke_token(&st.store, id.trim(), crate::time::now_ms())
+            let record = crate::auth::revoke_token(&st.store, id.trim(), records::time::now_ms())
                 .map_err(|e| match e {
-                    crate::auth::AuthError::NoSuchToken(_) => bad_input(e.to_string()),
-                    e => internal(e),
-                })?;
+                crate::auth::AuthError::NoSuchToken(_) => bad_input(e.to_string()),
+                e => internal(e),
+            })?;
             tracing::info!(id = %record.id, by = %who.name, "token revoked");
             Ok(record.into())
         })

@@ -39,7 +39,7 @@ use crate::auth::{Authenticator, Principal};
 use crate::error::ErrorCode;
 use crate::metrics::{ApiMetrics, Outcome};
 use crate::schema::{ApiSchema, ApiState};
-use crate::time::now_ms;
+use records::time::now_ms;
 
 /// Largest request body, bytes.
 pub const MAX_BODY: usize = 256 * 1024;

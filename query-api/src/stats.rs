@@ -19,7 +19,7 @@ use crate::schema::{
     amount_text, blocking, caller, internal, read_log, restrict_to_role, search_error, state,
     transaction_page,
 };
-use crate::time::format_ms;
+use records::time::format_ms;
 
 /// Beijing, in minutes east of UTC: days start at midnight there.
 const BEIJING_MINUTES: i32 = 8 * 60;

@@ -29,7 +29,7 @@ use crate::schema::{
     ApiState, BlockNode, Transaction, TransactionFilter, bad_input, blocking, caller, internal,
     restrict_to_role, search_error, state, stored_for_hit,
 };
-use crate::time::now_ms;
+use records::time::now_ms;
 
 /// How often a `transactions` subscription looks for newly searchable
 /// blocks (the index commits every 500 ms by default).

@@ -359,6 +359,39 @@ async fn transactions_pages_follow_cursors_to_the_store_count() {
         v["data"]["findings"].as_array().unwrap().len(),
         s.state.store.findings().unwrap().len()
     );
+    // Findings come newest `last`, oldest first; the count covers them all.
+    let before = s.state.store.finding_count().unwrap();
+    for i in 0..5 {
+        s.state
+            .store
+            .add_finding(&observer_node::store::Finding {
+                at_ms: i,
+                height: Some(1_000 + i),
+                endpoint: "http://10.0.0.9:20200".into(),
+                check: format!("check-{i}"),
+                detail: "served in a test".into(),
+                evidence: String::new(),
+            })
+            .unwrap();
+    }
+    let v = gql(&s, "{ findings(last: 2) { height check } }", json!({})).await;
+    let heights: Vec<i64> = v["data"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["height"].as_i64().unwrap())
+        .collect();
+    assert_eq!(heights, [1_003, 1_004]);
+    let v = gql(&s, "{ findings { check } }", json!({})).await;
+    assert_eq!(
+        v["data"]["findings"].as_array().unwrap().len() as i64,
+        (before + 5).min(100)
+    );
+    let v = gql(&s, "{ findings(last: 5000) { check } }", json!({})).await;
+    assert_eq!(
+        v["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{v}"
+    );
     // Envelope findings, page by page: every stored transaction the
     // regulator could not open, in chain order.
     let want: Vec<(i64, u32)> = stored
@@ -1106,8 +1139,8 @@ async fn stats_and_accounts_equal_what_the_store_holds() {
     );
     let first = mine.iter().map(|f| f.time_ms).min().unwrap();
     let last = mine.iter().map(|f| f.time_ms).max().unwrap();
-    assert_eq!(a["firstSeen"], query_api::time::format_ms(first));
-    assert_eq!(a["lastSeen"], query_api::time::format_ms(last));
+    assert_eq!(a["firstSeen"], records::time::format_ms(first));
+    assert_eq!(a["lastSeen"], records::time::format_ms(last));
     // Counterparties: the other payers and payees of its transactions,
     // with counts and amounts as the store has them.
     let mut want = std::collections::BTreeMap::<String, (u64, i64)>::new();

@@ -6,6 +6,7 @@
 //!   reads any payload without failing).
 //! - [`money`]: [`Money`], amounts in exact hundredths, printed one way.
 //! - [`seq`]: a transaction's position in chain order as one number.
+//! - [`time`]: the clock and Beijing time (hours, weekdays, days, RFC 3339).
 //! - [`block_docs`] (feature `store`): the documents of one stored block,
 //!   with the decrypted records opened by the record sealer.
 //!
@@ -14,6 +15,7 @@
 
 pub mod doc;
 pub mod money;
+pub mod time;
 
 pub use doc::{Business, Party, TxDoc};
 pub use money::Money;

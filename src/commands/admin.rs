@@ -11,7 +11,7 @@ use node::keys::load_node_key;
 use observer_node::store::Store;
 use privacy::keys::PublicKey;
 use query_api::auth::Role;
-use query_api::time::{format_ms, now_ms};
+use records::time::{format_ms, now_ms};
 
 fn open_store_for_writing(config: &Config) -> Result<Store> {
     let path = config.store_dir();

@@ -164,7 +164,7 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
             &node.store,
             "demo admin",
             query_api::auth::Role::Admin,
-            query_api::time::now_ms(),
+            records::time::now_ms(),
         )?;
         let index = node
             .index

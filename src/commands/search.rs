@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use indexer::TxIndex;
 use indexer::search::{Filter, Range, Search, SearchRequest, Sort, SortBy, payload_in_clear};
 use observer_node::store::Store;
@@ -84,44 +84,15 @@ pub struct SearchOpts {
     pub json: bool,
 }
 
-const BEIJING_MS: i64 = 8 * 3_600_000;
-const DAY_MS: i64 = 86_400_000;
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// `days_from_civil`).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// `YYYY-MM-DD` (Beijing midnight; `end`: the day's last millisecond) or
 /// milliseconds since the epoch.
 fn parse_time(flag: &str, s: &str, end: bool) -> Result<i64> {
     if let Ok(ms) = s.parse::<i64>() {
         return Ok(ms);
     }
-    let parts: Vec<&str> = s.split('-').collect();
-    let [y, m, d] = parts.as_slice() else {
-        bail!("--{flag}: '{s}' is neither YYYY-MM-DD nor milliseconds since the epoch");
-    };
-    let (y, m, d): (i64, i64, i64) = (
-        y.parse()
-            .with_context(|| format!("--{flag}: year in '{s}'"))?,
-        m.parse()
-            .with_context(|| format!("--{flag}: month in '{s}'"))?,
-        d.parse()
-            .with_context(|| format!("--{flag}: day in '{s}'"))?,
-    );
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        bail!("--{flag}: '{s}' is not a date");
-    }
-    let start = days_from_civil(y, m, d) * DAY_MS - BEIJING_MS;
-    Ok(if end { start + DAY_MS - 1 } else { start })
+    records::time::beijing_day_ms(s, end).map_err(|e| {
+        anyhow::anyhow!("--{flag}: {e} (give YYYY-MM-DD or milliseconds since the epoch)")
+    })
 }
 
 fn parse_amount(flag: &str, s: &Option<String>) -> Result<Option<i64>> {

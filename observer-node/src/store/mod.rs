@@ -319,6 +319,14 @@ fn corrupt(what: impl Into<String>, reason: impl std::fmt::Display) -> StoreErro
     }
 }
 
+/// A stored big-endian `i64` (heights, counters, sequence numbers); `what`
+/// names the record in the error when it is not 8 bytes.
+pub fn be_i64(what: impl Into<String>, bytes: &[u8]) -> Result<i64, StoreError> {
+    <[u8; 8]>::try_from(bytes)
+        .map(i64::from_be_bytes)
+        .map_err(|_| corrupt(what, format!("{} bytes where 8 were expected", bytes.len())))
+}
+
 impl Store {
     /// Opens (or creates) a store in directory `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -392,12 +400,7 @@ impl Store {
     pub fn checkpoint(&self) -> Result<Option<i64>, StoreError> {
         match self.get(CF_META, KEY_CHECKPOINT)? {
             None => Ok(None),
-            Some(v) => {
-                let b: [u8; 8] = v
-                    .try_into()
-                    .map_err(|_| corrupt("checkpoint", "not 8 bytes"))?;
-                Ok(Some(i64::from_be_bytes(b)))
-            }
+            Some(v) => Ok(Some(be_i64("checkpoint", &v)?)),
         }
     }
 
@@ -526,10 +529,7 @@ impl Store {
     fn counter(&self, key: &str) -> Result<i64, StoreError> {
         match self.get(CF_META, key.as_bytes())? {
             None => Ok(0),
-            Some(v) => {
-                let b: [u8; 8] = v.try_into().map_err(|_| corrupt(key, "not 8 bytes"))?;
-                Ok(i64::from_be_bytes(b))
-            }
+            Some(v) => be_i64(key, &v),
         }
     }
 
@@ -544,13 +544,9 @@ impl Store {
             let Some(class) = k.strip_prefix(CLASS_COUNT_PREFIX.as_bytes()) else {
                 break;
             };
-            let b: [u8; 8] = v
-                .as_ref()
-                .try_into()
-                .map_err(|_| corrupt("class count", "not 8 bytes"))?;
             out.insert(
                 String::from_utf8_lossy(class).into_owned(),
-                i64::from_be_bytes(b),
+                be_i64("class count", &v)?,
             );
         }
         Ok(out)
@@ -582,12 +578,7 @@ impl Store {
     pub fn height_of(&self, hash: &Hash) -> Result<Option<i64>, StoreError> {
         match self.get(CF_BLOCK_HASHES, hash)? {
             None => Ok(None),
-            Some(v) => {
-                let b: [u8; 8] = v
-                    .try_into()
-                    .map_err(|_| corrupt("block hash index", "not 8 bytes"))?;
-                Ok(Some(i64::from_be_bytes(b)))
-            }
+            Some(v) => Ok(Some(be_i64("block hash index", &v)?)),
         }
     }
 
@@ -787,9 +778,7 @@ impl Store {
         let mut out = Vec::new();
         for item in self.db.iterator_cf(self.cf(CF_FINDINGS)?, mode).take(limit) {
             let (k, v) = item?;
-            let seq = <[u8; 8]>::try_from(&k[..])
-                .map(i64::from_be_bytes)
-                .map_err(|_| corrupt("finding key", "not 8 bytes"))?;
+            let seq = be_i64("finding key", &k)?;
             let f = serde_json::from_slice(&v).map_err(|e| corrupt("finding", e))?;
             out.push((u64::try_from(seq).unwrap_or(0), f));
         }
