@@ -44,7 +44,7 @@ use query_api::server::Limits;
 use serde_json::{Value, json};
 
 use crate::freshness::session_chain;
-use crate::search::{parse_count, percentile};
+use crate::search::parse_count;
 
 /// Options of `lookthrough-bench api`.
 #[derive(clap::Args, Debug, Clone)]
@@ -415,15 +415,15 @@ pub fn api(opts: &ApiBenchOpts) -> Result<ExitCode> {
     println!("|---|---|---|---|---|---|{}", "---|".repeat(KINDS.len()));
     let mut single: BTreeMap<usize, f64> = BTreeMap::new();
     for (c, level) in &levels {
-        let mut all: Vec<f64> = level.latency.values().flatten().copied().collect();
+        let all: Vec<f64> = level.latency.values().flatten().copied().collect();
         let n = all.len();
-        let p50 = percentile(&mut all, 50.0);
-        let p99 = percentile(&mut all, 99.0);
+        let p50 = crate::latency::secs(&all, 50.0);
+        let p99 = crate::latency::secs(&all, 99.0);
         let mut per = Vec::new();
         for k in 0..KINDS.len() {
-            let mut v = level.latency.get(&k).cloned().unwrap_or_default();
-            let k50 = percentile(&mut v, 50.0);
-            let k99 = percentile(&mut v, 99.0);
+            let v = level.latency.get(&k).cloned().unwrap_or_default();
+            let k50 = crate::latency::secs(&v, 50.0);
+            let k99 = crate::latency::secs(&v, 99.0);
             if *c == 1 {
                 single.insert(k, k50);
             }
@@ -442,8 +442,8 @@ pub fn api(opts: &ApiBenchOpts) -> Result<ExitCode> {
         "\n| search kind | index directly, p50 | through GraphQL (1 client), p50 | GraphQL ÷ direct |"
     );
     println!("|---|---|---|---|");
-    for (kind, v) in &mut direct_latency {
-        let d = percentile(v, 50.0);
+    for (kind, v) in &direct_latency {
+        let d = crate::latency::secs(v, 50.0);
         match single.get(kind) {
             Some(g) => println!(
                 "| {} | {} | {} | {:.2}× |",

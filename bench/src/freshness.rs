@@ -44,14 +44,6 @@ pub struct FreshnessBenchOpts {
     pub commit_interval_ms: u64,
 }
 
-pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
 /// A generated SM devnet with session-key traffic, and the regulator's
 /// keyring and record sealer for it.
 pub(crate) struct SessionChain {
@@ -226,8 +218,8 @@ pub fn freshness(opts: &FreshnessBenchOpts) -> Result<ExitCode> {
     );
     println!(
         "  stored -> searchable: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; {} commits ({:.0} tx each)",
-        ms(percentile(&lat, 0.50)),
-        ms(percentile(&lat, 0.99)),
+        ms(crate::latency::duration(&lat, 50.0)),
+        ms(crate::latency::duration(&lat, 99.0)),
         ms(lat.last().copied().unwrap_or_default()),
         commits_made,
         (n * opts.txs_per_block) as f64 / commits_made.max(1) as f64

@@ -7,6 +7,7 @@
 mod api;
 mod freshness;
 mod ingest;
+mod latency;
 mod pages;
 mod rules;
 mod search;

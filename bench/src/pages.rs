@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use crate::api::{bench_server, fresh_chain, ms};
 use crate::rules::example_rules;
-use crate::search::{parse_count, percentile};
+use crate::search::parse_count;
 
 /// Options of `lookthrough-bench dashboards`.
 #[derive(clap::Args, Debug, Clone)]
@@ -207,8 +207,8 @@ pub fn dashboards(opts: &DashboardsBenchOpts) -> Result<ExitCode> {
             }
             let n = times.len();
             let max = times.iter().copied().fold(0.0, f64::max);
-            let p50 = percentile(&mut times, 50.0);
-            let p99 = percentile(&mut times, 99.0);
+            let p50 = crate::latency::secs(&times, 50.0);
+            let p99 = crate::latency::secs(&times, 99.0);
             rows.push((name, n, bytes / n.max(1), p50, p99, max));
         }
         Ok::<_, anyhow::Error>(rows)

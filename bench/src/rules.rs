@@ -13,7 +13,7 @@ use observer_node::store::{BlockCommit, Store};
 use policies::deliver::{Channel, ChannelConfig, ChannelKind, Sender};
 use policies::{Engine, Rule, Watchlists};
 
-use crate::freshness::{percentile, session_chain};
+use crate::freshness::session_chain;
 
 /// Options of `lookthrough-bench policies`.
 #[derive(clap::Args, Debug, Clone)]
@@ -260,8 +260,8 @@ pub fn policies(opts: &PoliciesBenchOpts) -> Result<ExitCode> {
         opts.rate,
         txs / fed.as_secs_f64(),
         lat.len(),
-        ms(percentile(&lat, 0.50)),
-        ms(percentile(&lat, 0.99)),
+        ms(crate::latency::duration(&lat, 50.0)),
+        ms(crate::latency::duration(&lat, 99.0)),
         ms(lat.last().copied().unwrap_or_default())
     );
     println!(

@@ -1951,16 +1951,6 @@ fn measure(
     Ok(out)
 }
 
-/// Nearest-rank percentile of `v` (sorted in place).
-pub(crate) fn percentile(v: &mut [f64], p: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
-    v[rank.clamp(1, v.len()) - 1]
-}
-
 fn fmt_ms(v: f64) -> String {
     if v.is_nan() {
         "–".into()
@@ -2083,10 +2073,10 @@ fn report(
     for (kind, r) in results.iter_mut() {
         all_t.extend_from_slice(&r.tantivy_ms);
         all_p.extend_from_slice(&r.pg_ms);
-        let t50 = percentile(&mut r.tantivy_ms, 50.0);
-        let t99 = percentile(&mut r.tantivy_ms, 99.0);
-        let p50 = percentile(&mut r.pg_ms, 50.0);
-        let p99 = percentile(&mut r.pg_ms, 99.0);
+        let t50 = crate::latency::ms(&r.tantivy_ms, 50.0);
+        let t99 = crate::latency::ms(&r.tantivy_ms, 99.0);
+        let p50 = crate::latency::ms(&r.pg_ms, 50.0);
+        let p99 = crate::latency::ms(&r.pg_ms, 99.0);
         let runs = r.runs.max(1);
         let totals = if pg.is_none() {
             "–".to_string()
@@ -2127,10 +2117,10 @@ fn report(
             },
         );
     }
-    let t50 = percentile(&mut all_t, 50.0);
-    let t99 = percentile(&mut all_t, 99.0);
-    let p50 = percentile(&mut all_p, 50.0);
-    let p99 = percentile(&mut all_p, 99.0);
+    let t50 = crate::latency::ms(&all_t, 50.0);
+    let t99 = crate::latency::ms(&all_t, 99.0);
+    let p50 = crate::latency::ms(&all_p, 50.0);
+    let p99 = crate::latency::ms(&all_p, 99.0);
     println!(
         "| **all** | {} | {} | {} | {} | {} | {} | {} | | | |",
         all_t.len(),
