@@ -44,6 +44,19 @@ pub fn parse_document(text: &str) -> Result<Document, ChainError> {
     classify(value)
 }
 
+/// The `error` member of a JSON-RPC response, if it has one: its code (0
+/// when absent) and message (empty when absent).
+pub fn rpc_error(response: &serde_json::Map<String, Value>) -> Option<(i64, String)> {
+    let err = response.get("error").filter(|e| !e.is_null())?;
+    let code = err.get("code").and_then(Value::as_i64).unwrap_or(0);
+    let message = err
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    Some((code, message))
+}
+
 /// [`parse_document`] for an already-parsed value.
 pub fn classify(value: Value) -> Result<Document, ChainError> {
     let Value::Object(mut obj) = value else {
@@ -51,13 +64,7 @@ pub fn classify(value: Value) -> Result<Document, ChainError> {
             "the top level is not a JSON object".into(),
         ));
     };
-    if let Some(err) = obj.get("error").filter(|e| !e.is_null()) {
-        let code = err.get("code").and_then(Value::as_i64).unwrap_or(0);
-        let message = err
-            .get("message")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+    if let Some((code, message)) = rpc_error(&obj) {
         return Err(ChainError::RpcError { code, message });
     }
     if obj.get("method").and_then(Value::as_str) == Some("sendTransaction") {

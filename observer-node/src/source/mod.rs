@@ -192,13 +192,7 @@ impl Endpoint {
             Ok(v) => v,
             Err(e) => return Err(malformed(format!("not JSON: {e}"), body)),
         };
-        if let Some(err) = value.get("error").filter(|e| !e.is_null()) {
-            let code = err.get("code").and_then(Value::as_i64).unwrap_or(0);
-            let message = err
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
+        if let Some((code, message)) = value.as_object().and_then(crate::chain::rpc::rpc_error) {
             return Err(SourceError::Rpc {
                 endpoint: self.url.clone(),
                 method,
