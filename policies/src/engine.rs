@@ -159,6 +159,11 @@ pub struct Engine {
     watchlists: Watchlists,
     lists_value: Value,
     windows: Windows,
+    /// Whether `windows` holds what the store holds (read at the first
+    /// block, or when the cap is set, so that it is read once and with the
+    /// cap in force: a read under a smaller default cap would delete the
+    /// windows past it).
+    windows_loaded: bool,
     silences: Vec<Silence>,
     channels: Vec<String>,
     stats: Arc<EngineStats>,
@@ -207,6 +212,7 @@ impl Engine {
             watchlists,
             lists_value,
             windows: Windows::new(DEFAULT_MAX_WINDOWS),
+            windows_loaded: false,
             silences: Vec::new(),
             channels,
             stats: Arc::new(EngineStats::default()),
@@ -216,7 +222,6 @@ impl Engine {
         };
         e.load_silences()?;
         e.load_rules()?;
-        e.restore_windows()?;
         if let Some(c) = e.checkpoint()? {
             e.stats.height.store(c, Ordering::Relaxed);
         }
@@ -225,12 +230,11 @@ impl Engine {
 
     /// Keeps at most `max` windows live (`[policies] max_windows`); when a
     /// new group key finds the table full, the window closest to expiry
-    /// makes room (counted in [`EngineStats::windows_evicted`]).
+    /// makes room (counted in [`EngineStats::windows_evicted`]). The stored
+    /// windows are read here, under this cap.
     pub fn max_windows(mut self, max: usize) -> Result<Self, EngineError> {
-        if max != DEFAULT_MAX_WINDOWS {
-            self.windows = Windows::new(max);
-            self.restore_windows()?;
-        }
+        self.windows = Windows::new(max);
+        self.restore_windows()?;
         Ok(self)
     }
 
@@ -238,7 +242,7 @@ impl Engine {
     /// cap, and deleting what was evicted from the store).
     fn restore_windows(&mut self) -> Result<(), EngineError> {
         let mut removed = Removed::default();
-        let mut windows = Windows::new(self.windows_cap());
+        let mut windows = Windows::new(self.windows.cap());
         let mut after: Option<Vec<u8>> = None;
         loop {
             let page = self.store.policy_scan(
@@ -272,11 +276,12 @@ impl Engine {
             }
         }
         self.windows = windows;
+        self.windows_loaded = true;
         let ops: Vec<PolicyOp> = removed.evicted.iter().map(window_delete).collect();
         if !ops.is_empty() {
             tracing::warn!(
                 evicted = ops.len(),
-                cap = self.windows_cap(),
+                cap = self.windows.cap(),
                 "more rule windows stored than the cap allows; the closest to expiry were dropped"
             );
             self.stats
@@ -288,10 +293,6 @@ impl Engine {
             .windows
             .store(self.windows.len() as u64, Ordering::Relaxed);
         Ok(())
-    }
-
-    fn windows_cap(&self) -> usize {
-        self.windows.cap()
     }
 
     /// The span of rule `id`'s window (0 for a rule no longer loaded, so
@@ -474,6 +475,9 @@ impl Engine {
         let _lock = store.policy_lock();
         self.load_rules()?;
         self.load_silences()?;
+        if !self.windows_loaded {
+            self.restore_windows()?;
+        }
         let mut batch = Batch::new(&self.store)?;
         let now = now_ms();
         let mut touched: Vec<WindowKey> = Vec::new();

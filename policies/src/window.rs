@@ -134,21 +134,22 @@ impl Windows {
         trigger: Trigger,
         removed: &mut Removed,
     ) -> Option<Fired> {
-        let (mut window, old) = match self.live.remove(key) {
-            Some((w, expiry)) => (w, Some(expiry)),
-            None => {
-                self.make_room(key, removed);
-                (Window::default(), None)
-            }
-        };
-        if let Some(old) = old {
-            self.by_expiry.remove(&(old, key.clone()));
+        if !self.live.contains_key(key) {
+            self.make_room(key, removed);
         }
+        let (window, expiry) = self
+            .live
+            .entry(key.clone())
+            .or_insert_with(|| (Window::default(), i64::MIN));
         let fired = window.push(e, window_ms, trigger);
         removed.events_dropped += window.trim(MAX_EVENTS_PER_WINDOW);
-        let expiry = expiry_of(&window, window_ms);
-        self.by_expiry.insert((expiry, key.clone()));
-        self.live.insert(key.clone(), (window, expiry));
+        let new = expiry_of(window, window_ms);
+        if new != *expiry {
+            // A new window has no entry in the expiry order yet.
+            self.by_expiry.remove(&(*expiry, key.clone()));
+            self.by_expiry.insert((new, key.clone()));
+            *expiry = new;
+        }
         fired
     }
 
