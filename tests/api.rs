@@ -91,12 +91,12 @@ fn the_demo_serves_the_api_and_its_audit_log_shows_tampering() {
     let client = third_party_client(&addr, &token);
     assert_eq!(client["query"]["me"]["role"], "ADMIN", "{client}");
     assert_eq!(client["refused"], 401, "{client}");
-    let store = observer_node::store::Store::open_read_only(&data.join("store")).unwrap();
+    let store = store::Store::open_read_only(&data.join("store")).unwrap();
     let want: Vec<String> = store
         .transactions_from((0, 0), 5)
         .unwrap()
         .iter()
-        .map(|t| observer_node::chain::hexbytes::encode0x(&t.tx.claimed_hash))
+        .map(|t| chain::hexbytes::encode0x(&t.tx.claimed_hash))
         .collect();
     let got: Vec<&str> = client["query"]["transactions"]["edges"]
         .as_array()
@@ -109,14 +109,14 @@ fn the_demo_serves_the_api_and_its_audit_log_shows_tampering() {
     let blocks = client["blocks"].as_array().unwrap();
     assert_eq!(blocks.len(), 3, "{client}");
     drop(store);
-    let store = observer_node::store::Store::open_read_only(&data.join("store")).unwrap();
+    let store = store::Store::open_read_only(&data.join("store")).unwrap();
     for (i, b) in blocks.iter().enumerate() {
         let h = from + i as i64;
         assert_eq!(b["height"], h, "{client}");
         let stored = store.block(h).unwrap().expect("pushed blocks are stored");
         assert_eq!(
             b["hash"],
-            observer_node::chain::hexbytes::encode0x(&stored.header.claimed_hash)
+            chain::hexbytes::encode0x(&stored.header.claimed_hash)
         );
     }
     drop(store);

@@ -353,7 +353,7 @@ fn errors_name_the_file_and_the_problem() {
 }
 
 fn fixture_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("observer-node/tests/fixtures/fisco-bcos")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("chain/tests/fixtures/fisco-bcos")
 }
 
 #[test]

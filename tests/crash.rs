@@ -33,12 +33,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use chain::hexbytes::encode0x;
 use indexer::TxIndex;
 use indexer::search::{Search, SearchRequest};
-use observer_node::chain::hexbytes::encode0x;
-use observer_node::store::Store;
 use privacy::at_rest::RecordSealer;
 use privacy::keyring::Keyring;
+use store::Store;
 
 const TXS: usize = 3000;
 const TXS_PER_BLOCK: usize = 25;

@@ -31,17 +31,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use chain::hexbytes::encode0x;
+use chain::model::BlockTransactions;
 use indexer::search::{Filter, Range, Search, SearchRequest, Sort, SortBy};
 use indexer::{Indexer, IndexerConfig, TxIndex};
 use node::api::{ApiOptions, ApiParts};
-use observer_node::chain::hexbytes::encode0x;
-use observer_node::chain::model::BlockTransactions;
-use observer_node::store::Store;
 use privacy::at_rest::RecordSealer;
 use privacy::keys::PrivateKey;
 use query_api::auth::{Role, create_token};
 use query_api::server::Limits;
 use serde_json::{Value, json};
+use store::Store;
 
 use crate::freshness::session_chain;
 use crate::search::parse_count;

@@ -14,18 +14,18 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use chain::CryptoSuite;
+use chain::model::BlockTransactions;
 use devnet::workload::{Workload, WorkloadConfig};
 use devnet::{ChainConfig, Devnet};
 use indexer::{Indexer, IndexerConfig, TxIndex};
-use observer_node::chain::CryptoSuite;
-use observer_node::chain::model::BlockTransactions;
-use observer_node::ingest::open_all;
-use observer_node::store::{BlockCommit, Store};
+use ingest::open_all;
 use privacy::at_rest::RecordSealer;
 use privacy::keyring::Keyring;
 use privacy::keys::PrivateKey;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
+use store::{BlockCommit, Store};
 
 /// Options of `lookthrough-bench freshness`.
 #[derive(clap::Args, Debug, Clone)]

@@ -13,14 +13,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use chain::CryptoSuite;
+use chain::model::BlockTransactions;
+use chain::verify::verify_transaction;
 use devnet::server::{AppState, serve};
 use devnet::signer::NodeKey;
 use devnet::workload::{Workload, WorkloadConfig};
 use devnet::{ChainConfig, Devnet, store};
-use observer_node::chain::CryptoSuite;
-use observer_node::chain::model::BlockTransactions;
-use observer_node::chain::verify::verify_transaction;
-use observer_node::ingest::{IngestConfig, Trust};
+use ingest::{IngestConfig, Trust};
 use privacy::keyring::Keyring;
 use privacy::keys::PrivateKey;
 use privacy::pke::{CipherFormat, encrypt};

@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use observer_node::store::{BlockCommit, Store};
 use policies::deliver::{Channel, ChannelConfig, ChannelKind, Sender};
 use policies::{Engine, Rule, Watchlists};
+use store::{BlockCommit, Store};
 
 use crate::freshness::session_chain;
 

@@ -7,11 +7,11 @@
 
 use std::sync::Arc;
 
+use chain::hexbytes::encode0x;
 use indexer::TxIndex;
 use indexer::follow::{Indexer, IndexerConfig};
 use indexer::search::Search;
 use node::api::{ApiOptions, ApiParts};
-use observer_node::chain::hexbytes::encode0x;
 use privacy::envelope::Class;
 use query_api::ApiState;
 use query_api::auth::{Role, create_token};

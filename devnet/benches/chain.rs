@@ -8,13 +8,13 @@
 
 use std::hint::black_box;
 
+use chain::CryptoSuite;
+use chain::model::{Block, BlockTransactions};
+use chain::render::{BlockDetail, block_json};
+use chain::verify::{Item, verify_block, verify_transaction};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use devnet::signer::NodeKey;
 use devnet::{ChainConfig, Devnet};
-use observer_node::chain::CryptoSuite;
-use observer_node::chain::model::{Block, BlockTransactions};
-use observer_node::chain::render::{BlockDetail, block_json};
-use observer_node::chain::verify::{Item, verify_block, verify_transaction};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -34,12 +34,7 @@ fn chain(suite: CryptoSuite) -> (Devnet, Vec<NodeKey>) {
     )
 }
 
-fn txs(
-    d: &Devnet,
-    users: &[NodeKey],
-    n: usize,
-    tag: usize,
-) -> Vec<observer_node::chain::model::Transaction> {
+fn txs(d: &Devnet, users: &[NodeKey], n: usize, tag: usize) -> Vec<chain::model::Transaction> {
     (0..n)
         .map(|i| {
             d.make_transaction(

@@ -3,15 +3,15 @@
 
 use std::collections::HashMap;
 
-use observer_node::chain::CryptoSuite;
-use observer_node::chain::hashing::{header_hash, receipt_hash, transaction_hash_with_nonce};
-use observer_node::chain::hexbytes::Hash;
-use observer_node::chain::merkle;
-use observer_node::chain::model::{
+use chain::CryptoSuite;
+use chain::hashing::{header_hash, receipt_hash, transaction_hash_with_nonce};
+use chain::hexbytes::Hash;
+use chain::merkle;
+use chain::model::{
     Block, BlockHeader, BlockTransactions, LogEntry, ParentInfo, Receipt, ReceiptTxFields,
     SealerSignature, Transaction,
 };
-use observer_node::chain::verify::{Sealer, required_weight};
+use chain::verify::{Sealer, required_weight};
 
 use crate::signer::{NodeKey, SignerError};
 

@@ -6,9 +6,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use observer_node::chain::hashing::{header_hash, receipt_hash};
-use observer_node::chain::model::{Block, BlockTransactions, Receipt, SealerSignature};
-use observer_node::chain::verify::required_weight;
+use chain::hashing::{header_hash, receipt_hash};
+use chain::model::{Block, BlockTransactions, Receipt, SealerSignature};
+use chain::verify::required_weight;
 
 use crate::chain::Devnet;
 

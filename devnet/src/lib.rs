@@ -8,7 +8,7 @@
 //! servers may serve one chain while a producer ([`server::produce`]) grows it.
 //!
 //! Blocks are rendered by the chain model's own renderer
-//! (`observer_node::chain::render`), so the verifier reads devnet output
+//! (`chain::render`), so the verifier reads devnet output
 //! through exactly the code path it uses for a real node. Fault modes
 //! ([`faults::Fault`]) make one server lie in a chosen way, for tests.
 
@@ -19,4 +19,4 @@ pub mod signer;
 pub mod store;
 pub mod workload;
 
-pub use chain::{ChainConfig, Devnet};
+pub use self::chain::{ChainConfig, Devnet};

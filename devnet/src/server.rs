@@ -20,10 +20,8 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use observer_node::chain::hexbytes::{self, Hash};
-use observer_node::chain::render::{
-    BlockDetail, block_json, receipt_json, transaction_json, with_proof,
-};
+use chain::hexbytes::{self, Hash};
+use chain::render::{BlockDetail, block_json, receipt_json, transaction_json, with_proof};
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
@@ -269,10 +267,7 @@ fn block_answer(
     d: &Devnet,
     fault: Option<Fault>,
     params: &[Value],
-    find: impl for<'a> Fn(
-        &'a Devnet,
-        &[Value],
-    ) -> Result<&'a observer_node::chain::model::Block, RpcError>,
+    find: impl for<'a> Fn(&'a Devnet, &[Value]) -> Result<&'a chain::model::Block, RpcError>,
 ) -> Answer {
     let only_header = match param_bool(params, 3, true) {
         Ok(b) => b,
@@ -346,8 +341,8 @@ fn group_info(d: &Devnet) -> Value {
         .map(|b| String::from_utf8_lossy(&b.header.extra_data).into_owned())
         .unwrap_or_default();
     let node_type = match d.suite() {
-        observer_node::chain::CryptoSuite::Sm => 1,
-        observer_node::chain::CryptoSuite::Standard => 0,
+        chain::CryptoSuite::Sm => 1,
+        chain::CryptoSuite::Standard => 0,
     };
     json!({
         "chainID": d.config().chain_id,

@@ -2,9 +2,9 @@
 //! BCOS expects: transactions `r ‖ s ‖ pub` (SM2) or `r ‖ s ‖ v`
 //! (secp256k1); sealer signatures on headers `r ‖ s` (SM2) or `r ‖ s ‖ v`.
 
-use observer_node::chain::CryptoSuite;
-use observer_node::chain::crypto::{Address, NodeId};
-use observer_node::chain::hexbytes::Hash;
+use chain::CryptoSuite;
+use chain::crypto::{Address, NodeId};
+use chain::hexbytes::Hash;
 use rand_core::{Rng, TryCryptoRng};
 
 /// Why a key could not be made or used.

@@ -11,9 +11,9 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use observer_node::chain::CryptoSuite;
-use observer_node::chain::model::Block;
-use observer_node::chain::render::{BlockDetail, block_json};
+use chain::CryptoSuite;
+use chain::model::Block;
+use chain::render::{BlockDetail, block_json};
 use serde::{Deserialize, Serialize};
 
 use crate::chain::{ChainConfig, Devnet};

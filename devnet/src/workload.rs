@@ -56,8 +56,8 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::OnceLock;
 
-use observer_node::chain::CryptoSuite;
-use observer_node::chain::crypto::Address;
+use chain::CryptoSuite;
+use chain::crypto::Address;
 use privacy::envelope::{DataKey, Envelope, SealingSession, TxContext};
 use privacy::keys::{PrivateKey, PublicKey};
 use privacy::pke::{CipherFormat, encrypt_with};
@@ -399,7 +399,7 @@ pub fn decode_submit_input(input: &[u8]) -> Option<&[u8]> {
     if !selectors.contains(selector) {
         return None;
     }
-    observer_node::chain::payload::bytes_argument(input)
+    chain::payload::bytes_argument(input)
 }
 
 /// A line of the consortium's business.
@@ -993,7 +993,7 @@ struct PendingReturn {
 struct Emitted {
     spec: Spec,
     class: PrivacyClass,
-    tx: observer_node::chain::model::Transaction,
+    tx: chain::model::Transaction,
 }
 
 /// A readable transaction kept for the round-trip definition.
@@ -1985,7 +1985,7 @@ impl Workload {
         spec: &Spec,
         class: PrivacyClass,
         ts: i64,
-    ) -> Result<observer_node::chain::model::Transaction, WorkloadError> {
+    ) -> Result<chain::model::Transaction, WorkloadError> {
         let payload = self.payload(spec, ts);
         let sender = self.orgs[spec.payer].address();
         let ctx = TxContext::new(&self.chain_id, &self.group_id, sender)?;

@@ -6,16 +6,14 @@
 
 use std::sync::Arc;
 
+use chain::CryptoSuite;
+use chain::hexbytes::encode0x;
+use chain::model::{BlockTransactions, Receipt};
+use chain::verify::{Item, parse_sealer_list, verify_block_receipts, verify_receipt};
 use devnet::faults::{Fault, FaultKind};
 use devnet::server::{AppState, serve};
 use devnet::signer::NodeKey;
 use devnet::{ChainConfig, Devnet};
-use observer_node::chain::CryptoSuite;
-use observer_node::chain::hexbytes::encode0x;
-use observer_node::chain::model::{BlockTransactions, Receipt};
-use observer_node::chain::verify::{
-    Item, parse_sealer_list, verify_block_receipts, verify_receipt,
-};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde_json::{Value, json};
@@ -129,7 +127,7 @@ async fn methods_answer_as_a_fisco_node_does() {
     for i in &items {
         assert!(i.verify(CryptoSuite::Sm, None).passed());
     }
-    let across = observer_node::chain::verify::cross_check(|_| CryptoSuite::Sm, &items);
+    let across = chain::verify::cross_check(|_| CryptoSuite::Sm, &items);
     assert!(
         across.passed() && across.checks.len() >= 4,
         "{:?}",

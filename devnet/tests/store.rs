@@ -2,10 +2,10 @@
 
 #![allow(clippy::unwrap_used)]
 
+use chain::CryptoSuite;
+use chain::render::{BlockDetail, block_json};
 use devnet::signer::NodeKey;
 use devnet::{ChainConfig, Devnet, store};
-use observer_node::chain::CryptoSuite;
-use observer_node::chain::render::{BlockDetail, block_json};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 

@@ -3,13 +3,11 @@
 
 #![allow(clippy::unwrap_used)]
 
+use chain::CryptoSuite;
+use chain::render::{BlockDetail, block_json, receipt_json, transaction_json, with_proof};
+use chain::verify::{Item, cross_check};
 use devnet::signer::NodeKey;
 use devnet::{ChainConfig, Devnet};
-use observer_node::chain::CryptoSuite;
-use observer_node::chain::render::{
-    BlockDetail, block_json, receipt_json, transaction_json, with_proof,
-};
-use observer_node::chain::verify::{Item, cross_check};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -143,7 +141,7 @@ fn devnet_and_real_blocks_share_one_code_path() {
     // `Item::parse` and checked by `Item::verify`, and produce the same checks.
     let real = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../observer-node/tests/fixtures/fisco-bcos/sm_block2_getBlockByHash.json"
+        "/../chain/tests/fixtures/fisco-bcos/sm_block2_getBlockByHash.json"
     ))
     .unwrap();
     let (mut d, users) = devnet(CryptoSuite::Sm, vec![1, 1, 1, 1]);

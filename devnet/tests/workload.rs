@@ -7,15 +7,15 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use chain::CryptoSuite;
+use chain::render::{BlockDetail, block_json};
+use chain::verify::Item;
 use devnet::signer::NodeKey;
 use devnet::workload::{
     Finding, Manifest, Payload, PrivacyClass, Scenario, TxRecord, Workload, WorkloadConfig,
     WorkloadError, decode_submit_input, encode_submit_input, submit_selector,
 };
 use devnet::{ChainConfig, Devnet};
-use observer_node::chain::CryptoSuite;
-use observer_node::chain::render::{BlockDetail, block_json};
-use observer_node::chain::verify::Item;
 use privacy::envelope::{Envelope, Outcome, TxContext};
 use privacy::keyring::Keyring;
 use rand_chacha::ChaCha20Rng;

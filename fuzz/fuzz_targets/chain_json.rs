@@ -5,10 +5,10 @@
 
 #![no_main]
 
+use chain::CryptoSuite;
+use chain::payload::payload;
+use chain::verify::{Item, committee_vouches, cross_check, parse_sealer_list};
 use libfuzzer_sys::fuzz_target;
-use observer_node::chain::CryptoSuite;
-use observer_node::chain::payload::payload;
-use observer_node::chain::verify::{Item, committee_vouches, cross_check, parse_sealer_list};
 
 fuzz_target!(|data: &[u8]| {
     // Any bytes, read as call data, give a payload inside them.

@@ -9,10 +9,10 @@
 use std::sync::{Arc, OnceLock};
 
 use indexer::TxIndex;
-use records::Money;
-use records::doc::{MAX_TEXT_BYTES, read_payload};
 use indexer::search::{Search, SearchRequest};
 use libfuzzer_sys::fuzz_target;
+use records::Money;
+use records::doc::{MAX_TEXT_BYTES, read_payload};
 
 /// One small in-memory index, built once.
 fn search() -> &'static Search {

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use observer_node::chain::hexbytes::encode0x;
-use observer_node::store::Store;
+use chain::hexbytes::encode0x;
 use privacy::at_rest::RecordSealer;
+use store::Store;
 use tantivy::IndexWriter;
 use tokio::sync::Notify;
 
@@ -286,7 +286,7 @@ impl Indexer {
     }
 }
 
-fn store_error(e: observer_node::store::StoreError) -> IndexError {
+fn store_error(e: store::StoreError) -> IndexError {
     IndexError::Store(e.to_string())
 }
 

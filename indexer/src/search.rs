@@ -20,11 +20,11 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 #[cfg(feature = "store")]
-use observer_node::store::Store;
-#[cfg(feature = "store")]
 use privacy::at_rest::RecordSealer;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+#[cfg(feature = "store")]
+use store::Store;
 use tantivy::aggregation::agg_req::Aggregations;
 use tantivy::aggregation::{AggContextParams, AggregationCollector, AggregationLimitsGuard};
 use tantivy::collector::{Collector, SegmentCollector};
@@ -851,11 +851,11 @@ pub fn payload_in_clear(
     sealer: &RecordSealer,
     tx_hash: &str,
 ) -> Option<zeroize::Zeroizing<Vec<u8>>> {
-    let hash: [u8; 32] = observer_node::chain::hexbytes::decode_fixed("tx_hash", tx_hash).ok()?;
+    let hash: [u8; 32] = chain::hexbytes::decode_fixed("tx_hash", tx_hash).ok()?;
     let tx = store.transaction(&hash).ok()??;
     if tx.class == "not-envelope" {
         return Some(zeroize::Zeroizing::new(
-            observer_node::chain::payload::payload(&tx.tx.input).to_vec(),
+            chain::payload::payload(&tx.tx.input).to_vec(),
         ));
     }
     let sealed = store.record(&hash).ok()??;

@@ -11,11 +11,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use chain::hexbytes::encode0x;
 use indexer::search::{Filter, Interval, Search, SearchRequest, TermField, TermOrder};
 use indexer::{IndexError, Indexer, IndexerConfig, TxIndex};
-use observer_node::chain::hexbytes::encode0x;
-use observer_node::store::Store;
 use records::doc::read_payload;
+use store::Store;
 
 const DAY: i64 = 86_400_000;
 const BEIJING: i64 = 8 * 3_600_000;

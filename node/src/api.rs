@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use axum::Router;
 use indexer::search::Search;
-use observer_node::ingest::metrics::render;
-use observer_node::store::Store;
+use ingest::metrics::render;
 use privacy::at_rest::RecordSealer;
 use privacy::keys::PrivateKey;
 use prometheus_client::registry::Registry;
@@ -20,6 +19,7 @@ use query_api::auth::{Authenticator, JwtSettings, JwtVerifier};
 use query_api::server::{Api, Limits};
 use query_api::{ApiState, build_schema};
 use records::time::now_ms;
+use store::Store;
 
 use crate::NodeError;
 use crate::config::ApiSection;

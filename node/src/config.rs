@@ -10,12 +10,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use chain::CryptoSuite;
+use chain::hexbytes::Hash;
+use chain::verify::{Sealer, parse_sealer_list};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
-use observer_node::chain::CryptoSuite;
-use observer_node::chain::hexbytes::Hash;
-use observer_node::chain::verify::{Sealer, parse_sealer_list};
-use observer_node::ingest::{IngestConfig, Trust};
+use ingest::{IngestConfig, Trust};
 use serde::Deserialize;
 
 /// A configuration that cannot be used: the message names the key (or the
@@ -649,12 +649,11 @@ impl Config {
 }
 
 fn parse_hash(key: &str, text: &str) -> Result<Hash> {
-    observer_node::chain::hexbytes::decode_fixed::<32>("hash", text)
-        .map_err(|e| invalid(key, e.to_string()))
+    chain::hexbytes::decode_fixed::<32>("hash", text).map_err(|e| invalid(key, e.to_string()))
 }
 
 fn sealer(key: &str, s: &SealerEntry) -> Result<Sealer> {
-    let node_id = observer_node::chain::hexbytes::decode_fixed::<64>("node_id", &s.node_id)
+    let node_id = chain::hexbytes::decode_fixed::<64>("node_id", &s.node_id)
         .map_err(|e| invalid(key, e.to_string()))?;
     if s.weight <= 0 {
         bad!(key, "weight must be positive, got {}", s.weight);

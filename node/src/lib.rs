@@ -18,12 +18,12 @@ use std::sync::Arc;
 
 use indexer::metrics::IndexCollector;
 use indexer::{IndexError, IndexStats, Indexer, IndexerConfig, TxIndex};
-use observer_node::ingest::metrics::IngestCollector;
-use observer_node::ingest::{Ingest, IngestConfig, IngestError};
-use observer_node::store::{Store, StoreError};
+use ingest::metrics::IngestCollector;
+use ingest::{Ingest, IngestConfig, IngestError};
 use privacy::at_rest::RecordSealer;
 use privacy::keyring::Keyring;
 use prometheus_client::registry::Registry;
+use store::{Store, StoreError};
 
 pub use config::{Config, ConfigError};
 

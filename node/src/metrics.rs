@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
-use observer_node::ingest::metrics::render;
+use ingest::metrics::render;
 use prometheus_client::registry::Registry;
 
 use crate::NodeError;

@@ -24,11 +24,11 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
-use observer_node::backoff::Backoff;
-use observer_node::store::{PolicyFamily, PolicyOp, Store};
+use retry::Backoff;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::Sha256;
+use store::{Op, Store};
 
 use crate::alert::{Alert, Delivery, OutboxEntry};
 use crate::engine::{EngineError, keyed, now_ms};
@@ -624,15 +624,14 @@ impl Sender {
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), EngineError> {
         tokio::pin!(shutdown);
-        let mut feed = self.store.subscribe_policy();
+        let mut feed = self.store.subscribe_family(crate::family::OUTBOX);
         let prefix = keyed(self.channel.name(), "");
         loop {
             feed.borrow_and_update();
             let (store, from) = (self.store.clone(), prefix.clone());
-            let head = blocking(move || {
-                Ok(store.policy_scan(PolicyFamily::Outbox, &from, None, false, 1)?)
-            })
-            .await?;
+            let head =
+                blocking(move || Ok(store.scan(crate::family::OUTBOX, &from, None, false, 1)?))
+                    .await?;
             let wait = match head.into_iter().next() {
                 None => Duration::from_secs(30),
                 Some((key, value)) => {
@@ -662,10 +661,8 @@ impl Sender {
         let Some(alert) = alert else {
             // The alert is gone (it never is, but do not block the channel).
             let store = self.store.clone();
-            return blocking(move || {
-                Ok(store.policy_write(&[PolicyOp::Delete(PolicyFamily::Outbox, key)])?)
-            })
-            .await;
+            return blocking(move || Ok(store.write(&[Op::Delete(crate::family::OUTBOX, key)])?))
+                .await;
         };
         let result = self.channel.send(&entry, &alert).await;
         entry.attempts += 1;
@@ -682,12 +679,12 @@ impl Sender {
                 if now - entry.created_ms >= c.give_up_after_ms as i64 {
                     self.stats.dead.fetch_add(1, Relaxed);
                     tracing::error!(channel = %c.name, alert = alert.id, error = %e, "notification given up on; parked in the dead letters");
-                    ("dead", e.clone(), Some(PolicyFamily::DeadLetters))
+                    ("dead", e.clone(), Some(crate::family::DEAD_LETTERS))
                 } else {
                     let delay = backoff(c.backoff_initial_ms, c.backoff_max_ms, entry.attempts);
                     entry.next_attempt_ms = now + delay as i64;
                     tracing::warn!(channel = %c.name, alert = alert.id, attempt = entry.attempts, retry_in_ms = delay, error = %e, "notification not delivered; will retry");
-                    ("failed", e.clone(), Some(PolicyFamily::Outbox))
+                    ("failed", e.clone(), Some(crate::family::OUTBOX))
                 }
             }
         };
@@ -720,24 +717,25 @@ fn record_attempt(
     store: &Store,
     key: Vec<u8>,
     entry: &OutboxEntry,
-    ops_key: Option<PolicyFamily>,
+    ops_key: Option<store::Family>,
     d: Delivery,
 ) -> Result<(), EngineError> {
     {
-        let _lock = store.policy_lock();
+        let lock = crate::family::lock(store);
+        let _held = lock.hold();
         let mut ops = Vec::new();
         match ops_key {
-            None => ops.push(PolicyOp::Delete(PolicyFamily::Outbox, key)),
-            Some(PolicyFamily::DeadLetters) => {
-                ops.push(PolicyOp::Delete(PolicyFamily::Outbox, key.clone()));
+            None => ops.push(Op::Delete(crate::family::OUTBOX, key)),
+            Some(crate::family::DEAD_LETTERS) => {
+                ops.push(Op::Delete(crate::family::OUTBOX, key.clone()));
                 let v =
                     serde_json::to_vec(entry).map_err(|e| crate::engine::corrupt("entry", e))?;
-                ops.push(PolicyOp::Put(PolicyFamily::DeadLetters, key, v));
+                ops.push(Op::Put(crate::family::DEAD_LETTERS, key, v));
             }
             Some(f) => {
                 let v =
                     serde_json::to_vec(entry).map_err(|e| crate::engine::corrupt("entry", e))?;
-                ops.push(PolicyOp::Put(f, key, v));
+                ops.push(Op::Put(f, key, v));
             }
         }
         // The alert as it is now (the engine may have changed it meanwhile).
@@ -752,13 +750,13 @@ fn record_attempt(
                 None => a.deliveries.push(d),
             }
             let v = serde_json::to_vec(&a).map_err(|e| crate::engine::corrupt("alert", e))?;
-            ops.push(PolicyOp::Put(
-                PolicyFamily::Alerts,
+            ops.push(Op::Put(
+                crate::family::ALERTS,
                 a.id.to_be_bytes().to_vec(),
                 v,
             ));
         }
-        store.policy_write(&ops)?;
+        store.write(&ops)?;
     }
     Ok(())
 }
@@ -766,9 +764,16 @@ fn record_attempt(
 /// Moves every dead letter of `channel` back to its outbox, due now;
 /// returns how many.
 pub fn replay_dead_letters(store: &Store, channel: &str) -> Result<usize, EngineError> {
-    let _lock = store.policy_lock();
+    let lock = crate::family::lock(store);
+    let _held = lock.hold();
     let prefix = keyed(channel, "");
-    let dead = store.policy_scan(PolicyFamily::DeadLetters, &prefix, None, false, usize::MAX)?;
+    let dead = store.scan(
+        crate::family::DEAD_LETTERS,
+        &prefix,
+        None,
+        false,
+        usize::MAX,
+    )?;
     let mut ops = Vec::new();
     let now = now_ms();
     for (k, v) in &dead {
@@ -777,10 +782,10 @@ pub fn replay_dead_letters(store: &Store, channel: &str) -> Result<usize, Engine
         e.next_attempt_ms = now;
         e.created_ms = now;
         let v = serde_json::to_vec(&e).map_err(|e| crate::engine::corrupt("dead letter", e))?;
-        ops.push(PolicyOp::Delete(PolicyFamily::DeadLetters, k.clone()));
-        ops.push(PolicyOp::Put(PolicyFamily::Outbox, k.clone(), v));
+        ops.push(Op::Delete(crate::family::DEAD_LETTERS, k.clone()));
+        ops.push(Op::Put(crate::family::OUTBOX, k.clone(), v));
     }
-    store.policy_write(&ops)?;
+    store.write(&ops)?;
     Ok(dead.len())
 }
 

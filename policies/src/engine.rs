@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use cel::Value;
-use observer_node::store::{PolicyFamily, PolicyOp, Store, StoreError};
 use privacy::at_rest::RecordSealer;
 use records::{TxDoc, block_docs, seq};
+use store::{Op, Store, StoreError};
 
 use crate::alert::{Alert, AlertState, Delivery, HistoryEntry, OutboxEntry, Silence};
 use crate::context::tx_value;
@@ -83,7 +83,7 @@ pub(crate) fn be_u64(what: impl Into<String>, bytes: &[u8]) -> Result<u64, Engin
 
 /// The stored `u64` at `key` of the state family, 0 when absent.
 pub(crate) fn state_u64(store: &Store, key: &[u8]) -> Result<u64, EngineError> {
-    match store.policy_get(PolicyFamily::State, key)? {
+    match store.read(crate::family::STATE, key)? {
         None => Ok(0),
         Some(b) => be_u64(String::from_utf8_lossy(key), &b),
     }
@@ -122,8 +122,8 @@ fn window_name(wk: &WindowKey) -> Vec<u8> {
 }
 
 /// The store operation removing a window.
-fn window_delete(wk: &WindowKey) -> PolicyOp {
-    PolicyOp::Delete(PolicyFamily::State, window_name(wk))
+fn window_delete(wk: &WindowKey) -> Op {
+    Op::Delete(crate::family::STATE, window_name(wk))
 }
 
 /// The wall clock, ms since the epoch.
@@ -197,7 +197,7 @@ impl Engine {
             record_version(&store, rule, &mut ops)?;
         }
         if !ops.is_empty() {
-            store.policy_write(&ops)?;
+            store.write(&ops)?;
         }
         backfill_rule_links(&store)?;
         backfill_alert_counts(&store)?;
@@ -245,8 +245,8 @@ impl Engine {
         let mut windows = Windows::new(self.windows.cap());
         let mut after: Option<Vec<u8>> = None;
         loop {
-            let page = self.store.policy_scan(
-                PolicyFamily::State,
+            let page = self.store.scan(
+                crate::family::STATE,
                 WINDOW_PREFIX.as_bytes(),
                 after.as_deref(),
                 false,
@@ -277,7 +277,7 @@ impl Engine {
         }
         self.windows = windows;
         self.windows_loaded = true;
-        let ops: Vec<PolicyOp> = removed.evicted.iter().map(window_delete).collect();
+        let ops: Vec<Op> = removed.evicted.iter().map(window_delete).collect();
         if !ops.is_empty() {
             tracing::warn!(
                 evicted = ops.len(),
@@ -287,7 +287,7 @@ impl Engine {
             self.stats
                 .windows_evicted
                 .fetch_add(ops.len() as u64, Ordering::Relaxed);
-            self.store.policy_write(&ops)?;
+            self.store.write(&ops)?;
         }
         self.stats
             .windows
@@ -367,7 +367,7 @@ impl Engine {
     fn load_silences(&mut self) -> Result<(), EngineError> {
         self.silences = self
             .store
-            .policy_scan(PolicyFamily::Silences, b"", None, false, usize::MAX)?
+            .scan(crate::family::SILENCES, b"", None, false, usize::MAX)?
             .into_iter()
             .map(|(k, v)| {
                 serde_json::from_slice(&v).map_err(|e| corrupt(format!("silence {k:?}"), e))
@@ -472,7 +472,8 @@ impl Engine {
     pub fn process_docs(&mut self, h: i64, docs: &[TxDoc]) -> Result<(), EngineError> {
         self.maybe_reload_watchlists();
         let store = self.store.clone();
-        let _lock = store.policy_lock();
+        let lock = crate::family::lock(&store);
+        let _held = lock.hold();
         self.load_rules()?;
         self.load_silences()?;
         if !self.windows_loaded {
@@ -594,7 +595,7 @@ impl Engine {
                     let v = serde_json::to_vec(w).map_err(|e| corrupt("window", e))?;
                     batch
                         .ops
-                        .push(PolicyOp::Put(PolicyFamily::State, window_name(&wk), v));
+                        .push(Op::Put(crate::family::STATE, window_name(&wk), v));
                 }
                 None => batch.ops.push(window_delete(&wk)),
             }
@@ -622,12 +623,12 @@ impl Engine {
         let opened = batch.opened;
         let matched = batch.matched;
         let mut ops = batch.finish()?;
-        ops.push(PolicyOp::Put(
-            PolicyFamily::State,
+        ops.push(Op::Put(
+            crate::family::STATE,
             KEY_CHECKPOINT.to_vec(),
             h.to_be_bytes().to_vec(),
         ));
-        self.store.policy_write(&ops)?;
+        self.store.write(&ops)?;
         self.stats
             .alerts_opened
             .fetch_add(opened, Ordering::Relaxed);
@@ -659,7 +660,7 @@ fn block_rule() -> Versioned {
 
 /// The engine's checkpoint in `store`.
 pub fn checkpoint(store: &Store) -> Result<Option<i64>, EngineError> {
-    match store.policy_get(PolicyFamily::State, KEY_CHECKPOINT)? {
+    match store.read(crate::family::STATE, KEY_CHECKPOINT)? {
         None => Ok(None),
         Some(v) => {
             let b: [u8; 8] = v.try_into().map_err(|v: Vec<u8>| {
@@ -676,7 +677,7 @@ pub fn checkpoint(store: &Store) -> Result<Option<i64>, EngineError> {
 /// Stores `rule`'s text as a new version when it differs from the last
 /// version loaded from a file (a version saved through the API stays in
 /// force until the file itself changes).
-fn record_version(store: &Store, rule: &Rule, ops: &mut Vec<PolicyOp>) -> Result<(), EngineError> {
+fn record_version(store: &Store, rule: &Rule, ops: &mut Vec<Op>) -> Result<(), EngineError> {
     let versions = crate::manage::rule_versions(store, &rule.spec.id).map_err(manage_error)?;
     let last_file = versions.iter().rev().find(|v| v.source != "api");
     if last_file.is_some_and(|v| v.text == rule.text) {
@@ -748,7 +749,7 @@ struct Batch<'s> {
     counters: BTreeMap<Vec<u8>, u64>,
     /// Transaction links written in this block: key → alert id.
     linked: std::collections::HashMap<Vec<u8>, u64>,
-    ops: Vec<PolicyOp>,
+    ops: Vec<Op>,
     opened: u64,
     matched: u64,
 }
@@ -789,7 +790,7 @@ impl<'s> Batch<'s> {
     fn live_alert(&mut self, key: &[u8]) -> Result<Option<Alert>, EngineError> {
         let id = match self.keys.get(key) {
             Some(id) => *id,
-            None => match self.store.policy_get(PolicyFamily::AlertKeys, key)? {
+            None => match self.store.read(crate::family::ALERT_KEYS, key)? {
                 None => None,
                 Some(b) => Some(be_u64("alert key", &b)?),
             },
@@ -800,7 +801,7 @@ impl<'s> Batch<'s> {
         if let Some(a) = self.alerts.remove(&id) {
             return Ok(Some(a));
         }
-        match self.store.policy_get(PolicyFamily::Alerts, &be64(id))? {
+        match self.store.read(crate::family::ALERTS, &be64(id))? {
             None => Ok(None),
             Some(b) => Ok(Some(
                 serde_json::from_slice(&b).map_err(|e| corrupt(format!("alert {id}"), e))?,
@@ -929,7 +930,7 @@ impl<'s> Batch<'s> {
                 let mut k = keyed(ch, "");
                 k.extend_from_slice(&be64(seq));
                 let v = serde_json::to_vec(&entry).map_err(|e| corrupt("outbox entry", e))?;
-                self.ops.push(PolicyOp::Put(PolicyFamily::Outbox, k, v));
+                self.ops.push(Op::Put(crate::family::OUTBOX, k, v));
             }
         }
         let opened = format!("{ALERTS_PREFIX}{}", r.spec.id).into_bytes();
@@ -961,7 +962,7 @@ impl<'s> Batch<'s> {
                 Some(v) => *v == a.id,
                 None => self
                     .store
-                    .policy_get(PolicyFamily::State, &k)?
+                    .read(crate::family::STATE, &k)?
                     .is_some_and(|v| v == id),
             };
             if !linked {
@@ -976,8 +977,7 @@ impl<'s> Batch<'s> {
         for h in hashes {
             let k = keyed(&format!("{TX_PREFIX}{h}"), &a.rule);
             self.linked.insert(k.clone(), a.id);
-            self.ops
-                .push(PolicyOp::Put(PolicyFamily::State, k, id.clone()));
+            self.ops.push(Op::Put(crate::family::STATE, k, id.clone()));
             // The by-rule link holds the transaction's chain position too,
             // which the index filters on far faster than on hashes.
             let seq = if *h == d.tx_hash {
@@ -989,8 +989,8 @@ impl<'s> Batch<'s> {
             if let Some(seq) = seq {
                 v.extend_from_slice(&seq.to_be_bytes());
             }
-            self.ops.push(PolicyOp::Put(
-                PolicyFamily::State,
+            self.ops.push(Op::Put(
+                crate::family::STATE,
                 keyed(&format!("{RULE_PREFIX}{}", a.rule), h),
                 v,
             ));
@@ -1009,36 +1009,32 @@ impl<'s> Batch<'s> {
             let mut k = format!("{PARTY_PREFIX}{p}").into_bytes();
             k.push(0);
             k.extend_from_slice(&id);
-            self.ops
-                .push(PolicyOp::Put(PolicyFamily::State, k, Vec::new()));
+            self.ops.push(Op::Put(crate::family::STATE, k, Vec::new()));
         }
         Ok(())
     }
 
-    fn finish(mut self) -> Result<Vec<PolicyOp>, EngineError> {
+    fn finish(mut self) -> Result<Vec<Op>, EngineError> {
         for (id, a) in &self.alerts {
             let v = serde_json::to_vec(a).map_err(|e| corrupt(format!("alert {id}"), e))?;
             self.ops
-                .push(PolicyOp::Put(PolicyFamily::Alerts, be64(*id).to_vec(), v));
+                .push(Op::Put(crate::family::ALERTS, be64(*id).to_vec(), v));
         }
         for (k, id) in &self.keys {
             match id {
-                Some(id) => self.ops.push(PolicyOp::Put(
-                    PolicyFamily::AlertKeys,
+                Some(id) => self.ops.push(Op::Put(
+                    crate::family::ALERT_KEYS,
                     k.clone(),
                     be64(*id).to_vec(),
                 )),
                 None => self
                     .ops
-                    .push(PolicyOp::Delete(PolicyFamily::AlertKeys, k.clone())),
+                    .push(Op::Delete(crate::family::ALERT_KEYS, k.clone())),
             }
         }
         for (k, v) in &self.counters {
-            self.ops.push(PolicyOp::Put(
-                PolicyFamily::State,
-                k.clone(),
-                be64(*v).to_vec(),
-            ));
+            self.ops
+                .push(Op::Put(crate::family::STATE, k.clone(), be64(*v).to_vec()));
         }
         Ok(self.ops)
     }
@@ -1049,7 +1045,7 @@ impl<'s> Batch<'s> {
 pub fn rules_hit(store: &Store, hash: &str) -> Result<Vec<(String, u64)>, EngineError> {
     let prefix = keyed(&format!("{TX_PREFIX}{}", hash.to_lowercase()), "");
     store
-        .policy_scan(PolicyFamily::State, &prefix, None, false, 1_000)?
+        .scan(crate::family::STATE, &prefix, None, false, 1_000)?
         .into_iter()
         .map(|(k, v)| {
             let rule = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
@@ -1065,7 +1061,7 @@ pub fn party_alerts(store: &Store, party: &str, limit: usize) -> Result<Vec<u64>
     let mut prefix = format!("{PARTY_PREFIX}{}", party.to_lowercase()).into_bytes();
     prefix.push(0);
     store
-        .policy_scan(PolicyFamily::State, &prefix, None, true, limit)?
+        .scan(crate::family::STATE, &prefix, None, true, limit)?
         .into_iter()
         .map(|(k, _)| {
             k.get(prefix.len()..)
@@ -1082,7 +1078,7 @@ pub fn party_alerts(store: &Store, party: &str, limit: usize) -> Result<Vec<u64>
 pub fn rule_transactions(store: &Store, rule: &str) -> Result<Vec<String>, EngineError> {
     let prefix = keyed(&format!("{RULE_PREFIX}{rule}"), "");
     Ok(store
-        .policy_scan(PolicyFamily::State, &prefix, None, false, usize::MAX)?
+        .scan(crate::family::STATE, &prefix, None, false, usize::MAX)?
         .into_iter()
         .map(|(k, _)| String::from_utf8_lossy(&k[prefix.len()..]).into_owned())
         .collect())
@@ -1093,7 +1089,7 @@ pub fn rule_transactions(store: &Store, rule: &str) -> Result<Vec<String>, Engin
 pub fn rule_positions(store: &Store, rule: &str) -> Result<Vec<u64>, EngineError> {
     let prefix = keyed(&format!("{RULE_PREFIX}{rule}"), "");
     let mut out = Vec::new();
-    for (k, v) in store.policy_scan(PolicyFamily::State, &prefix, None, false, usize::MAX)? {
+    for (k, v) in store.scan(crate::family::STATE, &prefix, None, false, usize::MAX)? {
         match v.get(8..16).and_then(|b| b.try_into().ok()) {
             Some(b) => out.push(u64::from_be_bytes(b)),
             // A link whose transaction was not found when it was written.
@@ -1112,7 +1108,7 @@ pub fn rule_positions(store: &Store, rule: &str) -> Result<Vec<u64>, EngineError
 
 /// The chain position of stored transaction `hash`, if it is stored.
 fn position(store: &Store, hash: &str) -> Result<Option<u64>, EngineError> {
-    let Ok(h) = observer_node::chain::hexbytes::decode_fixed::<32>("hash", hash) else {
+    let Ok(h) = chain::hexbytes::decode_fixed::<32>("hash", hash) else {
         return Ok(None);
     };
     Ok(store.transaction(&h)?.map(|t| seq(t.height, t.index)))
@@ -1121,16 +1117,13 @@ fn position(store: &Store, hash: &str) -> Result<Option<u64>, EngineError> {
 /// Fills in the by-rule links from the by-transaction ones in a store whose
 /// engine wrote only those (once; a marker records it).
 fn backfill_rule_links(store: &Store) -> Result<(), EngineError> {
-    if store
-        .policy_get(PolicyFamily::State, KEY_RULE_LINKS)?
-        .is_some()
-    {
+    if store.read(crate::family::STATE, KEY_RULE_LINKS)?.is_some() {
         return Ok(());
     }
     let mut ops = Vec::new();
     let mut filled = 0usize;
-    for (k, v) in store.policy_scan(
-        PolicyFamily::State,
+    for (k, v) in store.scan(
+        crate::family::STATE,
         TX_PREFIX.as_bytes(),
         None,
         false,
@@ -1144,23 +1137,23 @@ fn backfill_rule_links(store: &Store) -> Result<(), EngineError> {
         if let Some(seq) = position(store, hash)? {
             v.extend_from_slice(&seq.to_be_bytes());
         }
-        ops.push(PolicyOp::Put(
-            PolicyFamily::State,
+        ops.push(Op::Put(
+            crate::family::STATE,
             keyed(&format!("{RULE_PREFIX}{rule}"), hash),
             v,
         ));
         filled += 1;
         if ops.len() >= 50_000 {
-            store.policy_write(&ops)?;
+            store.write(&ops)?;
             ops.clear();
         }
     }
-    ops.push(PolicyOp::Put(
-        PolicyFamily::State,
+    ops.push(Op::Put(
+        crate::family::STATE,
         KEY_RULE_LINKS.to_vec(),
         Vec::new(),
     ));
-    store.policy_write(&ops)?;
+    store.write(&ops)?;
     if filled > 0 {
         tracing::info!(
             links = filled,
@@ -1179,7 +1172,7 @@ pub fn alerts_opened(store: &Store, id: &str) -> Result<u64, EngineError> {
 /// a marker records it).
 fn backfill_alert_counts(store: &Store) -> Result<(), EngineError> {
     if store
-        .policy_get(PolicyFamily::State, KEY_ALERT_COUNTS)?
+        .read(crate::family::STATE, KEY_ALERT_COUNTS)?
         .is_some()
     {
         return Ok(());
@@ -1188,22 +1181,22 @@ fn backfill_alert_counts(store: &Store) -> Result<(), EngineError> {
     for a in all_alerts(store)? {
         *counts.entry(a.rule).or_default() += 1;
     }
-    let mut ops: Vec<PolicyOp> = counts
+    let mut ops: Vec<Op> = counts
         .iter()
         .map(|(rule, n)| {
-            PolicyOp::Put(
-                PolicyFamily::State,
+            Op::Put(
+                crate::family::STATE,
                 format!("{ALERTS_PREFIX}{rule}").into_bytes(),
                 be64(*n).to_vec(),
             )
         })
         .collect();
-    ops.push(PolicyOp::Put(
-        PolicyFamily::State,
+    ops.push(Op::Put(
+        crate::family::STATE,
         KEY_ALERT_COUNTS.to_vec(),
         Vec::new(),
     ));
-    store.policy_write(&ops)?;
+    store.write(&ops)?;
     Ok(())
 }
 
@@ -1214,7 +1207,7 @@ pub fn hits(store: &Store, id: &str) -> Result<u64, EngineError> {
 
 /// Alert `id`, if there is one.
 pub fn alert(store: &Store, id: u64) -> Result<Option<Alert>, EngineError> {
-    match store.policy_get(PolicyFamily::Alerts, &be64(id))? {
+    match store.read(crate::family::ALERTS, &be64(id))? {
         None => Ok(None),
         Some(b) => Ok(Some(
             serde_json::from_slice(&b).map_err(|e| corrupt(format!("alert {id}"), e))?,
@@ -1225,7 +1218,7 @@ pub fn alert(store: &Store, id: u64) -> Result<Option<Alert>, EngineError> {
 /// Every alert, in id order (for tests and exports).
 pub fn all_alerts(store: &Store) -> Result<Vec<Alert>, EngineError> {
     store
-        .policy_scan(PolicyFamily::Alerts, b"", None, false, usize::MAX)?
+        .scan(crate::family::ALERTS, b"", None, false, usize::MAX)?
         .into_iter()
         .map(|(k, v)| serde_json::from_slice(&v).map_err(|e| corrupt(format!("alert {k:?}"), e)))
         .collect()
@@ -1234,8 +1227,8 @@ pub fn all_alerts(store: &Store) -> Result<Vec<Alert>, EngineError> {
 /// The outbox entries of `channel`, oldest first.
 pub fn outbox(store: &Store, channel: &str) -> Result<Vec<OutboxEntry>, EngineError> {
     store
-        .policy_scan(
-            PolicyFamily::Outbox,
+        .scan(
+            crate::family::OUTBOX,
             &keyed(channel, ""),
             None,
             false,
@@ -1269,7 +1262,7 @@ mod tests {
                 .fire(vr, "payer", w, BTreeMap::new(), &d, 0, &[], &[])
                 .unwrap();
         }
-        store.policy_write(&batch.finish().unwrap()).unwrap();
+        store.write(&batch.finish().unwrap()).unwrap();
     }
 
     #[test]
@@ -1309,24 +1302,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("store")).unwrap();
         // As an engine before by-rule links wrote them.
-        let ops: Vec<PolicyOp> = hashes(0..3)
+        let ops: Vec<Op> = hashes(0..3)
             .iter()
             .map(|h| {
-                PolicyOp::Put(
-                    PolicyFamily::State,
+                Op::Put(
+                    crate::family::STATE,
                     keyed(&format!("{TX_PREFIX}{h}"), "old-rule"),
                     be64(7).to_vec(),
                 )
             })
             .collect();
-        store.policy_write(&ops).unwrap();
+        store.write(&ops).unwrap();
         assert!(rule_transactions(&store, "old-rule").unwrap().is_empty());
         backfill_rule_links(&store).unwrap();
         assert_eq!(rule_transactions(&store, "old-rule").unwrap(), hashes(0..3));
         // Done once: a link removed afterwards is not filled in again.
         store
-            .policy_write(&[PolicyOp::Delete(
-                PolicyFamily::State,
+            .write(&[Op::Delete(
+                crate::family::STATE,
                 keyed(&format!("{RULE_PREFIX}old-rule"), &hashes(0..1)[0]),
             )])
             .unwrap();

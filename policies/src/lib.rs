@@ -18,12 +18,13 @@
 //!
 //! Data flow: store (verified blocks, sealed records) → `records::block_docs`
 //! (each transaction in the clear, as the index reads it too) → every enabled rule → alerts and
-//! outbox entries → the store's policy families → senders → receivers.
+//! outbox entries → the policy families ([`family`]) → senders → receivers.
 
 pub mod alert;
 pub mod context;
 pub mod deliver;
 pub mod engine;
+pub mod family;
 pub mod manage;
 pub mod metrics;
 pub mod rule;

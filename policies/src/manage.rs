@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use observer_node::store::{PolicyFamily, PolicyOp, Store};
 use serde::{Deserialize, Serialize};
+use store::{Op, Store};
 
 use crate::alert::{Alert, AlertState, HistoryEntry, Silence};
 use crate::engine::{EngineError, alert, corrupt, keyed, now_ms};
@@ -32,8 +32,8 @@ pub enum ManageError {
     Engine(#[from] EngineError),
 }
 
-impl From<observer_node::store::StoreError> for ManageError {
-    fn from(e: observer_node::store::StoreError) -> Self {
+impl From<store::StoreError> for ManageError {
+    fn from(e: store::StoreError) -> Self {
         ManageError::Engine(EngineError::Store(e))
     }
 }
@@ -67,15 +67,15 @@ impl Action {
 
 const MAX_NOTE: usize = 4_000;
 
-fn write_alert(store: &Store, a: &Alert, extra: Vec<PolicyOp>) -> Result<(), ManageError> {
+fn write_alert(store: &Store, a: &Alert, extra: Vec<Op>) -> Result<(), ManageError> {
     let mut ops = extra;
     let v = serde_json::to_vec(a).map_err(|e| corrupt("alert", e))?;
-    ops.push(PolicyOp::Put(
-        PolicyFamily::Alerts,
+    ops.push(Op::Put(
+        crate::family::ALERTS,
         a.id.to_be_bytes().to_vec(),
         v,
     ));
-    store.policy_write(&ops)?;
+    store.write(&ops)?;
     Ok(())
 }
 
@@ -96,7 +96,8 @@ pub fn act(
     if action == Action::Note && note.is_none() {
         return Err(ManageError::Invalid("the note is empty".into()));
     }
-    let _lock = store.policy_lock();
+    let lock = crate::family::lock(store);
+    let _held = lock.hold();
     let mut a = alert(store, id)?.ok_or_else(|| ManageError::NotFound(format!("alert {id}")))?;
     let to = match (action, a.state) {
         (Action::Note, s) => s,
@@ -117,18 +118,18 @@ pub fn act(
     let key = keyed(&a.rule, &a.group_key);
     if !to.is_live() && a.state.is_live() {
         // New matches of its key open a new alert from now on.
-        if store.policy_get(PolicyFamily::AlertKeys, &key)?.as_deref() == Some(&id.to_be_bytes()) {
-            extra.push(PolicyOp::Delete(PolicyFamily::AlertKeys, key));
+        if store.read(crate::family::ALERT_KEYS, &key)?.as_deref() == Some(&id.to_be_bytes()) {
+            extra.push(Op::Delete(crate::family::ALERT_KEYS, key));
         }
     } else if to.is_live() && !a.state.is_live() {
-        match store.policy_get(PolicyFamily::AlertKeys, &key)? {
+        match store.read(crate::family::ALERT_KEYS, &key)? {
             Some(other) if other.as_slice() != id.to_be_bytes() => {
                 return Err(ManageError::Conflict(format!(
                     "alert {id} cannot be reopened: a newer alert of its rule and key is open"
                 )));
             }
-            _ => extra.push(PolicyOp::Put(
-                PolicyFamily::AlertKeys,
+            _ => extra.push(Op::Put(
+                crate::family::ALERT_KEYS,
                 key,
                 id.to_be_bytes().to_vec(),
             )),
@@ -159,7 +160,8 @@ pub fn assign(
             "an assignee is at most 200 characters".into(),
         ));
     }
-    let _lock = store.policy_lock();
+    let lock = crate::family::lock(store);
+    let _held = lock.hold();
     let mut a = alert(store, id)?.ok_or_else(|| ManageError::NotFound(format!("alert {id}")))?;
     let now = now_ms();
     a.assignee = assignee.map(str::to_string);
@@ -199,7 +201,8 @@ pub fn silence(
             "a silence lasts 1 minute to a year".into(),
         ));
     }
-    let _lock = store.policy_lock();
+    let lock = crate::family::lock(store);
+    let _held = lock.hold();
     let seq = crate::engine::state_u64(store, KEY_SILENCE_SEQ)? + 1;
     let now = now_ms();
     let s = Silence {
@@ -212,10 +215,10 @@ pub fn silence(
         comment: comment.chars().take(MAX_NOTE).collect(),
     };
     let v = serde_json::to_vec(&s).map_err(|e| corrupt("silence", e))?;
-    store.policy_write(&[
-        PolicyOp::Put(PolicyFamily::Silences, seq.to_be_bytes().to_vec(), v),
-        PolicyOp::Put(
-            PolicyFamily::State,
+    store.write(&[
+        Op::Put(crate::family::SILENCES, seq.to_be_bytes().to_vec(), v),
+        Op::Put(
+            crate::family::STATE,
             KEY_SILENCE_SEQ.to_vec(),
             seq.to_be_bytes().to_vec(),
         ),
@@ -225,15 +228,16 @@ pub fn silence(
 
 /// Ends silence `id` now.
 pub fn expire_silence(store: &Store, id: u64) -> Result<Silence, ManageError> {
-    let _lock = store.policy_lock();
-    let mut s: Silence = match store.policy_get(PolicyFamily::Silences, &id.to_be_bytes())? {
+    let lock = crate::family::lock(store);
+    let _held = lock.hold();
+    let mut s: Silence = match store.read(crate::family::SILENCES, &id.to_be_bytes())? {
         None => return Err(ManageError::NotFound(format!("silence {id}"))),
         Some(b) => serde_json::from_slice(&b).map_err(|e| corrupt("silence", e))?,
     };
     s.ends_ms = s.ends_ms.min(now_ms());
     let v = serde_json::to_vec(&s).map_err(|e| corrupt("silence", e))?;
-    store.policy_write(&[PolicyOp::Put(
-        PolicyFamily::Silences,
+    store.write(&[Op::Put(
+        crate::family::SILENCES,
         id.to_be_bytes().to_vec(),
         v,
     )])?;
@@ -243,7 +247,7 @@ pub fn expire_silence(store: &Store, id: u64) -> Result<Silence, ManageError> {
 /// Every silence, newest first.
 pub fn silences(store: &Store) -> Result<Vec<Silence>, ManageError> {
     store
-        .policy_scan(PolicyFamily::Silences, b"", None, true, usize::MAX)?
+        .scan(crate::family::SILENCES, b"", None, true, usize::MAX)?
         .into_iter()
         .map(|(_, v)| serde_json::from_slice(&v).map_err(|e| corrupt("silence", e).into()))
         .collect()
@@ -269,8 +273,8 @@ pub struct RuleVersion {
 /// Every version of rule `id`, oldest first.
 pub fn rule_versions(store: &Store, id: &str) -> Result<Vec<RuleVersion>, ManageError> {
     store
-        .policy_scan(
-            PolicyFamily::RuleVersions,
+        .scan(
+            crate::family::RULE_VERSIONS,
             &keyed(id, ""),
             None,
             false,
@@ -284,7 +288,7 @@ pub fn rule_versions(store: &Store, id: &str) -> Result<Vec<RuleVersion>, Manage
 /// The latest version of every rule, by id.
 pub fn latest_rules(store: &Store) -> Result<BTreeMap<String, RuleVersion>, ManageError> {
     let mut out = BTreeMap::new();
-    for (_, v) in store.policy_scan(PolicyFamily::RuleVersions, b"", None, false, usize::MAX)? {
+    for (_, v) in store.scan(crate::family::RULE_VERSIONS, b"", None, false, usize::MAX)? {
         let r: RuleVersion = serde_json::from_slice(&v).map_err(|e| corrupt("rule version", e))?;
         out.insert(r.id.clone(), r);
     }
@@ -294,18 +298,19 @@ pub fn latest_rules(store: &Store) -> Result<BTreeMap<String, RuleVersion>, Mana
 pub(crate) const KEY_RULES_GENERATION: &[u8] = b"rules_generation";
 
 /// The op that stores `v`.
-pub(crate) fn version_op(v: &RuleVersion) -> Result<PolicyOp, EngineError> {
+pub(crate) fn version_op(v: &RuleVersion) -> Result<Op, EngineError> {
     let mut k = keyed(&v.id, "");
     k.extend_from_slice(&v.version.to_be_bytes());
     let body = serde_json::to_vec(v).map_err(|e| corrupt("rule version", e))?;
-    Ok(PolicyOp::Put(PolicyFamily::RuleVersions, k, body))
+    Ok(Op::Put(crate::family::RULE_VERSIONS, k, body))
 }
 
 /// Saves `text` (one `[[rule]]`) as the rule's next version; the engine
 /// runs it from its next block. The rule must compile.
 pub fn save_rule(store: &Store, text: &str, author: &str) -> Result<RuleVersion, ManageError> {
     let rule: Rule = parse_one(Path::new("(api)"), text, None).map_err(ManageError::Rule)?;
-    let _lock = store.policy_lock();
+    let lock = crate::family::lock(store);
+    let _held = lock.hold();
     let versions = rule_versions(store, &rule.spec.id)?;
     if versions.last().is_some_and(|v| v.text == rule.text) {
         return Err(ManageError::Conflict(format!(
@@ -323,10 +328,10 @@ pub fn save_rule(store: &Store, text: &str, author: &str) -> Result<RuleVersion,
         at_ms: now_ms(),
     };
     let generation = crate::engine::state_u64(store, KEY_RULES_GENERATION)? + 1;
-    store.policy_write(&[
+    store.write(&[
         version_op(&v)?,
-        PolicyOp::Put(
-            PolicyFamily::State,
+        Op::Put(
+            crate::family::STATE,
             KEY_RULES_GENERATION.to_vec(),
             generation.to_be_bytes().to_vec(),
         ),

@@ -10,12 +10,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use observer_node::store::{PolicyFamily, Store};
 use policies::{Engine, Watchlists};
 use privacy::at_rest::RecordSealer;
 use privacy::keyring::Keyring;
 use privacy::keys::PrivateKey;
 use records::{Business, Money, Party, TxDoc};
+use store::Store;
 
 const RULES: &str = r#"
 [[rule]]
@@ -71,7 +71,7 @@ fn doc(n: u64) -> TxDoc {
 
 fn stored_windows(store: &Store) -> usize {
     store
-        .policy_scan(PolicyFamily::State, b"w/", None, false, usize::MAX)
+        .scan(policies::family::STATE, b"w/", None, false, usize::MAX)
         .unwrap()
         .len()
 }

@@ -13,11 +13,11 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
-use observer_node::store::Store;
 use policies::deliver::{Channel, ChannelConfig, ChannelKind, Sender};
 use policies::engine::{all_alerts, outbox};
 use policies::{Engine, Watchlists};
 use sha2::Sha256;
+use store::Store;
 
 const SECRET_ENV: &str = "LT_TEST_WEBHOOK_SECRET";
 const SECRET: &[u8] = b"a receiver's shared secret, 32+ bytes long";

@@ -7,11 +7,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use observer_node::store::Store;
 use policies::alert::AlertState;
 use policies::engine::{all_alerts, outbox};
 use policies::manage::{self, Action, ManageError};
 use policies::{Engine, Watchlists};
+use store::Store;
 
 fn engine(store: &Arc<Store>, chain: &testkit::Chain) -> Engine {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -10,10 +10,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use devnet::workload::{Finding, PrivacyClass};
-use observer_node::store::Store;
 use policies::engine::all_alerts;
 use policies::rule::{builtin, load_dir};
 use policies::{Engine, Watchlists};
+use store::Store;
 
 fn example_rules() -> Vec<policies::Rule> {
     let lists =

@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::futures_util::stream::{self, Stream};
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, Subscription};
-use observer_node::store::PolicyFamily;
 use policies::alert::{Alert, AlertState, Silence};
 use policies::manage::{self, Action, ManageError};
 use policies::rule::Severity;
@@ -437,7 +436,7 @@ impl AlertQuery {
             'scan: loop {
                 let chunk = st
                     .store
-                    .policy_scan(PolicyFamily::Alerts, b"", from.as_deref(), true, 512)
+                    .scan(policies::family::ALERTS, b"", from.as_deref(), true, 512)
                     .map_err(internal)?;
                 let Some((last, _)) = chunk.last() else { break };
                 let last_id = u64::from_be_bytes(last.as_slice().try_into().map_err(internal)?);
@@ -717,7 +716,7 @@ impl AlertSubscription {
             None => {
                 let last = st
                     .store
-                    .policy_scan(PolicyFamily::Alerts, b"", None, true, 1)
+                    .scan(policies::family::ALERTS, b"", None, true, 1)
                     .map_err(internal)?;
                 last.first()
                     .and_then(|(k, _)| k.as_slice().try_into().ok())
@@ -741,7 +740,7 @@ fn alert_stream(
         pending: std::collections::VecDeque<Alert>,
         feed: tokio::sync::watch::Receiver<u64>,
     }
-    let feed = st.store.subscribe_policy();
+    let feed = st.store.subscribe_family(policies::family::ALERTS);
     let follow = Follow {
         st,
         filter,
@@ -758,7 +757,7 @@ fn alert_stream(
             let from = (f.after + 1).to_be_bytes().to_vec();
             let store = f.st.store.clone();
             let chunk = tokio::task::spawn_blocking(move || {
-                store.policy_scan(PolicyFamily::Alerts, b"", Some(&from), false, 256)
+                store.scan(policies::family::ALERTS, b"", Some(&from), false, 256)
             })
             .await
             .ok()?

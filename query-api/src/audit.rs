@@ -17,9 +17,9 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use observer_node::store::{Store, StoreError};
 use privacy::keys::{PrivateKey, PublicKey};
 use serde::{Deserialize, Serialize};
+use store::{Store, StoreError};
 
 use crate::auth::{Credential, Role};
 
@@ -194,7 +194,7 @@ impl AuditLog {
     /// signed with `signer` (the node's SM2 key); without one the log is
     /// still chained but never sealed.
     pub fn open(store: Arc<Store>, signer: Option<Arc<PrivateKey>>) -> Result<Self, AuditError> {
-        let tail = match store.last_audit()? {
+        let tail = match crate::records::last_audit(&store)? {
             None => Tail {
                 next: 0,
                 head: [0u8; DIGEST],
@@ -206,7 +206,7 @@ impl AuditLog {
                 Tail {
                     next: seq + 1,
                     head: own,
-                    sealed: store.audit_seals()?.last().map(|(s, _)| *s),
+                    sealed: crate::records::last_audit_seal(&store)?.map(|(s, _)| s),
                 }
             }
         };
@@ -260,7 +260,7 @@ impl AuditLog {
         value.extend_from_slice(&tail.head);
         value.extend_from_slice(&own);
         value.extend_from_slice(&json);
-        self.store.append_audit(entry.seq, &value)?;
+        crate::records::append_audit(&self.store, entry.seq, &value)?;
         tail.next += 1;
         tail.head = own;
         Ok(entry.seq)
@@ -291,7 +291,7 @@ impl AuditLog {
             seq,
             reason: e.to_string(),
         })?;
-        self.store.put_audit_seal(seq, &bytes)?;
+        crate::records::put_audit_seal(&self.store, seq, &bytes)?;
         tail.sealed = Some(seq);
         Ok(Some(seal))
     }
@@ -313,8 +313,7 @@ impl AuditLog {
 }
 
 fn read_entries(store: &Store, from: u64, limit: usize) -> Result<Vec<AuditEntry>, AuditError> {
-    store
-        .audit_entries(from, limit)?
+    crate::records::audit_entries(store, from, limit)?
         .into_iter()
         .map(|(seq, bytes)| {
             let (_, _, json) =
@@ -363,10 +362,10 @@ pub fn verify(store: &Store, key: Option<&PublicKey>) -> Result<Verification, Au
         sealed_to: None,
         broken: None,
     };
-    let seals = store.audit_seals()?;
+    let seals = crate::records::audit_seals(store)?;
     let sealed: std::collections::BTreeSet<u64> = seals.iter().map(|(s, _)| *s).collect();
     'outer: loop {
-        let batch = store.audit_entries(expect_seq, BATCH)?;
+        let batch = crate::records::audit_entries(store, expect_seq, BATCH)?;
         if batch.is_empty() {
             break;
         }

@@ -19,8 +19,8 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use observer_node::store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
+use store::{Store, StoreError};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -262,7 +262,7 @@ fn put_record(store: &Store, record: &TokenRecord) -> Result<(), AuthError> {
         id: record.id.clone(),
         reason: e.to_string(),
     })?;
-    store.put_token(&record.id, &bytes)?;
+    crate::records::put_token(store, &record.id, &bytes)?;
     Ok(())
 }
 
@@ -276,9 +276,8 @@ fn read_record(id: &str, bytes: &[u8]) -> Result<TokenRecord, AuthError> {
 /// Revokes token `id` (kept, marked revoked, so the audit log's names
 /// still resolve). Revoking twice keeps the first time.
 pub fn revoke_token(store: &Store, id: &str, now_ms: i64) -> Result<TokenRecord, AuthError> {
-    let bytes = store
-        .token(id)?
-        .ok_or_else(|| AuthError::NoSuchToken(id.to_string()))?;
+    let bytes =
+        crate::records::token(store, id)?.ok_or_else(|| AuthError::NoSuchToken(id.to_string()))?;
     let mut record = read_record(id, &bytes)?;
     if record.revoked_ms.is_none() {
         record.revoked_ms = Some(now_ms);
@@ -289,8 +288,7 @@ pub fn revoke_token(store: &Store, id: &str, now_ms: i64) -> Result<TokenRecord,
 
 /// Every token, by id (revoked ones included).
 pub fn list_tokens(store: &Store) -> Result<Vec<TokenRecord>, AuthError> {
-    store
-        .tokens()?
+    crate::records::tokens(store)?
         .into_iter()
         .map(|(id, bytes)| read_record(&id, &bytes))
         .collect()
@@ -305,7 +303,7 @@ fn check_api_token(store: &Store, token: &str) -> Result<Principal, AuthError> {
     if id.len() != ID_BYTES * 2 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(AuthError::InvalidToken);
     }
-    let bytes = store.token(id)?.ok_or(AuthError::InvalidToken)?;
+    let bytes = crate::records::token(store, id)?.ok_or(AuthError::InvalidToken)?;
     let record = read_record(id, &bytes)?;
     let presented = secret_digest(secret.as_bytes());
     if !bool::from(presented.as_bytes().ct_eq(record.secret_sm3.as_bytes())) {
@@ -529,7 +527,7 @@ mod tests {
         assert_eq!(who.name, "alice");
         assert_eq!(who.id, record.id);
         // The store holds the digest, never the secret.
-        let stored = store.token(&record.id)?.expect("stored");
+        let stored = crate::records::token(&store, &record.id)?.expect("stored");
         let secret = token.rsplit('_').next().expect("secret");
         assert!(!String::from_utf8_lossy(&stored).contains(secret));
 

@@ -19,6 +19,8 @@
 //!   engine's records), and alerts pushed as they open.
 //! - [`audit`]: the append-only, SM3-chained, SM2-sealed log of every read
 //!   of decrypted data.
+//! - [`records`]: the families this crate keeps in the store (tokens, the
+//!   audit log and its seals) and their reads and writes.
 //! - [`metrics`]: requests by outcome, latency, audit entries (Prometheus).
 //! - [`time`]: the API's timestamps (RFC 3339, Beijing time) read and written.
 //!
@@ -32,6 +34,7 @@ pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod metrics;
+pub mod records;
 pub mod schema;
 pub mod server;
 pub mod stats;

@@ -20,16 +20,16 @@ use std::sync::Arc;
 
 use async_graphql::connection::{Connection, ConnectionNameType, Edge, EdgeNameType, EmptyFields};
 use async_graphql::{Context, Enum, Error, InputObject, Object, Result, Schema, SimpleObject};
+use chain::hexbytes::{Hash, decode_fixed, encode0x};
+use chain::model::Block;
 use indexer::search::{
     Filter, MAX_PAGE, Range, Search, SearchError, SearchRequest, Sort, SortBy, payload_in_clear,
 };
-use observer_node::chain::hexbytes::{Hash, decode_fixed, encode0x};
-use observer_node::chain::model::Block;
-use observer_node::store::{Store, StoredTx};
 use privacy::at_rest::RecordSealer;
 use privacy::envelope::Class;
 use records::Money;
 use records::doc::{normalise_address, read_payload};
+use store::{Store, StoredTx};
 
 use crate::audit::{AuditEntry, AuditLog};
 use crate::auth::{Principal, Role, TokenRecord};
@@ -692,7 +692,7 @@ pub struct RuleHit {
 }
 
 /// A transaction's receipt: what executing it did.
-pub struct ReceiptNode(observer_node::chain::model::Receipt);
+pub struct ReceiptNode(chain::model::Receipt);
 
 #[Object(name = "Receipt")]
 impl ReceiptNode {

@@ -126,7 +126,7 @@ struct Scope {
 impl Scope {
     fn new(
         role: Role,
-        store: &observer_node::store::Store,
+        store: &store::Store,
         search: Option<String>,
         mut filter: TransactionFilter,
     ) -> Result<Self> {

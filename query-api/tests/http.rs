@@ -9,12 +9,12 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chain::hexbytes::encode0x;
 use indexer::TxIndex;
 use indexer::follow::{Indexer, IndexerConfig};
 use indexer::search::Search;
 use jsonwebtoken::{EncodingKey, Header};
 use node::api::{ApiOptions, ApiParts};
-use observer_node::chain::hexbytes::encode0x;
 use query_api::ApiState;
 use query_api::auth::{JwtSettings, Role, create_token};
 use query_api::server::Limits;
@@ -64,7 +64,7 @@ async fn server(seed: u64, blocks: usize) -> Server {
 async fn server_with(seed: u64, blocks: usize, stored: Option<i64>, limits: Limits) -> Server {
     let chain = testkit::chain(seed, blocks);
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(observer_node::store::Store::open(&dir.path().join("store")).unwrap());
+    let store = Arc::new(store::Store::open(&dir.path().join("store")).unwrap());
     testkit::commit(&chain, &store, 0, stored.unwrap_or(chain.devnet.head()));
     let index = Arc::new(TxIndex::open(&dir.path().join("index")).unwrap());
     let mut ix = Indexer::new(
@@ -364,7 +364,7 @@ async fn transactions_pages_follow_cursors_to_the_store_count() {
     for i in 0..5 {
         s.state
             .store
-            .add_finding(&observer_node::store::Finding {
+            .add_finding(&store::Finding {
                 at_ms: i,
                 height: Some(1_000 + i),
                 endpoint: "http://10.0.0.9:20200".into(),
@@ -1244,11 +1244,15 @@ async fn alerts_pages_roles_lifecycle_rules_and_subscription() {
     assert_eq!(v["data"]["alert"]["id"], target.id);
     assert_eq!(v["data"]["alert"]["title"], target.title.as_str());
     assert_eq!(v["errors"][0]["extensions"]["code"], "FORBIDDEN", "{v}");
-    let before = store.last_audit().unwrap().map_or(0, |(seq, _)| seq + 1);
+    let before = query_api::records::last_audit(&store)
+        .unwrap()
+        .map_or(0, |(seq, _)| seq + 1);
     let v = gql(&s, q, json!({ "id": target.id })).await;
     assert!(v["errors"].is_null(), "{v}");
     assert_eq!(v["data"]["alert"]["groupKey"], target.group_key.as_str());
-    let after_read = store.last_audit().unwrap().map_or(0, |(seq, _)| seq + 1);
+    let after_read = query_api::records::last_audit(&store)
+        .unwrap()
+        .map_or(0, |(seq, _)| seq + 1);
     assert_eq!(after_read, before + 1, "one audit entry for the read");
 
     // A search by rule hit finds exactly the transactions its alerts list.

@@ -10,14 +10,14 @@
 //! text but not JSON is full text; binary payloads add nothing.
 
 #[cfg(feature = "store")]
-use observer_node::chain::hexbytes::encode0x;
+use chain::hexbytes::encode0x;
 #[cfg(feature = "store")]
-use observer_node::chain::model::Block;
+use chain::model::Block;
 #[cfg(feature = "store")]
-use observer_node::chain::payload::payload;
-#[cfg(feature = "store")]
-use observer_node::store::StoredTx;
+use chain::payload::payload;
 use serde_json::Value;
+#[cfg(feature = "store")]
+use store::StoredTx;
 
 use crate::money::Money;
 

@@ -5,9 +5,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use observer_node::chain::hexbytes::encode0x;
-use observer_node::store::{Store, StoreError};
+use chain::hexbytes::encode0x;
 use privacy::at_rest::RecordSealer;
+use store::{Store, StoreError};
 
 use crate::doc::{TxDoc, from_store};
 

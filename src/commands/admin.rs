@@ -8,10 +8,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use node::Config;
 use node::keys::load_node_key;
-use observer_node::store::Store;
 use privacy::keys::PublicKey;
 use query_api::auth::Role;
 use records::time::{format_ms, now_ms};
+use store::Store;
 
 fn open_store_for_writing(config: &Config) -> Result<Store> {
     let path = config.store_dir();

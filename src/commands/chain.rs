@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use observer_node::chain::CryptoSuite;
-use observer_node::chain::verify::{Item, Sealer, cross_check, parse_sealer_list};
+use chain::CryptoSuite;
+use chain::verify::{Item, Sealer, cross_check, parse_sealer_list};
 
 /// Which crypto suite to assume.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]

@@ -17,12 +17,12 @@ use std::time::Duration;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use chain::CryptoSuite;
 use devnet::faults::Fault;
 use devnet::server::{AppState, produce, serve};
 use indexer::IndexStats;
 use indexer::search::{Search, SearchRequest};
-use observer_node::chain::CryptoSuite;
-use observer_node::ingest::{IngestConfig, Trust};
+use ingest::{IngestConfig, Trust};
 use privacy::keyring::Keyring;
 use privacy::keys::PrivateKey;
 
@@ -306,8 +306,8 @@ fn write_search_config(
 }
 
 fn print_line(
-    store: &observer_node::store::Store,
-    stats: &observer_node::ingest::Stats,
+    store: &store::Store,
+    stats: &ingest::Stats,
     index: Option<&IndexStats>,
     policy: Option<&policies::EngineStats>,
 ) {
@@ -342,7 +342,7 @@ fn print_line(
 }
 
 /// One sample search, as a compliance officer would type it.
-fn print_search(search: &Search, store: &observer_node::store::Store) {
+fn print_search(search: &Search, store: &store::Store) {
     const QUERY: &str = "跨境汇款";
     let Ok(page) = search.search(&SearchRequest {
         query: Some(QUERY.into()),
@@ -359,7 +359,7 @@ fn print_search(search: &Search, store: &observer_node::store::Store) {
         println!("  search    \"{QUERY}\": no matches yet");
         return;
     };
-    let class = observer_node::chain::hexbytes::decode_fixed::<32>("tx", &hit.tx_hash)
+    let class = chain::hexbytes::decode_fixed::<32>("tx", &hit.tx_hash)
         .ok()
         .and_then(|h| store.transaction(&h).ok().flatten())
         .map(|t| t.class)
@@ -371,8 +371,8 @@ fn print_search(search: &Search, store: &observer_node::store::Store) {
 }
 
 async fn print_status(
-    store: Arc<observer_node::store::Store>,
-    stats: Arc<observer_node::ingest::Stats>,
+    store: Arc<store::Store>,
+    stats: Arc<ingest::Stats>,
     index: Option<Arc<IndexStats>>,
     policy: Option<Arc<policies::EngineStats>>,
     search: Option<Arc<Search>>,

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use chain::CryptoSuite;
 use devnet::faults::Fault;
 use devnet::server::{AppState, produce, serve};
 use devnet::signer::NodeKey;
 use devnet::workload::{Workload, WorkloadConfig};
 use devnet::{ChainConfig, Devnet, store};
-use observer_node::chain::CryptoSuite;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 

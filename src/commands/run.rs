@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use indexer::search::Search;
+use ingest::Stats;
 use node::api::{ApiOptions, ApiParts, seal};
 use node::{Config, Node, shutdown_signal};
-use observer_node::ingest::Stats;
 
 /// Logs progress every `every`, and draws a bar while catching up when
 /// stderr is a terminal.

@@ -9,10 +9,10 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use indexer::TxIndex;
 use indexer::search::{Filter, Range, Search, SearchRequest, Sort, SortBy, payload_in_clear};
-use observer_node::store::Store;
 use privacy::at_rest::RecordSealer;
 use records::Money;
 use records::doc::read_payload;
+use store::Store;
 
 use node::Config;
 use node::keys::open_keyring;
@@ -164,7 +164,7 @@ pub fn search(opts: &SearchOpts) -> Result<ExitCode> {
             .as_deref()
             .map(|p| read_payload(p))
             .unwrap_or_default();
-        let class = observer_node::chain::hexbytes::decode_fixed::<32>("tx", &hit.tx_hash)
+        let class = chain::hexbytes::decode_fixed::<32>("tx", &hit.tx_hash)
             .ok()
             .and_then(|h| store.transaction(&h).ok().flatten())
             .map(|t| t.class)

@@ -9,18 +9,18 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use chain::CryptoSuite;
+use chain::model::BlockTransactions;
 use devnet::signer::NodeKey;
 use devnet::workload::{Workload, WorkloadConfig};
 use devnet::{ChainConfig, Devnet};
-use observer_node::chain::CryptoSuite;
-use observer_node::chain::model::BlockTransactions;
-use observer_node::ingest::open_all;
-use observer_node::store::{BlockCommit, Store};
+use ingest::open_all;
 use privacy::at_rest::RecordSealer;
 use privacy::keyring::Keyring;
 use privacy::keys::PrivateKey;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
+use store::{BlockCommit, Store};
 
 /// Transactions per generated block.
 pub const TXS_PER_BLOCK: usize = 12;

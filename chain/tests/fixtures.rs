@@ -3,8 +3,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-use observer_node::chain::CryptoSuite;
-use observer_node::chain::verify::Item;
+use chain::CryptoSuite;
+use chain::verify::Item;
 use serde_json::Value;
 
 fn fixtures() -> Vec<(String, String)> {
@@ -149,8 +149,7 @@ fn detected(docs: &[Value]) -> bool {
     }
     let suite_of = |i: &Item| i.detect_suite();
     let each = items.iter().any(|i| !i.verify(suite_of(i), None).passed());
-    let across =
-        items.len() > 1 && !observer_node::chain::verify::cross_check(suite_of, &items).passed();
+    let across = items.len() > 1 && !chain::verify::cross_check(suite_of, &items).passed();
     each || across
 }
 

@@ -10,27 +10,27 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chain::CryptoSuite;
+use chain::hexbytes::encode0x;
 use devnet::faults::{Fault, FaultKind};
 use devnet::server::{AppState, SharedDevnet, serve};
 use devnet::signer::NodeKey;
 use devnet::workload::{Workload, WorkloadConfig};
 use devnet::{ChainConfig, Devnet};
-use observer_node::chain::CryptoSuite;
-use observer_node::chain::hexbytes::encode0x;
-use observer_node::ingest::{Ingest, IngestConfig, Trust};
-use observer_node::store::Store;
+use ingest::{Ingest, IngestConfig, Trust};
 use privacy::at_rest::RecordSealer;
 use privacy::keyring::Keyring;
 use privacy::keys::PrivateKey;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
+use store::Store;
 
 const TXS_PER_BLOCK: usize = 12;
 
 struct Chain {
     devnet: SharedDevnet,
     workload: Workload,
-    committee: Vec<observer_node::chain::verify::Sealer>,
+    committee: Vec<chain::verify::Sealer>,
 }
 
 fn new_chain(seed: u64, blocks: usize) -> Chain {
@@ -165,7 +165,7 @@ async fn follows_the_devnet_and_classifies_like_the_manifest() {
     assert_eq!(store.class_counts().unwrap(), want);
     assert_eq!(manifest.transactions.len(), 30 * TXS_PER_BLOCK);
     for t in &manifest.transactions {
-        let hash = observer_node::chain::hexbytes::decode_fixed::<32>("tx", &t.tx_hash).unwrap();
+        let hash = chain::hexbytes::decode_fixed::<32>("tx", &t.tx_hash).unwrap();
         let stored = store.transaction(&hash).unwrap().expect("every tx stored");
         assert_eq!(
             (stored.height, stored.index as usize),
@@ -397,25 +397,23 @@ async fn an_oversized_answer_is_refused_unread() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let endpoint =
-        observer_node::source::Endpoint::new(&url, "group0", "", Duration::from_secs(10))
-            .unwrap()
-            .with_max_answer(1 << 20);
+    let endpoint = ingest::source::Endpoint::new(&url, "group0", "", Duration::from_secs(10))
+        .unwrap()
+        .with_max_answer(1 << 20);
     let err = endpoint.block_number().await.unwrap_err();
     assert!(!err.is_network(), "{err}");
     assert!(err.to_string().contains("exceeds 1048576 bytes"), "{err}");
     // Under the limit the same answer is read.
-    let endpoint =
-        observer_node::source::Endpoint::new(&url, "group0", "", Duration::from_secs(10))
-            .unwrap()
-            .with_max_answer(4 << 20);
+    let endpoint = ingest::source::Endpoint::new(&url, "group0", "", Duration::from_secs(10))
+        .unwrap()
+        .with_max_answer(4 << 20);
     assert_eq!(endpoint.block_number().await.unwrap(), 1);
 }
 
 #[tokio::test]
 async fn receipts_are_bound_to_their_transactions_and_the_receipts_root() {
-    use observer_node::chain::model::BlockTransactions;
-    use observer_node::chain::verify::verify_block_receipts;
+    use chain::model::BlockTransactions;
+    use chain::verify::verify_block_receipts;
     let chain = new_chain(21, 4);
     let d = chain.devnet.read().await;
     let block = d.block(3).unwrap().clone();
@@ -424,7 +422,7 @@ async fn receipts_are_bound_to_their_transactions_and_the_receipts_root() {
     };
     let senders: Vec<_> = txs.iter().map(|t| t.claimed_from).collect();
     let honest = d.receipts_of(3).to_vec();
-    let failures = |receipts: &[observer_node::chain::model::Receipt]| -> Vec<String> {
+    let failures = |receipts: &[chain::model::Receipt]| -> Vec<String> {
         verify_block_receipts(CryptoSuite::Sm, &block, &senders, receipts)
             .failures()
             .map(|c| c.name.clone())

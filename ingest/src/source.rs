@@ -14,10 +14,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::chain::ChainError;
-use crate::chain::hexbytes::{Hash, encode0x};
-use crate::chain::model::{Block, Receipt};
-use crate::chain::verify::{Sealer, parse_sealer_list};
+use chain::ChainError;
+use chain::hexbytes::{Hash, encode0x};
+use chain::model::{Block, Receipt};
+use chain::verify::{Sealer, parse_sealer_list};
 
 /// The largest answer read from an endpoint (a block of 10,000 transactions
 /// with 2 KiB inputs is about 50 MiB of JSON); a longer one is a malformed
@@ -192,7 +192,7 @@ impl Endpoint {
             Ok(v) => v,
             Err(e) => return Err(malformed(format!("not JSON: {e}"), body)),
         };
-        if let Some((code, message)) = value.as_object().and_then(crate::chain::rpc::rpc_error) {
+        if let Some((code, message)) = value.as_object().and_then(chain::rpc::rpc_error) {
             return Err(SourceError::Rpc {
                 endpoint: self.url.clone(),
                 method,
@@ -212,7 +212,7 @@ impl Endpoint {
         let (v, body) = self
             .call("getBlockNumber", vec![json!(self.group), json!(self.node)])
             .await?;
-        crate::chain::rpc::int_value(&v, "result").map_err(|e| SourceError::Malformed {
+        chain::rpc::int_value(&v, "result").map_err(|e| SourceError::Malformed {
             endpoint: self.url.clone(),
             method: "getBlockNumber",
             reason: e.to_string(),

@@ -4,13 +4,13 @@
 
 #![allow(clippy::unwrap_used)]
 
+use chain::CryptoSuite;
+use chain::model::BlockTransactions;
 use devnet::signer::NodeKey;
 use devnet::{ChainConfig, Devnet};
-use observer_node::chain::CryptoSuite;
-use observer_node::chain::model::BlockTransactions;
-use observer_node::store::{BlockCommit, Finding, Store, StoreError, TxEnvelope};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
+use store::{BlockCommit, Finding, Store, StoreError, TxEnvelope};
 
 fn chain(blocks: u8) -> Devnet {
     let mut rng = ChaCha20Rng::from_seed([4; 32]);

@@ -12,7 +12,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use super::Stats;
-use crate::store::Store;
+use store::Store;
 
 /// Reports the ingest counters on each scrape.
 #[derive(Debug)]

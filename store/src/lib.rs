@@ -1,4 +1,4 @@
-//! The store: the system of record. An append-only log of verified blocks
+//! `store`: the system of record. An append-only log of verified blocks
 //! in RocksDB, with their transactions, envelope classifications, sealed
 //! decrypted records, the sealer-set history, findings and the checkpoint.
 //!
@@ -8,7 +8,7 @@
 //! height and follow the change feed ([`Store::subscribe`]), keeping their
 //! own checkpoints.
 //!
-//! Column families:
+//! Column families of the chain log:
 //!
 //! | family | key | value |
 //! |---|---|---|
@@ -23,29 +23,33 @@
 //! | `findings` | BE64 sequence | finding JSON |
 //! | `receipts` | tx hash | the transaction's verified receipt (JSON) |
 //!
-//! The API's tokens and audit log live in three more families
-//! ([`api`](self::api)), the policy engine's records in seven more
-//! ([`policy`](self::policy)).
+//! Consumers keep their own records beside the log in families they
+//! declare themselves ([`family`]): the policy engine's in `policies`, the
+//! API's tokens and audit log in `query-api`. The store does not know them.
 //!
-//! **Invariant:** the store is the only writer of RocksDB, and it writes only
-//! blocks that follow its checkpoint.
+//! **Invariant:** the store is the only writer of RocksDB; it writes the
+//! chain log's families only in [`Store::commit`], and only blocks that
+//! follow its checkpoint.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use rocksdb::{ColumnFamilyDescriptor, DB, Options, WriteBatch, WriteOptions};
+use rocksdb::{ColumnFamilyDescriptor, MultiThreaded, Options, WriteBatch, WriteOptions};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::chain::hexbytes::{Hash, encode0x};
-use crate::chain::model::{Block, BlockTransactions, LogEntry, Receipt, Transaction};
-use crate::chain::render::{BlockDetail, block_json, transaction_json};
-use crate::chain::verify::Sealer;
+use chain::hexbytes::{Hash, encode0x};
+use chain::model::{Block, BlockTransactions, LogEntry, Receipt, Transaction};
+use chain::render::{BlockDetail, block_json, transaction_json};
+use chain::verify::Sealer;
 
-mod api;
-mod policy;
+pub mod family;
 
-pub use policy::{PolicyFamily, PolicyOp};
+pub use family::{Entry, Family, Op, WriteLock};
+
+/// RocksDB with column families created while open (a consumer's family at
+/// its first write).
+type DB = rocksdb::DBWithThreadMode<MultiThreaded>;
 
 const CF_META: &str = "meta";
 const CF_BLOCKS: &str = "blocks";
@@ -56,11 +60,9 @@ const CF_TX_CLASSES: &str = "tx_classes";
 const CF_RECORDS: &str = "records";
 const CF_COMMITTEES: &str = "committees";
 const CF_FINDINGS: &str = "findings";
-const CF_TOKENS: &str = "tokens";
-const CF_AUDIT: &str = "audit";
-const CF_AUDIT_SEALS: &str = "audit_seals";
 const CF_RECEIPTS: &str = "receipts";
-const FAMILIES: [&str; 13] = [
+/// The chain log's families, which only [`Store::commit`] writes.
+const FAMILIES: [&str; 10] = [
     CF_META,
     CF_BLOCKS,
     CF_BLOCK_HASHES,
@@ -70,9 +72,6 @@ const FAMILIES: [&str; 13] = [
     CF_RECORDS,
     CF_COMMITTEES,
     CF_FINDINGS,
-    CF_TOKENS,
-    CF_AUDIT,
-    CF_AUDIT_SEALS,
     CF_RECEIPTS,
 ];
 
@@ -281,8 +280,7 @@ struct CommitteeRow {
 pub struct Store {
     db: DB,
     feed: tokio::sync::watch::Sender<Option<i64>>,
-    policy_feed: tokio::sync::watch::Sender<u64>,
-    policy_lock: std::sync::Mutex<()>,
+    families: family::Families,
 }
 
 impl std::fmt::Debug for Store {
@@ -334,7 +332,10 @@ impl Store {
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
-        let db = DB::open_cf_descriptors(&opts, path, Self::families())?;
+        // Every family on disk is opened (RocksDB requires it), the
+        // consumers' among them; the chain log's are created when missing.
+        let existing = DB::list_cf(&Options::default(), path).unwrap_or_default();
+        let db = DB::open_cf_descriptors(&opts, path, Self::families(&existing))?;
         Self::with_db(db, true)
     }
 
@@ -345,16 +346,21 @@ impl Store {
     /// reading them is an error naming the family.
     pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
         let existing = DB::list_cf(&Options::default(), path)?;
-        let families = Self::families().filter(|d| existing.iter().any(|e| e == d.name()));
+        let families = Self::families(&existing).filter(|d| existing.iter().any(|e| e == d.name()));
         let db = DB::open_cf_descriptors_read_only(&Options::default(), path, families, false)?;
         Self::with_db(db, false)
     }
 
-    fn families() -> impl Iterator<Item = ColumnFamilyDescriptor> {
+    /// The chain log's families and every other family in `existing`.
+    fn families(existing: &[String]) -> impl Iterator<Item = ColumnFamilyDescriptor> {
+        let others = existing
+            .iter()
+            .filter(|e| e.as_str() != "default" && !FAMILIES.contains(&e.as_str()))
+            .cloned();
         FAMILIES
             .iter()
-            .copied()
-            .chain(PolicyFamily::ALL.iter().map(|f| f.name()))
+            .map(|n| (*n).to_owned())
+            .chain(others)
             .map(|n| ColumnFamilyDescriptor::new(n, Options::default()))
     }
 
@@ -364,14 +370,13 @@ impl Store {
         let store = Self {
             db,
             feed: tokio::sync::watch::channel(None).0,
-            policy_feed: tokio::sync::watch::channel(0).0,
-            policy_lock: std::sync::Mutex::new(()),
+            families: family::Families::default(),
         };
         match store.get(CF_META, KEY_FORMAT)? {
             None if writable => {
                 store
                     .db
-                    .put_cf(store.cf(CF_META)?, KEY_FORMAT, FORMAT.to_be_bytes())?;
+                    .put_cf(&store.cf(CF_META)?, KEY_FORMAT, FORMAT.to_be_bytes())?;
             }
             Some(v) if v == FORMAT.to_be_bytes() => {}
             v => {
@@ -386,14 +391,14 @@ impl Store {
         Ok(store)
     }
 
-    fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily, StoreError> {
+    fn cf(&self, name: &str) -> Result<std::sync::Arc<rocksdb::BoundColumnFamily<'_>>, StoreError> {
         self.db
             .cf_handle(name)
             .ok_or_else(|| corrupt(name, "column family missing"))
     }
 
     fn get(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.db.get_cf(self.cf(cf)?, key)?)
+        Ok(self.db.get_cf(&self.cf(cf)?, key)?)
     }
 
     /// The highest stored height, or `None` when empty.
@@ -471,8 +476,8 @@ impl Store {
         let height = be64(h.number);
         let block_text = serde_json::to_vec(&block_json(&c.block, BlockDetail::TxHashes))
             .map_err(|e| StoreError::InvalidCommit(e.to_string()))?;
-        batch.put_cf(self.cf(CF_BLOCKS)?, height, block_text);
-        batch.put_cf(self.cf(CF_BLOCK_HASHES)?, h.claimed_hash, height);
+        batch.put_cf(&self.cf(CF_BLOCKS)?, height, block_text);
+        batch.put_cf(&self.cf(CF_BLOCK_HASHES)?, h.claimed_hash, height);
         let mut counts: BTreeMap<String, i64> = BTreeMap::new();
         for (i, (t, e)) in txs.iter().zip(&c.envelopes).enumerate() {
             let index = u32::try_from(i)
@@ -486,28 +491,28 @@ impl Store {
             };
             let row =
                 serde_json::to_vec(&row).map_err(|e| StoreError::InvalidCommit(e.to_string()))?;
-            batch.put_cf(self.cf(CF_TXS)?, t.claimed_hash, row);
+            batch.put_cf(&self.cf(CF_TXS)?, t.claimed_hash, row);
             let pos = position(h.number, index);
-            batch.put_cf(self.cf(CF_TX_POSITIONS)?, pos, t.claimed_hash);
+            batch.put_cf(&self.cf(CF_TX_POSITIONS)?, pos, t.claimed_hash);
             batch.put_cf(
-                self.cf(CF_TX_CLASSES)?,
+                &self.cf(CF_TX_CLASSES)?,
                 class_key(&e.class, &pos),
                 t.claimed_hash,
             );
             if let Some(record) = &e.sealed_record {
-                batch.put_cf(self.cf(CF_RECORDS)?, t.claimed_hash, record);
+                batch.put_cf(&self.cf(CF_RECORDS)?, t.claimed_hash, record);
             }
             if let Some(r) = c.receipts.as_ref().and_then(|rs| rs.get(i)) {
                 let row = serde_json::to_vec(&ReceiptRow::of(r))
                     .map_err(|e| StoreError::InvalidCommit(e.to_string()))?;
-                batch.put_cf(self.cf(CF_RECEIPTS)?, t.claimed_hash, row);
+                batch.put_cf(&self.cf(CF_RECEIPTS)?, t.claimed_hash, row);
             }
             *counts.entry(e.class.clone()).or_default() += 1;
         }
         for (class, n) in counts {
             let key = format!("{CLASS_COUNT_PREFIX}{class}");
             let now = self.counter(&key)?;
-            batch.put_cf(self.cf(CF_META)?, key.as_bytes(), (now + n).to_be_bytes());
+            batch.put_cf(&self.cf(CF_META)?, key.as_bytes(), (now + n).to_be_bytes());
         }
         if self.committee_at(h.number)?.as_deref() != Some(c.committee.as_slice()) {
             let row = CommitteeRow {
@@ -516,9 +521,9 @@ impl Store {
             };
             let row =
                 serde_json::to_vec(&row).map_err(|e| StoreError::InvalidCommit(e.to_string()))?;
-            batch.put_cf(self.cf(CF_COMMITTEES)?, height, row);
+            batch.put_cf(&self.cf(CF_COMMITTEES)?, height, row);
         }
-        batch.put_cf(self.cf(CF_META)?, KEY_CHECKPOINT, height);
+        batch.put_cf(&self.cf(CF_META)?, KEY_CHECKPOINT, height);
         let mut wo = WriteOptions::default();
         wo.set_sync(true);
         self.db.write_opt(batch, &wo)?;
@@ -538,7 +543,7 @@ impl Store {
         let mut out = BTreeMap::new();
         let iter = self
             .db
-            .prefix_iterator_cf(self.cf(CF_META)?, CLASS_COUNT_PREFIX.as_bytes());
+            .prefix_iterator_cf(&self.cf(CF_META)?, CLASS_COUNT_PREFIX.as_bytes());
         for item in iter {
             let (k, v) = item?;
             let Some(class) = k.strip_prefix(CLASS_COUNT_PREFIX.as_bytes()) else {
@@ -608,7 +613,7 @@ impl Store {
         let Some(cf) = self.db.cf_handle(CF_RECEIPTS) else {
             return Ok(None);
         };
-        let Some(bytes) = self.db.get_cf(cf, hash)? else {
+        let Some(bytes) = self.db.get_cf(&cf, hash)? else {
             return Ok(None);
         };
         let what = || format!("receipt of {}", encode0x(hash));
@@ -626,7 +631,7 @@ impl Store {
         let mut out = Vec::new();
         for item in self
             .db
-            .prefix_iterator_cf(self.cf(CF_TX_POSITIONS)?, prefix)
+            .prefix_iterator_cf(&self.cf(CF_TX_POSITIONS)?, prefix)
         {
             let (k, v) = item?;
             if !k.starts_with(&prefix) {
@@ -654,7 +659,7 @@ impl Store {
         let start = position(from.0, from.1);
         let mut out = Vec::new();
         for item in self.db.iterator_cf(
-            self.cf(CF_TX_POSITIONS)?,
+            &self.cf(CF_TX_POSITIONS)?,
             rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward),
         ) {
             if out.len() >= limit {
@@ -680,7 +685,7 @@ impl Store {
         let start = class_key(class, &position(from.0, from.1));
         let mut out = Vec::new();
         for item in self.db.iterator_cf(
-            self.cf(CF_TX_CLASSES)?,
+            &self.cf(CF_TX_CLASSES)?,
             rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward),
         ) {
             let (k, v) = item?;
@@ -713,7 +718,7 @@ impl Store {
     /// The committee in force at `height` (the last change at or below it).
     pub fn committee_at(&self, height: i64) -> Result<Option<Vec<Sealer>>, StoreError> {
         let mut iter = self.db.iterator_cf(
-            self.cf(CF_COMMITTEES)?,
+            &self.cf(CF_COMMITTEES)?,
             rocksdb::IteratorMode::From(&be64(height), rocksdb::Direction::Reverse),
         );
         let Some(item) = iter.next() else {
@@ -723,7 +728,7 @@ impl Store {
         let row: CommitteeRow = serde_json::from_slice(&v).map_err(|e| corrupt("committee", e))?;
         let mut out = Vec::with_capacity(row.node_ids.len());
         for (id, w) in row.node_ids.iter().zip(&row.weights) {
-            let node_id = crate::chain::hexbytes::decode_fixed::<64>("committee", id)
+            let node_id = chain::hexbytes::decode_fixed::<64>("committee", id)
                 .map_err(|e| corrupt("committee", e))?;
             out.push(Sealer {
                 node_id,
@@ -738,9 +743,9 @@ impl Store {
         let seq = self.counter(KEY_FINDING_SEQ)?;
         let mut batch = WriteBatch::default();
         let row = serde_json::to_vec(f).map_err(|e| StoreError::InvalidCommit(e.to_string()))?;
-        batch.put_cf(self.cf(CF_FINDINGS)?, seq.to_be_bytes(), row);
+        batch.put_cf(&self.cf(CF_FINDINGS)?, seq.to_be_bytes(), row);
         batch.put_cf(
-            self.cf(CF_META)?,
+            &self.cf(CF_META)?,
             KEY_FINDING_SEQ.as_bytes(),
             (seq + 1).to_be_bytes(),
         );
@@ -776,7 +781,11 @@ impl Store {
         let start = i64::try_from(first).unwrap_or(i64::MAX).to_be_bytes();
         let mode = rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward);
         let mut out = Vec::new();
-        for item in self.db.iterator_cf(self.cf(CF_FINDINGS)?, mode).take(limit) {
+        for item in self
+            .db
+            .iterator_cf(&self.cf(CF_FINDINGS)?, mode)
+            .take(limit)
+        {
             let (k, v) = item?;
             let seq = be_i64("finding key", &k)?;
             let f = serde_json::from_slice(&v).map_err(|e| corrupt("finding", e))?;

@@ -1,4 +1,5 @@
-//! The ingest pipeline: fetch → verify → open envelopes → store.
+//! `ingest`: the observer's pipeline, fetch → verify → open envelopes →
+//! store. [`source`] is the JSON-RPC client of a node's endpoints.
 //!
 //! ```text
 //!  endpoints (failover) ──fetch h, h+1, … h+k (k blocks in flight)──┐
@@ -22,6 +23,7 @@
 //! backoff and jitter, then also move to the next endpoint.
 
 pub mod metrics;
+pub mod source;
 
 use std::collections::{HashSet, VecDeque};
 
@@ -35,16 +37,16 @@ use privacy::at_rest::RecordSealer;
 use privacy::envelope::TxContext;
 use privacy::keyring::Keyring;
 
-use crate::backoff::Backoff;
-use crate::chain::CryptoSuite;
-use crate::chain::hexbytes::{Hash, encode0x};
-use crate::chain::model::{Block, BlockTransactions, Receipt};
-use crate::chain::payload::payload;
-use crate::chain::verify::{
+use crate::source::{Endpoint, LEDGER_BLOCK_NOT_FOUND, Served, SourceError};
+use chain::CryptoSuite;
+use chain::hexbytes::{Hash, encode0x};
+use chain::model::{Block, BlockTransactions, Receipt};
+use chain::payload::payload;
+use chain::verify::{
     Report, Sealer, committee_vouches, verify_block_receipts, verify_block_senders,
 };
-use crate::source::{Endpoint, LEDGER_BLOCK_NOT_FOUND, Served, SourceError};
-use crate::store::{BlockCommit, Finding, Store, StoreError, TxEnvelope};
+use retry::Backoff;
+use store::{BlockCommit, Finding, Store, StoreError, TxEnvelope};
 
 /// Where the sealer set comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -805,7 +807,7 @@ fn process(
 /// random generator), so that no opened payload is stored without its record.
 pub fn open_all(
     block: &Block,
-    senders: &[Option<crate::chain::crypto::Address>],
+    senders: &[Option<chain::crypto::Address>],
     keyring: &Keyring,
     sealer: &RecordSealer,
 ) -> Result<(Vec<TxEnvelope>, u64), privacy::Error> {
@@ -824,8 +826,8 @@ pub fn open_all(
 
 /// Classifies one transaction's payload; `true` when it was opened.
 fn open_one(
-    t: &crate::chain::model::Transaction,
-    sender: Option<&crate::chain::crypto::Address>,
+    t: &chain::model::Transaction,
+    sender: Option<&chain::crypto::Address>,
     keyring: &Keyring,
     sealer: &RecordSealer,
 ) -> Result<(TxEnvelope, bool), privacy::Error> {

@@ -1,4 +1,7 @@
-//! The FISCO BCOS 3.x chain model and its verification.
+//! `chain`: the FISCO BCOS 3.x chain model and its verification. Pure: no
+//! I/O, no features, every check recomputed from the served bytes (nothing a
+//! node serves is trusted), every failure naming its check. The rules, with
+//! the FISCO BCOS source each comes from, are in `docs/chain-compat.md`.
 //!
 //! - [`rpc`]: the JSON-RPC shapes, parsed leniently (with or without the
 //!   JSON-RPC envelope) and never panicking.
