@@ -881,6 +881,22 @@ fn sigkill_mid_delivery_loses_no_alert() {
     // /metrics shows the engine's height and the channel's deliveries.
     let addr = addr.recv_timeout(DEADLINE).expect("the metrics address");
     assert_eq!(metric(addr, "lookthrough_policy_height"), Ok(head));
+    // ... and the engine and the sender as followers of the store.
+    assert_eq!(
+        metric(addr, "lookthrough_stage_checkpoint{stage=\"rules\"}"),
+        Ok(head)
+    );
+    assert_eq!(
+        metric(addr, "lookthrough_stage_lag_blocks{stage=\"rules\"}"),
+        Ok(0)
+    );
+    assert!(
+        metric(
+            addr,
+            "lookthrough_stage_steps_total{stage=\"sender:compliance-webhook\"}"
+        )
+        .is_ok_and(|n| n > 0)
+    );
     let delivered = metric(
         addr,
         "lookthrough_notifications_delivered_total{channel=\"compliance-webhook\"}",

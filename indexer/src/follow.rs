@@ -1,5 +1,5 @@
-//! The follower: a consumer of the store's change feed that indexes every
-//! block in height order and commits near real time (at most
+//! The follower: a stage of the store ([`store::follow`]) that indexes
+//! every block in height order and commits near real time (at most
 //! `commit_interval` after a block arrives, or every `commit_docs`
 //! documents), each commit carrying the checkpoint. `rebuild` makes a new
 //! index from the store alone.
@@ -7,14 +7,14 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chain::hexbytes::encode0x;
 use privacy::at_rest::RecordSealer;
 use store::Store;
+use store::follow::{Next, Progress, Stage, Step, follow};
 use tantivy::IndexWriter;
-use tokio::sync::Notify;
 
 use crate::IndexError;
 use crate::index::{Checkpoint, TxIndex};
@@ -81,6 +81,7 @@ pub struct Indexer {
     pending_checkpoint: Option<Checkpoint>,
     last_commit: Instant,
     stats: Arc<IndexStats>,
+    progress: Arc<Progress>,
 }
 
 impl std::fmt::Debug for Indexer {
@@ -125,12 +126,18 @@ impl Indexer {
             pending_checkpoint: None,
             last_commit: Instant::now(),
             stats,
+            progress: Progress::new("index", cp.as_ref().map(|c| c.height)),
         })
     }
 
     /// The counters.
     pub fn stats(&self) -> Arc<IndexStats> {
         self.stats.clone()
+    }
+
+    /// The follower's progress as a stage (`/metrics`).
+    pub fn progress(&self) -> Arc<Progress> {
+        self.progress.clone()
     }
 
     /// Whether the follower stops by itself at a height (`stop_at`).
@@ -212,77 +219,84 @@ impl Indexer {
     /// Follows the store until `shutdown` completes (or `stop_at` is
     /// committed), committing near real time; a last commit on the way out.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), IndexError> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let wake = Arc::new(Notify::new());
-        let handle = tokio::runtime::Handle::current();
-        let worker = tokio::task::spawn_blocking({
-            let stop = stop.clone();
-            let wake = wake.clone();
-            move || self.follow(&handle, &stop, &wake)
-        });
-        tokio::pin!(worker);
-        tokio::select! {
-            r = &mut worker => return r.map_err(|e| IndexError::Store(format!("indexer task: {e}")))?,
-            () = shutdown => {}
-        }
-        stop.store(true, Ordering::SeqCst);
-        wake.notify_one();
-        worker
-            .await
-            .map_err(|e| IndexError::Store(format!("indexer task: {e}")))?
+        let store = self.store.clone();
+        follow(self, &store, shutdown).await
     }
 
-    fn follow(
-        mut self,
-        handle: &tokio::runtime::Handle,
-        stop: &AtomicBool,
-        wake: &Notify,
-    ) -> Result<(), IndexError> {
-        let mut feed = self.store.subscribe();
-        loop {
-            if stop.load(Ordering::SeqCst) {
-                return self.commit();
+    /// Indexes up to [`STEP_BLOCKS`] blocks towards `head` (committing by
+    /// the policy), and says what comes next: more now, the stop height
+    /// reached (committed), or a wait until the commit deadline of what is
+    /// pending.
+    fn step_blocking(&mut self, head: Option<i64>) -> Result<Step, IndexError> {
+        let mut target = head.unwrap_or(-1);
+        if let Some(s) = self.config.stop_at {
+            target = target.min(s);
+        }
+        for _ in 0..STEP_BLOCKS {
+            if self.next > target {
+                break;
             }
-            if let Some(s) = self.config.stop_at
-                && self.next > s
-            {
-                return self.commit();
-            }
-            feed.mark_unchanged();
-            let head = self.store.checkpoint().map_err(store_error)?.unwrap_or(-1);
-            if self.next <= head {
-                self.index_next()?;
-                if self.commit_due() {
-                    self.commit()?;
-                }
-                continue;
-            }
-            // Caught up: wait for a new block, the commit deadline or the
-            // stop signal.
-            let deadline = self
-                .pending_checkpoint
-                .as_ref()
-                .and_then(|_| self.last_commit.checked_add(self.config.commit_interval));
-            if let Some(d) = deadline
-                && Instant::now() >= d
-            {
+            self.index_next()?;
+            if self.commit_due() {
                 self.commit()?;
-                continue;
             }
-            handle.block_on(async {
-                let timer = async {
-                    match deadline {
-                        Some(d) => tokio::time::sleep_until(d.into()).await,
-                        None => std::future::pending().await,
-                    }
-                };
-                tokio::select! {
-                    _ = feed.changed() => {}
-                    () = wake.notified() => {}
-                    () = timer => {}
-                }
+        }
+        let stats = self.stats.clone();
+        let committed = || Some(stats.height.load(Ordering::Relaxed)).filter(|h| *h >= 0);
+        if self.config.stop_at.is_some_and(|s| self.next > s) {
+            self.commit()?;
+            return Ok(Step {
+                checkpoint: committed(),
+                next: Next::Done,
             });
         }
+        if self.next <= target {
+            return Ok(Step {
+                checkpoint: committed(),
+                next: Next::Now,
+            });
+        }
+        // Caught up: commit what is due, else wait for a new block or the
+        // commit deadline.
+        let mut deadline = self
+            .pending_checkpoint
+            .as_ref()
+            .and_then(|_| self.last_commit.checked_add(self.config.commit_interval));
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            self.commit()?;
+            deadline = None;
+        }
+        Ok(Step {
+            checkpoint: committed(),
+            next: Next::Wait(deadline),
+        })
+    }
+}
+
+/// Blocks one step of the follower indexes at most, so that a shutdown is
+/// seen between steps even while catching up.
+pub const STEP_BLOCKS: usize = 64;
+
+impl Stage for Indexer {
+    type Error = IndexError;
+
+    fn progress(&self) -> Arc<Progress> {
+        self.progress.clone()
+    }
+
+    async fn step(mut self, head: Option<i64>) -> Result<(Self, Step), IndexError> {
+        tokio::task::spawn_blocking(move || {
+            let step = self.step_blocking(head)?;
+            Ok((self, step))
+        })
+        .await
+        .map_err(|e| IndexError::Store(format!("indexer task: {e}")))?
+    }
+
+    async fn finish(mut self) -> Result<(), IndexError> {
+        tokio::task::spawn_blocking(move || self.commit())
+            .await
+            .map_err(|e| IndexError::Store(format!("indexer task: {e}")))?
     }
 }
 

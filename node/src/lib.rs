@@ -129,6 +129,8 @@ pub struct Node {
     policy_stats: Option<Arc<policies::EngineStats>>,
     senders: Vec<policies::deliver::Sender>,
     sender_stats: Vec<(String, Arc<policies::deliver::SenderStats>)>,
+    /// Every follower's progress, for `/metrics`.
+    stages: Vec<Arc<store::follow::Progress>>,
 }
 
 impl Node {
@@ -189,6 +191,7 @@ impl Node {
             }
         };
         let index_stats = indexer.as_ref().map(Indexer::stats);
+        let stages = indexer.iter().map(Indexer::progress).collect();
         Ok(Self {
             store,
             ingest,
@@ -200,6 +203,7 @@ impl Node {
             policy_stats: None,
             senders: Vec::new(),
             sender_stats: Vec::new(),
+            stages,
         })
     }
 
@@ -220,6 +224,7 @@ impl Node {
             names.push(channel.name().to_string());
             let sender = policies::deliver::Sender::new(self.store.clone(), channel);
             self.sender_stats.push((c.name.clone(), sender.stats()));
+            self.stages.push(sender.progress());
             self.senders.push(sender);
         }
         let lists = match watchlists_dir {
@@ -249,6 +254,7 @@ impl Node {
             policies::Engine::new(self.store.clone(), self.sealer.clone(), rules, lists, names)?
                 .stop_at(stop_at);
         self.policy_stats = Some(engine.stats());
+        self.stages.push(engine.progress());
         self.policies = Some(engine);
         Ok(self)
     }
@@ -283,6 +289,7 @@ impl Node {
                 self.sender_stats.clone(),
             )));
         }
+        r.register_collector(Box::new(metrics::StageCollector::new(self.stages.clone())));
         r
     }
 

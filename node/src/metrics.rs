@@ -1,5 +1,6 @@
 //! `/metrics`: the node's Prometheus registry as a router of its own, for
-//! a node that serves metrics without the API.
+//! a node that serves metrics without the API, and the metrics every
+//! follower of the store shares ([`StageCollector`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,7 +10,84 @@ use axum::routing::get;
 use ingest::metrics::render;
 use prometheus_client::registry::Registry;
 
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use store::follow::Progress;
+
 use crate::NodeError;
+
+/// The followers of the store (`stage` label: `index`, `rules`,
+/// `sender:NAME`), read from their [`Progress`] at each scrape: checkpoint,
+/// lag behind the chain log, steps taken, waits for new work.
+#[derive(Debug)]
+pub struct StageCollector {
+    stages: Vec<Arc<Progress>>,
+}
+
+impl StageCollector {
+    /// A collector over `stages`.
+    pub fn new(stages: Vec<Arc<Progress>>) -> Self {
+        Self { stages }
+    }
+}
+
+impl Collector for StageCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        type Read = fn(&Progress) -> Option<i64>;
+        let gauges: [(&str, &str, Read); 2] = [
+            (
+                "lookthrough_stage_checkpoint",
+                "The last height a follower of the store has handled (-1: none)",
+                |p| Some(p.checkpoint()),
+            ),
+            (
+                "lookthrough_stage_lag_blocks",
+                "Blocks of the chain log a follower has still to handle, as of its last step",
+                |p| {
+                    (p.checkpoint() >= 0 || p.head() >= 0)
+                        .then(|| (p.head() - p.checkpoint()).max(0))
+                },
+            ),
+        ];
+        for (name, help, read) in gauges {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for p in &self.stages {
+                if p.name().starts_with("sender:") {
+                    // Senders follow their outbox, not heights.
+                    continue;
+                }
+                if let Some(v) = read(p) {
+                    let g = ConstGauge::new(v);
+                    g.encode(family.encode_family(&[("stage", p.name())])?)?;
+                }
+            }
+        }
+        type Count = fn(&Progress) -> u64;
+        let counters: [(&str, &str, Count); 2] = [
+            (
+                "lookthrough_stage_steps",
+                "Steps a follower of the store has taken",
+                Progress::steps,
+            ),
+            (
+                "lookthrough_stage_waits",
+                "Times a follower caught up and waited for new work (woken by the change feed)",
+                Progress::waits,
+            ),
+        ];
+        for (name, help, read) in counters {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for p in &self.stages {
+                let c = ConstCounter::new(read(p));
+                c.encode(family.encode_family(&[("stage", p.name())])?)?;
+            }
+        }
+        Ok(())
+    }
+}
 
 /// `GET /metrics` over `registry`.
 pub fn router(registry: Registry) -> Router {

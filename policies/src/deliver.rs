@@ -601,16 +601,24 @@ pub struct Sender {
     store: Arc<Store>,
     channel: Channel,
     stats: Arc<SenderStats>,
+    progress: Arc<store::follow::Progress>,
 }
 
 impl Sender {
     /// A sender of `channel`'s outbox in `store`.
     pub fn new(store: Arc<Store>, channel: Channel) -> Self {
+        let progress = store::follow::Progress::new(format!("sender:{}", channel.name()), None);
         Self {
             store,
             channel,
             stats: Arc::new(SenderStats::default()),
+            progress,
         }
+    }
+
+    /// The sender's progress as a stage (`/metrics`).
+    pub fn progress(&self) -> Arc<store::follow::Progress> {
+        self.progress.clone()
     }
 
     /// Its counters.
@@ -618,40 +626,34 @@ impl Sender {
         self.stats.clone()
     }
 
-    /// Delivers until `shutdown`.
+    /// Delivers until `shutdown`, woken by writes to the outbox.
     pub async fn run(
         self,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), EngineError> {
-        tokio::pin!(shutdown);
-        let mut feed = self.store.subscribe_family(crate::family::OUTBOX);
-        let prefix = keyed(self.channel.name(), "");
-        loop {
-            feed.borrow_and_update();
-            let (store, from) = (self.store.clone(), prefix.clone());
-            let head =
-                blocking(move || Ok(store.scan(crate::family::OUTBOX, &from, None, false, 1)?))
-                    .await?;
-            let wait = match head.into_iter().next() {
-                None => Duration::from_secs(30),
-                Some((key, value)) => {
-                    let entry: OutboxEntry = serde_json::from_slice(&value)
-                        .map_err(|e| crate::engine::corrupt("outbox entry", e))?;
-                    let now = now_ms();
-                    if entry.next_attempt_ms > now {
-                        Duration::from_millis((entry.next_attempt_ms - now) as u64)
-                    } else {
-                        self.attempt(key, entry).await?;
-                        continue;
-                    }
-                }
-            };
-            tokio::select! {
-                _ = &mut shutdown => return Ok(()),
-                _ = feed.changed() => {}
-                _ = tokio::time::sleep(wait) => {}
-            }
+        let store = self.store.clone();
+        store::follow::follow(self, &store, shutdown).await
+    }
+
+    /// Attempts the channel's oldest message if it is due; else says when
+    /// it will be (or waits for the outbox to be written, when empty).
+    async fn step_once(&self) -> Result<store::follow::Next, EngineError> {
+        use store::follow::Next;
+        let (store, from) = (self.store.clone(), keyed(self.channel.name(), ""));
+        let head =
+            blocking(move || Ok(store.scan(crate::family::OUTBOX, &from, None, false, 1)?)).await?;
+        let Some((key, value)) = head.into_iter().next() else {
+            return Ok(Next::Wait(None));
+        };
+        let entry: OutboxEntry = serde_json::from_slice(&value)
+            .map_err(|e| crate::engine::corrupt("outbox entry", e))?;
+        let now = now_ms();
+        if entry.next_attempt_ms > now {
+            let wait = Duration::from_millis(entry.next_attempt_ms.saturating_sub(now) as u64);
+            return Ok(Next::Wait(std::time::Instant::now().checked_add(wait)));
         }
+        self.attempt(key, entry).await?;
+        Ok(Next::Now)
     }
 
     async fn attempt(&self, key: Vec<u8>, mut entry: OutboxEntry) -> Result<(), EngineError> {
@@ -698,6 +700,29 @@ impl Sender {
         };
         let store = self.store.clone();
         blocking(move || record_attempt(&store, key, &entry, ops_key, delivery)).await
+    }
+}
+
+impl store::follow::Stage for Sender {
+    type Error = EngineError;
+
+    fn progress(&self) -> Arc<store::follow::Progress> {
+        self.progress.clone()
+    }
+
+    fn wakes_on(&self) -> Option<store::Family> {
+        Some(crate::family::OUTBOX)
+    }
+
+    async fn step(self, _head: Option<i64>) -> Result<(Self, store::follow::Step), EngineError> {
+        let next = self.step_once().await?;
+        Ok((
+            self,
+            store::follow::Step {
+                checkpoint: None,
+                next,
+            },
+        ))
     }
 }
 

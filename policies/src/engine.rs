@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use cel::Value;
 use privacy::at_rest::RecordSealer;
 use records::{TxDoc, block_docs, seq};
+use store::follow::{Next, Progress, Stage, Step};
 use store::{Op, Store, StoreError};
 
 use crate::alert::{Alert, AlertState, Delivery, HistoryEntry, OutboxEntry, Silence};
@@ -170,6 +171,7 @@ pub struct Engine {
     unreadable_records: AtomicU64,
     watchlist_error: Option<String>,
     stop_at: Option<i64>,
+    progress: Arc<Progress>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -219,12 +221,14 @@ impl Engine {
             unreadable_records: AtomicU64::new(0),
             watchlist_error: None,
             stop_at: None,
+            progress: Progress::new("rules", None),
         };
         e.load_silences()?;
         e.load_rules()?;
         if let Some(c) = e.checkpoint()? {
             e.stats.height.store(c, Ordering::Relaxed);
         }
+        e.progress.set_checkpoint(e.checkpoint()?);
         Ok(e)
     }
 
@@ -315,6 +319,11 @@ impl Engine {
         self.stats.clone()
     }
 
+    /// The engine's progress as a stage (`/metrics`).
+    pub fn progress(&self) -> Arc<Progress> {
+        self.progress.clone()
+    }
+
     /// The rules and their versions.
     pub fn rules(&self) -> &[Versioned] {
         &self.rules
@@ -396,37 +405,39 @@ impl Engine {
         Ok(n)
     }
 
-    /// Follows the store until `shutdown`.
+    /// Follows the store until `shutdown` (or the stop height).
     pub async fn run(
-        mut self,
+        self,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), EngineError> {
-        tokio::pin!(shutdown);
-        let mut feed = self.store.subscribe();
-        loop {
-            let (engine, result) = tokio::task::spawn_blocking(move || {
-                let r = self.catch_up();
-                (self, r)
-            })
-            .await
-            .map_err(|e| EngineError::Panicked(e.to_string()))?;
-            self = engine;
-            result?;
-            if let Some(stop) = self.stop_at
-                && self.checkpoint()?.is_some_and(|c| c >= stop)
-            {
-                return Ok(());
-            }
-            tokio::select! {
-                _ = &mut shutdown => return Ok(()),
-                changed = feed.changed() => {
-                    if changed.is_err() {
-                        return Ok(());
-                    }
-                }
-                _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
-            }
+        let store = self.store.clone();
+        store::follow::follow(self, &store, shutdown).await
+    }
+
+    /// Evaluates up to [`STEP_BLOCKS`] blocks towards `head` and says what
+    /// comes next.
+    fn step_blocking(&mut self, head: Option<i64>) -> Result<Step, EngineError> {
+        let mut target = head.unwrap_or(-1);
+        if let Some(s) = self.stop_at {
+            target = target.min(s);
         }
+        let first = self.checkpoint()?.map_or(0, |c| c + 1);
+        let last = target.min(first.saturating_add(STEP_BLOCKS as i64 - 1));
+        for h in first..=last {
+            self.process(h)?;
+        }
+        let checkpoint = self.checkpoint()?;
+        let next = if self
+            .stop_at
+            .is_some_and(|s| checkpoint.is_some_and(|c| c >= s))
+        {
+            Next::Done
+        } else if checkpoint.map_or(0, |c| c + 1) <= target {
+            Next::Now
+        } else {
+            Next::Wait(None)
+        };
+        Ok(Step { checkpoint, next })
     }
 
     /// Reads the watchlists again if a file changed (a directory listing
@@ -655,6 +666,27 @@ fn block_rule() -> Versioned {
     Versioned {
         rule: rules.remove(0),
         version: 1,
+    }
+}
+
+/// Blocks one step of the engine evaluates at most, so that a shutdown is
+/// seen between steps even while catching up.
+pub const STEP_BLOCKS: usize = 64;
+
+impl Stage for Engine {
+    type Error = EngineError;
+
+    fn progress(&self) -> Arc<Progress> {
+        self.progress.clone()
+    }
+
+    async fn step(mut self, head: Option<i64>) -> Result<(Self, Step), EngineError> {
+        tokio::task::spawn_blocking(move || {
+            let step = self.step_blocking(head)?;
+            Ok((self, step))
+        })
+        .await
+        .map_err(|e| EngineError::Panicked(e.to_string()))?
     }
 }
 

@@ -44,6 +44,7 @@ use chain::render::{BlockDetail, block_json, transaction_json};
 use chain::verify::Sealer;
 
 pub mod family;
+pub mod follow;
 
 pub use family::{Entry, Family, Op, WriteLock};
 
