@@ -27,10 +27,12 @@
 //!
 //! # Reproducibility
 //!
-//! Every key, nonce, amount and envelope is drawn from one ChaCha20 stream
-//! seeded by the caller (the clock of [`Workload::next_timestamp`] from a
-//! second one), and only integer arithmetic shapes the data, so a seed and the
-//! same sequence of calls give byte-identical chains on any machine.
+//! Every key, amount and choice of the business is drawn from one ChaCha20
+//! stream seeded by the caller, the clock of [`Workload::next_timestamp`]
+//! from a second one, and envelopes, nonces and import times from a third,
+//! so the business of a seed is the same whether or not its transactions
+//! are sealed and signed. Only integer arithmetic shapes the data, so a seed
+//! and the same sequence of calls give byte-identical chains on any machine.
 //!
 //! # What the finding tags mean
 //!
@@ -1014,8 +1016,15 @@ pub struct Workload {
     suite: CryptoSuite,
     chain_id: String,
     group_id: String,
+    /// The business: parties, amounts, memos, classes, planted findings.
     rng: ChaCha20Rng,
+    /// The block clock of [`Workload::next_timestamp`].
     clock_rng: ChaCha20Rng,
+    /// Emission: envelopes, nonces and import times. Kept apart so that the
+    /// business stream is the same whether or not a chain is built.
+    seal_rng: ChaCha20Rng,
+    /// Transactions emitted so far (the low bits of each nonce).
+    sealed: u64,
     orgs: Vec<Organisation>,
     regulator: PrivateKey,
     watchlist: Vec<WatchlistEntry>,
@@ -1075,6 +1084,7 @@ impl Workload {
         TxContext::new(chain_id, group_id, [0; 20])?;
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
         let clock_rng = ChaCha20Rng::seed_from_u64(seed ^ 0x6c6f_6f6b_636c_6f63);
+        let seal_rng = ChaCha20Rng::seed_from_u64(seed ^ 0x6c6f_6f6b_7365_616c);
         let mut orgs = Vec::with_capacity(ORGS.len());
         for spec in ORGS {
             let account = NodeKey::generate(suite, &mut rng)?;
@@ -1161,6 +1171,8 @@ impl Workload {
             group_id: group_id.into(),
             rng,
             clock_rng,
+            seal_rng,
+            sealed: 0,
             orgs,
             regulator,
             watchlist,
@@ -1996,9 +2008,10 @@ impl Workload {
             PrivacyClass::Inconsistent => self.seal_inconsistent(spec, &ctx, &payload)?,
         };
         let input = encode_submit_input(self.suite, &body);
-        let seq = self.next_seq();
-        let nonce = ((u128::from(self.rng.next_u64())) << 32 | u128::from(seq as u32)).to_string();
-        let import_time = ts - 50 - below(&mut self.rng, 2_000) as i64;
+        self.sealed += 1;
+        let nonce = (u128::from(self.seal_rng.next_u64()) << 32 | u128::from(self.sealed as u32))
+            .to_string();
+        let import_time = ts - 50 - below(&mut self.seal_rng, 2_000) as i64;
         let tx = devnet.make_transaction(
             &self.orgs[spec.payer].account,
             &spec.scenario.contract_address(),
@@ -2030,16 +2043,16 @@ impl Workload {
     ) -> Result<Vec<u8>, WorkloadError> {
         let recipients = self.recipients(payer, payee, regulator);
         if !self.config.session_reuse {
-            let mut s = SealingSession::new_with(&mut self.rng, &recipients)?;
-            return Ok(s.seal_with(&mut self.rng, ctx, payload)?);
+            let mut s = SealingSession::new_with(&mut self.seal_rng, &recipients)?;
+            return Ok(s.seal_with(&mut self.seal_rng, ctx, payload)?);
         }
         let key = (payer, payee, regulator);
         if !self.sessions.contains_key(&key) {
-            let s = SealingSession::new_with(&mut self.rng, &recipients)?;
+            let s = SealingSession::new_with(&mut self.seal_rng, &recipients)?;
             self.sessions.insert(key, s);
         }
         match self.sessions.get_mut(&key) {
-            Some(s) => Ok(s.seal_with(&mut self.rng, ctx, payload)?),
+            Some(s) => Ok(s.seal_with(&mut self.seal_rng, ctx, payload)?),
             None => Err(WorkloadError::Config("sealing session vanished".into())),
         }
     }
@@ -2056,18 +2069,18 @@ impl Workload {
     ) -> Result<Vec<u8>, WorkloadError> {
         let recipients = self.recipients(spec.payer, spec.payee, true);
         let mut data_key = DataKey::new([0u8; 16]);
-        self.rng.fill_bytes(&mut *data_key);
+        self.seal_rng.fill_bytes(&mut *data_key);
         let mut other = [0u8; 16];
-        self.rng.fill_bytes(&mut other);
+        self.seal_rng.fill_bytes(&mut other);
         if other == *data_key {
             other[0] ^= 0xff;
         }
         let mut session =
-            SealingSession::with_data_key(&mut self.rng, data_key.clone(), &recipients)?;
-        let honest = session.seal_with(&mut self.rng, ctx, payload)?;
+            SealingSession::with_data_key(&mut self.seal_rng, data_key.clone(), &recipients)?;
+        let honest = session.seal_with(&mut self.seal_rng, ctx, payload)?;
         let forged = encrypt_with(
             self.regulator.public_key(),
-            &mut self.rng,
+            &mut self.seal_rng,
             &other,
             CipherFormat::Der,
         )?;
