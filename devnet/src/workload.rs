@@ -977,7 +977,7 @@ enum Role {
 /// A slot of a block.
 #[derive(Debug, Clone)]
 enum Plan {
-    /// Ordinary traffic, drawn when emitted.
+    /// Ordinary traffic, drawn in its turn.
     Regular,
     /// A planted transaction; sent in a readable class.
     Planted(Spec),
@@ -990,12 +990,12 @@ struct PendingReturn {
     spec: Spec,
 }
 
-/// What emission produced for one transaction.
+/// One transaction of a block as drawn: its business and its class, before
+/// it is sealed and signed (if it ever is).
 #[derive(Debug)]
-struct Emitted {
+struct Drawn {
     spec: Spec,
     class: PrivacyClass,
-    tx: chain::model::Transaction,
 }
 
 /// A readable transaction kept for the round-trip definition.
@@ -1302,6 +1302,38 @@ impl Workload {
         timestamp_ms: i64,
     ) -> Result<&[TxRecord], WorkloadError> {
         self.check_devnet(devnet)?;
+        let drawn = self.draw_block(txs, timestamp_ms)?;
+        let mut sealed = Vec::with_capacity(drawn.len());
+        for d in &drawn {
+            sealed.push(self.emit(devnet, &d.spec, d.class, timestamp_ms)?);
+        }
+        let hashes: Vec<String> = sealed
+            .iter()
+            .map(|t| format!("0x{}", hex::encode(t.claimed_hash)))
+            .collect();
+        let block = devnet.seal_block(sealed, timestamp_ms)?;
+        let height = block.header.number;
+        let hash = block.header.claimed_hash;
+        self.last_block_ms = Some(timestamp_ms);
+        let first = self.manifest.transactions.len();
+        self.manifest.blocks.push(BlockRecord {
+            height,
+            hash: format!("0x{}", hex::encode(hash)),
+            timestamp_ms,
+            txs: drawn.len(),
+        });
+        self.manifest.summary.blocks += 1;
+        for (index, (d, tx_hash)) in drawn.into_iter().zip(hashes).enumerate() {
+            self.commit(d, tx_hash, height, index, timestamp_ms);
+        }
+        Ok(&self.manifest.transactions[first..])
+    }
+
+    /// The business of the next block at `timestamp_ms`: the plan (planted
+    /// episodes and ordinary traffic), each transaction's class, and the
+    /// final specs, steered clear of accidental findings. Nothing is sealed
+    /// or recorded yet.
+    fn draw_block(&mut self, txs: usize, timestamp_ms: i64) -> Result<Vec<Drawn>, WorkloadError> {
         if let Some(last) = self.last_block_ms
             && timestamp_ms < last
         {
@@ -1311,7 +1343,7 @@ impl Workload {
             });
         }
         let plans = self.plan_block(txs, timestamp_ms);
-        let mut emitted: Vec<Emitted> = Vec::with_capacity(plans.len());
+        let mut drawn: Vec<Drawn> = Vec::with_capacity(plans.len());
         for plan in plans {
             let (spec, readable_only) = match plan {
                 Plan::Regular => (None, false),
@@ -1319,29 +1351,12 @@ impl Workload {
             };
             let class = self.draw_class(readable_only);
             let spec = match spec {
-                Some(s) => self.settle_planted(s, timestamp_ms, &emitted),
-                None => self.regular_spec(timestamp_ms, &emitted),
+                Some(s) => self.settle_planted(s, timestamp_ms, &drawn),
+                None => self.regular_spec(timestamp_ms, &drawn),
             };
-            let tx = self.emit(devnet, &spec, class, timestamp_ms)?;
-            emitted.push(Emitted { spec, class, tx });
+            drawn.push(Drawn { spec, class });
         }
-        let txs: Vec<_> = emitted.iter().map(|e| e.tx.clone()).collect();
-        let block = devnet.seal_block(txs, timestamp_ms)?;
-        let height = block.header.number;
-        let hash = block.header.claimed_hash;
-        self.last_block_ms = Some(timestamp_ms);
-        let first = self.manifest.transactions.len();
-        self.manifest.blocks.push(BlockRecord {
-            height,
-            hash: format!("0x{}", hex::encode(hash)),
-            timestamp_ms,
-            txs: emitted.len(),
-        });
-        self.manifest.summary.blocks += 1;
-        for (index, e) in emitted.into_iter().enumerate() {
-            self.commit(e, height, index, timestamp_ms);
-        }
-        Ok(&self.manifest.transactions[first..])
+        Ok(drawn)
     }
 
     fn check_devnet(&self, devnet: &Devnet) -> Result<(), WorkloadError> {
@@ -1797,26 +1812,26 @@ impl Workload {
     }
 
     /// An ordinary payment kept clear of every finding definition.
-    fn regular_spec(&mut self, ts: i64, emitted: &[Emitted]) -> Spec {
+    fn regular_spec(&mut self, ts: i64, drawn: &[Drawn]) -> Spec {
         let night = is_beijing_night(ts);
         let cap = self.config.night_burst_min.saturating_sub(1);
         let mut spec = self.ordinary();
         for _ in 0..16 {
-            if !night || self.night_count(spec.payer, ts, emitted) < cap {
+            if !night || self.night_count(spec.payer, ts, drawn) < cap {
                 break;
             }
             spec = self.ordinary();
         }
-        self.steer_clear(&mut spec, ts, emitted);
+        self.steer_clear(&mut spec, ts, drawn);
         spec
     }
 
     /// Moves a free amount out of the structuring band and away from any
     /// earlier payment it would make a round trip with.
-    fn steer_clear(&mut self, spec: &mut Spec, ts: i64, emitted: &[Emitted]) {
+    fn steer_clear(&mut self, spec: &mut Spec, ts: i64, drawn: &[Drawn]) {
         for _ in 0..16 {
             let bad_band = self.in_band(spec.currency, spec.amount);
-            let bad_trip = self.reverse_match(spec, ts, emitted);
+            let bad_trip = self.reverse_match(spec, ts, drawn);
             if !bad_band && !bad_trip {
                 break;
             }
@@ -1828,12 +1843,12 @@ impl Workload {
     /// Final amounts of planted transactions, now that the earlier traffic
     /// is known: free ones and first legs steer clear of accidental
     /// findings; second legs follow their first leg's final amount.
-    fn settle_planted(&mut self, mut spec: Spec, ts: i64, emitted: &[Emitted]) -> Spec {
+    fn settle_planted(&mut self, mut spec: Spec, ts: i64, drawn: &[Drawn]) -> Spec {
         match spec.role {
-            Role::Free => self.steer_clear(&mut spec, ts, emitted),
+            Role::Free => self.steer_clear(&mut spec, ts, drawn),
             Role::Structuring => {}
             Role::First(id) => {
-                self.steer_clear(&mut spec, ts, emitted);
+                self.steer_clear(&mut spec, ts, drawn);
                 self.trip_amounts.insert(id, spec.amount);
             }
             Role::Second { id, fee_bp } => {
@@ -1846,14 +1861,14 @@ impl Workload {
     }
 
     /// Readable night payments by `payer` on `ts`'s night so far.
-    fn night_count(&self, payer: usize, ts: i64, emitted: &[Emitted]) -> usize {
+    fn night_count(&self, payer: usize, ts: i64, drawn: &[Drawn]) -> usize {
         let earlier = if beijing_day(ts) == self.night_day {
             self.night_groups.get(&payer).map_or(0, Vec::len)
         } else {
             0
         };
         earlier
-            + emitted
+            + drawn
                 .iter()
                 .filter(|e| e.class.readable() && e.spec.payer == payer)
                 .count()
@@ -1861,7 +1876,7 @@ impl Workload {
 
     /// Whether an earlier payment in the other direction is within the
     /// round-trip definition of `spec`.
-    fn reverse_match(&self, spec: &Spec, ts: i64, emitted: &[Emitted]) -> bool {
+    fn reverse_match(&self, spec: &Spec, ts: i64, drawn: &[Drawn]) -> bool {
         let window = self.config.round_trip_window_ms;
         let tol = self.config.round_trip_tolerance_bp;
         let hit = |payer: usize, payee: usize, currency: &str, amount: u64| {
@@ -1873,7 +1888,7 @@ impl Workload {
         self.recent
             .iter()
             .any(|r| ts - r.ts <= window && hit(r.payer, r.payee, r.currency, r.amount))
-            || emitted
+            || drawn
                 .iter()
                 .any(|e| hit(e.spec.payer, e.spec.payee, e.spec.currency, e.spec.amount))
     }
@@ -2121,11 +2136,11 @@ impl Workload {
             .or_insert(0) += 1;
     }
 
-    fn commit(&mut self, e: Emitted, height: i64, index: usize, ts: i64) {
-        let Emitted { spec, class, tx } = e;
+    fn commit(&mut self, d: Drawn, tx_hash: String, height: i64, index: usize, ts: i64) {
+        let Drawn { spec, class } = d;
         let idx = self.manifest.transactions.len();
         self.manifest.transactions.push(TxRecord {
-            tx_hash: format!("0x{}", hex::encode(tx.claimed_hash)),
+            tx_hash,
             block_height: height,
             index,
             timestamp_ms: ts,
@@ -2141,7 +2156,7 @@ impl Workload {
             payee: self.orgs[spec.payee].id.clone(),
             memo: spec.memo.clone(),
             sender: self.orgs[spec.payer].address_hex(),
-            contract: tx.to.clone(),
+            contract: spec.scenario.contract_address(),
         });
         let summary = &mut self.manifest.summary;
         summary.transactions += 1;
