@@ -23,7 +23,9 @@
 //! - the **driver** ([`Workload`]) that turns all this into signed
 //!   transactions, seals them into [`Devnet`] blocks, and records every
 //!   transaction in a [`Manifest`] that tests compare with what the observer
-//!   finds.
+//!   finds; or, without a chain, gives the same business as payloads in the
+//!   clear ([`Workload::business_block`]), which is what every benchmark
+//!   that needs business data generates.
 //!
 //! # Reproducibility
 //!
@@ -60,7 +62,7 @@ use std::sync::OnceLock;
 
 use chain::CryptoSuite;
 use chain::crypto::Address;
-use privacy::envelope::{DataKey, Envelope, SealingSession, TxContext};
+use privacy::envelope::{Class, DataKey, Envelope, SealingSession, TxContext};
 use privacy::keys::{PrivateKey, PublicKey};
 use privacy::pke::{CipherFormat, encrypt_with};
 use rand_chacha::ChaCha20Rng;
@@ -450,10 +452,16 @@ impl Scenario {
     /// The scenario's contract: `0x` and 40 lowercase hex digits, the last
     /// 20 bytes of SM3 of `lookthrough/devnet/contract/<id>`, the same on
     /// every chain.
-    pub fn contract_address(self) -> String {
-        let h =
-            privacy::hash::sm3(format!("lookthrough/devnet/contract/{}", self.as_str()).as_bytes());
-        format!("0x{}", hex::encode(&h[12..]))
+    pub fn contract_address(self) -> &'static str {
+        static ADDRESSES: OnceLock<[String; 4]> = OnceLock::new();
+        let all = ADDRESSES.get_or_init(|| {
+            Scenario::ALL.map(|s| {
+                let id = format!("lookthrough/devnet/contract/{}", s.as_str());
+                let h = privacy::hash::sm3(id.as_bytes());
+                format!("0x{}", hex::encode(&h[12..]))
+            })
+        });
+        &all[self as usize]
     }
 
     /// The scenario whose contract is `address` (any case, with or without `0x`).
@@ -507,6 +515,17 @@ impl PrivacyClass {
     /// Whether the regulator can read the payload.
     pub fn readable(self) -> bool {
         matches!(self, PrivacyClass::Public | PrivacyClass::Opened)
+    }
+
+    /// The class the regulator's keyring gives the payload, as the store
+    /// keeps it (`not-envelope` for a public payload).
+    pub fn envelope_class(self) -> Class {
+        match self {
+            PrivacyClass::Public => Class::NotEnvelope,
+            PrivacyClass::Opened => Class::Opened,
+            PrivacyClass::NotForUs => Class::NotForUs,
+            PrivacyClass::Inconsistent => Class::Inconsistent,
+        }
     }
 }
 
@@ -573,6 +592,8 @@ pub struct Organisation {
     pub account: NodeKey,
     /// Its SM2 envelope key: envelopes to it are wrapped for this key.
     pub envelope_key: PrivateKey,
+    /// [`Organisation::address_hex`], made once: every payload names it.
+    address_hex: String,
 }
 
 impl Organisation {
@@ -582,8 +603,8 @@ impl Organisation {
     }
 
     /// The account address as `0x` and 40 lowercase hex digits.
-    pub fn address_hex(&self) -> String {
-        format!("0x{}", hex::encode(self.address()))
+    pub fn address_hex(&self) -> &str {
+        &self.address_hex
     }
 
     fn record(&self) -> OrgRecord {
@@ -593,7 +614,7 @@ impl Organisation {
             name_en: self.name_en.clone(),
             kind: self.kind,
             member: self.member,
-            address: self.address_hex(),
+            address: self.address_hex.clone(),
             envelope_key_id: self.envelope_key.key_id().to_hex(),
         }
     }
@@ -939,6 +960,26 @@ impl Manifest {
     }
 }
 
+/// One transaction's business, as [`Workload::business_block`] draws it:
+/// what a chain built from the same seed carries, in the clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusinessTx {
+    /// How it would be sent; the regulator reads the payload of the
+    /// [readable](PrivacyClass::readable) classes only.
+    pub class: PrivacyClass,
+    /// Its scenario (the contract it calls).
+    pub scenario: Scenario,
+    /// The paying organisation (the sender), an index into
+    /// [`Workload::organisations`].
+    pub payer: usize,
+    /// The receiving organisation, an index into
+    /// [`Workload::organisations`].
+    pub payee: usize,
+    /// The JSON payload ([`Payload`]) in the clear: what the input carries
+    /// for a public transaction, and what the envelope seals otherwise.
+    pub payload: Vec<u8>,
+}
+
 /// A transaction fully specified, before it is sealed and signed.
 #[derive(Debug, Clone)]
 struct Spec {
@@ -1035,6 +1076,8 @@ pub struct Workload {
     /// Final first-leg amounts of round trips whose second leg is to come.
     trip_amounts: HashMap<u64, u64>,
     manifest: Manifest,
+    /// Whether the manifest keeps a record of every block and transaction.
+    keep_records: bool,
     seq: u64,
     last_block_ms: Option<i64>,
     clock_last: Option<i64>,
@@ -1089,6 +1132,7 @@ impl Workload {
         for spec in ORGS {
             let account = NodeKey::generate(suite, &mut rng)?;
             let envelope_key = PrivateKey::generate_with(&mut rng)?;
+            let address_hex = format!("0x{}", hex::encode(account.address()));
             orgs.push(Organisation {
                 id: spec.id.into(),
                 name_zh: spec.name_zh.into(),
@@ -1097,6 +1141,7 @@ impl Workload {
                 member: spec.member,
                 account,
                 envelope_key,
+                address_hex,
             });
         }
         let regulator = match regulator {
@@ -1109,7 +1154,7 @@ impl Workload {
                 org_id: orgs[i].id.clone(),
                 name_zh: orgs[i].name_zh.clone(),
                 name_en: orgs[i].name_en.clone(),
-                address: orgs[i].address_hex(),
+                address: orgs[i].address_hex.clone(),
                 list: list.into(),
                 reason: reason.into(),
             })
@@ -1156,7 +1201,7 @@ impl Workload {
             config: config.clone(),
             contracts: Scenario::ALL
                 .iter()
-                .map(|s| (s.as_str().to_string(), s.contract_address()))
+                .map(|s| (s.as_str().to_string(), s.contract_address().to_string()))
                 .collect(),
             organisations: orgs.iter().map(Organisation::record).collect(),
             watchlist: watchlist.clone(),
@@ -1181,6 +1226,7 @@ impl Workload {
             pending: Vec::new(),
             trip_amounts: HashMap::new(),
             manifest,
+            keep_records: true,
             seq: 0,
             last_block_ms: None,
             clock_last: None,
@@ -1226,6 +1272,15 @@ impl Workload {
     /// The manifest, consuming the workload.
     pub fn into_manifest(self) -> Manifest {
         self.manifest
+    }
+
+    /// Whether the manifest keeps a record of every block and transaction
+    /// from now on (the default). Without records a workload runs in
+    /// bounded memory for millions of transactions: the summary still counts
+    /// blocks, transactions and classes, but no finding tags, and
+    /// [`Workload::generate_block`] returns no records.
+    pub fn keep_records(&mut self, keep: bool) {
+        self.keep_records = keep;
     }
 
     /// The next block timestamp of the workload's business clock: the first
@@ -1288,8 +1343,9 @@ impl Workload {
 
     /// Creates `txs` transactions, seals them into the next block of
     /// `devnet` at `timestamp_ms`, and records them in the manifest. Returns
-    /// the new records; a later block may add a tag to them (the second leg
-    /// of a round trip, more night payments by the same payer).
+    /// the new records (none without [`Workload::keep_records`]); a later
+    /// block may add a tag to them (the second leg of a round trip, more
+    /// night payments by the same payer).
     ///
     /// A block whose timestamp falls between 01:00 and 04:00 Beijing time
     /// carries `night_bursts_per_block` planted night bursts. Timestamps must
@@ -1314,19 +1370,66 @@ impl Workload {
         let block = devnet.seal_block(sealed, timestamp_ms)?;
         let height = block.header.number;
         let hash = block.header.claimed_hash;
-        self.last_block_ms = Some(timestamp_ms);
         let first = self.manifest.transactions.len();
-        self.manifest.blocks.push(BlockRecord {
+        self.record_block(BlockRecord {
             height,
             hash: format!("0x{}", hex::encode(hash)),
             timestamp_ms,
             txs: drawn.len(),
         });
-        self.manifest.summary.blocks += 1;
         for (index, (d, tx_hash)) in drawn.into_iter().zip(hashes).enumerate() {
             self.commit(d, tx_hash, height, index, timestamp_ms);
         }
         Ok(&self.manifest.transactions[first..])
+    }
+
+    /// The business of the next block, without a chain: exactly the
+    /// transactions [`Workload::generate_block`] would seal at
+    /// `timestamp_ms` (same classes, same payloads in the clear, same
+    /// planted findings), for benchmarks that need the business data and
+    /// not the chain. The manifest records them as a block of height one
+    /// more than the blocks so far, with empty hashes.
+    ///
+    /// A workload may mix the two (the random streams of the business and
+    /// of the envelopes are separate), but a chain built by
+    /// `generate_block` then lacks the blocks made here.
+    pub fn business_block(
+        &mut self,
+        txs: usize,
+        timestamp_ms: i64,
+    ) -> Result<Vec<BusinessTx>, WorkloadError> {
+        let drawn = self.draw_block(txs, timestamp_ms)?;
+        let business = drawn
+            .iter()
+            .map(|d| BusinessTx {
+                class: d.class,
+                scenario: d.spec.scenario,
+                payer: d.spec.payer,
+                payee: d.spec.payee,
+                payload: self.payload(&d.spec, timestamp_ms),
+            })
+            .collect();
+        let height = i64::try_from(self.manifest.summary.blocks)
+            .unwrap_or(i64::MAX)
+            .saturating_add(1);
+        self.record_block(BlockRecord {
+            height,
+            hash: String::new(),
+            timestamp_ms,
+            txs: drawn.len(),
+        });
+        for (index, d) in drawn.into_iter().enumerate() {
+            self.commit(d, String::new(), height, index, timestamp_ms);
+        }
+        Ok(business)
+    }
+
+    fn record_block(&mut self, block: BlockRecord) {
+        self.last_block_ms = Some(block.timestamp_ms);
+        self.manifest.summary.blocks += 1;
+        if self.keep_records {
+            self.manifest.blocks.push(block);
+        }
     }
 
     /// The business of the next block at `timestamp_ms`: the plan (planted
@@ -1984,7 +2087,7 @@ impl Workload {
             id: o.id.clone(),
             name: o.name_zh.clone(),
             name_en: o.name_en.clone(),
-            account: o.address_hex(),
+            account: o.address_hex.clone(),
         }
     }
 
@@ -2029,7 +2132,7 @@ impl Workload {
         let import_time = ts - 50 - below(&mut self.seal_rng, 2_000) as i64;
         let tx = devnet.make_transaction(
             &self.orgs[spec.payer].account,
-            &spec.scenario.contract_address(),
+            spec.scenario.contract_address(),
             input,
             nonce,
             import_time,
@@ -2139,25 +2242,27 @@ impl Workload {
     fn commit(&mut self, d: Drawn, tx_hash: String, height: i64, index: usize, ts: i64) {
         let Drawn { spec, class } = d;
         let idx = self.manifest.transactions.len();
-        self.manifest.transactions.push(TxRecord {
-            tx_hash,
-            block_height: height,
-            index,
-            timestamp_ms: ts,
-            scenario: spec.scenario,
-            action: spec.action.into(),
-            reference: spec.reference.clone(),
-            class,
-            findings: Vec::new(),
-            amount: format_amount(spec.amount),
-            amount_cents: spec.amount,
-            currency: spec.currency.into(),
-            payer: self.orgs[spec.payer].id.clone(),
-            payee: self.orgs[spec.payee].id.clone(),
-            memo: spec.memo.clone(),
-            sender: self.orgs[spec.payer].address_hex(),
-            contract: spec.scenario.contract_address(),
-        });
+        if self.keep_records {
+            self.manifest.transactions.push(TxRecord {
+                tx_hash,
+                block_height: height,
+                index,
+                timestamp_ms: ts,
+                scenario: spec.scenario,
+                action: spec.action.into(),
+                reference: spec.reference.clone(),
+                class,
+                findings: Vec::new(),
+                amount: format_amount(spec.amount),
+                amount_cents: spec.amount,
+                currency: spec.currency.into(),
+                payer: self.orgs[spec.payer].id.clone(),
+                payee: self.orgs[spec.payee].id.clone(),
+                memo: spec.memo.clone(),
+                sender: self.orgs[spec.payer].address_hex.clone(),
+                contract: spec.scenario.contract_address().to_string(),
+            });
+        }
         let summary = &mut self.manifest.summary;
         summary.transactions += 1;
         *summary
