@@ -3,16 +3,25 @@
 //!
 //! For each size in `--txs` the benchmark
 //!
-//! 1. generates that many transactions deterministically (ChaCha20 from
-//!    `--seed`): ~35 organisations of a Greater Bay Area consortium, five
-//!    business scenarios, memos mixing Chinese and English, invoice and
-//!    receivable numbers, CNY/HKD/USD amounts, blocks of ~500 transactions
-//!    spread over six months (busier in business hours, quieter at night, at
-//!    weekends and in the October golden week); 30% public, 60% opened,
-//!    the rest envelopes the regulator cannot read. Records are made a block
-//!    at a time, never all held at once;
-//! 2. indexes them into a fresh on-disk [`TxIndex`], committing every ~1M
-//!    documents and at the end, and waits for the merges;
+//! 1. generates that many transactions deterministically from `--seed` with
+//!    devnet's workload, the one business generator of the demo, the tests
+//!    and every benchmark ([`Workload::business_block`]: the business a
+//!    devnet chain of the same seed carries, without sealing or signing
+//!    it): the consortium's organisations, its four scenarios, memos mixing
+//!    Chinese and English with rare remarks, invoice and receivable numbers,
+//!    CNY/HKD/USD amounts, the planted findings, and the workload's privacy
+//!    classes (20% public, 75% opened, the rest envelopes the regulator
+//!    cannot read), in blocks of 500 spread over six months (the workload's
+//!    clock fitted to the span: business hours by day, one block a night).
+//!    Each transaction becomes the document the node indexes: the payload of
+//!    a readable class read by `records::doc::read_payload`, as
+//!    `records::doc::from_store` reads a stored transaction, and nothing
+//!    decrypted for the others; only the hashes and sealers, which need a
+//!    chain, are made up. Records are made a block at a time, never all held
+//!    at once;
+//! 2. indexes them (`indexer::schema::to_document`, as the node does) into a
+//!    fresh on-disk [`TxIndex`], committing every ~1M documents and at the
+//!    end, and waits for the merges;
 //! 3. with `--postgres`, COPYs the same records into one table, then builds
 //!    btree indexes on the structured columns, a GIN full-text index on
 //!    `to_tsvector('simple', memo || ' ' || text)` and a GIN `gin_trgm_ops`
@@ -33,8 +42,8 @@
 //! | `zh-word` | a common 2-character word (汇款, 货款, …), newest first | `DOC ILIKE '%汇款%'` (trigram index), `ORDER BY time_ms DESC` | differ: words vs substrings |
 //! | `zh-long+filters` | a ≥3-character word (应收账款, …) + currency + amount range, largest first | `ILIKE` + `currency =` + `amount BETWEEN` | differ |
 //! | `en-word` | an English word, stemmed, best match first (BM25) | `to_tsvector('simple', DOC) @@ to_tsquery('simple', 'word:*')` ordered by `ts_rank` | differ: stems vs prefixes |
-//! | `tx-hash` | the hash as typed in the search box | `tx_hash = $1` | must agree |
-//! | `reference` | an invoice or receivable number as typed | `DOC ILIKE '%INV-2025-001234%'` | should agree |
+//! | `tx-hash` | a hash sampled from the records, as typed in the search box | `tx_hash = $1` | must agree |
+//! | `reference` | a business reference (invoice, receivable, …) sampled from the records, as typed | `DOC ILIKE '%INV-2026-001234%'` | should agree |
 //! | `party+time/amount` | party filter + 30-day range, largest amount first | `(from_addr = $1 OR payer = $1 OR payee = $1) AND time_ms BETWEEN` | must agree |
 //! | `time-range` | one day, newest first | `time_ms BETWEEN` | must agree |
 //! | `two-words` | a Chinese and an English word, both required, chain order | two `ILIKE`s | differ |
@@ -49,22 +58,23 @@
 //! trigram index anything to look up, so 2-character words fall back to
 //! scanning (the plan column of the output shows it).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use chain::CryptoSuite;
+use devnet::workload::{BusinessTx, Scenario, Workload, WorkloadConfig, below, submit_selector};
 use indexer::schema::SCHEMA_VERSION;
 use indexer::search::{Interval, Range, Search, SearchRequest, Sort, SortBy};
 use indexer::{Checkpoint, TxIndex};
 use postgres::types::ToSql;
 use postgres::{Client, NoTls};
 use rand_chacha::ChaCha20Rng;
-use rand_core::{Rng, SeedableRng};
+use rand_core::SeedableRng;
 use records::TxDoc;
-use records::{Business, Money, Party};
+use records::doc::read_payload;
 
 /// Options of `lookthrough-bench search`.
 #[derive(clap::Args, Debug, Clone)]
@@ -146,83 +156,24 @@ pub(crate) fn parse_count(s: &str) -> Result<u64, String> {
     Ok(n as u64)
 }
 
-// ---- time -------------------------------------------------------------------
+// ---- the records ------------------------------------------------------------------
+
+/// Transactions per block.
+const TXS_PER_BLOCK: u64 = 500;
+/// Days the records span, whatever their number (the workload's clock is
+/// fitted to it: business hours by day, one block a night).
+const SPAN_DAYS: u64 = 184;
+/// The chain suite the records are made for (it shows in the method
+/// selector and the copyright digests).
+const SUITE: CryptoSuite = CryptoSuite::Sm;
 
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
-const BEIJING_MS: i64 = 8 * HOUR_MS;
-/// 2025-07-01 00:00 Beijing time (a Tuesday).
-const START_MS: i64 = 1_751_299_200_000;
-/// The records cover this many days from [`START_MS`], whatever their number.
-const SPAN_DAYS: i64 = 184;
-/// The first day of the October golden week, as days after [`START_MS`].
-const GOLDEN_WEEK: i64 = 92;
-
-/// Block times: the span is cut into hours, each weighted by how busy the
-/// chain is then, and a block at a fraction `f` of the records is placed at
-/// the fraction `f` of the total weight.
-struct Clock {
-    /// Weight of each hour.
-    weight: Vec<u64>,
-    /// `cum[h]`: total weight of the hours before `h`, in weight × ms.
-    cum: Vec<u128>,
-}
-
-impl Clock {
-    fn new() -> Self {
-        let hours = SPAN_DAYS * 24;
-        let mut weight = Vec::with_capacity(hours as usize);
-        for h in 0..hours {
-            let day = h / 24;
-            let hour = h % 24;
-            // Monday = 0; START_MS is a Tuesday.
-            let dow = (day + 1) % 7;
-            let weekend = dow >= 5;
-            let holiday = (GOLDEN_WEEK..GOLDEN_WEEK + 7).contains(&day);
-            let w = match (weekend || holiday, hour) {
-                (false, 9..=17) => 20,
-                (false, 7..=8 | 18..=21) => 6,
-                (true, 9..=19) => 3,
-                _ => 1,
-            };
-            weight.push(w);
-        }
-        let mut cum = Vec::with_capacity(weight.len() + 1);
-        let mut acc: u128 = 0;
-        cum.push(0);
-        for w in &weight {
-            acc += u128::from(*w) * HOUR_MS as u128;
-            cum.push(acc);
-        }
-        Self { weight, cum }
-    }
-
-    /// The time at fraction `num / den` of the span's weight.
-    fn at(&self, num: u64, den: u64) -> i64 {
-        let total = self.cum[self.cum.len() - 1];
-        let target = total * u128::from(num) / u128::from(den.max(1));
-        let h = self
-            .cum
-            .partition_point(|&c| c <= target)
-            .saturating_sub(1)
-            .min(self.weight.len() - 1);
-        let within = (target - self.cum[h]) / u128::from(self.weight[h]);
-        START_MS + h as i64 * HOUR_MS + within as i64
-    }
-}
 
 /// ISO 8601 in Beijing time.
 fn beijing(ms: i64) -> String {
     devnet::workload::beijing_time(ms)
 }
-
-fn local_hour(ms: i64) -> i64 {
-    (ms + BEIJING_MS).rem_euclid(DAY_MS) / HOUR_MS
-}
-
-// ---- randomness and hashes --------------------------------------------------
-
-use devnet::workload::below;
 
 fn pick<'a, T>(rng: &mut ChaCha20Rng, from: &'a [T]) -> &'a T {
     &from[below(rng, from.len() as u64) as usize]
@@ -236,8 +187,8 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// 32 bytes determined by (seed, domain, n), distinct for distinct `n`:
-/// transaction hashes can be recomputed for lookups without keeping them.
+/// 32 bytes determined by (seed, domain, n), distinct for distinct `n`: the
+/// hashes of a chain that is not built.
 fn hash_bytes(seed: u64, domain: u64, n: u64) -> [u8; 32] {
     let mut x = mix(mix(seed) ^ mix(domain.wrapping_mul(0x1000_0000_01B3) ^ n));
     let mut out = [0u8; 32];
@@ -253,214 +204,71 @@ fn hash_hex(seed: u64, domain: u64, n: u64) -> String {
 }
 
 const DOMAIN_TX: u64 = 1;
-const DOMAIN_ACCOUNT: u64 = 2;
-const DOMAIN_CONTRACT: u64 = 3;
 const DOMAIN_BLOCK: u64 = 4;
 const DOMAIN_SEALER: u64 = 5;
 
-// ---- the business ---------------------------------------------------------------
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum OrgKind {
-    Bank,
-    HkBank,
-    Maker,
-    Logistics,
-    Trader,
-    HkTrader,
-    Media,
-    Registry,
-    Clearing,
-    Offshore,
+/// The workload configuration of a run of `total` transactions: devnet's
+/// defaults, the clock fitted to [`SPAN_DAYS`].
+fn workload_config(total: u64) -> WorkloadConfig {
+    WorkloadConfig::default().with_span(total.div_ceil(TXS_PER_BLOCK), SPAN_DAYS)
 }
 
-use OrgKind::*;
-
-/// id, Chinese name, English name, kind.
-#[rustfmt::skip]
-const ORGS: &[(&str, &str, &str, OrgKind)] = &[
-    ("icbc-sz", "中国工商银行深圳分行", "ICBC Shenzhen Branch", Bank),
-    ("cmb-sz", "招商银行深圳分行", "China Merchants Bank Shenzhen", Bank),
-    ("ccb-gz", "中国建设银行广州分行", "China Construction Bank Guangzhou", Bank),
-    ("pab", "平安银行", "Ping An Bank", Bank),
-    ("cgb", "广发银行", "China Guangfa Bank", Bank),
-    ("boc-hk", "中国银行(香港)", "Bank of China (Hong Kong)", HkBank),
-    ("hsbc-hk", "香港上海汇丰银行", "HSBC Hong Kong", HkBank),
-    ("scb-hk", "渣打银行(香港)", "Standard Chartered Hong Kong", HkBank),
-    ("jinggong", "深圳精工电子有限公司", "Shenzhen Jinggong Electronics Co., Ltd.", Maker),
-    ("shunda", "东莞顺达机械制造", "Dongguan Shunda Machinery", Maker),
-    ("yuehai", "粤海新能源科技", "Yuehai New Energy Technology", Maker),
-    ("meida", "佛山美达家电", "Foshan Meida Home Appliances", Maker),
-    ("haiyu", "珠海海宇半导体", "Zhuhai Haiyu Semiconductor", Maker),
-    ("guangming", "惠州光明电池", "Huizhou Guangming Battery", Maker),
-    ("huafeng", "中山华丰照明", "Zhongshan Huafeng Lighting", Maker),
-    ("hengli", "江门恒力五金", "Jiangmen Hengli Hardware", Maker),
-    ("yict", "盐田国际集装箱码头", "Yantian International Container Terminals", Logistics),
-    ("sf", "顺丰速运", "SF Express", Logistics),
-    ("nansha", "南沙港物流", "Nansha Port Logistics", Logistics),
-    ("orient-ocean", "东方远洋海运", "Orient Ocean Shipping", Logistics),
-    ("sunhung", "新鸿供应链管理", "Sun Hung Supply Chain Management", Trader),
-    ("qianhai-ec", "前海跨境电商", "Qianhai Cross-border E-commerce", Trader),
-    ("nanyue", "南粤进出口", "Nanyue Import & Export", Trader),
-    ("hengtong", "恒通贸易(香港)有限公司", "Hengtong Trading (HK) Ltd", HkTrader),
-    ("ocean-star", "海星国际贸易", "Ocean Star International Trading", HkTrader),
-    ("golden-ear", "金穗进出口", "Golden Ear Import & Export", HkTrader),
-    ("lianfeng", "澳门联丰贸易", "Macau Lianfeng Trading", HkTrader),
-    ("guangying", "光影文化传媒", "Guangying Culture & Media", Media),
-    ("pengcheng", "鹏城数字出版", "Pengcheng Digital Publishing", Media),
-    ("lingnan", "岭南音像出版社", "Lingnan Audio-Visual Press", Media),
-    ("tengyun", "腾云软件", "Tengyun Software", Media),
-    ("huawen", "华文版权登记中心", "Huawen Copyright Registration Centre", Registry),
-    ("gba-clearing", "大湾区清算所", "Greater Bay Area Clearing House", Clearing),
-    ("faraway", "远帆咨询(塞舌尔)", "Faraway Sail Consulting (Seychelles)", Offshore),
-    ("blue-ocean", "蓝海控股(开曼)", "Blue Ocean Holdings (Cayman)", Offshore),
-];
-
-/// Scenario id, its Chinese name.
-const SCENARIOS: [(&str, &str); 5] = [
-    ("trade-settlement", "贸易结算"),
-    ("cross-border-remittance", "跨境汇款"),
-    ("supply-chain-finance", "供应链金融"),
-    ("copyright-registration", "数字版权登记"),
-    ("interbank-clearing", "同业清算"),
-];
-const TRADE: usize = 0;
-const REMIT: usize = 1;
-const SCF: usize = 2;
-const COPYRIGHT: usize = 3;
-const CLEARING: usize = 4;
-
-#[rustfmt::skip]
-const GOODS: &[(&str, &str)] = &[
-    ("PCB 主板", "PCB mainboards"),
-    ("数控机床配件", "CNC machine parts"),
-    ("集装箱运输", "container freight"),
-    ("LED 显示模组", "LED display modules"),
-    ("锂电池组", "lithium battery packs"),
-    ("光伏组件", "solar PV modules"),
-    ("注塑模具", "injection moulds"),
-    ("不锈钢卷板", "stainless steel coils"),
-];
-
-#[rustfmt::skip]
-const WORKS: &[(&str, &str)] = &[
-    ("《珠江晨曦》摄影集", "Pearl River Dawn (photo book)"),
-    ("《岭南古建筑》纪录片", "Lingnan Architecture (documentary)"),
-    ("《粤语童谣》有声书", "Cantonese Nursery Rhymes (audiobook)"),
-    ("工业设计图纸 HX-220", "industrial design drawings HX-220"),
-    ("软件著作权 物流调度系统 V2.1", "software copyright: logistics dispatch system V2.1"),
-    ("《早茶时光》短视频", "Dim Sum Mornings (video series)"),
-    ("品牌视觉识别手册", "brand identity manual"),
-];
-
-const PURPOSES: &[&str] = &[
-    "货物贸易 / trade in goods",
-    "服务贸易 / trade in services",
-    "运费 / freight",
-    "投资收益 / investment income",
-];
-
-/// Envelope classes in the store, per mille.
-const STATUSES: &[(&str, u64)] = &[
-    ("not-envelope", 300),
-    ("opened", 600),
-    ("not-for-us", 60),
-    ("malformed", 10),
-    ("wrong-context", 10),
-    ("wrong-key", 10),
-    ("inconsistent", 10),
-];
-
-/// Scenario weights (percent).
-const SCENARIO_WEIGHTS: [u64; 5] = [40, 25, 20, 8, 7];
-
-/// Rare remarks appended to memos: (threshold out of 100,000, text).
-const RARE_REMARKS: &[(u64, &str)] = &[
-    (1_000, " 加急 urgent"),
-    (1_200, " 滞纳金 late payment penalty"),
-    (1_300, " chargeback dispute"),
-    (1_350, " 账户冻结 account frozen pending review"),
-    (1_370, " sanctions screening: manual review"),
-];
-
-struct Org {
-    id: &'static str,
-    zh: &'static str,
-    en: &'static str,
-    account: String,
-}
-
-/// What one payment is, before it becomes a document.
-struct Spec {
-    scenario: usize,
-    action: &'static str,
-    reference: String,
-    payer: usize,
-    payee: usize,
-    amount: i64,
-    currency: &'static str,
-    memo: String,
-    details: Vec<String>,
-}
-
-/// The deterministic record generator: the same seed and size give the
-/// same records, a block at a time.
-struct Generator {
+/// A uniform sample of a stream of strings (Algorithm R), drawn with its
+/// own generator so that sampling never moves the records' streams.
+struct Reservoir {
+    items: Vec<String>,
+    seen: u64,
     rng: ChaCha20Rng,
-    seed: u64,
-    orgs: Vec<Org>,
-    by_kind: BTreeMap<&'static str, Vec<usize>>,
-    contracts: Vec<String>,
-    sealers: Vec<String>,
-    clock: Clock,
-    total: u64,
-    produced: u64,
-    height: i64,
-    invoice_pool: u64,
-    receivable_pool: u64,
-    serial: u64,
-    /// Every block's time, for query windows that hold something.
-    block_times: Vec<i64>,
 }
 
-fn kind_key(k: OrgKind) -> &'static str {
-    match k {
-        Bank => "bank",
-        HkBank => "hk-bank",
-        Maker => "maker",
-        Logistics => "logistics",
-        Trader => "trader",
-        HkTrader => "hk-trader",
-        Media => "media",
-        Registry => "registry",
-        Clearing => "clearing",
-        Offshore => "offshore",
+/// Items each [`Reservoir`] keeps.
+const RESERVOIR: usize = 4_096;
+
+impl Reservoir {
+    fn new(seed: u64) -> Self {
+        Self {
+            items: Vec::with_capacity(RESERVOIR),
+            seen: 0,
+            rng: ChaCha20Rng::seed_from_u64(seed),
+        }
+    }
+
+    fn offer(&mut self, item: &str) {
+        self.seen += 1;
+        if self.items.len() < RESERVOIR {
+            self.items.push(item.to_string());
+            return;
+        }
+        let j = below(&mut self.rng, self.seen) as usize;
+        if let Some(slot) = self.items.get_mut(j) {
+            item.clone_into(slot);
+        }
     }
 }
 
-fn amount_text(cents: i64) -> String {
-    Money::from_hundredths(cents).to_string()
+/// The records of a run: devnet's workload ([`Workload::business_block`],
+/// the business a chain of the same seed carries), each transaction read
+/// as the node reads a stored one. A block at a time, in bounded memory.
+struct Records {
+    workload: Workload,
+    seed: u64,
+    total: u64,
+    produced: u64,
+    height: i64,
+    /// The `submit(bytes)` selector, as the node indexes a method.
+    method: String,
+    sealers: Vec<String>,
+    /// Every block's time, for query windows that hold something.
+    block_times: Vec<i64>,
+    hashes: Reservoir,
+    references: Reservoir,
 }
 
-impl Generator {
-    fn new(seed: u64, total: u64) -> Self {
-        let orgs: Vec<Org> = ORGS
-            .iter()
-            .enumerate()
-            .map(|(i, &(id, zh, en, _))| Org {
-                id,
-                zh,
-                en,
-                account: hash_hex(seed, DOMAIN_ACCOUNT, i as u64)[..42].to_string(),
-            })
-            .collect();
-        let mut by_kind: BTreeMap<&'static str, Vec<usize>> = BTreeMap::new();
-        for (i, (_, _, _, k)) in ORGS.iter().enumerate() {
-            by_kind.entry(kind_key(*k)).or_default().push(i);
-        }
-        let contracts = (0..SCENARIOS.len() as u64)
-            .map(|i| hash_hex(seed, DOMAIN_CONTRACT, i)[..42].to_string())
-            .collect();
+impl Records {
+    fn new(seed: u64, total: u64) -> Result<Self> {
+        let mut workload = Workload::new(workload_config(total), SUITE, "chain0", "group0", seed)
+            .context("cannot make the workload")?;
+        workload.keep_records(false);
         let sealers = (0..4u64)
             .map(|i| {
                 let a = hex::encode(hash_bytes(seed, DOMAIN_SEALER, 2 * i));
@@ -468,492 +276,42 @@ impl Generator {
                 a + &b
             })
             .collect();
-        Self {
-            rng: ChaCha20Rng::seed_from_u64(seed),
+        Ok(Self {
+            workload,
             seed,
-            orgs,
-            by_kind,
-            contracts,
-            sealers,
-            clock: Clock::new(),
             total,
             produced: 0,
             height: 0,
-            invoice_pool: (total / 3).max(1_000),
-            receivable_pool: (total / 20).max(500),
-            serial: 0,
+            method: format!("0x{}", hex::encode(submit_selector(SUITE))),
+            sealers,
             block_times: Vec::new(),
-        }
+            hashes: Reservoir::new(seed ^ 0x7265_7365_7276_0001),
+            references: Reservoir::new(seed ^ 0x7265_7365_7276_0002),
+        })
     }
 
-    fn chance(&mut self, per_mille: u64) -> bool {
-        below(&mut self.rng, 1_000) < per_mille
-    }
-
-    fn of(&mut self, kinds: &[OrgKind]) -> usize {
-        let mut all = Vec::new();
-        for k in kinds {
-            if let Some(v) = self.by_kind.get(kind_key(*k)) {
-                all.extend_from_slice(v);
-            }
-        }
-        *pick(&mut self.rng, &all)
-    }
-
-    fn other_of(&mut self, kinds: &[OrgKind], not: usize) -> usize {
-        loop {
-            let o = self.of(kinds);
-            if o != not {
-                return o;
-            }
-        }
-    }
-
-    fn is(&self, org: usize, kind: OrgKind) -> bool {
-        ORGS[org].3 == kind
-    }
-
-    /// An amount in hundredths between `lo` and `hi` whole units, spread
-    /// evenly over the decades between them; most are whole units.
-    fn amount(&mut self, lo: i64, hi: i64) -> i64 {
-        let mut decades = Vec::new();
-        let mut d = 1i64;
-        while d * 10 <= lo {
-            d *= 10;
-        }
-        while d < hi {
-            decades.push((lo.max(d), hi.min(d * 10)));
-            d *= 10;
-        }
-        let (a, b) = *pick(&mut self.rng, &decades);
-        let units = a + below(&mut self.rng, (b - a).max(1) as u64) as i64;
-        let cents = if self.chance(700) {
-            0
+    /// The document the node makes of `tx` (`records::doc::from_store`):
+    /// the payload of a readable class in the clear, read by
+    /// `records::doc::read_payload`; nothing decrypted for the others.
+    fn doc(&self, tx: &BusinessTx, n: u64, block: (i64, i64, &str, &str), index: u32) -> TxDoc {
+        let (height, time_ms, block_hash, sealer) = block;
+        let (business, text) = if tx.class.readable() {
+            read_payload(&tx.payload)
         } else {
-            below(&mut self.rng, 100) as i64
+            Default::default()
         };
-        units * 100 + cents
-    }
-
-    fn next_serial(&mut self) -> u64 {
-        self.serial += 1;
-        self.serial
-    }
-
-    fn invoice(&mut self) -> (String, u64) {
-        let n = below(&mut self.rng, self.invoice_pool);
-        (format!("INV-2025-{n:06}"), n)
-    }
-
-    fn receivable(&mut self) -> String {
-        let n = below(&mut self.rng, self.receivable_pool);
-        format!("AR-2025-{n:06}")
-    }
-
-    fn currency(&mut self, table: &[(&'static str, u64)]) -> &'static str {
-        let total: u64 = table.iter().map(|(_, w)| w).sum();
-        let mut r = below(&mut self.rng, total);
-        for &(c, w) in table {
-            if r < w {
-                return c;
-            }
-            r -= w;
-        }
-        table[0].0
-    }
-
-    fn trade(&mut self) -> Spec {
-        let payer = self.of(&[Maker, Trader, HkTrader]);
-        let mut payee = self.other_of(&[Maker, Trader, HkTrader, Logistics], payer);
-        let (invoice, n) = self.invoice();
-        let short = format!("2025-{n}");
-        let (goods_zh, goods_en) = *pick(&mut self.rng, GOODS);
-        let po = 10_000 + below(&mut self.rng, 90_000);
-        let template = below(&mut self.rng, 8);
-        let (action, memo) = match template {
-            0 => ("pay-invoice", format!("货款 invoice {short}")),
-            1 => ("pay-invoice", format!("Payment for invoice {invoice}")),
-            2 => {
-                payee = self.other_of(&[Logistics], payer);
-                ("pay-freight", format!("运费 freight charges {invoice}"))
-            }
-            3 => ("pay-invoice", format!("采购货款 PO-{po} 尾款")),
-            4 => (
-                "pay-invoice",
-                format!("Settlement of goods, 发票号 {invoice}"),
-            ),
-            5 => (
-                "prepay-order",
-                format!("预付款 advance payment for order PO-{po}"),
-            ),
-            6 => (
-                "release-retention",
-                format!(
-                    "质保金 retention money released, contract HT-{}",
-                    below(&mut self.rng, 5_000)
-                ),
-            ),
-            _ => (
-                "pay-invoice",
-                format!(
-                    "货款结算 {goods_zh} {} 件",
-                    10 * (1 + below(&mut self.rng, 500))
-                ),
-            ),
-        };
-        let hk = self.is(payer, HkTrader) || self.is(payee, HkTrader);
-        let currency = if hk {
-            self.currency(&[("HKD", 1), ("USD", 1)])
-        } else {
-            self.currency(&[("CNY", 85), ("USD", 15)])
-        };
-        let amount = if currency == "CNY" && self.chance(20) {
-            // Just under the 50,000 CNY reporting threshold.
-            4_900_000 + below(&mut self.rng, 100_000) as i64
-        } else {
-            self.amount(5_000, 3_000_000)
-        };
-        Spec {
-            scenario: TRADE,
-            action,
-            reference: invoice.clone(),
-            payer,
-            payee,
-            amount,
-            currency,
-            memo,
-            details: vec![
-                format!("{goods_zh} / {goods_en}"),
-                invoice,
-                format!("PO-{po}"),
-            ],
-        }
-    }
-
-    fn remittance(&mut self) -> Spec {
-        let serial = self.next_serial();
-        let reference = format!("RMT-2025-{serial:08}");
-        let outbound = self.chance(600);
-        let (payer, payee, memo) = if outbound {
-            let payer = self.of(&[Maker, Trader]);
-            if self.chance(15) {
-                let payee = self.of(&[Offshore]);
-                (
-                    payer,
-                    payee,
-                    "服务费 consulting fee, offshore advisory".to_string(),
-                )
-            } else {
-                let payee = self.of(&[HkTrader]);
-                let en = self.orgs[payee].en;
-                let memo = match below(&mut self.rng, 5) {
-                    0 => format!("跨境汇款 to HK supplier {en}"),
-                    1 => format!("Cross-border payment for components, 货款 {reference}"),
-                    2 => format!("服务费 consulting fee Q{}", 1 + below(&mut self.rng, 4)),
-                    3 => {
-                        let (invoice, _) = self.invoice();
-                        format!("跨境汇款 货款 invoice {invoice}")
-                    }
-                    _ => format!("进口货款 import payment {reference}"),
-                };
-                (payer, payee, memo)
-            }
-        } else {
-            let payer = self.of(&[HkTrader]);
-            let payee = self.of(&[Maker, Trader]);
-            let memo = match below(&mut self.rng, 4) {
-                0 => "跨境汇款 from HK buyer, 货款".to_string(),
-                1 => format!("Inbound remittance {reference}"),
-                2 => "回款 sales proceeds from Hong Kong".to_string(),
-                _ => format!("外汇结汇 FX settlement of export proceeds {reference}"),
-            };
-            (payer, payee, memo)
-        };
-        let memo = if self.chance(3) {
-            format!("退汇 returned remittance, beneficiary account closed {reference}")
-        } else {
-            memo
-        };
-        let bank = if outbound {
-            self.of(&[HkBank])
-        } else {
-            self.of(&[Bank])
-        };
-        let purpose = *pick(&mut self.rng, PURPOSES);
-        let currency = self.currency(&[("HKD", 40), ("USD", 35), ("CNY", 25)]);
-        let amount = self.amount(10_000, 2_000_000);
-        Spec {
-            scenario: REMIT,
-            action: "remit",
-            reference,
-            payer,
-            payee,
-            amount,
-            currency,
-            memo,
-            details: vec![
-                format!("{} / {}", self.orgs[bank].zh, self.orgs[bank].en),
-                purpose.to_string(),
-            ],
-        }
-    }
-
-    fn supply_chain(&mut self) -> Spec {
-        let ar = self.receivable();
-        let debtor = self.of(&[Maker]);
-        let due = format!(
-            "2026-{:02}-{:02}",
-            1 + below(&mut self.rng, 12),
-            1 + below(&mut self.rng, 28)
-        );
-        let mut details = vec!["应收账款融资 / receivables finance".to_string()];
-        let (action, payer, payee, memo) = match below(&mut self.rng, 20) {
-            0..=9 => {
-                let payer = self.of(&[Maker]);
-                let payee = self.other_of(&[Maker, Trader], payer);
-                let memo = if self.chance(500) {
-                    format!("应收账款转让 {ar}")
-                } else {
-                    format!("Receivable assignment {ar} as payment")
-                };
-                ("transfer-receivable", payer, payee, memo)
-            }
-            10..=15 => {
-                let payer = self.of(&[Bank]);
-                let payee = self.of(&[Maker]);
-                let memo = if self.chance(500) {
-                    format!("保理融资 factoring advance on {ar}")
-                } else {
-                    format!("应收账款融资放款 {ar}")
-                };
-                details.push(format!(
-                    "{}.{:02}%",
-                    2 + below(&mut self.rng, 4),
-                    below(&mut self.rng, 100)
-                ));
-                ("finance-receivable", payer, payee, memo)
-            }
-            16..=17 => {
-                let payer = self.of(&[Bank]);
-                let payee = self.of(&[Maker]);
-                (
-                    "discount-bill",
-                    payer,
-                    payee,
-                    format!("票据贴现 bill discounting, 商业汇票 {ar}"),
-                )
-            }
-            _ => {
-                let payee = self.other_of(&[Bank, Maker], debtor);
-                (
-                    "settle-receivable",
-                    debtor,
-                    payee,
-                    format!("到期兑付 settlement of {ar} due {due}"),
-                )
-            }
-        };
-        details.push(format!(
-            "{} / {}",
-            self.orgs[debtor].zh, self.orgs[debtor].en
-        ));
-        details.push(due);
-        let amount = self.amount(100_000, 20_000_000);
-        Spec {
-            scenario: SCF,
-            action,
-            reference: ar,
-            payer,
-            payee,
-            amount,
-            currency: "CNY",
-            memo,
-            details,
-        }
-    }
-
-    fn copyright(&mut self) -> Spec {
-        let serial = self.next_serial();
-        let reference = format!("CR-2025-{serial:08}");
-        let payer = self.of(&[Media]);
-        let (zh, en) = *pick(&mut self.rng, WORKS);
-        let (action, payee, memo) = match below(&mut self.rng, 5) {
-            0 | 1 => (
-                "register-work",
-                self.of(&[Registry]),
-                format!("数字版权登记 {zh}"),
-            ),
-            2 | 3 => (
-                "register-work",
-                self.of(&[Registry]),
-                format!("Copyright registration fee: {en}"),
-            ),
-            _ => (
-                "license-work",
-                self.other_of(&[Media], payer),
-                format!("版权转让 licence transfer of {en}"),
-            ),
-        };
-        let amount = self.amount(300, 5_000);
-        Spec {
-            scenario: COPYRIGHT,
-            action,
-            reference: reference.clone(),
-            payer,
-            payee,
-            amount,
-            currency: "CNY",
-            memo,
-            details: vec![format!("{zh} / {en}"), reference],
-        }
-    }
-
-    fn clearing(&mut self, time_ms: i64) -> Spec {
-        let batch = (time_ms - START_MS).div_euclid(DAY_MS);
-        let reference = format!("CLR-2025-{batch:05}");
-        let house = self.of(&[Clearing]);
-        let bank = self.of(&[Bank, HkBank]);
-        let (action, payer, payee, memo) = if self.chance(500) {
-            (
-                "net-settle",
-                bank,
-                house,
-                format!("清算 net settlement batch {reference}"),
-            )
-        } else {
-            (
-                "clearing-payout",
-                house,
-                bank,
-                format!("清算分配 clearing payout {reference}"),
-            )
-        };
-        let currency = self.currency(&[("CNY", 70), ("HKD", 30)]);
-        let amount = self.amount(1_000_000, 200_000_000);
-        Spec {
-            scenario: CLEARING,
-            action,
-            reference,
-            payer,
-            payee,
-            amount,
-            currency,
-            memo,
-            details: Vec::new(),
-        }
-    }
-
-    fn spec(&mut self, time_ms: i64) -> Spec {
-        let mut r = below(&mut self.rng, 100);
-        let mut scenario = 0;
-        for (i, w) in SCENARIO_WEIGHTS.iter().enumerate() {
-            if r < *w {
-                scenario = i;
-                break;
-            }
-            r -= w;
-        }
-        let mut s = match scenario {
-            TRADE => self.trade(),
-            REMIT => self.remittance(),
-            SCF => self.supply_chain(),
-            COPYRIGHT => self.copyright(),
-            _ => self.clearing(time_ms),
-        };
-        let r = below(&mut self.rng, 100_000);
-        if let Some((_, remark)) = RARE_REMARKS.iter().find(|(t, _)| r < *t) {
-            s.memo.push_str(remark);
-        }
-        // A draw that once tagged night bursts for an index field the node
-        // never writes; kept so that a seed generates the same chain as before.
-        let _ = (1..4).contains(&local_hour(time_ms)) && self.chance(500);
-        s
-    }
-
-    fn party_text(&self, org: usize, text: &mut String) {
-        let o = &self.orgs[org];
-        for v in [o.account.as_str(), o.id, o.zh, o.en] {
-            text.push('\n');
-            text.push_str(v);
-        }
-    }
-
-    fn doc(
-        &mut self,
-        height: i64,
-        index: u32,
-        time_ms: i64,
-        block_hash: &str,
-        sealer: &str,
-    ) -> TxDoc {
-        let n = self.produced + u64::from(index);
-        let mut r = below(&mut self.rng, 1_000);
-        let mut status = STATUSES[0].0;
-        for &(s, w) in STATUSES {
-            if r < w {
-                status = s;
-                break;
-            }
-            r -= w;
-        }
-        let spec = self.spec(time_ms);
-        let readable = status == "not-envelope" || status == "opened";
-        let (business, text) = if readable {
-            let (scenario, scenario_zh) = SCENARIOS[spec.scenario];
-            let amount = amount_text(spec.amount);
-            // Every string of the payload, as the indexer collects it.
-            let mut text = String::with_capacity(512);
-            text.push_str(spec.action);
-            for v in [amount.as_str(), spec.currency] {
-                text.push('\n');
-                text.push_str(v);
-            }
-            for d in &spec.details {
-                text.push('\n');
-                text.push_str(d);
-            }
-            self.party_text(spec.payer, &mut text);
-            for v in [
-                spec.memo.as_str(),
-                spec.reference.as_str(),
-                scenario,
-                scenario_zh,
-            ] {
-                text.push('\n');
-                text.push_str(v);
-            }
-            text.push('\n');
-            text.push_str(&beijing(time_ms));
-            self.party_text(spec.payee, &mut text);
-            let party = |o: &Org| Party {
-                account: Some(o.account.clone()),
-                id: Some(o.id.to_string()),
-            };
-            let business = Business {
-                scenario: Some(scenario.to_string()),
-                action: Some(spec.action.to_string()),
-                reference: Some(spec.reference),
-                payer: party(&self.orgs[spec.payer]),
-                payee: party(&self.orgs[spec.payee]),
-                amount: Some(Money::from_hundredths(spec.amount)),
-                currency: Some(spec.currency.to_string()),
-                memo: Some(spec.memo),
-            };
-            (business, text)
-        } else {
-            (Business::default(), String::new())
-        };
+        let payer = self.workload.organisations().get(tx.payer);
         TxDoc {
             tx_hash: hash_hex(self.seed, DOMAIN_TX, n),
             block_hash: block_hash.to_string(),
             height,
             index,
             time_ms,
-            from: Some(self.orgs[spec.payer].account.clone()),
-            to: self.contracts[spec.scenario].clone(),
+            from: payer.map(|o| o.address_hex().to_string()),
+            to: tx.scenario.contract_address().to_string(),
             sealer: Some(sealer.to_string()),
-            method: Some("0x4b2c1f7e".to_string()),
-            status: status.to_string(),
+            method: Some(self.method.clone()),
+            status: tx.class.envelope_class().as_str().to_string(),
             business,
             text,
         }
@@ -961,23 +319,32 @@ impl Generator {
 
     /// The next block's documents into `out` (cleared first); false when
     /// every record has been made.
-    fn next_block(&mut self, out: &mut Vec<TxDoc>) -> bool {
+    fn next_block(&mut self, out: &mut Vec<TxDoc>) -> Result<bool> {
         out.clear();
         if self.produced >= self.total {
-            return false;
+            return Ok(false);
         }
-        let size = (400 + below(&mut self.rng, 201)).min(self.total - self.produced);
+        let size = TXS_PER_BLOCK.min(self.total - self.produced);
+        let time_ms = self.workload.next_timestamp();
+        let business = self
+            .workload
+            .business_block(size as usize, time_ms)
+            .context("the workload failed")?;
         self.height += 1;
-        let time_ms = self.clock.at(2 * self.produced + size, 2 * self.total);
         self.block_times.push(time_ms);
         let block_hash = hash_hex(self.seed, DOMAIN_BLOCK, self.height as u64);
         let sealer = self.sealers[(self.height % 4) as usize].clone();
-        for i in 0..size {
-            let d = self.doc(self.height, i as u32, time_ms, &block_hash, &sealer);
+        for (i, tx) in business.iter().enumerate() {
+            let block = (self.height, time_ms, block_hash.as_str(), sealer.as_str());
+            let d = self.doc(tx, self.produced + i as u64, block, i as u32);
+            self.hashes.offer(&d.tx_hash);
+            if let Some(r) = &d.business.reference {
+                self.references.offer(r);
+            }
             out.push(d);
         }
         self.produced += size;
-        true
+        Ok(true)
     }
 }
 
@@ -999,9 +366,16 @@ const EN_WORDS: &[&str] = &[
 #[rustfmt::skip]
 const PAIRS: &[(&str, &str)] = &[
     ("货款", "components"), ("跨境汇款", "supplier"), ("保理融资", "factoring"), ("运费", "freight"),
-    ("发票", "settlement"), ("锂电池", "invoice"), ("汇丰", "remittance"), ("应收账款", "assignment"),
+    ("发票", "settlement"), ("锂电池", "invoice"), ("服务费", "consulting"), ("应收账款", "assignment"),
 ];
 const RARE: &[&str] = &["加急", "滞纳金", "退汇", "chargeback", "冻结", "sanctions"];
+
+/// What [`QueryGen::words_of`] draws from.
+#[derive(Clone, Copy)]
+enum Sample {
+    Hashes,
+    References,
+}
 
 /// Whether both sides must find the same documents.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -1078,7 +452,7 @@ impl Kind {
             }
             Kind::TxHash => "a transaction hash as typed in the search box; PG: tx_hash = $1",
             Kind::Reference => {
-                "an invoice or receivable number as typed; PG: ILIKE '%INV-2025-001234%'"
+                "a business reference (invoice, receivable, remittance, registration) as typed; PG: ILIKE '%INV-2026-001234%'"
             }
             Kind::PartyTimeByAmount => {
                 "one organisation's account + 30-day range, largest amount first; PG: (from_addr OR payer OR payee) = $1"
@@ -1183,40 +557,39 @@ struct Instance {
     pg: Vec<Param>,
 }
 
-/// Draws the queries' parameters from the generator's vocabulary.
+/// Draws the queries' parameters: words of the workload's vocabulary, and
+/// parties, times, hashes and references of the records themselves.
 struct QueryGen {
     rng: ChaCha20Rng,
-    seed: u64,
-    total: u64,
     block_times: Vec<i64>,
     accounts: Vec<String>,
-    invoice_pool: u64,
-    receivable_pool: u64,
+    hashes: Vec<String>,
+    references: Vec<String>,
 }
 
 impl QueryGen {
-    fn new(seed: u64, g: &Generator) -> Self {
+    fn new(seed: u64, r: &Records) -> Self {
         Self {
             rng: ChaCha20Rng::seed_from_u64(seed ^ 0x5EA2_C4B3_0000_0001),
-            seed,
-            total: g.total,
-            block_times: g.block_times.clone(),
-            accounts: g
-                .orgs
+            block_times: r.block_times.clone(),
+            // The consortium's members: the listed parties pay and are paid
+            // too seldom for a month of their transactions to mean much.
+            accounts: r
+                .workload
+                .organisations()
                 .iter()
-                .enumerate()
-                .filter(|(i, _)| ORGS[*i].3 != Offshore)
-                .map(|(_, o)| o.account.clone())
+                .filter(|o| o.member)
+                .map(|o| o.address_hex().to_string())
                 .collect(),
-            invoice_pool: g.invoice_pool,
-            receivable_pool: g.receivable_pool,
+            hashes: r.hashes.items.clone(),
+            references: r.references.items.clone(),
         }
     }
 
     /// A window of `len` ms around a random block, so that it holds some.
     fn window(&mut self, len: i64) -> (i64, i64) {
         let t = match self.block_times.len() {
-            0 => START_MS,
+            0 => WorkloadConfig::default().start_ms,
             n => self.block_times[below(&mut self.rng, n as u64) as usize],
         };
         let start = t - below(&mut self.rng, len.max(1) as u64) as i64;
@@ -1225,6 +598,18 @@ impl QueryGen {
 
     fn words(&mut self, from: &[&str]) -> String {
         (*pick(&mut self.rng, from)).to_string()
+    }
+
+    /// One of the sampled hashes or references (`0x` if there are none).
+    fn words_of(&mut self, sample: Sample) -> String {
+        let from = match sample {
+            Sample::Hashes => &self.hashes,
+            Sample::References => &self.references,
+        };
+        if from.is_empty() {
+            return "0x".into();
+        }
+        from[below(&mut self.rng, from.len() as u64) as usize].clone()
     }
 
     fn next(&mut self, kind: Kind) -> Instance {
@@ -1287,8 +672,7 @@ impl QueryGen {
                 (w.clone(), vec![Param::S(format!("{w}:*"))])
             }
             Kind::TxHash => {
-                let n = below(&mut self.rng, self.total);
-                let h = hash_hex(self.seed, DOMAIN_TX, n);
+                let h = self.words_of(Sample::Hashes);
                 req.query = Some(h.clone());
                 req.sort = Sort {
                     by: SortBy::Relevance,
@@ -1297,11 +681,7 @@ impl QueryGen {
                 (h.clone(), vec![Param::S(h)])
             }
             Kind::Reference => {
-                let r = if self.rng.next_u32().is_multiple_of(2) {
-                    format!("INV-2025-{:06}", below(&mut self.rng, self.invoice_pool))
-                } else {
-                    format!("AR-2025-{:06}", below(&mut self.rng, self.receivable_pool))
-                };
+                let r = self.words_of(Sample::References);
                 req.query = Some(r.clone());
                 req.sort = chain;
                 (r.clone(), vec![like(&r)])
@@ -1339,7 +719,7 @@ impl QueryGen {
                 (w.clone(), vec![like(&w)])
             }
             Kind::Filters => {
-                let (scenario, _) = *pick(&mut self.rng, &SCENARIOS);
+                let scenario = pick(&mut self.rng, &Scenario::ALL).as_str();
                 let currency = *pick(&mut self.rng, &["CNY", "HKD", "USD"]);
                 let status = *pick(&mut self.rng, &["not-envelope", "opened"]);
                 req.filter.scenario = Some(scenario.to_string());
@@ -1501,7 +881,7 @@ fn tantivy_load(opts: &SearchBenchOpts, n: u64, dir: &Path) -> Result<TantivyLoa
     let progress = bar(n, "tantivy: generating and indexing");
     let start = Instant::now();
     let mut writer = index.writer(threads, opts.heap_mb.max(1) << 20)?;
-    let mut g = Generator::new(opts.seed, n);
+    let mut g = Records::new(opts.seed, n)?;
     let mut docs = Vec::new();
     let mut generating = Duration::ZERO;
     let mut since_commit = 0u64;
@@ -1509,7 +889,7 @@ fn tantivy_load(opts: &SearchBenchOpts, n: u64, dir: &Path) -> Result<TantivyLoa
     let mut last_hash = String::new();
     loop {
         let t = Instant::now();
-        let more = g.next_block(&mut docs);
+        let more = g.next_block(&mut docs)?;
         generating += t.elapsed();
         if !more {
             break;
@@ -1571,9 +951,9 @@ fn tantivy_reuse(opts: &SearchBenchOpts, n: u64, dir: &Path) -> Result<TantivyLo
         );
     }
     let progress = bar(n, "tantivy: generating the records of the kept index");
-    let mut g = Generator::new(opts.seed, n);
+    let mut g = Records::new(opts.seed, n)?;
     let mut docs = Vec::new();
-    while g.next_block(&mut docs) {
+    while g.next_block(&mut docs)? {
         progress.inc(docs.len() as u64);
     }
     progress.finish_and_clear();
@@ -1590,7 +970,7 @@ fn tantivy_reuse(opts: &SearchBenchOpts, n: u64, dir: &Path) -> Result<TantivyLo
     })
 }
 
-fn checkpoint(g: &Generator, block_hash: &str) -> Checkpoint {
+fn checkpoint(g: &Records, block_hash: &str) -> Checkpoint {
     Checkpoint {
         version: SCHEMA_VERSION,
         height: g.height,
@@ -1752,12 +1132,12 @@ fn pg_load(client: &mut Client, opts: &SearchBenchOpts, n: u64, table: &str) -> 
         let mut tx = client.transaction()?;
         tx.batch_execute(&pg_create(table))?;
         let mut w = tx.copy_in(&format!("COPY {table} ({PG_COLUMNS}) FROM STDIN"))?;
-        let mut g = Generator::new(opts.seed, n);
+        let mut g = Records::new(opts.seed, n)?;
         let mut docs = Vec::new();
         let mut buf = String::with_capacity(1 << 20);
         loop {
             let t = Instant::now();
-            let more = g.next_block(&mut docs);
+            let more = g.next_block(&mut docs)?;
             generating += t.elapsed();
             if !more {
                 break;
@@ -2359,51 +1739,163 @@ mod tests {
         assert!(parse_count("many").is_err());
     }
 
-    #[test]
-    fn beijing_time_and_the_clock() {
-        assert_eq!(beijing(START_MS), "2025-07-01T00:00:00+08:00");
-        assert_eq!(beijing(START_MS + 92 * DAY_MS), "2025-10-01T00:00:00+08:00");
-        let c = Clock::new();
-        let mut last = i64::MIN;
-        for i in 0..1_000 {
-            let t = c.at(2 * i + 1, 2_000);
-            assert!(t > last);
-            last = t;
+    /// Every document of a run, and the index they make.
+    fn indexed(seed: u64, n: u64) -> (Records, Vec<TxDoc>, Search) {
+        let index = TxIndex::in_memory().expect("index");
+        let mut writer = index.writer(1, 50 << 20).expect("writer");
+        let mut g = Records::new(seed, n).expect("records");
+        let mut docs = Vec::new();
+        let mut all = Vec::new();
+        while g.next_block(&mut docs).expect("block") {
+            for d in &docs {
+                writer
+                    .add_document(indexer::schema::to_document(d, index.fields()))
+                    .expect("add");
+            }
+            all.append(&mut docs);
         }
-        assert!(last < START_MS + SPAN_DAYS * DAY_MS);
-        // Business hours are busier than nights.
-        let day = (0..1_000)
-            .filter(|i| (9..18).contains(&local_hour(c.at(2 * i + 1, 2_000))))
-            .count();
-        assert!(day > 600, "{day}");
+        let last = all.last().map(|d| d.block_hash.clone()).unwrap_or_default();
+        index
+            .commit(&mut writer, &checkpoint(&g, &last))
+            .expect("commit");
+        (g, all, Search::new(Arc::new(index)))
     }
 
     #[test]
-    fn the_generator_is_deterministic_and_streams_blocks() {
-        let mut a = Generator::new(7, 2_000);
-        let mut b = Generator::new(7, 2_000);
+    fn the_records_are_deterministic_and_stream_blocks() {
+        let mut a = Records::new(7, 2_000).expect("records");
+        let mut b = Records::new(7, 2_000).expect("records");
         let (mut da, mut db) = (Vec::new(), Vec::new());
         let mut n = 0;
         let mut hashes = std::collections::HashSet::new();
-        while a.next_block(&mut da) {
-            assert!(b.next_block(&mut db));
+        let mut statuses = std::collections::BTreeSet::new();
+        while a.next_block(&mut da).expect("block") {
+            assert!(b.next_block(&mut db).expect("block"));
             assert_eq!(da, db);
             for (i, d) in da.iter().enumerate() {
                 assert_eq!(d.tx_hash, hash_hex(7, DOMAIN_TX, n + i as u64));
                 assert!(hashes.insert(d.tx_hash.clone()));
-                assert_eq!(d.tx_hash.len(), 66);
                 assert_eq!(d.from.as_deref().map(str::len), Some(42));
+                let readable = matches!(d.status.as_str(), "not-envelope" | "opened");
+                assert_eq!(readable, d.business.scenario.is_some(), "{d:?}");
+                assert_eq!(readable, !d.text.is_empty());
+                statuses.insert(d.status.clone());
             }
             n += da.len() as u64;
         }
         assert_eq!(n, 2_000);
+        assert!(!b.next_block(&mut db).expect("block"));
+        let want: std::collections::BTreeSet<String> =
+            ["inconsistent", "not-envelope", "not-for-us", "opened"]
+                .map(String::from)
+                .into();
+        assert_eq!(statuses, want);
+        assert_eq!(a.hashes.items.len(), RESERVOIR.min(2_000));
+        assert!(a.references.items.iter().all(|r| !r.is_empty()));
+    }
+
+    /// The documents of a run are those the node makes of the chain the
+    /// workload builds from the same seed (`records::doc::from_store` on
+    /// the stored transaction and its opened record), but for the hashes and
+    /// sealers, which only a chain has.
+    #[test]
+    fn the_records_are_what_the_node_makes_of_the_same_seeds_chain() {
+        use devnet::signer::NodeKey;
+        use devnet::{ChainConfig, Devnet};
+        use privacy::envelope::TxContext;
+
+        let (seed, n) = (5, 1_200);
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let sealers = (0..4)
+            .map(|_| NodeKey::generate(SUITE, &mut rng).expect("key"))
+            .collect();
+        let mut devnet = Devnet::new(ChainConfig::new(SUITE, 4), sealers).expect("devnet");
+        let mut w =
+            Workload::new(workload_config(n), SUITE, "chain0", "group0", seed).expect("workload");
+        let mut keyring = privacy::keyring::Keyring::new();
+        keyring
+            .add("regulator", w.regulator_key().clone())
+            .expect("key");
+        let mut records = Records::new(seed, n).expect("records");
+        let mut docs = Vec::new();
+        let mut compared = 0;
+        while records.next_block(&mut docs).expect("block") {
+            let ts = w.next_timestamp();
+            let recs = w
+                .generate_block(&mut devnet, docs.len(), ts)
+                .expect("block")
+                .to_vec();
+            let block = devnet.block(devnet.head()).expect("the new block").clone();
+            for (doc, rec) in docs.iter().zip(&recs) {
+                let (tx, height, index) = devnet
+                    .transaction(&hash_bytes_of(&rec.tx_hash))
+                    .expect("on the chain");
+                let stored = store::StoredTx {
+                    tx: tx.clone(),
+                    height,
+                    index: index as u32,
+                    class: rec.class.envelope_class().as_str().to_string(),
+                    detail: String::new(),
+                };
+                let payload = devnet::workload::decode_submit_input(&tx.input).expect("submit");
+                let sender = tx.claimed_from.expect("sender");
+                let ctx = TxContext::new(&tx.chain_id, &tx.group_id, sender).expect("context");
+                let opened = keyring.open(payload, &ctx);
+                let plain = (stored.class == "opened").then(|| opened.payload().expect("opens"));
+                let mut node = records::doc::from_store(&block, &stored, plain);
+                node.tx_hash.clone_from(&doc.tx_hash);
+                node.block_hash.clone_from(&doc.block_hash);
+                node.sealer.clone_from(&doc.sealer);
+                assert_eq!(&node, doc);
+                compared += 1;
+            }
+        }
+        assert_eq!(compared, n);
+    }
+
+    fn hash_bytes_of(hex_hash: &str) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(hex_hash.trim_start_matches("0x"), &mut out).expect("a hash");
+        out
+    }
+
+    /// Every word, pair, hash and reference the queries draw finds something
+    /// in a small run, so no query kind measures empty results.
+    #[test]
+    fn every_query_word_has_hits() {
+        let (g, _, search) = indexed(13, 20_000);
+        let hits = |q: &str| {
+            let req = SearchRequest {
+                query: Some(q.to_string()),
+                first: 1,
+                ..SearchRequest::default()
+            };
+            search.search(&req).expect("search").total
+        };
+        let mut missing = Vec::new();
+        let pairs = PAIRS.iter().map(|(a, b)| format!("{a} {b}"));
+        let words = ZH_SHORT.iter().chain(ZH_LONG).chain(EN_WORDS).chain(RARE);
+        for q in words.map(|w| w.to_string()).chain(pairs) {
+            if hits(&q) == 0 {
+                missing.push(q);
+            }
+        }
+        assert!(missing.is_empty(), "no hits for {missing:?}");
+        let mut q = QueryGen::new(13, &g);
+        for kind in [Kind::TxHash, Kind::Reference] {
+            for _ in 0..20 {
+                let inst = q.next(kind);
+                let got = run_tantivy(&search, kind, &inst).expect("search");
+                assert!(got.total > 0, "{kind:?} {}", inst.describe);
+            }
+        }
     }
 
     #[test]
     fn copy_rows_escape_text() {
-        let mut g = Generator::new(3, 600);
+        let mut g = Records::new(3, 600).expect("records");
         let mut docs = Vec::new();
-        assert!(g.next_block(&mut docs));
+        assert!(g.next_block(&mut docs).expect("block"));
         let readable = docs
             .iter()
             .find(|d| d.status == "opened")
@@ -2432,25 +1924,7 @@ mod tests {
 
     #[test]
     fn exact_queries_agree_with_a_scan_of_the_records() {
-        let n = 3_000;
-        let index = TxIndex::in_memory().expect("index");
-        let mut writer = index.writer(1, 50 << 20).expect("writer");
-        let mut g = Generator::new(11, n);
-        let mut docs = Vec::new();
-        let mut all = Vec::new();
-        while g.next_block(&mut docs) {
-            for d in &docs {
-                writer
-                    .add_document(indexer::schema::to_document(d, index.fields()))
-                    .expect("add");
-            }
-            all.append(&mut docs);
-        }
-        let last = all.last().map(|d| d.block_hash.clone()).unwrap_or_default();
-        index
-            .commit(&mut writer, &checkpoint(&g, &last))
-            .expect("commit");
-        let search = Search::new(Arc::new(index));
+        let (g, all, search) = indexed(11, 3_000);
         let mut q = QueryGen::new(11, &g);
         for kind in [
             Kind::TxHash,

@@ -287,7 +287,7 @@ fn markup_transaction(s: &Server) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chain_text_is_escaped_and_viewers_get_no_plaintext() {
-    let s = server(72, 40).await;
+    let s = server(72, 60).await;
     let http = client();
     let (hash, memo) = markup_transaction(&s);
     assert!(memo.contains("<script>"), "{memo}");

@@ -23,14 +23,18 @@
 //! - the **driver** ([`Workload`]) that turns all this into signed
 //!   transactions, seals them into [`Devnet`] blocks, and records every
 //!   transaction in a [`Manifest`] that tests compare with what the observer
-//!   finds.
+//!   finds; or, without a chain, gives the same business as payloads in the
+//!   clear ([`Workload::business_block`]), which is what every benchmark
+//!   that needs business data generates.
 //!
 //! # Reproducibility
 //!
-//! Every key, nonce, amount and envelope is drawn from one ChaCha20 stream
-//! seeded by the caller (the clock of [`Workload::next_timestamp`] from a
-//! second one), and only integer arithmetic shapes the data, so a seed and the
-//! same sequence of calls give byte-identical chains on any machine.
+//! Every key, amount and choice of the business is drawn from one ChaCha20
+//! stream seeded by the caller, the clock of [`Workload::next_timestamp`]
+//! from a second one, and envelopes, nonces and import times from a third,
+//! so the business of a seed is the same whether or not its transactions
+//! are sealed and signed. Only integer arithmetic shapes the data, so a seed
+//! and the same sequence of calls give byte-identical chains on any machine.
 //!
 //! # What the finding tags mean
 //!
@@ -58,7 +62,7 @@ use std::sync::OnceLock;
 
 use chain::CryptoSuite;
 use chain::crypto::Address;
-use privacy::envelope::{DataKey, Envelope, SealingSession, TxContext};
+use privacy::envelope::{Class, DataKey, Envelope, SealingSession, TxContext};
 use privacy::keys::{PrivateKey, PublicKey};
 use privacy::pke::{CipherFormat, encrypt_with};
 use rand_chacha::ChaCha20Rng;
@@ -197,6 +201,23 @@ impl Default for WorkloadConfig {
 }
 
 impl WorkloadConfig {
+    /// This configuration with the clock of [`Workload::next_timestamp`]
+    /// fitted so that `blocks` blocks span about `days` days, for runs of
+    /// millions of transactions that should cover months, as a real
+    /// chain's history does: `night_block_every` becomes the blocks per
+    /// day, and the day's business blocks spread over business hours. A
+    /// day holds two blocks at least (one by day, one at night), so fewer
+    /// blocks than `2 × days` span fewer days.
+    pub fn with_span(mut self, blocks: u64, days: u64) -> Self {
+        let per_day = (blocks / days.max(1)).max(2);
+        self.night_block_every = usize::try_from(per_day).unwrap_or(usize::MAX);
+        // Eight of the nine business hours, so that the random intervals
+        // rarely run past the day's end.
+        let by_day = i64::try_from(per_day - 1).unwrap_or(i64::MAX);
+        self.block_interval_ms = (8 * HOUR_MS / by_day).clamp(1_000, HOUR_MS);
+        self
+    }
+
     /// Share of supervised (`opened`) transactions: what the other classes
     /// leave.
     pub fn supervised_share(&self) -> f64 {
@@ -448,10 +469,16 @@ impl Scenario {
     /// The scenario's contract: `0x` and 40 lowercase hex digits, the last
     /// 20 bytes of SM3 of `lookthrough/devnet/contract/<id>`, the same on
     /// every chain.
-    pub fn contract_address(self) -> String {
-        let h =
-            privacy::hash::sm3(format!("lookthrough/devnet/contract/{}", self.as_str()).as_bytes());
-        format!("0x{}", hex::encode(&h[12..]))
+    pub fn contract_address(self) -> &'static str {
+        static ADDRESSES: OnceLock<[String; 4]> = OnceLock::new();
+        let all = ADDRESSES.get_or_init(|| {
+            Scenario::ALL.map(|s| {
+                let id = format!("lookthrough/devnet/contract/{}", s.as_str());
+                let h = privacy::hash::sm3(id.as_bytes());
+                format!("0x{}", hex::encode(&h[12..]))
+            })
+        });
+        &all[self as usize]
     }
 
     /// The scenario whose contract is `address` (any case, with or without `0x`).
@@ -505,6 +532,17 @@ impl PrivacyClass {
     /// Whether the regulator can read the payload.
     pub fn readable(self) -> bool {
         matches!(self, PrivacyClass::Public | PrivacyClass::Opened)
+    }
+
+    /// The class the regulator's keyring gives the payload, as the store
+    /// keeps it (`not-envelope` for a public payload).
+    pub fn envelope_class(self) -> Class {
+        match self {
+            PrivacyClass::Public => Class::NotEnvelope,
+            PrivacyClass::Opened => Class::Opened,
+            PrivacyClass::NotForUs => Class::NotForUs,
+            PrivacyClass::Inconsistent => Class::Inconsistent,
+        }
     }
 }
 
@@ -571,6 +609,8 @@ pub struct Organisation {
     pub account: NodeKey,
     /// Its SM2 envelope key: envelopes to it are wrapped for this key.
     pub envelope_key: PrivateKey,
+    /// [`Organisation::address_hex`], made once: every payload names it.
+    address_hex: String,
 }
 
 impl Organisation {
@@ -580,8 +620,8 @@ impl Organisation {
     }
 
     /// The account address as `0x` and 40 lowercase hex digits.
-    pub fn address_hex(&self) -> String {
-        format!("0x{}", hex::encode(self.address()))
+    pub fn address_hex(&self) -> &str {
+        &self.address_hex
     }
 
     fn record(&self) -> OrgRecord {
@@ -591,7 +631,7 @@ impl Organisation {
             name_en: self.name_en.clone(),
             kind: self.kind,
             member: self.member,
-            address: self.address_hex(),
+            address: self.address_hex.clone(),
             envelope_key_id: self.envelope_key.key_id().to_hex(),
         }
     }
@@ -737,6 +777,18 @@ const MAKERS: &[usize] = &[PENGCHENG, JINGGONG];
 const TRADERS: &[usize] = &[PENGCHENG, JINGGONG, SHUNDA, YUEHAI, GUANGYING];
 const MAINLAND_FIRMS: &[usize] = &[PENGCHENG, JINGGONG, SHUNDA, YUEHAI];
 const FIRMS_WHO_PAY: &[usize] = &[PENGCHENG, JINGGONG, SHUNDA, YUEHAI, HENGTONG, GUANGYING];
+
+/// Remarks added now and then to an ordinary payment's memo, 1.6% of them
+/// in all: (threshold out of 100,000, text). Rare words are what a search
+/// for an exception (an urgent payment, a dispute, a frozen account) looks
+/// for.
+const RARE_REMARKS: &[(u64, &str)] = &[
+    (800, " 加急 urgent"),
+    (1_100, " 滞纳金 late payment penalty"),
+    (1_300, " chargeback dispute"),
+    (1_500, " 账户冻结 account frozen pending review"),
+    (1_600, " sanctions screening: manual review"),
+];
 
 /// The watchlist: (org, list, reason).
 const LISTED: &[(usize, &str, &str)] = &[
@@ -937,6 +989,26 @@ impl Manifest {
     }
 }
 
+/// One transaction's business, as [`Workload::business_block`] draws it:
+/// what a chain built from the same seed carries, in the clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusinessTx {
+    /// How it would be sent; the regulator reads the payload of the
+    /// [readable](PrivacyClass::readable) classes only.
+    pub class: PrivacyClass,
+    /// Its scenario (the contract it calls).
+    pub scenario: Scenario,
+    /// The paying organisation (the sender), an index into
+    /// [`Workload::organisations`].
+    pub payer: usize,
+    /// The receiving organisation, an index into
+    /// [`Workload::organisations`].
+    pub payee: usize,
+    /// The JSON payload ([`Payload`]) in the clear: what the input carries
+    /// for a public transaction, and what the envelope seals otherwise.
+    pub payload: Vec<u8>,
+}
+
 /// A transaction fully specified, before it is sealed and signed.
 #[derive(Debug, Clone)]
 struct Spec {
@@ -975,7 +1047,7 @@ enum Role {
 /// A slot of a block.
 #[derive(Debug, Clone)]
 enum Plan {
-    /// Ordinary traffic, drawn when emitted.
+    /// Ordinary traffic, drawn in its turn.
     Regular,
     /// A planted transaction; sent in a readable class.
     Planted(Spec),
@@ -988,12 +1060,12 @@ struct PendingReturn {
     spec: Spec,
 }
 
-/// What emission produced for one transaction.
+/// One transaction of a block as drawn: its business and its class, before
+/// it is sealed and signed (if it ever is).
 #[derive(Debug)]
-struct Emitted {
+struct Drawn {
     spec: Spec,
     class: PrivacyClass,
-    tx: chain::model::Transaction,
 }
 
 /// A readable transaction kept for the round-trip definition.
@@ -1014,8 +1086,15 @@ pub struct Workload {
     suite: CryptoSuite,
     chain_id: String,
     group_id: String,
+    /// The business: parties, amounts, memos, classes, planted findings.
     rng: ChaCha20Rng,
+    /// The block clock of [`Workload::next_timestamp`].
     clock_rng: ChaCha20Rng,
+    /// Emission: envelopes, nonces and import times. Kept apart so that the
+    /// business stream is the same whether or not a chain is built.
+    seal_rng: ChaCha20Rng,
+    /// Transactions emitted so far (the low bits of each nonce).
+    sealed: u64,
     orgs: Vec<Organisation>,
     regulator: PrivateKey,
     watchlist: Vec<WatchlistEntry>,
@@ -1026,6 +1105,8 @@ pub struct Workload {
     /// Final first-leg amounts of round trips whose second leg is to come.
     trip_amounts: HashMap<u64, u64>,
     manifest: Manifest,
+    /// Whether the manifest keeps a record of every block and transaction.
+    keep_records: bool,
     seq: u64,
     last_block_ms: Option<i64>,
     clock_last: Option<i64>,
@@ -1075,10 +1156,12 @@ impl Workload {
         TxContext::new(chain_id, group_id, [0; 20])?;
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
         let clock_rng = ChaCha20Rng::seed_from_u64(seed ^ 0x6c6f_6f6b_636c_6f63);
+        let seal_rng = ChaCha20Rng::seed_from_u64(seed ^ 0x6c6f_6f6b_7365_616c);
         let mut orgs = Vec::with_capacity(ORGS.len());
         for spec in ORGS {
             let account = NodeKey::generate(suite, &mut rng)?;
             let envelope_key = PrivateKey::generate_with(&mut rng)?;
+            let address_hex = format!("0x{}", hex::encode(account.address()));
             orgs.push(Organisation {
                 id: spec.id.into(),
                 name_zh: spec.name_zh.into(),
@@ -1087,6 +1170,7 @@ impl Workload {
                 member: spec.member,
                 account,
                 envelope_key,
+                address_hex,
             });
         }
         let regulator = match regulator {
@@ -1099,7 +1183,7 @@ impl Workload {
                 org_id: orgs[i].id.clone(),
                 name_zh: orgs[i].name_zh.clone(),
                 name_en: orgs[i].name_en.clone(),
-                address: orgs[i].address_hex(),
+                address: orgs[i].address_hex.clone(),
                 list: list.into(),
                 reason: reason.into(),
             })
@@ -1146,7 +1230,7 @@ impl Workload {
             config: config.clone(),
             contracts: Scenario::ALL
                 .iter()
-                .map(|s| (s.as_str().to_string(), s.contract_address()))
+                .map(|s| (s.as_str().to_string(), s.contract_address().to_string()))
                 .collect(),
             organisations: orgs.iter().map(Organisation::record).collect(),
             watchlist: watchlist.clone(),
@@ -1161,6 +1245,8 @@ impl Workload {
             group_id: group_id.into(),
             rng,
             clock_rng,
+            seal_rng,
+            sealed: 0,
             orgs,
             regulator,
             watchlist,
@@ -1169,6 +1255,7 @@ impl Workload {
             pending: Vec::new(),
             trip_amounts: HashMap::new(),
             manifest,
+            keep_records: true,
             seq: 0,
             last_block_ms: None,
             clock_last: None,
@@ -1214,6 +1301,15 @@ impl Workload {
     /// The manifest, consuming the workload.
     pub fn into_manifest(self) -> Manifest {
         self.manifest
+    }
+
+    /// Whether the manifest keeps a record of every block and transaction
+    /// from now on (the default). Without records a workload runs in
+    /// bounded memory for millions of transactions: the summary still counts
+    /// blocks, transactions and classes, but no finding tags, and
+    /// [`Workload::generate_block`] returns no records.
+    pub fn keep_records(&mut self, keep: bool) {
+        self.keep_records = keep;
     }
 
     /// The next block timestamp of the workload's business clock: the first
@@ -1276,8 +1372,9 @@ impl Workload {
 
     /// Creates `txs` transactions, seals them into the next block of
     /// `devnet` at `timestamp_ms`, and records them in the manifest. Returns
-    /// the new records; a later block may add a tag to them (the second leg
-    /// of a round trip, more night payments by the same payer).
+    /// the new records (none without [`Workload::keep_records`]); a later
+    /// block may add a tag to them (the second leg of a round trip, more
+    /// night payments by the same payer).
     ///
     /// A block whose timestamp falls between 01:00 and 04:00 Beijing time
     /// carries `night_bursts_per_block` planted night bursts. Timestamps must
@@ -1290,6 +1387,85 @@ impl Workload {
         timestamp_ms: i64,
     ) -> Result<&[TxRecord], WorkloadError> {
         self.check_devnet(devnet)?;
+        let drawn = self.draw_block(txs, timestamp_ms)?;
+        let mut sealed = Vec::with_capacity(drawn.len());
+        for d in &drawn {
+            sealed.push(self.emit(devnet, &d.spec, d.class, timestamp_ms)?);
+        }
+        let hashes: Vec<String> = sealed
+            .iter()
+            .map(|t| format!("0x{}", hex::encode(t.claimed_hash)))
+            .collect();
+        let block = devnet.seal_block(sealed, timestamp_ms)?;
+        let height = block.header.number;
+        let hash = block.header.claimed_hash;
+        let first = self.manifest.transactions.len();
+        self.record_block(BlockRecord {
+            height,
+            hash: format!("0x{}", hex::encode(hash)),
+            timestamp_ms,
+            txs: drawn.len(),
+        });
+        for (index, (d, tx_hash)) in drawn.into_iter().zip(hashes).enumerate() {
+            self.commit(d, tx_hash, height, index, timestamp_ms);
+        }
+        Ok(&self.manifest.transactions[first..])
+    }
+
+    /// The business of the next block, without a chain: exactly the
+    /// transactions [`Workload::generate_block`] would seal at
+    /// `timestamp_ms` (same classes, same payloads in the clear, same
+    /// planted findings), for benchmarks that need the business data and
+    /// not the chain. The manifest records them as a block of height one
+    /// more than the blocks so far, with empty hashes.
+    ///
+    /// A workload may mix the two (the random streams of the business and
+    /// of the envelopes are separate), but a chain built by
+    /// `generate_block` then lacks the blocks made here.
+    pub fn business_block(
+        &mut self,
+        txs: usize,
+        timestamp_ms: i64,
+    ) -> Result<Vec<BusinessTx>, WorkloadError> {
+        let drawn = self.draw_block(txs, timestamp_ms)?;
+        let business = drawn
+            .iter()
+            .map(|d| BusinessTx {
+                class: d.class,
+                scenario: d.spec.scenario,
+                payer: d.spec.payer,
+                payee: d.spec.payee,
+                payload: self.payload(&d.spec, timestamp_ms),
+            })
+            .collect();
+        let height = i64::try_from(self.manifest.summary.blocks)
+            .unwrap_or(i64::MAX)
+            .saturating_add(1);
+        self.record_block(BlockRecord {
+            height,
+            hash: String::new(),
+            timestamp_ms,
+            txs: drawn.len(),
+        });
+        for (index, d) in drawn.into_iter().enumerate() {
+            self.commit(d, String::new(), height, index, timestamp_ms);
+        }
+        Ok(business)
+    }
+
+    fn record_block(&mut self, block: BlockRecord) {
+        self.last_block_ms = Some(block.timestamp_ms);
+        self.manifest.summary.blocks += 1;
+        if self.keep_records {
+            self.manifest.blocks.push(block);
+        }
+    }
+
+    /// The business of the next block at `timestamp_ms`: the plan (planted
+    /// episodes and ordinary traffic), each transaction's class, and the
+    /// final specs, steered clear of accidental findings. Nothing is sealed
+    /// or recorded yet.
+    fn draw_block(&mut self, txs: usize, timestamp_ms: i64) -> Result<Vec<Drawn>, WorkloadError> {
         if let Some(last) = self.last_block_ms
             && timestamp_ms < last
         {
@@ -1299,7 +1475,7 @@ impl Workload {
             });
         }
         let plans = self.plan_block(txs, timestamp_ms);
-        let mut emitted: Vec<Emitted> = Vec::with_capacity(plans.len());
+        let mut drawn: Vec<Drawn> = Vec::with_capacity(plans.len());
         for plan in plans {
             let (spec, readable_only) = match plan {
                 Plan::Regular => (None, false),
@@ -1307,29 +1483,12 @@ impl Workload {
             };
             let class = self.draw_class(readable_only);
             let spec = match spec {
-                Some(s) => self.settle_planted(s, timestamp_ms, &emitted),
-                None => self.regular_spec(timestamp_ms, &emitted),
+                Some(s) => self.settle_planted(s, timestamp_ms, &drawn),
+                None => self.regular_spec(timestamp_ms, &drawn),
             };
-            let tx = self.emit(devnet, &spec, class, timestamp_ms)?;
-            emitted.push(Emitted { spec, class, tx });
+            drawn.push(Drawn { spec, class });
         }
-        let txs: Vec<_> = emitted.iter().map(|e| e.tx.clone()).collect();
-        let block = devnet.seal_block(txs, timestamp_ms)?;
-        let height = block.header.number;
-        let hash = block.header.claimed_hash;
-        self.last_block_ms = Some(timestamp_ms);
-        let first = self.manifest.transactions.len();
-        self.manifest.blocks.push(BlockRecord {
-            height,
-            hash: format!("0x{}", hex::encode(hash)),
-            timestamp_ms,
-            txs: emitted.len(),
-        });
-        self.manifest.summary.blocks += 1;
-        for (index, e) in emitted.into_iter().enumerate() {
-            self.commit(e, height, index, timestamp_ms);
-        }
-        Ok(&self.manifest.transactions[first..])
+        Ok(drawn)
     }
 
     fn check_devnet(&self, devnet: &Devnet) -> Result<(), WorkloadError> {
@@ -1516,9 +1675,12 @@ impl Workload {
         currency == STRUCTURING_CURRENCY && (lo..t).contains(&cents)
     }
 
+    /// An invoice number and its short form. The pool is wide (a million
+    /// numbers) so that an invoice stays rare in a benchmark's millions of
+    /// transactions, as a reference search expects.
     fn invoice(&mut self) -> (String, String) {
-        let n = 100 + self.next_seq() % 9_000;
-        (format!("INV-2026-{n:04}"), format!("2026-{n}"))
+        let n = 100 + self.next_seq() % 999_900;
+        (format!("INV-2026-{n:06}"), format!("2026-{n}"))
     }
 
     fn trade_spec(&mut self, payer: usize, payee: usize, lo: u64, hi: u64) -> Spec {
@@ -1531,7 +1693,7 @@ impl Workload {
             "USD"
         };
         let amount = self.amount(lo, hi);
-        let memo = match below(&mut self.rng, 5) {
+        let memo = match below(&mut self.rng, 6) {
             // Every fiftieth invoice, a counterparty's memo carrying markup:
             // chain-supplied text is untrusted, and readers must show it as
             // text (the draw above is kept, so the traffic is otherwise
@@ -1543,7 +1705,11 @@ impl Workload {
             1 => format!("Payment for invoice {invoice_no}"),
             2 => format!("运费 freight invoice {short}"),
             3 => format!("采购货款 PO-{} 尾款", 8_000 + self.next_seq() % 2_000),
-            _ => format!("Settlement of goods, 发票号 {invoice_no}"),
+            4 => format!("Settlement of goods, 发票号 {invoice_no}"),
+            _ => format!(
+                "质保金 retention money released, contract HT-2026-{:04}",
+                self.next_seq() % 10_000
+            ),
         };
         let mut details = BTreeMap::new();
         details.insert("invoice_no".into(), invoice_no.clone());
@@ -1593,11 +1759,18 @@ impl Workload {
                 _ => format!("跨境汇款 货款 invoice 2026-{}", 100 + seq % 900),
             }
         } else {
-            match below(&mut self.rng, 3) {
+            match below(&mut self.rng, 4) {
                 0 => "跨境汇款 from HK buyer, 货款".to_string(),
                 1 => format!("Inbound remittance {reference}"),
+                2 => format!("外汇结汇 FX settlement of export proceeds {reference}"),
                 _ => "回款 sales proceeds from Hong Kong".to_string(),
             }
+        };
+        // Now and then the beneficiary's bank sends the money back.
+        let memo = if self.chance(0.003) {
+            format!("退汇 returned remittance, beneficiary account closed {reference}")
+        } else {
+            memo
         };
         let bank = if to_hk {
             BOC_HK
@@ -1651,7 +1824,7 @@ impl Workload {
                 };
                 ("transfer-receivable", payer, payee, memo)
             }
-            10..=16 => {
+            10..=15 => {
                 let payer = self.pick(MAINLAND_BANKS);
                 let payee = self.pick(&[JINGGONG, SHUNDA, YUEHAI]);
                 let memo = if self.chance(0.5) {
@@ -1660,6 +1833,13 @@ impl Workload {
                     format!("应收账款融资放款 {receivable}")
                 };
                 ("finance-receivable", payer, payee, memo)
+            }
+            16..=17 => {
+                // A bank discounts a commercial bill drawn on the debtor.
+                let payer = self.pick(MAINLAND_BANKS);
+                let payee = self.pick(&[JINGGONG, SHUNDA, YUEHAI]);
+                let memo = format!("票据贴现 bill discounting, 商业汇票 {receivable}");
+                ("discount-bill", payer, payee, memo)
             }
             _ => {
                 let payee = self.pick_other(&[ICBC, CMB, JINGGONG, SHUNDA, YUEHAI], debtor);
@@ -1678,7 +1858,7 @@ impl Workload {
             ),
         );
         details.insert("due_date".into(), due);
-        if action == "finance-receivable" {
+        if action == "finance-receivable" || action == "discount-bill" {
             details.insert(
                 "discount_rate".into(),
                 format!(
@@ -1785,26 +1965,30 @@ impl Workload {
     }
 
     /// An ordinary payment kept clear of every finding definition.
-    fn regular_spec(&mut self, ts: i64, emitted: &[Emitted]) -> Spec {
+    fn regular_spec(&mut self, ts: i64, drawn: &[Drawn]) -> Spec {
         let night = is_beijing_night(ts);
         let cap = self.config.night_burst_min.saturating_sub(1);
         let mut spec = self.ordinary();
         for _ in 0..16 {
-            if !night || self.night_count(spec.payer, ts, emitted) < cap {
+            if !night || self.night_count(spec.payer, ts, drawn) < cap {
                 break;
             }
             spec = self.ordinary();
         }
-        self.steer_clear(&mut spec, ts, emitted);
+        self.steer_clear(&mut spec, ts, drawn);
+        let r = below(&mut self.rng, 100_000);
+        if let Some((_, remark)) = RARE_REMARKS.iter().find(|&&(t, _)| r < t) {
+            spec.memo.push_str(remark);
+        }
         spec
     }
 
     /// Moves a free amount out of the structuring band and away from any
     /// earlier payment it would make a round trip with.
-    fn steer_clear(&mut self, spec: &mut Spec, ts: i64, emitted: &[Emitted]) {
+    fn steer_clear(&mut self, spec: &mut Spec, ts: i64, drawn: &[Drawn]) {
         for _ in 0..16 {
             let bad_band = self.in_band(spec.currency, spec.amount);
-            let bad_trip = self.reverse_match(spec, ts, emitted);
+            let bad_trip = self.reverse_match(spec, ts, drawn);
             if !bad_band && !bad_trip {
                 break;
             }
@@ -1816,12 +2000,12 @@ impl Workload {
     /// Final amounts of planted transactions, now that the earlier traffic
     /// is known: free ones and first legs steer clear of accidental
     /// findings; second legs follow their first leg's final amount.
-    fn settle_planted(&mut self, mut spec: Spec, ts: i64, emitted: &[Emitted]) -> Spec {
+    fn settle_planted(&mut self, mut spec: Spec, ts: i64, drawn: &[Drawn]) -> Spec {
         match spec.role {
-            Role::Free => self.steer_clear(&mut spec, ts, emitted),
+            Role::Free => self.steer_clear(&mut spec, ts, drawn),
             Role::Structuring => {}
             Role::First(id) => {
-                self.steer_clear(&mut spec, ts, emitted);
+                self.steer_clear(&mut spec, ts, drawn);
                 self.trip_amounts.insert(id, spec.amount);
             }
             Role::Second { id, fee_bp } => {
@@ -1834,14 +2018,14 @@ impl Workload {
     }
 
     /// Readable night payments by `payer` on `ts`'s night so far.
-    fn night_count(&self, payer: usize, ts: i64, emitted: &[Emitted]) -> usize {
+    fn night_count(&self, payer: usize, ts: i64, drawn: &[Drawn]) -> usize {
         let earlier = if beijing_day(ts) == self.night_day {
             self.night_groups.get(&payer).map_or(0, Vec::len)
         } else {
             0
         };
         earlier
-            + emitted
+            + drawn
                 .iter()
                 .filter(|e| e.class.readable() && e.spec.payer == payer)
                 .count()
@@ -1849,7 +2033,7 @@ impl Workload {
 
     /// Whether an earlier payment in the other direction is within the
     /// round-trip definition of `spec`.
-    fn reverse_match(&self, spec: &Spec, ts: i64, emitted: &[Emitted]) -> bool {
+    fn reverse_match(&self, spec: &Spec, ts: i64, drawn: &[Drawn]) -> bool {
         let window = self.config.round_trip_window_ms;
         let tol = self.config.round_trip_tolerance_bp;
         let hit = |payer: usize, payee: usize, currency: &str, amount: u64| {
@@ -1861,7 +2045,7 @@ impl Workload {
         self.recent
             .iter()
             .any(|r| ts - r.ts <= window && hit(r.payer, r.payee, r.currency, r.amount))
-            || emitted
+            || drawn
                 .iter()
                 .any(|e| hit(e.spec.payer, e.spec.payee, e.spec.currency, e.spec.amount))
     }
@@ -1957,7 +2141,7 @@ impl Workload {
             id: o.id.clone(),
             name: o.name_zh.clone(),
             name_en: o.name_en.clone(),
-            account: o.address_hex(),
+            account: o.address_hex.clone(),
         }
     }
 
@@ -1996,12 +2180,13 @@ impl Workload {
             PrivacyClass::Inconsistent => self.seal_inconsistent(spec, &ctx, &payload)?,
         };
         let input = encode_submit_input(self.suite, &body);
-        let seq = self.next_seq();
-        let nonce = ((u128::from(self.rng.next_u64())) << 32 | u128::from(seq as u32)).to_string();
-        let import_time = ts - 50 - below(&mut self.rng, 2_000) as i64;
+        self.sealed += 1;
+        let nonce = (u128::from(self.seal_rng.next_u64()) << 32 | u128::from(self.sealed as u32))
+            .to_string();
+        let import_time = ts - 50 - below(&mut self.seal_rng, 2_000) as i64;
         let tx = devnet.make_transaction(
             &self.orgs[spec.payer].account,
-            &spec.scenario.contract_address(),
+            spec.scenario.contract_address(),
             input,
             nonce,
             import_time,
@@ -2030,16 +2215,16 @@ impl Workload {
     ) -> Result<Vec<u8>, WorkloadError> {
         let recipients = self.recipients(payer, payee, regulator);
         if !self.config.session_reuse {
-            let mut s = SealingSession::new_with(&mut self.rng, &recipients)?;
-            return Ok(s.seal_with(&mut self.rng, ctx, payload)?);
+            let mut s = SealingSession::new_with(&mut self.seal_rng, &recipients)?;
+            return Ok(s.seal_with(&mut self.seal_rng, ctx, payload)?);
         }
         let key = (payer, payee, regulator);
         if !self.sessions.contains_key(&key) {
-            let s = SealingSession::new_with(&mut self.rng, &recipients)?;
+            let s = SealingSession::new_with(&mut self.seal_rng, &recipients)?;
             self.sessions.insert(key, s);
         }
         match self.sessions.get_mut(&key) {
-            Some(s) => Ok(s.seal_with(&mut self.rng, ctx, payload)?),
+            Some(s) => Ok(s.seal_with(&mut self.seal_rng, ctx, payload)?),
             None => Err(WorkloadError::Config("sealing session vanished".into())),
         }
     }
@@ -2056,18 +2241,18 @@ impl Workload {
     ) -> Result<Vec<u8>, WorkloadError> {
         let recipients = self.recipients(spec.payer, spec.payee, true);
         let mut data_key = DataKey::new([0u8; 16]);
-        self.rng.fill_bytes(&mut *data_key);
+        self.seal_rng.fill_bytes(&mut *data_key);
         let mut other = [0u8; 16];
-        self.rng.fill_bytes(&mut other);
+        self.seal_rng.fill_bytes(&mut other);
         if other == *data_key {
             other[0] ^= 0xff;
         }
         let mut session =
-            SealingSession::with_data_key(&mut self.rng, data_key.clone(), &recipients)?;
-        let honest = session.seal_with(&mut self.rng, ctx, payload)?;
+            SealingSession::with_data_key(&mut self.seal_rng, data_key.clone(), &recipients)?;
+        let honest = session.seal_with(&mut self.seal_rng, ctx, payload)?;
         let forged = encrypt_with(
             self.regulator.public_key(),
-            &mut self.rng,
+            &mut self.seal_rng,
             &other,
             CipherFormat::Der,
         )?;
@@ -2108,28 +2293,30 @@ impl Workload {
             .or_insert(0) += 1;
     }
 
-    fn commit(&mut self, e: Emitted, height: i64, index: usize, ts: i64) {
-        let Emitted { spec, class, tx } = e;
+    fn commit(&mut self, d: Drawn, tx_hash: String, height: i64, index: usize, ts: i64) {
+        let Drawn { spec, class } = d;
         let idx = self.manifest.transactions.len();
-        self.manifest.transactions.push(TxRecord {
-            tx_hash: format!("0x{}", hex::encode(tx.claimed_hash)),
-            block_height: height,
-            index,
-            timestamp_ms: ts,
-            scenario: spec.scenario,
-            action: spec.action.into(),
-            reference: spec.reference.clone(),
-            class,
-            findings: Vec::new(),
-            amount: format_amount(spec.amount),
-            amount_cents: spec.amount,
-            currency: spec.currency.into(),
-            payer: self.orgs[spec.payer].id.clone(),
-            payee: self.orgs[spec.payee].id.clone(),
-            memo: spec.memo.clone(),
-            sender: self.orgs[spec.payer].address_hex(),
-            contract: tx.to.clone(),
-        });
+        if self.keep_records {
+            self.manifest.transactions.push(TxRecord {
+                tx_hash,
+                block_height: height,
+                index,
+                timestamp_ms: ts,
+                scenario: spec.scenario,
+                action: spec.action.into(),
+                reference: spec.reference.clone(),
+                class,
+                findings: Vec::new(),
+                amount: format_amount(spec.amount),
+                amount_cents: spec.amount,
+                currency: spec.currency.into(),
+                payer: self.orgs[spec.payer].id.clone(),
+                payee: self.orgs[spec.payee].id.clone(),
+                memo: spec.memo.clone(),
+                sender: self.orgs[spec.payer].address_hex.clone(),
+                contract: spec.scenario.contract_address().to_string(),
+            });
+        }
         let summary = &mut self.manifest.summary;
         summary.transactions += 1;
         *summary
@@ -2268,6 +2455,28 @@ mod tests {
             beijing_day(1_772_413_200_000 - 9 * HOUR_MS - 1) + 1,
             beijing_day(1_772_413_200_000)
         );
+    }
+
+    #[test]
+    fn a_span_fits_the_clock_to_the_blocks() {
+        for (blocks, days) in [(20_000u64, 184i64), (2_000, 100), (50, 100)] {
+            let config = WorkloadConfig::default().with_span(blocks, days as u64);
+            let mut w = Workload::new(config, CryptoSuite::Sm, "chain0", "group0", 1).unwrap();
+            let times: Vec<i64> = (0..blocks).map(|_| w.next_timestamp()).collect();
+            assert!(times.windows(2).all(|p| p[0] < p[1]));
+            let span = beijing_day(times[times.len() - 1]) - beijing_day(times[0]);
+            // Fewer than two blocks a day cannot span the days asked for.
+            let want = days.min(blocks as i64 / 2);
+            assert!(
+                (span - want).abs() <= want / 20 + 1,
+                "{blocks} blocks over {days} days span {span} days"
+            );
+            let nights = times.iter().filter(|&&t| is_beijing_night(t)).count() as i64;
+            assert!(
+                (nights - span).abs() <= 2,
+                "{nights} night blocks in {span} days"
+            );
+        }
     }
 
     #[test]

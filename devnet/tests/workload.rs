@@ -625,3 +625,92 @@ fn a_given_regulator_key_is_used() {
     let seen = check_chain(&d, &w);
     assert_eq!(seen.get("opened"), Some(&20));
 }
+
+/// The plaintext the chain carries for a transaction: its input for a public
+/// one, else what the regulator (or, for envelopes it cannot open, the
+/// payer) opens.
+fn plaintext_on_chain(d: &Devnet, w: &Workload, rec: &TxRecord) -> Vec<u8> {
+    let (t, _, _) = d.transaction(&hash_of(&rec.tx_hash)).unwrap();
+    let payload = decode_submit_input(&t.input).unwrap();
+    let ctx = TxContext::new(&t.chain_id, &t.group_id, t.claimed_from.unwrap()).unwrap();
+    let opener = match rec.class {
+        PrivacyClass::Public => return payload.to_vec(),
+        PrivacyClass::Opened => keyring_of(w.regulator_key()),
+        PrivacyClass::NotForUs | PrivacyClass::Inconsistent => {
+            keyring_of(&w.organisation(&rec.payer).unwrap().envelope_key)
+        }
+    };
+    let opened = opener.open(payload, &ctx);
+    opened.payload().unwrap().to_vec()
+}
+
+/// The manifest without what only a chain gives (hashes).
+fn without_hashes(m: &Manifest) -> Manifest {
+    let mut m = m.clone();
+    for t in &mut m.transactions {
+        t.tx_hash.clear();
+    }
+    for b in &mut m.blocks {
+        b.hash.clear();
+    }
+    m
+}
+
+#[test]
+fn business_blocks_are_the_plaintexts_of_the_chain() {
+    for (suite, seed, session_reuse) in [
+        (CryptoSuite::Sm, 31, false),
+        (CryptoSuite::Standard, 32, true),
+    ] {
+        let config = WorkloadConfig {
+            session_reuse,
+            ..WorkloadConfig::default()
+        };
+        let (d, w) = run(suite, config.clone(), seed, 12, 30);
+        let m = w.manifest();
+        let mut b = Workload::new(config.clone(), suite, "chain0", "group0", seed).unwrap();
+        let mut streamed = Workload::new(config, suite, "chain0", "group0", seed).unwrap();
+        streamed.keep_records(false);
+        let mut records = m.transactions.iter();
+        let mut readable = 0;
+        for block in &m.blocks {
+            let ts = b.next_timestamp();
+            assert_eq!(ts, block.timestamp_ms);
+            assert_eq!(streamed.next_timestamp(), ts);
+            let business = b.business_block(block.txs, ts).unwrap();
+            assert_eq!(business.len(), block.txs);
+            assert_eq!(streamed.business_block(block.txs, ts).unwrap(), business);
+            for (index, tx) in business.iter().enumerate() {
+                let rec = records.next().unwrap();
+                assert_eq!((rec.block_height, rec.index), (block.height, index));
+                assert_eq!(tx.class, rec.class, "{}", rec.tx_hash);
+                assert_eq!(tx.scenario, rec.scenario);
+                assert_eq!(b.organisations()[tx.payer].id, rec.payer);
+                assert_eq!(b.organisations()[tx.payee].id, rec.payee);
+                assert_eq!(b.organisations()[tx.payer].address_hex(), rec.sender);
+                let on_chain = plaintext_on_chain(&d, &w, rec);
+                assert!(
+                    on_chain == tx.payload,
+                    "{}: the chain carries {} but the business is {}",
+                    rec.tx_hash,
+                    String::from_utf8_lossy(&on_chain),
+                    String::from_utf8_lossy(&tx.payload)
+                );
+                readable += usize::from(tx.class.readable());
+            }
+        }
+        assert!(records.next().is_none());
+        assert!(readable > 200, "{readable}");
+        // The same records, findings tagged the same, but for the hashes.
+        assert_eq!(without_hashes(b.manifest()), without_hashes(m));
+        assert!(m.summary.findings.values().sum::<usize>() > 0);
+        // Without records, the counts remain.
+        let s = &streamed.manifest().summary;
+        assert!(streamed.manifest().transactions.is_empty());
+        assert!(streamed.manifest().blocks.is_empty());
+        assert_eq!(
+            (s.blocks, s.transactions, &s.classes),
+            (m.summary.blocks, m.summary.transactions, &m.summary.classes)
+        );
+    }
+}
