@@ -8,8 +8,6 @@
 use std::sync::Arc;
 
 use chain::hexbytes::encode0x;
-use indexer::TxIndex;
-use indexer::follow::{Indexer, IndexerConfig};
 use indexer::search::Search;
 use node::api::{ApiOptions, ApiParts};
 use privacy::envelope::Class;
@@ -35,17 +33,7 @@ async fn server_with(seed: u64, blocks: usize, secure_cookies: bool) -> Server {
     let chain = testkit::chain(seed, blocks);
     let dir = tempfile::tempdir().unwrap();
     let store = testkit::store(&chain, &dir.path().join("store"));
-    let index = Arc::new(TxIndex::open(&dir.path().join("index")).unwrap());
-    let mut ix = Indexer::new(
-        index.clone(),
-        store.clone(),
-        chain.sealer.clone(),
-        IndexerConfig::default(),
-    )
-    .unwrap();
-    ix.catch_up(store.checkpoint().unwrap().unwrap(), &mut |_| {})
-        .unwrap();
-    ix.commit().unwrap();
+    let (index, _) = testkit::index(&store, &chain.sealer, &dir.path().join("index"));
     let node_key = Arc::new(privacy::keys::PrivateKey::generate().unwrap());
     let (record, analyst) = create_token(&store, "wang.fang", Role::Analyst, 0).unwrap();
     let (_, viewer) = create_token(&store, "li.na", Role::Viewer, 0).unwrap();

@@ -1247,6 +1247,41 @@ pub fn alert(store: &Store, id: u64) -> Result<Option<Alert>, EngineError> {
     }
 }
 
+/// Up to `limit` alerts in id order from id `from` (inclusive; `None`: the
+/// first), or in reverse id order from `from` down when `newest_first`
+/// (`None`: the newest). Readers page through alerts with this, so that
+/// none decodes the family's keys itself.
+pub fn alerts_from(
+    store: &Store,
+    from: Option<u64>,
+    newest_first: bool,
+    limit: usize,
+) -> Result<Vec<Alert>, EngineError> {
+    let from = from.map(be64);
+    store
+        .scan(
+            crate::family::ALERTS,
+            b"",
+            from.as_ref().map(|k| k.as_slice()),
+            newest_first,
+            limit,
+        )?
+        .into_iter()
+        .map(|(k, v)| {
+            let id = be_u64("alert key", &k)?;
+            let a: Alert =
+                serde_json::from_slice(&v).map_err(|e| corrupt(format!("alert {id}"), e))?;
+            if a.id != id {
+                return Err(corrupt(
+                    format!("alert {id}"),
+                    format!("holds alert {}", a.id),
+                ));
+            }
+            Ok(a)
+        })
+        .collect()
+}
+
 /// Every alert, in id order (for tests and exports).
 pub fn all_alerts(store: &Store) -> Result<Vec<Alert>, EngineError> {
     store

@@ -428,20 +428,19 @@ impl AlertQuery {
         };
         blocking(move || {
             let mut found = Vec::new();
-            let mut from: Option<Vec<u8>> = match below {
+            let mut from = match below {
                 Some(0) => return Ok(Connection::new(true, false)),
-                Some(id) => Some((id - 1).to_be_bytes().to_vec()),
+                Some(id) => Some(id - 1),
                 None => None,
             };
             'scan: loop {
-                let chunk = st
-                    .store
-                    .scan(policies::family::ALERTS, b"", from.as_deref(), true, 512)
-                    .map_err(internal)?;
-                let Some((last, _)) = chunk.last() else { break };
-                let last_id = u64::from_be_bytes(last.as_slice().try_into().map_err(internal)?);
-                for (_, v) in &chunk {
-                    let a: Alert = serde_json::from_slice(v).map_err(internal)?;
+                let chunk =
+                    policies::engine::alerts_from(&st.store, from, true, 512).map_err(internal)?;
+                let Some(last_id) = chunk.last().map(|a| a.id) else {
+                    break;
+                };
+                let full = chunk.len() == 512;
+                for a in chunk {
                     if filter.matches(&a) {
                         found.push(a);
                         if found.len() > first {
@@ -449,10 +448,10 @@ impl AlertQuery {
                         }
                     }
                 }
-                if last_id == 0 || chunk.len() < 512 {
+                if last_id == 0 || !full {
                     break;
                 }
-                from = Some((last_id - 1).to_be_bytes().to_vec());
+                from = Some(last_id - 1);
             }
             let has_next = found.len() > first;
             found.truncate(first);
@@ -714,13 +713,13 @@ impl AlertSubscription {
         let start = match after_id {
             Some(id) => id,
             None => {
-                let last = st
-                    .store
-                    .scan(policies::family::ALERTS, b"", None, true, 1)
-                    .map_err(internal)?;
-                last.first()
-                    .and_then(|(k, _)| k.as_slice().try_into().ok())
-                    .map_or(0, u64::from_be_bytes)
+                let st = st.clone();
+                blocking(move || {
+                    policies::engine::alerts_from(&st.store, None, true, 1).map_err(internal)
+                })
+                .await?
+                .first()
+                .map_or(0, |a| a.id)
             }
         };
         Ok(alert_stream(st, filter, start))
@@ -754,28 +753,26 @@ fn alert_stream(
                 return Some((AlertNode(a), f));
             }
             f.feed.borrow_and_update();
-            let from = (f.after + 1).to_be_bytes().to_vec();
+            let from = f.after + 1;
             let store = f.st.store.clone();
             let chunk = tokio::task::spawn_blocking(move || {
-                store.scan(policies::family::ALERTS, b"", Some(&from), false, 256)
+                policies::engine::alerts_from(&store, Some(from), false, 256)
             })
             .await
             .ok()?
             .ok()?;
             let got = chunk.len();
-            for (k, v) in chunk {
-                let id = u64::from_be_bytes(k.as_slice().try_into().ok()?);
-                f.after = f.after.max(id);
-                if let Ok(a) = serde_json::from_slice::<Alert>(&v)
-                    && f.filter.matches(&a)
-                {
+            for a in chunk {
+                f.after = f.after.max(a.id);
+                if f.filter.matches(&a) {
                     f.pending.push_back(a);
                 }
             }
             if got == 0 {
-                // Wake on the next policy write (or look again in a while).
-                let _ =
-                    tokio::time::timeout(std::time::Duration::from_secs(5), f.feed.changed()).await;
+                // Wake on the next write to the alerts.
+                if f.feed.changed().await.is_err() {
+                    return None;
+                }
             }
         }
     })

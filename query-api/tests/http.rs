@@ -10,8 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chain::hexbytes::encode0x;
-use indexer::TxIndex;
-use indexer::follow::{Indexer, IndexerConfig};
+use indexer::follow::Indexer;
 use indexer::search::Search;
 use jsonwebtoken::{EncodingKey, Header};
 use node::api::{ApiOptions, ApiParts};
@@ -40,9 +39,7 @@ impl Server {
     fn advance(&self, to: i64) {
         let from = self.state.store.checkpoint().unwrap().map_or(0, |h| h + 1);
         testkit::commit(&self.chain, &self.state.store, from, to);
-        let mut ix = self.indexer.lock().unwrap();
-        ix.catch_up(to, &mut |_| {}).unwrap();
-        ix.commit().unwrap();
+        testkit::index_to(&mut self.indexer.lock().unwrap(), to);
     }
 
     fn token(&self, role: Role) -> &str {
@@ -66,17 +63,7 @@ async fn server_with(seed: u64, blocks: usize, stored: Option<i64>, limits: Limi
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(store::Store::open(&dir.path().join("store")).unwrap());
     testkit::commit(&chain, &store, 0, stored.unwrap_or(chain.devnet.head()));
-    let index = Arc::new(TxIndex::open(&dir.path().join("index")).unwrap());
-    let mut ix = Indexer::new(
-        index.clone(),
-        store.clone(),
-        chain.sealer.clone(),
-        IndexerConfig::default(),
-    )
-    .unwrap();
-    ix.catch_up(store.checkpoint().unwrap().unwrap(), &mut |_| {})
-        .unwrap();
-    ix.commit().unwrap();
+    let (index, ix) = testkit::index(&store, &chain.sealer, &dir.path().join("index"));
     let node_key = Arc::new(privacy::keys::PrivateKey::generate().unwrap());
     let mut tokens = Role::ALL.iter().map(|r| {
         create_token(&store, &format!("{r} in tests"), *r, 0)

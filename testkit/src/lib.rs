@@ -2,7 +2,8 @@
 //!
 //! A store filled from a generated devnet chain, as the node would fill it:
 //! every payload classified and opened with the regulator's key, opened
-//! records sealed at rest. Fixtures panic on failure, as tests do.
+//! records sealed at rest; and its search index, built by the node's own
+//! follower. Fixtures panic on failure, as tests do.
 
 #![allow(clippy::unwrap_used)]
 
@@ -14,6 +15,8 @@ use chain::model::BlockTransactions;
 use devnet::signer::NodeKey;
 use devnet::workload::{Workload, WorkloadConfig};
 use devnet::{ChainConfig, Devnet};
+use indexer::TxIndex;
+use indexer::follow::{Indexer, IndexerConfig};
 use ingest::open_all;
 use privacy::at_rest::RecordSealer;
 use privacy::keyring::Keyring;
@@ -103,4 +106,33 @@ pub fn store(chain: &Chain, dir: &Path) -> Arc<Store> {
     let store = Arc::new(Store::open(dir).unwrap());
     commit(chain, &store, 0, chain.devnet.head());
     store
+}
+
+/// The search index of `store` in directory `dir`, built as the node builds
+/// it (its follower, caught up with the store and committed), and the
+/// follower, to index what is committed to the store later
+/// ([`index_to`]).
+pub fn index(
+    store: &Arc<Store>,
+    sealer: &Arc<RecordSealer>,
+    dir: &Path,
+) -> (Arc<TxIndex>, Indexer) {
+    let index = Arc::new(TxIndex::open(dir).unwrap());
+    let mut indexer = Indexer::new(
+        index.clone(),
+        store.clone(),
+        sealer.clone(),
+        IndexerConfig::default(),
+    )
+    .unwrap();
+    if let Some(head) = store.checkpoint().unwrap() {
+        index_to(&mut indexer, head);
+    }
+    (index, indexer)
+}
+
+/// Indexes the stored blocks up to `height` and commits them.
+pub fn index_to(indexer: &mut Indexer, height: i64) {
+    indexer.catch_up(height, &mut |_| {}).unwrap();
+    indexer.commit().unwrap();
 }
