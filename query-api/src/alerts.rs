@@ -17,7 +17,9 @@ use policies::manage::{self, Action, ManageError};
 use policies::rule::Severity;
 
 use crate::auth::Role;
-use crate::schema::{bad_input, blocking, caller, internal, page_size, read_log, require, state};
+use crate::context::{blocking, caller, read_log, require, state};
+use crate::error::{bad_input, internal};
+use crate::paging::{page_size, take_page};
 use records::time::format_ms;
 
 /// Lifecycle states.
@@ -408,7 +410,7 @@ pub struct AlertQuery;
 #[Object]
 impl AlertQuery {
     /// Alerts, newest first. `after` is a cursor of this connection.
-    #[graphql(complexity = "crate::schema::page_cost(first, child_complexity)")]
+    #[graphql(complexity = "crate::paging::page_cost(first, child_complexity)")]
     async fn alerts(
         &self,
         ctx: &Context<'_>,
@@ -453,8 +455,7 @@ impl AlertQuery {
                 }
                 from = Some(last_id - 1);
             }
-            let has_next = found.len() > first;
-            found.truncate(first);
+            let (found, has_next) = take_page(found, first);
             let mut conn = Connection::new(below.is_some(), has_next);
             conn.edges.extend(
                 found

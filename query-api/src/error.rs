@@ -8,6 +8,7 @@ use std::str::FromStr;
 
 use async_graphql::{Error, ErrorExtensions};
 use axum::http::StatusCode;
+use indexer::search::SearchError;
 
 /// What went wrong, as a client can act on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +92,27 @@ impl FromStr for ErrorCode {
             .into_iter()
             .find(|c| c.as_str() == s)
             .ok_or_else(|| format!("unknown error code {s:?}"))
+    }
+}
+
+/// A BAD_USER_INPUT error: something the client can fix.
+pub(crate) fn bad_input(msg: impl Into<String>) -> Error {
+    ErrorCode::BadUserInput.error(msg)
+}
+
+/// An INTERNAL error; the detail goes to the log, not to the client.
+pub(crate) fn internal(err: impl std::fmt::Display) -> Error {
+    tracing::error!(error = %err, "a query failed");
+    ErrorCode::Internal.error("internal error (the server log has the detail)")
+}
+
+/// A search's error as the client sees it.
+pub(crate) fn search_error(err: SearchError) -> Error {
+    match err {
+        SearchError::QueryTooLong(_)
+        | SearchError::BadCursor(_)
+        | SearchError::BadFilter { .. } => bad_input(err.to_string()),
+        SearchError::Index(_) | SearchError::Aggregation(_) => internal(err),
     }
 }
 

@@ -8,9 +8,16 @@
 //!   timeout, and the audit of what a request read.
 //! - [`auth`]: API tokens (hashed at rest) and JWT bearer tokens, each
 //!   giving a principal with one of four roles.
-//! - [`schema`]: the GraphQL schema (async-graphql): the chain and its sync
-//!   state, blocks, and transactions found by full-text search, filters and
-//!   sorts in one query, as Relay connections with stable cursors.
+//! - [`schema`]: the GraphQL schema's roots (async-graphql): the chain and
+//!   its sync state, blocks, and transactions found by full-text search,
+//!   filters and sorts in one query, as Relay connections with stable
+//!   cursors; tokens and the audit log.
+//! - [`model`]: the types of chain data the schema returns (blocks,
+//!   transactions with their payloads and envelope status, receipts) and the
+//!   transaction filters, orders and search pages.
+//! - [`context`]: what every resolver works with (state, caller, role
+//!   checks, the request's record of reads, the blocking pool), and
+//!   [`paging`]: page sizes, costs and the next-page test.
 //! - [`stats`]: aggregates by the index (volume, top parties, counts per
 //!   class and status) and accounts.
 //! - [`subscription`]: blocks and transactions pushed over WebSocket as they
@@ -32,12 +39,16 @@
 pub mod alerts;
 pub mod audit;
 pub mod auth;
+pub mod context;
 pub mod error;
 pub mod metrics;
+pub mod model;
+pub mod paging;
 pub mod records;
 pub mod schema;
 pub mod server;
 pub mod stats;
 pub mod subscription;
 
-pub use schema::{ApiSchema, ApiState, build_schema};
+pub use context::ApiState;
+pub use schema::{ApiSchema, build_schema};

@@ -17,7 +17,7 @@
 //! query it sends needs a token like any other.
 
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
@@ -34,11 +34,12 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use prometheus_client::registry::Registry;
 use serde_json::json;
 
-use crate::audit::{Actor, AuditLog, Reads};
+use crate::audit::{Actor, AuditLog};
 use crate::auth::{Authenticator, Principal};
+use crate::context::{ApiState, ReadLog};
 use crate::error::ErrorCode;
 use crate::metrics::{ApiMetrics, Outcome};
-use crate::schema::{ApiSchema, ApiState};
+use crate::schema::ApiSchema;
 use records::time::now_ms;
 
 /// Largest request body, bytes.
@@ -62,45 +63,6 @@ impl Default for Limits {
             rate_per_second: NonZeroU32::new(50).unwrap_or(NonZeroU32::MIN),
             burst: NonZeroU32::new(100).unwrap_or(NonZeroU32::MIN),
         }
-    }
-}
-
-/// What the reads of one request collect for the audit log.
-#[derive(Clone, Debug, Default)]
-pub struct ReadLog(Arc<Mutex<Reads>>);
-
-impl ReadLog {
-    /// A decrypted payload of `tx` was returned.
-    pub fn read(&self, tx: String) {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .read
-            .push(tx);
-    }
-
-    /// Private transaction `tx` was matched or ordered by its plaintext.
-    pub fn matched(&self, tx: String) {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .matched
-            .push(tx);
-    }
-
-    /// Aggregates over decrypted fields were returned.
-    pub fn aggregated(&self) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).aggregated = true;
-    }
-
-    fn take(&self) -> Reads {
-        let mut r = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
-        r.read.sort();
-        r.read.dedup();
-        r.matched.sort();
-        r.matched.dedup();
-        r.matched.retain(|m| r.read.binary_search(m).is_err());
-        r
     }
 }
 

@@ -14,10 +14,11 @@ use indexer::search::{
 };
 
 use crate::auth::Role;
-use crate::schema::{
+use crate::context::{blocking, caller, read_log, state};
+use crate::error::{internal, search_error};
+use crate::model::{
     EnvelopeStatus, PrivacyClass, TransactionConnection, TransactionFilter, TransactionOrder,
-    amount_text, blocking, caller, internal, read_log, restrict_to_role, search_error, state,
-    transaction_page,
+    amount_text, restrict_to_role, transaction_page,
 };
 use records::time::format_ms;
 
@@ -171,7 +172,7 @@ fn note_aggregate(ctx: &Context<'_>) -> Result<()> {
 fn top_k(first: Option<i32>) -> Result<usize> {
     match first.unwrap_or(10) {
         n if (1..=MAX_TOP).contains(&n) => Ok(n as usize),
-        _ => Err(crate::schema::bad_input(format!(
+        _ => Err(crate::error::bad_input(format!(
             "first must be 1 to {MAX_TOP}"
         ))),
     }
@@ -508,8 +509,8 @@ impl Account {
         ctx: &Context<'_>,
         first: Option<i32>,
     ) -> Result<Vec<crate::alerts::AlertNode>> {
-        crate::schema::require(ctx, Role::reads_plaintext, "an account's alerts")?;
-        let first = crate::schema::page_size(first)?;
+        crate::context::require(ctx, Role::reads_plaintext, "an account's alerts")?;
+        let first = crate::paging::page_size(first)?;
         let st = state(ctx)?.clone();
         let party = self.address.clone();
         blocking(move || {
@@ -527,7 +528,7 @@ impl Account {
 
     /// Its transactions, a page at a time (chain order, newest first,
     /// unless `order` says otherwise).
-    #[graphql(complexity = "crate::schema::page_cost(first, child_complexity)")]
+    #[graphql(complexity = "crate::paging::page_cost(first, child_complexity)")]
     async fn transactions(
         &self,
         ctx: &Context<'_>,

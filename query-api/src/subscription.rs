@@ -25,10 +25,9 @@ use privacy::envelope::Class;
 
 use crate::audit::{Actor, Reads};
 use crate::auth::Principal;
-use crate::schema::{
-    ApiState, BlockNode, Transaction, TransactionFilter, bad_input, blocking, caller, internal,
-    restrict_to_role, search_error, state, stored_for_hit,
-};
+use crate::context::{ApiState, blocking, caller, state};
+use crate::error::{bad_input, internal, search_error};
+use crate::model::{BlockNode, Transaction, TransactionFilter, restrict_to_role, stored_for_hit};
 use records::time::now_ms;
 
 /// How often a `transactions` subscription looks for newly searchable

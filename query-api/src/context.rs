@@ -1,0 +1,113 @@
+//! What a resolver works with: the state it reads ([`ApiState`]), the
+//! caller and its role, the request's record of reads for the audit log
+//! ([`ReadLog`]), and the blocking pool for store and index work. The
+//! schema's modules (`schema`, `stats`, `alerts`, `subscription`) all take
+//! these from here, and none from another.
+
+use std::sync::{Arc, Mutex};
+
+use async_graphql::{Context, Error, Result};
+use indexer::search::Search;
+use privacy::at_rest::RecordSealer;
+use store::Store;
+
+use crate::audit::{AuditLog, Reads};
+use crate::auth::{Principal, Role};
+use crate::error::{ErrorCode, internal};
+
+/// What the resolvers read.
+pub struct ApiState {
+    /// The system of record.
+    pub store: Arc<Store>,
+    /// The search index.
+    pub search: Arc<Search>,
+    /// Opens the decrypted records kept sealed in the store.
+    pub sealer: Arc<RecordSealer>,
+    /// Where reads of decrypted data are logged.
+    pub audit: Arc<AuditLog>,
+}
+
+/// What the reads of one request collect for the audit log.
+#[derive(Clone, Debug, Default)]
+pub struct ReadLog(Arc<Mutex<Reads>>);
+
+impl ReadLog {
+    /// A decrypted payload of `tx` was returned.
+    pub fn read(&self, tx: String) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .read
+            .push(tx);
+    }
+
+    /// Private transaction `tx` was matched or ordered by its plaintext.
+    pub fn matched(&self, tx: String) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .matched
+            .push(tx);
+    }
+
+    /// Aggregates over decrypted fields were returned.
+    pub fn aggregated(&self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).aggregated = true;
+    }
+
+    /// Everything noted, each transaction once (a read is not also a match).
+    pub(crate) fn take(&self) -> Reads {
+        let mut r = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
+        r.read.sort();
+        r.read.dedup();
+        r.matched.sort();
+        r.matched.dedup();
+        r.matched.retain(|m| r.read.binary_search(m).is_err());
+        r
+    }
+}
+
+/// What resolvers read; only for an authenticated caller (the server
+/// refuses others before execution; this keeps the schema safe on its own).
+pub(crate) fn state<'a>(ctx: &Context<'a>) -> Result<&'a Arc<ApiState>> {
+    caller(ctx)?;
+    ctx.data::<Arc<ApiState>>()
+}
+
+/// The caller; a request without one (never sent by the server) is refused.
+pub(crate) fn caller<'a>(ctx: &Context<'a>) -> Result<&'a Principal> {
+    ctx.data_opt::<Principal>()
+        .ok_or_else(|| ErrorCode::Unauthenticated.error("not authenticated"))
+}
+
+/// A FORBIDDEN error naming the role and what it may not read.
+pub(crate) fn forbidden(role: Role, what: &str) -> Error {
+    ErrorCode::Forbidden.error(format!("the {role} role may not read {what}"))
+}
+
+/// The caller, if its role passes `allowed`; else a FORBIDDEN error naming
+/// `what`.
+pub(crate) fn require<'a>(
+    ctx: &Context<'a>,
+    allowed: fn(Role) -> bool,
+    what: &str,
+) -> Result<&'a Principal> {
+    let who = caller(ctx)?;
+    if allowed(who.role) {
+        Ok(who)
+    } else {
+        Err(forbidden(who.role, what))
+    }
+}
+
+/// The request's record of reads (absent outside an audited request).
+pub(crate) fn read_log(ctx: &Context<'_>) -> Option<ReadLog> {
+    ctx.data_opt::<ReadLog>().cloned()
+}
+
+/// Runs a blocking read (RocksDB, tantivy) off the async workers.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(internal)?
+}
