@@ -804,8 +804,8 @@ fn verify_with_standardwebhooks(got: &[Arrival]) -> Vec<serde_json::Value> {
 /// running node.
 fn policy_progress(store_dir: &Path) -> Option<(Option<i64>, usize)> {
     let store = Store::open_read_only(store_dir).ok()?;
-    let cp = policies::engine::checkpoint(&store).ok()?;
-    let pending = policies::engine::outbox(&store, "compliance-webhook")
+    let cp = policies::family::checkpoint(&store).ok()?;
+    let pending = policies::family::outbox(&store, "compliance-webhook")
         .ok()?
         .len();
     Some((cp, pending))
@@ -908,7 +908,7 @@ fn sigkill_mid_delivery_loses_no_alert() {
     drop(serve);
 
     let store = Store::open(&store_dir).unwrap();
-    let alerts = policies::engine::all_alerts(&store).unwrap();
+    let alerts = policies::family::all_alerts(&store).unwrap();
     let queued: BTreeSet<String> = alerts
         .iter()
         .flat_map(|a| a.deliveries.iter().map(|d| d.message_id.clone()))

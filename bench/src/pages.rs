@@ -144,7 +144,7 @@ pub fn dashboards(opts: &DashboardsBenchOpts) -> Result<ExitCode> {
     engine.catch_up()?;
     let evaluated = t.elapsed().as_secs_f64();
     let total: i64 = store.class_counts()?.values().sum();
-    let alerts_total = policies::engine::all_alerts(&store)?.len();
+    let alerts_total = policies::family::all_alerts(&store)?.len();
     eprintln!(
         "{total} transactions stored and indexed in {built:.1} s; {alerts_total} alerts from the example rules in {evaluated:.1} s"
     );

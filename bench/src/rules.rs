@@ -123,7 +123,7 @@ pub fn policies(opts: &PoliciesBenchOpts) -> Result<ExitCode> {
         let start = Instant::now();
         engine.catch_up()?;
         let rate = txs / start.elapsed().as_secs_f64();
-        let alerts = policies::engine::all_alerts(&store)?.len();
+        let alerts = policies::family::all_alerts(&store)?.len();
         rates.push((name, n, rate, alerts));
     }
 
@@ -206,7 +206,7 @@ pub fn policies(opts: &PoliciesBenchOpts) -> Result<ExitCode> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let evaluated = estats.height.load(Ordering::Relaxed) >= opts.blocks as i64;
-        let pending = policies::engine::outbox(&store, "compliance-webhook")?.len();
+        let pending = policies::family::outbox(&store, "compliance-webhook")?.len();
         if evaluated && pending == 0 {
             break;
         }
@@ -219,7 +219,7 @@ pub fn policies(opts: &PoliciesBenchOpts) -> Result<ExitCode> {
     runtime.block_on(engine_task)??;
     runtime.block_on(sender_task)??;
 
-    let alerts = policies::engine::all_alerts(&store)?;
+    let alerts = policies::family::all_alerts(&store)?;
     let received = received
         .lock()
         .map_err(|_| anyhow::anyhow!("receiver lock"))?;

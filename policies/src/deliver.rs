@@ -31,7 +31,9 @@ use sha2::Sha256;
 use store::{Op, Store};
 
 use crate::alert::{Alert, Delivery, OutboxEntry};
-use crate::engine::{EngineError, keyed, now_ms};
+use crate::error::{EngineError, corrupt};
+use crate::family::{alert, keyed};
+use records::time::now_ms;
 
 /// What kind of receiver a channel is.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -645,8 +647,8 @@ impl Sender {
         let Some((key, value)) = head.into_iter().next() else {
             return Ok(Next::Wait(None));
         };
-        let entry: OutboxEntry = serde_json::from_slice(&value)
-            .map_err(|e| crate::engine::corrupt("outbox entry", e))?;
+        let entry: OutboxEntry =
+            serde_json::from_slice(&value).map_err(|e| corrupt("outbox entry", e))?;
         let now = now_ms();
         if entry.next_attempt_ms > now {
             let wait = Duration::from_millis(entry.next_attempt_ms.saturating_sub(now) as u64);
@@ -659,7 +661,7 @@ impl Sender {
     async fn attempt(&self, key: Vec<u8>, mut entry: OutboxEntry) -> Result<(), EngineError> {
         use std::sync::atomic::Ordering::Relaxed;
         let (store, id) = (self.store.clone(), entry.alert_id);
-        let alert = blocking(move || crate::engine::alert(&store, id)).await?;
+        let alert = blocking(move || alert(&store, id)).await?;
         let Some(alert) = alert else {
             // The alert is gone (it never is, but do not block the channel).
             let store = self.store.clone();
@@ -753,18 +755,16 @@ fn record_attempt(
             None => ops.push(Op::Delete(crate::family::OUTBOX, key)),
             Some(crate::family::DEAD_LETTERS) => {
                 ops.push(Op::Delete(crate::family::OUTBOX, key.clone()));
-                let v =
-                    serde_json::to_vec(entry).map_err(|e| crate::engine::corrupt("entry", e))?;
+                let v = serde_json::to_vec(entry).map_err(|e| corrupt("entry", e))?;
                 ops.push(Op::Put(crate::family::DEAD_LETTERS, key, v));
             }
             Some(f) => {
-                let v =
-                    serde_json::to_vec(entry).map_err(|e| crate::engine::corrupt("entry", e))?;
+                let v = serde_json::to_vec(entry).map_err(|e| corrupt("entry", e))?;
                 ops.push(Op::Put(f, key, v));
             }
         }
         // The alert as it is now (the engine may have changed it meanwhile).
-        if let Some(mut a) = crate::engine::alert(store, entry.alert_id)? {
+        if let Some(mut a) = alert(store, entry.alert_id)? {
             // One line per message: its latest state.
             match a
                 .deliveries
@@ -774,7 +774,7 @@ fn record_attempt(
                 Some(x) => *x = d,
                 None => a.deliveries.push(d),
             }
-            let v = serde_json::to_vec(&a).map_err(|e| crate::engine::corrupt("alert", e))?;
+            let v = serde_json::to_vec(&a).map_err(|e| corrupt("alert", e))?;
             ops.push(Op::Put(
                 crate::family::ALERTS,
                 a.id.to_be_bytes().to_vec(),
@@ -803,10 +803,10 @@ pub fn replay_dead_letters(store: &Store, channel: &str) -> Result<usize, Engine
     let now = now_ms();
     for (k, v) in &dead {
         let mut e: OutboxEntry =
-            serde_json::from_slice(v).map_err(|e| crate::engine::corrupt("dead letter", e))?;
+            serde_json::from_slice(v).map_err(|e| corrupt("dead letter", e))?;
         e.next_attempt_ms = now;
         e.created_ms = now;
-        let v = serde_json::to_vec(&e).map_err(|e| crate::engine::corrupt("dead letter", e))?;
+        let v = serde_json::to_vec(&e).map_err(|e| corrupt("dead letter", e))?;
         ops.push(Op::Delete(crate::family::DEAD_LETTERS, k.clone()));
         ops.push(Op::Put(crate::family::OUTBOX, k.clone(), v));
     }

@@ -13,82 +13,22 @@ use cel::Value;
 use privacy::at_rest::RecordSealer;
 use records::{TxDoc, block_docs, seq};
 use store::follow::{Next, Progress, Stage, Step};
-use store::{Op, Store, StoreError};
+use store::{Op, Store};
 
 use crate::alert::{Alert, AlertState, Delivery, HistoryEntry, OutboxEntry, Silence};
 use crate::context::tx_value;
+pub use crate::error::EngineError;
+use crate::error::corrupt;
+use crate::family::{
+    RuleVersion, all_alerts, be_u64, be64, checkpoint, key, keyed, latest_rules, position,
+    rule_versions, state_u64, version_op,
+};
 use crate::rule::{Rule, Trigger};
 use crate::watchlist::Watchlists;
 use crate::window::{DEFAULT_MAX_WINDOWS, Event, Removed, Window, WindowKey, Windows};
 
-const KEY_CHECKPOINT: &[u8] = b"checkpoint";
-const KEY_ALERT_SEQ: &[u8] = b"alert_seq";
-const KEY_OUTBOX_SEQ: &[u8] = b"outbox_seq";
-const KEY_FINDINGS_SEEN: &[u8] = b"findings_seen";
-const WINDOW_PREFIX: &str = "w/";
-const TX_PREFIX: &str = "t/";
-const PARTY_PREFIX: &str = "p/";
-/// `r/RULE‖0‖HASH` → alert id: a rule's transactions, for `ruleHit`.
-const RULE_PREFIX: &str = "r/";
-/// Set once the by-rule links of a store written before them are filled in.
-const KEY_RULE_LINKS: &[u8] = b"links_by_rule";
-/// `alerts/RULE` → how many alerts the rule opened.
-const ALERTS_PREFIX: &str = "alerts/";
-/// Set once the alert counts of a store written before them are filled in.
-const KEY_ALERT_COUNTS: &[u8] = b"alert_counts";
 /// The rule the engine raises for blocks the node refused.
 pub const BLOCK_RULE: &str = "block-failed-verification";
-
-/// Why the engine stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    /// The store failed.
-    #[error("store: {0}")]
-    Store(#[from] StoreError),
-    /// A stored policy record cannot be read.
-    #[error("corrupt policy record {what}: {reason}")]
-    Corrupt {
-        /// Which record.
-        what: String,
-        /// Why.
-        reason: String,
-    },
-    /// Reading a block's documents failed.
-    #[error("reading block {height}: {reason}")]
-    Read {
-        /// The block.
-        height: i64,
-        /// Why.
-        reason: String,
-    },
-    /// The engine's evaluation panicked: a bug of the engine, not of the
-    /// data; nothing of the block was written.
-    #[error("bug: the rule engine panicked ({0}); the block was not evaluated, please report it")]
-    Panicked(String),
-}
-
-pub(crate) fn corrupt(what: impl Into<String>, reason: impl std::fmt::Display) -> EngineError {
-    EngineError::Corrupt {
-        what: what.into(),
-        reason: reason.to_string(),
-    }
-}
-
-/// A stored big-endian `u64` (a counter, an id, a sequence number); `what`
-/// names the record in the error when it is not 8 bytes.
-pub(crate) fn be_u64(what: impl Into<String>, bytes: &[u8]) -> Result<u64, EngineError> {
-    <[u8; 8]>::try_from(bytes)
-        .map(u64::from_be_bytes)
-        .map_err(|_| corrupt(what, format!("{} bytes where 8 were expected", bytes.len())))
-}
-
-/// The stored `u64` at `key` of the state family, 0 when absent.
-pub(crate) fn state_u64(store: &Store, key: &[u8]) -> Result<u64, EngineError> {
-    match store.read(crate::family::STATE, key)? {
-        None => Ok(0),
-        Some(b) => be_u64(String::from_utf8_lossy(key), &b),
-    }
-}
 
 /// Live counters.
 #[derive(Debug, Default)]
@@ -119,7 +59,7 @@ const SCAN_PAGE: usize = 4_096;
 
 /// The store key of a window.
 fn window_name(wk: &WindowKey) -> Vec<u8> {
-    format!("{WINDOW_PREFIX}{}\0{}", wk.0, wk.1).into_bytes()
+    key::window(&wk.0, &wk.1)
 }
 
 /// The store operation removing a window.
@@ -129,17 +69,6 @@ fn window_delete(wk: &WindowKey) -> Op {
 
 /// The wall clock, ms since the epoch.
 pub use records::time::now_ms;
-
-fn be64(v: u64) -> [u8; 8] {
-    v.to_be_bytes()
-}
-
-pub(crate) fn keyed(a: &str, b: &str) -> Vec<u8> {
-    let mut k = a.as_bytes().to_vec();
-    k.push(0);
-    k.extend_from_slice(b.as_bytes());
-    k
-}
 
 /// A rule with its stored version.
 #[derive(Debug, Clone)]
@@ -251,7 +180,7 @@ impl Engine {
         loop {
             let page = self.store.scan(
                 crate::family::STATE,
-                WINDOW_PREFIX.as_bytes(),
+                key::WINDOWS,
                 after.as_deref(),
                 false,
                 SCAN_PAGE,
@@ -264,16 +193,11 @@ impl Engine {
             after = Some(next);
             let full = page.len() == SCAN_PAGE;
             for (k, v) in page {
-                let name = String::from_utf8_lossy(&k[WINDOW_PREFIX.len()..]).to_string();
-                let (rule, key) = name.split_once('\0').unwrap_or((&name, ""));
-                let w: Window = serde_json::from_slice(&v).map_err(|e| corrupt(&name, e))?;
-                let window_ms = self.window_ms(rule);
-                windows.restore(
-                    (rule.to_string(), key.to_string()),
-                    w,
-                    window_ms,
-                    &mut removed,
-                );
+                let (rule, group) = key::parse_window(&k);
+                let w: Window = serde_json::from_slice(&v)
+                    .map_err(|e| corrupt(format!("window {rule}/{group}"), e))?;
+                let window_ms = self.window_ms(&rule);
+                windows.restore((rule, group), w, window_ms, &mut removed);
             }
             if !full {
                 break;
@@ -334,11 +258,11 @@ impl Engine {
     /// that no longer compiles (a watchlist it reads is gone) keeps the
     /// previous rule set's copy, or is left out.
     fn load_rules(&mut self) -> Result<(), EngineError> {
-        let generation = state_u64(&self.store, crate::manage::KEY_RULES_GENERATION)?;
+        let generation = state_u64(&self.store, key::RULES_GENERATION)?;
         if generation == self.rules_generation {
             return Ok(());
         }
-        let latest = crate::manage::latest_rules(&self.store).map_err(manage_error)?;
+        let latest = latest_rules(&self.store)?;
         let names = self.watchlists.names();
         let mut rules = Vec::new();
         for (id, v) in latest {
@@ -559,7 +483,7 @@ impl Engine {
         // Findings the node recorded since the last block: one alert each,
         // read from where the last block left off (at most a page a block;
         // the rest follow with the next blocks).
-        let seen = batch.counter(KEY_FINDINGS_SEEN)?;
+        let seen = batch.counter(key::FINDINGS_SEEN)?;
         let findings = self.store.findings_from(seen, FINDINGS_PER_BLOCK)?;
         if let Some((last, _)) = findings.last() {
             let next_seen = last + 1;
@@ -586,7 +510,7 @@ impl Engine {
                     &self.channels,
                 )?;
             }
-            batch.set_counter(KEY_FINDINGS_SEEN, next_seen);
+            batch.set_counter(key::FINDINGS_SEEN, next_seen);
         }
         // Window state of the keys this block touched, and windows that
         // expired.
@@ -636,7 +560,7 @@ impl Engine {
         let mut ops = batch.finish()?;
         ops.push(Op::Put(
             crate::family::STATE,
-            KEY_CHECKPOINT.to_vec(),
+            key::CHECKPOINT.to_vec(),
             h.to_be_bytes().to_vec(),
         ));
         self.store.write(&ops)?;
@@ -690,32 +614,16 @@ impl Stage for Engine {
     }
 }
 
-/// The engine's checkpoint in `store`.
-pub fn checkpoint(store: &Store) -> Result<Option<i64>, EngineError> {
-    match store.read(crate::family::STATE, KEY_CHECKPOINT)? {
-        None => Ok(None),
-        Some(v) => {
-            let b: [u8; 8] = v.try_into().map_err(|v: Vec<u8>| {
-                corrupt(
-                    "checkpoint",
-                    format!("{} bytes where 8 were expected", v.len()),
-                )
-            })?;
-            Ok(Some(i64::from_be_bytes(b)))
-        }
-    }
-}
-
 /// Stores `rule`'s text as a new version when it differs from the last
 /// version loaded from a file (a version saved through the API stays in
 /// force until the file itself changes).
 fn record_version(store: &Store, rule: &Rule, ops: &mut Vec<Op>) -> Result<(), EngineError> {
-    let versions = crate::manage::rule_versions(store, &rule.spec.id).map_err(manage_error)?;
+    let versions = rule_versions(store, &rule.spec.id)?;
     let last_file = versions.iter().rev().find(|v| v.source != "api");
     if last_file.is_some_and(|v| v.text == rule.text) {
         return Ok(());
     }
-    let v = crate::manage::RuleVersion {
+    let v = RuleVersion {
         id: rule.spec.id.clone(),
         version: versions.last().map_or(1, |v| v.version + 1),
         text: rule.text.clone(),
@@ -727,15 +635,8 @@ fn record_version(store: &Store, rule: &Rule, ops: &mut Vec<Op>) -> Result<(), E
         author: "policies".into(),
         at_ms: now_ms(),
     };
-    ops.push(crate::manage::version_op(&v)?);
+    ops.push(version_op(&v)?);
     Ok(())
-}
-
-fn manage_error(e: crate::manage::ManageError) -> EngineError {
-    match e {
-        crate::manage::ManageError::Engine(e) => e,
-        other => corrupt("rule versions", other),
-    }
 }
 
 /// The fields that explain a match.
@@ -864,7 +765,7 @@ impl<'s> Batch<'s> {
                 let added = fresh.len();
                 self.link(&a, &fresh, d)?;
                 a.add_transactions(fresh);
-                let hits = format!("hits/{}", r.spec.id).into_bytes();
+                let hits = key::hits(&r.spec.id);
                 let n = self.counter(&hits)? + added as u64;
                 self.set_counter(&hits, n);
                 a.last_seen_ms = a.last_seen_ms.max(d.time_ms);
@@ -892,7 +793,7 @@ impl<'s> Batch<'s> {
                 return Ok(());
             }
         }
-        let id = self.next(KEY_ALERT_SEQ)?;
+        let id = self.next(key::ALERT_SEQ)?;
         let silenced_by = silences
             .iter()
             .find(|s| s.mutes(&r.spec.id, key, now))
@@ -929,7 +830,7 @@ impl<'s> Batch<'s> {
         let added = fresh.len();
         self.link(&a, &fresh, d)?;
         a.add_transactions(fresh);
-        let hits = format!("hits/{}", r.spec.id).into_bytes();
+        let hits = key::hits(&r.spec.id);
         let n = self.counter(&hits)? + added as u64;
         self.set_counter(&hits, n);
         if let Some(s) = silenced_by {
@@ -941,7 +842,7 @@ impl<'s> Batch<'s> {
             });
         } else {
             for ch in r.spec.notify.iter().filter(|c| channels.contains(c)) {
-                let seq = self.next(KEY_OUTBOX_SEQ)?;
+                let seq = self.next(key::OUTBOX_SEQ)?;
                 let entry = OutboxEntry {
                     message_id: format!("alert-{id}-opened-{ch}"),
                     alert_id: id,
@@ -965,7 +866,7 @@ impl<'s> Batch<'s> {
                 self.ops.push(Op::Put(crate::family::OUTBOX, k, v));
             }
         }
-        let opened = format!("{ALERTS_PREFIX}{}", r.spec.id).into_bytes();
+        let opened = key::alerts_opened(&r.spec.id);
         let n = self.counter(&opened)? + 1;
         self.set_counter(&opened, n);
         self.keys.insert(akey, Some(id));
@@ -989,7 +890,7 @@ impl<'s> Batch<'s> {
         let id = be64(a.id);
         let mut out = Vec::with_capacity(fresh.len());
         for h in fresh {
-            let k = keyed(&format!("{TX_PREFIX}{h}"), &a.rule);
+            let k = key::tx_link(&h, &a.rule);
             let linked = match self.linked.get(&k) {
                 Some(v) => *v == a.id,
                 None => self
@@ -1007,7 +908,7 @@ impl<'s> Batch<'s> {
     fn link(&mut self, a: &Alert, hashes: &[String], d: &TxDoc) -> Result<(), EngineError> {
         let id = be64(a.id).to_vec();
         for h in hashes {
-            let k = keyed(&format!("{TX_PREFIX}{h}"), &a.rule);
+            let k = key::tx_link(h, &a.rule);
             self.linked.insert(k.clone(), a.id);
             self.ops.push(Op::Put(crate::family::STATE, k, id.clone()));
             // The by-rule link holds the transaction's chain position too,
@@ -1021,11 +922,8 @@ impl<'s> Batch<'s> {
             if let Some(seq) = seq {
                 v.extend_from_slice(&seq.to_be_bytes());
             }
-            self.ops.push(Op::Put(
-                crate::family::STATE,
-                keyed(&format!("{RULE_PREFIX}{}", a.rule), h),
-                v,
-            ));
+            self.ops
+                .push(Op::Put(crate::family::STATE, key::rule_link(&a.rule, h), v));
         }
         // Every party of the match but the contract called (which every
         // transaction to it shares).
@@ -1038,10 +936,11 @@ impl<'s> Batch<'s> {
         parties.sort();
         parties.dedup();
         for p in parties {
-            let mut k = format!("{PARTY_PREFIX}{p}").into_bytes();
-            k.push(0);
-            k.extend_from_slice(&id);
-            self.ops.push(Op::Put(crate::family::STATE, k, Vec::new()));
+            self.ops.push(Op::Put(
+                crate::family::STATE,
+                key::party_alert(&p, a.id),
+                Vec::new(),
+            ));
         }
         Ok(())
     }
@@ -1072,106 +971,28 @@ impl<'s> Batch<'s> {
     }
 }
 
-/// The rules transaction `hash` (`0x` hex, lowercase) hit, with the alert
-/// that lists it for each.
-pub fn rules_hit(store: &Store, hash: &str) -> Result<Vec<(String, u64)>, EngineError> {
-    let prefix = keyed(&format!("{TX_PREFIX}{}", hash.to_lowercase()), "");
-    store
-        .scan(crate::family::STATE, &prefix, None, false, 1_000)?
-        .into_iter()
-        .map(|(k, v)| {
-            let rule = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
-            let id = be_u64("transaction hit", &v)?;
-            Ok((rule, id))
-        })
-        .collect()
-}
-
-/// The newest alerts (at most `limit` ids, newest first) whose firing match
-/// involved `party` (an address, account or organisation id).
-pub fn party_alerts(store: &Store, party: &str, limit: usize) -> Result<Vec<u64>, EngineError> {
-    let mut prefix = format!("{PARTY_PREFIX}{}", party.to_lowercase()).into_bytes();
-    prefix.push(0);
-    store
-        .scan(crate::family::STATE, &prefix, None, true, limit)?
-        .into_iter()
-        .map(|(k, _)| {
-            k.get(prefix.len()..)
-                .and_then(|b| b.try_into().ok())
-                .map(u64::from_be_bytes)
-                .ok_or_else(|| corrupt("party alert key", "not party‖0‖BE64"))
-        })
-        .collect()
-}
-
-/// Every transaction the alerts of rule `rule` matched, each once, in hash
-/// order: read from the rule's links, so the cost follows its hits, not
-/// the number of alerts.
-pub fn rule_transactions(store: &Store, rule: &str) -> Result<Vec<String>, EngineError> {
-    let prefix = keyed(&format!("{RULE_PREFIX}{rule}"), "");
-    Ok(store
-        .scan(crate::family::STATE, &prefix, None, false, usize::MAX)?
-        .into_iter()
-        .map(|(k, _)| String::from_utf8_lossy(&k[prefix.len()..]).into_owned())
-        .collect())
-}
-
-/// The chain positions (`records::seq`) of every transaction the
-/// alerts of rule `rule` matched, ascending.
-pub fn rule_positions(store: &Store, rule: &str) -> Result<Vec<u64>, EngineError> {
-    let prefix = keyed(&format!("{RULE_PREFIX}{rule}"), "");
-    let mut out = Vec::new();
-    for (k, v) in store.scan(crate::family::STATE, &prefix, None, false, usize::MAX)? {
-        match v.get(8..16).and_then(|b| b.try_into().ok()) {
-            Some(b) => out.push(u64::from_be_bytes(b)),
-            // A link whose transaction was not found when it was written.
-            None => {
-                let hash = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
-                if let Some(seq) = position(store, &hash)? {
-                    out.push(seq);
-                }
-            }
-        }
-    }
-    out.sort_unstable();
-    out.dedup();
-    Ok(out)
-}
-
-/// The chain position of stored transaction `hash`, if it is stored.
-fn position(store: &Store, hash: &str) -> Result<Option<u64>, EngineError> {
-    let Ok(h) = chain::hexbytes::decode_fixed::<32>("hash", hash) else {
-        return Ok(None);
-    };
-    Ok(store.transaction(&h)?.map(|t| seq(t.height, t.index)))
-}
-
 /// Fills in the by-rule links from the by-transaction ones in a store whose
 /// engine wrote only those (once; a marker records it).
 fn backfill_rule_links(store: &Store) -> Result<(), EngineError> {
-    if store.read(crate::family::STATE, KEY_RULE_LINKS)?.is_some() {
+    if store
+        .read(crate::family::STATE, key::RULE_LINKS_FILLED)?
+        .is_some()
+    {
         return Ok(());
     }
     let mut ops = Vec::new();
     let mut filled = 0usize;
-    for (k, v) in store.scan(
-        crate::family::STATE,
-        TX_PREFIX.as_bytes(),
-        None,
-        false,
-        usize::MAX,
-    )? {
-        let name = String::from_utf8_lossy(&k[TX_PREFIX.len()..]).into_owned();
-        let Some((hash, rule)) = name.split_once('\0') else {
+    for (k, v) in store.scan(crate::family::STATE, key::TX_LINKS, None, false, usize::MAX)? {
+        let Some((hash, rule)) = key::parse_tx_link(&k) else {
             continue;
         };
         let mut v = v;
-        if let Some(seq) = position(store, hash)? {
+        if let Some(seq) = position(store, &hash)? {
             v.extend_from_slice(&seq.to_be_bytes());
         }
         ops.push(Op::Put(
             crate::family::STATE,
-            keyed(&format!("{RULE_PREFIX}{rule}"), hash),
+            key::rule_link(&rule, &hash),
             v,
         ));
         filled += 1;
@@ -1182,7 +1003,7 @@ fn backfill_rule_links(store: &Store) -> Result<(), EngineError> {
     }
     ops.push(Op::Put(
         crate::family::STATE,
-        KEY_RULE_LINKS.to_vec(),
+        key::RULE_LINKS_FILLED.to_vec(),
         Vec::new(),
     ));
     store.write(&ops)?;
@@ -1195,16 +1016,11 @@ fn backfill_rule_links(store: &Store) -> Result<(), EngineError> {
     Ok(())
 }
 
-/// Alerts rule `id` has opened.
-pub fn alerts_opened(store: &Store, id: &str) -> Result<u64, EngineError> {
-    state_u64(store, format!("{ALERTS_PREFIX}{id}").as_bytes())
-}
-
 /// Counts the alerts of each rule in a store whose engine did not (once;
 /// a marker records it).
 fn backfill_alert_counts(store: &Store) -> Result<(), EngineError> {
     if store
-        .read(crate::family::STATE, KEY_ALERT_COUNTS)?
+        .read(crate::family::STATE, key::ALERT_COUNTS_FILLED)?
         .is_some()
     {
         return Ok(());
@@ -1218,92 +1034,18 @@ fn backfill_alert_counts(store: &Store) -> Result<(), EngineError> {
         .map(|(rule, n)| {
             Op::Put(
                 crate::family::STATE,
-                format!("{ALERTS_PREFIX}{rule}").into_bytes(),
+                key::alerts_opened(rule),
                 be64(*n).to_vec(),
             )
         })
         .collect();
     ops.push(Op::Put(
         crate::family::STATE,
-        KEY_ALERT_COUNTS.to_vec(),
+        key::ALERT_COUNTS_FILLED.to_vec(),
         Vec::new(),
     ));
     store.write(&ops)?;
     Ok(())
-}
-
-/// Transactions matched by rule `id` so far.
-pub fn hits(store: &Store, id: &str) -> Result<u64, EngineError> {
-    state_u64(store, format!("hits/{id}").as_bytes())
-}
-
-/// Alert `id`, if there is one.
-pub fn alert(store: &Store, id: u64) -> Result<Option<Alert>, EngineError> {
-    match store.read(crate::family::ALERTS, &be64(id))? {
-        None => Ok(None),
-        Some(b) => Ok(Some(
-            serde_json::from_slice(&b).map_err(|e| corrupt(format!("alert {id}"), e))?,
-        )),
-    }
-}
-
-/// Up to `limit` alerts in id order from id `from` (inclusive; `None`: the
-/// first), or in reverse id order from `from` down when `newest_first`
-/// (`None`: the newest). Readers page through alerts with this, so that
-/// none decodes the family's keys itself.
-pub fn alerts_from(
-    store: &Store,
-    from: Option<u64>,
-    newest_first: bool,
-    limit: usize,
-) -> Result<Vec<Alert>, EngineError> {
-    let from = from.map(be64);
-    store
-        .scan(
-            crate::family::ALERTS,
-            b"",
-            from.as_ref().map(|k| k.as_slice()),
-            newest_first,
-            limit,
-        )?
-        .into_iter()
-        .map(|(k, v)| {
-            let id = be_u64("alert key", &k)?;
-            let a: Alert =
-                serde_json::from_slice(&v).map_err(|e| corrupt(format!("alert {id}"), e))?;
-            if a.id != id {
-                return Err(corrupt(
-                    format!("alert {id}"),
-                    format!("holds alert {}", a.id),
-                ));
-            }
-            Ok(a)
-        })
-        .collect()
-}
-
-/// Every alert, in id order (for tests and exports).
-pub fn all_alerts(store: &Store) -> Result<Vec<Alert>, EngineError> {
-    store
-        .scan(crate::family::ALERTS, b"", None, false, usize::MAX)?
-        .into_iter()
-        .map(|(k, v)| serde_json::from_slice(&v).map_err(|e| corrupt(format!("alert {k:?}"), e)))
-        .collect()
-}
-
-/// The outbox entries of `channel`, oldest first.
-pub fn outbox(store: &Store, channel: &str) -> Result<Vec<OutboxEntry>, EngineError> {
-    store
-        .scan(
-            crate::family::OUTBOX,
-            &keyed(channel, ""),
-            None,
-            false,
-            usize::MAX,
-        )?
-        .into_iter()
-        .map(|(_, v)| serde_json::from_slice(&v).map_err(|e| corrupt("outbox entry", e)))
-        .collect()
 }
 
 #[cfg(test)]
@@ -1311,6 +1053,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use crate::family::{alerts_opened, rule_transactions};
 
     fn hashes(range: std::ops::Range<u32>) -> Vec<String> {
         range.map(|i| format!("0x{i:064x}")).collect()
@@ -1374,7 +1117,7 @@ mod tests {
             .map(|h| {
                 Op::Put(
                     crate::family::STATE,
-                    keyed(&format!("{TX_PREFIX}{h}"), "old-rule"),
+                    key::tx_link(h, "old-rule"),
                     be64(7).to_vec(),
                 )
             })
@@ -1387,7 +1130,7 @@ mod tests {
         store
             .write(&[Op::Delete(
                 crate::family::STATE,
-                keyed(&format!("{RULE_PREFIX}old-rule"), &hashes(0..1)[0]),
+                key::rule_link("old-rule", &hashes(0..1)[0]),
             )])
             .unwrap();
         backfill_rule_links(&store).unwrap();

@@ -16,9 +16,18 @@
 //!
 //! Every read-modify-write of these records holds [`lock`] (the engine per
 //! block, senders per delivery, lifecycle changes), so none overwrites
-//! another's change.
+//! another's change. The keys of `policy_state` are written in one place
+//! ([`key`]), and the records' readers are here, so that the engine, the
+//! lifecycle, the senders and the API share one codec.
 
-use store::{Family, Store, WriteLock};
+use std::collections::BTreeMap;
+
+use records::seq;
+use serde::{Deserialize, Serialize};
+use store::{Family, Op, Store, WriteLock};
+
+use crate::alert::{Alert, OutboxEntry};
+use crate::error::{EngineError, corrupt};
 
 /// Checkpoint, window state, sequences.
 pub const STATE: Family = Family::new("policy_state");
@@ -38,4 +47,318 @@ pub const SILENCES: Family = Family::new("silences");
 /// The lock of the policy records (one for all of them).
 pub fn lock(store: &Store) -> WriteLock {
     store.write_lock(STATE)
+}
+
+/// The names and key shapes of [`STATE`], in one place: counters and
+/// markers by name, and the links the API reads (a transaction's rules, a
+/// rule's transactions, a party's alerts), each prefix with its parser.
+pub(crate) mod key {
+    use super::keyed;
+
+    /// The engine's checkpoint (BE64 height).
+    pub(crate) const CHECKPOINT: &[u8] = b"checkpoint";
+    /// The last alert id.
+    pub(crate) const ALERT_SEQ: &[u8] = b"alert_seq";
+    /// The last outbox sequence number.
+    pub(crate) const OUTBOX_SEQ: &[u8] = b"outbox_seq";
+    /// The last silence id.
+    pub(crate) const SILENCE_SEQ: &[u8] = b"silence_seq";
+    /// Findings of the node turned into alerts so far.
+    pub(crate) const FINDINGS_SEEN: &[u8] = b"findings_seen";
+    /// Moves on every rule saved through the API (the engine reloads).
+    pub(crate) const RULES_GENERATION: &[u8] = b"rules_generation";
+    /// Set once the by-rule links of a store written before them are filled in.
+    pub(crate) const RULE_LINKS_FILLED: &[u8] = b"links_by_rule";
+    /// Set once the alert counts of a store written before them are filled in.
+    pub(crate) const ALERT_COUNTS_FILLED: &[u8] = b"alert_counts";
+
+    /// Every rule window: `w/RULE‖0‖GROUP KEY` → window.
+    pub(crate) const WINDOWS: &[u8] = b"w/";
+    /// Every by-transaction link: `t/HASH‖0‖RULE` → BE64 alert id.
+    pub(crate) const TX_LINKS: &[u8] = b"t/";
+
+    /// The window of `rule` for group key `group`.
+    pub(crate) fn window(rule: &str, group: &str) -> Vec<u8> {
+        keyed(&format!("w/{rule}"), group)
+    }
+
+    /// The (rule, group key) of a window's key.
+    pub(crate) fn parse_window(k: &[u8]) -> (String, String) {
+        let name = String::from_utf8_lossy(k.get(WINDOWS.len()..).unwrap_or_default());
+        let (rule, group) = name.split_once('\0').unwrap_or((&name, ""));
+        (rule.to_string(), group.to_string())
+    }
+
+    /// The link of transaction `hash` to `rule`'s alert.
+    pub(crate) fn tx_link(hash: &str, rule: &str) -> Vec<u8> {
+        keyed(&format!("t/{hash}"), rule)
+    }
+
+    /// The prefix of transaction `hash`'s links.
+    pub(crate) fn tx_links(hash: &str) -> Vec<u8> {
+        tx_link(hash, "")
+    }
+
+    /// The (hash, rule) of a by-transaction link's key.
+    pub(crate) fn parse_tx_link(k: &[u8]) -> Option<(String, String)> {
+        let name = String::from_utf8_lossy(k.get(TX_LINKS.len()..)?).into_owned();
+        let (hash, rule) = name.split_once('\0')?;
+        Some((hash.to_string(), rule.to_string()))
+    }
+
+    /// The link of `rule` to transaction `hash`: `r/RULE‖0‖HASH` → BE64
+    /// alert id ‖ BE64 chain position (when known).
+    pub(crate) fn rule_link(rule: &str, hash: &str) -> Vec<u8> {
+        keyed(&format!("r/{rule}"), hash)
+    }
+
+    /// The prefix of `rule`'s links.
+    pub(crate) fn rule_links(rule: &str) -> Vec<u8> {
+        rule_link(rule, "")
+    }
+
+    /// The link of `party` to alert `id`: `p/PARTY‖0‖BE64 id` → nothing.
+    pub(crate) fn party_alert(party: &str, id: u64) -> Vec<u8> {
+        let mut k = party_alerts(party);
+        k.extend_from_slice(&id.to_be_bytes());
+        k
+    }
+
+    /// The prefix of `party`'s alerts.
+    pub(crate) fn party_alerts(party: &str) -> Vec<u8> {
+        keyed(&format!("p/{party}"), "")
+    }
+
+    /// How many alerts `rule` has opened (BE64).
+    pub(crate) fn alerts_opened(rule: &str) -> Vec<u8> {
+        format!("alerts/{rule}").into_bytes()
+    }
+
+    /// How many transactions `rule` has matched (BE64).
+    pub(crate) fn hits(rule: &str) -> Vec<u8> {
+        format!("hits/{rule}").into_bytes()
+    }
+}
+
+/// A big-endian `u64` as stored.
+pub(crate) fn be64(v: u64) -> [u8; 8] {
+    v.to_be_bytes()
+}
+
+/// `a ‖ 0 ‖ b`: the keys of per-name records (a channel's outbox, a rule's
+/// versions, a rule's alert for a group key).
+pub(crate) fn keyed(a: &str, b: &str) -> Vec<u8> {
+    let mut k = a.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(b.as_bytes());
+    k
+}
+
+/// A stored big-endian `u64` (a counter, an id, a sequence number); `what`
+/// names the record in the error when it is not 8 bytes.
+pub(crate) fn be_u64(what: impl Into<String>, bytes: &[u8]) -> Result<u64, EngineError> {
+    <[u8; 8]>::try_from(bytes)
+        .map(u64::from_be_bytes)
+        .map_err(|_| corrupt(what, format!("{} bytes where 8 were expected", bytes.len())))
+}
+
+/// The stored `u64` at `key` of the state family, 0 when absent.
+pub(crate) fn state_u64(store: &Store, key: &[u8]) -> Result<u64, EngineError> {
+    match store.read(STATE, key)? {
+        None => Ok(0),
+        Some(b) => be_u64(String::from_utf8_lossy(key), &b),
+    }
+}
+
+/// The engine's checkpoint in `store`.
+pub fn checkpoint(store: &Store) -> Result<Option<i64>, EngineError> {
+    match store.read(STATE, key::CHECKPOINT)? {
+        None => Ok(None),
+        Some(v) => Ok(Some(store::be_i64("policy checkpoint", &v)?)),
+    }
+}
+
+/// The rules transaction `hash` (`0x` hex, lowercase) hit, with the alert
+/// that lists it for each.
+pub fn rules_hit(store: &Store, hash: &str) -> Result<Vec<(String, u64)>, EngineError> {
+    let prefix = key::tx_links(&hash.to_lowercase());
+    store
+        .scan(STATE, &prefix, None, false, 1_000)?
+        .into_iter()
+        .map(|(k, v)| {
+            let rule = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            let id = be_u64("transaction hit", &v)?;
+            Ok((rule, id))
+        })
+        .collect()
+}
+
+/// The newest alerts (at most `limit` ids, newest first) whose firing match
+/// involved `party` (an address, account or organisation id).
+pub fn party_alerts(store: &Store, party: &str, limit: usize) -> Result<Vec<u64>, EngineError> {
+    let prefix = key::party_alerts(&party.to_lowercase());
+    store
+        .scan(STATE, &prefix, None, true, limit)?
+        .into_iter()
+        .map(|(k, _)| be_u64("party alert key", k.get(prefix.len()..).unwrap_or_default()))
+        .collect()
+}
+
+/// Every transaction the alerts of rule `rule` matched, each once, in hash
+/// order: read from the rule's links, so the cost follows its hits, not
+/// the number of alerts.
+pub fn rule_transactions(store: &Store, rule: &str) -> Result<Vec<String>, EngineError> {
+    let prefix = key::rule_links(rule);
+    Ok(store
+        .scan(STATE, &prefix, None, false, usize::MAX)?
+        .into_iter()
+        .map(|(k, _)| String::from_utf8_lossy(&k[prefix.len()..]).into_owned())
+        .collect())
+}
+
+/// The chain positions (`records::seq`) of every transaction the
+/// alerts of rule `rule` matched, ascending.
+pub fn rule_positions(store: &Store, rule: &str) -> Result<Vec<u64>, EngineError> {
+    let prefix = key::rule_links(rule);
+    let mut out = Vec::new();
+    for (k, v) in store.scan(STATE, &prefix, None, false, usize::MAX)? {
+        match v.get(8..16).map(|b| be_u64("rule link position", b)) {
+            Some(seq) => out.push(seq?),
+            // A link whose transaction was not found when it was written.
+            None => {
+                let hash = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+                if let Some(seq) = position(store, &hash)? {
+                    out.push(seq);
+                }
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// The chain position of stored transaction `hash`, if it is stored.
+pub(crate) fn position(store: &Store, hash: &str) -> Result<Option<u64>, EngineError> {
+    let Ok(h) = chain::hexbytes::decode_fixed::<32>("hash", hash) else {
+        return Ok(None);
+    };
+    Ok(store.transaction(&h)?.map(|t| seq(t.height, t.index)))
+}
+
+/// Alerts rule `id` has opened.
+pub fn alerts_opened(store: &Store, id: &str) -> Result<u64, EngineError> {
+    state_u64(store, &key::alerts_opened(id))
+}
+
+/// Transactions matched by rule `id` so far.
+pub fn hits(store: &Store, id: &str) -> Result<u64, EngineError> {
+    state_u64(store, &key::hits(id))
+}
+
+/// Alert `id`, if there is one.
+pub fn alert(store: &Store, id: u64) -> Result<Option<Alert>, EngineError> {
+    match store.read(ALERTS, &be64(id))? {
+        None => Ok(None),
+        Some(b) => Ok(Some(
+            serde_json::from_slice(&b).map_err(|e| corrupt(format!("alert {id}"), e))?,
+        )),
+    }
+}
+
+/// Up to `limit` alerts in id order from id `from` (inclusive; `None`: the
+/// first), or in reverse id order from `from` down when `newest_first`
+/// (`None`: the newest). Readers page through alerts with this, so that
+/// none decodes the family's keys itself.
+pub fn alerts_from(
+    store: &Store,
+    from: Option<u64>,
+    newest_first: bool,
+    limit: usize,
+) -> Result<Vec<Alert>, EngineError> {
+    let from = from.map(be64);
+    store
+        .scan(
+            ALERTS,
+            b"",
+            from.as_ref().map(|k| k.as_slice()),
+            newest_first,
+            limit,
+        )?
+        .into_iter()
+        .map(|(k, v)| {
+            let id = be_u64("alert key", &k)?;
+            let a: Alert =
+                serde_json::from_slice(&v).map_err(|e| corrupt(format!("alert {id}"), e))?;
+            if a.id != id {
+                return Err(corrupt(
+                    format!("alert {id}"),
+                    format!("holds alert {}", a.id),
+                ));
+            }
+            Ok(a)
+        })
+        .collect()
+}
+
+/// Every alert, in id order (for tests and exports).
+pub fn all_alerts(store: &Store) -> Result<Vec<Alert>, EngineError> {
+    store
+        .scan(ALERTS, b"", None, false, usize::MAX)?
+        .into_iter()
+        .map(|(k, v)| serde_json::from_slice(&v).map_err(|e| corrupt(format!("alert {k:?}"), e)))
+        .collect()
+}
+
+/// The outbox entries of `channel`, oldest first.
+pub fn outbox(store: &Store, channel: &str) -> Result<Vec<OutboxEntry>, EngineError> {
+    store
+        .scan(OUTBOX, &keyed(channel, ""), None, false, usize::MAX)?
+        .into_iter()
+        .map(|(_, v)| serde_json::from_slice(&v).map_err(|e| corrupt("outbox entry", e)))
+        .collect()
+}
+
+/// One stored version of a rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleVersion {
+    /// The rule id.
+    pub id: String,
+    /// Version, from 1.
+    pub version: u32,
+    /// The rule's TOML text.
+    pub text: String,
+    /// `file` (loaded from the rules directory at start) or `api`.
+    pub source: String,
+    /// Who saved it (`policies` for files).
+    pub author: String,
+    /// When (ms since the epoch).
+    pub at_ms: i64,
+}
+
+/// Every version of rule `id`, oldest first.
+pub fn rule_versions(store: &Store, id: &str) -> Result<Vec<RuleVersion>, EngineError> {
+    store
+        .scan(RULE_VERSIONS, &keyed(id, ""), None, false, usize::MAX)?
+        .into_iter()
+        .map(|(_, v)| serde_json::from_slice(&v).map_err(|e| corrupt("rule version", e)))
+        .collect()
+}
+
+/// The latest version of every rule, by id.
+pub fn latest_rules(store: &Store) -> Result<BTreeMap<String, RuleVersion>, EngineError> {
+    let mut out = BTreeMap::new();
+    for (_, v) in store.scan(RULE_VERSIONS, b"", None, false, usize::MAX)? {
+        let r: RuleVersion = serde_json::from_slice(&v).map_err(|e| corrupt("rule version", e))?;
+        out.insert(r.id.clone(), r);
+    }
+    Ok(out)
+}
+
+/// The op that stores `v`.
+pub(crate) fn version_op(v: &RuleVersion) -> Result<Op, EngineError> {
+    let mut k = keyed(&v.id, "");
+    k.extend_from_slice(&v.version.to_be_bytes());
+    let body = serde_json::to_vec(v).map_err(|e| corrupt("rule version", e))?;
+    Ok(Op::Put(RULE_VERSIONS, k, body))
 }

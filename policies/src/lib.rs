@@ -15,15 +15,19 @@
 //!   the API.
 //! - [`deliver`]: one sender per channel (webhook with Standard Webhooks
 //!   signatures, DingTalk, WeCom) takes its outbox in order, at least once.
+//! - [`family`]: the policy records in the store (families, keys, codecs,
+//!   readers), which the others share; [`error`]: why they stop.
 //!
-//! Data flow: store (verified blocks, sealed records) → `records::block_docs`
-//! (each transaction in the clear, as the index reads it too) → every enabled rule → alerts and
-//! outbox entries → the policy families ([`family`]) → senders → receivers.
+//! Data flow: store (verified blocks, sealed records) →
+//! `records::block_docs` (each transaction in the clear, as the index reads
+//! it too) → every enabled rule → alerts and outbox entries → the policy
+//! families ([`family`]) → senders → receivers.
 
 pub mod alert;
 pub mod context;
 pub mod deliver;
 pub mod engine;
+pub mod error;
 pub mod family;
 pub mod manage;
 pub mod metrics;

@@ -2,15 +2,17 @@
 //! each change is checked, written under the policy lock and kept in the
 //! alert's history or as a new rule version.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
 use store::{Op, Store};
 
 use crate::alert::{Alert, AlertState, HistoryEntry, Silence};
-use crate::engine::{EngineError, alert, corrupt, keyed, now_ms};
+use crate::error::{EngineError, corrupt};
+use crate::family::{
+    RuleVersion, alert, key, keyed, latest_rules, rule_versions, state_u64, version_op,
+};
 use crate::rule::{Rule, RuleError, parse_one};
+use records::time::now_ms;
 
 /// Why a change was refused.
 #[derive(Debug, thiserror::Error)]
@@ -181,8 +183,6 @@ pub fn assign(
     Ok(a)
 }
 
-const KEY_SILENCE_SEQ: &[u8] = b"silence_seq";
-
 /// Mutes the notifications of `rule` (or of one key of it) from now for
 /// `minutes`.
 pub fn silence(
@@ -203,7 +203,7 @@ pub fn silence(
     }
     let lock = crate::family::lock(store);
     let _held = lock.hold();
-    let seq = crate::engine::state_u64(store, KEY_SILENCE_SEQ)? + 1;
+    let seq = state_u64(store, key::SILENCE_SEQ)? + 1;
     let now = now_ms();
     let s = Silence {
         id: seq,
@@ -219,7 +219,7 @@ pub fn silence(
         Op::Put(crate::family::SILENCES, seq.to_be_bytes().to_vec(), v),
         Op::Put(
             crate::family::STATE,
-            KEY_SILENCE_SEQ.to_vec(),
+            key::SILENCE_SEQ.to_vec(),
             seq.to_be_bytes().to_vec(),
         ),
     ])?;
@@ -253,58 +253,6 @@ pub fn silences(store: &Store) -> Result<Vec<Silence>, ManageError> {
         .collect()
 }
 
-/// One stored version of a rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RuleVersion {
-    /// The rule id.
-    pub id: String,
-    /// Version, from 1.
-    pub version: u32,
-    /// The rule's TOML text.
-    pub text: String,
-    /// `file` (loaded from the rules directory at start) or `api`.
-    pub source: String,
-    /// Who saved it (`policies` for files).
-    pub author: String,
-    /// When (ms since the epoch).
-    pub at_ms: i64,
-}
-
-/// Every version of rule `id`, oldest first.
-pub fn rule_versions(store: &Store, id: &str) -> Result<Vec<RuleVersion>, ManageError> {
-    store
-        .scan(
-            crate::family::RULE_VERSIONS,
-            &keyed(id, ""),
-            None,
-            false,
-            usize::MAX,
-        )?
-        .into_iter()
-        .map(|(_, v)| serde_json::from_slice(&v).map_err(|e| corrupt("rule version", e).into()))
-        .collect()
-}
-
-/// The latest version of every rule, by id.
-pub fn latest_rules(store: &Store) -> Result<BTreeMap<String, RuleVersion>, ManageError> {
-    let mut out = BTreeMap::new();
-    for (_, v) in store.scan(crate::family::RULE_VERSIONS, b"", None, false, usize::MAX)? {
-        let r: RuleVersion = serde_json::from_slice(&v).map_err(|e| corrupt("rule version", e))?;
-        out.insert(r.id.clone(), r);
-    }
-    Ok(out)
-}
-
-pub(crate) const KEY_RULES_GENERATION: &[u8] = b"rules_generation";
-
-/// The op that stores `v`.
-pub(crate) fn version_op(v: &RuleVersion) -> Result<Op, EngineError> {
-    let mut k = keyed(&v.id, "");
-    k.extend_from_slice(&v.version.to_be_bytes());
-    let body = serde_json::to_vec(v).map_err(|e| corrupt("rule version", e))?;
-    Ok(Op::Put(crate::family::RULE_VERSIONS, k, body))
-}
-
 /// Saves `text` (one `[[rule]]`) as the rule's next version; the engine
 /// runs it from its next block. The rule must compile.
 pub fn save_rule(store: &Store, text: &str, author: &str) -> Result<RuleVersion, ManageError> {
@@ -327,12 +275,12 @@ pub fn save_rule(store: &Store, text: &str, author: &str) -> Result<RuleVersion,
         author: author.to_string(),
         at_ms: now_ms(),
     };
-    let generation = crate::engine::state_u64(store, KEY_RULES_GENERATION)? + 1;
+    let generation = state_u64(store, key::RULES_GENERATION)? + 1;
     store.write(&[
         version_op(&v)?,
         Op::Put(
             crate::family::STATE,
-            KEY_RULES_GENERATION.to_vec(),
+            key::RULES_GENERATION.to_vec(),
             generation.to_be_bytes().to_vec(),
         ),
     ])?;

@@ -14,7 +14,7 @@ use axum::http::HeaderMap;
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
 use policies::deliver::{Channel, ChannelConfig, ChannelKind, Sender};
-use policies::engine::{all_alerts, outbox};
+use policies::family::{all_alerts, outbox};
 use policies::{Engine, Watchlists};
 use sha2::Sha256;
 use store::Store;
@@ -166,7 +166,7 @@ async fn a_receiver_down_then_up_gets_every_alert_in_order_with_stable_ids() {
         outbox(&store, "compliance-webhook").unwrap().len(),
         queued.len()
     );
-    let first = policies::engine::alert(&store, all_alerts(&store).unwrap()[0].id)
+    let first = policies::family::alert(&store, all_alerts(&store).unwrap()[0].id)
         .unwrap()
         .unwrap();
     assert!(
@@ -452,7 +452,7 @@ async fn an_https_receiver_is_reached_only_through_a_trusted_ca() {
         outbox(&store, "compliance-webhook").unwrap().len(),
         queued.len()
     );
-    let first = policies::engine::alert(&store, all_alerts(&store).unwrap()[0].id)
+    let first = policies::family::alert(&store, all_alerts(&store).unwrap()[0].id)
         .unwrap()
         .unwrap();
     let failed = first

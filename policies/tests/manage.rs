@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use policies::alert::AlertState;
-use policies::engine::{all_alerts, outbox};
+use policies::family::{all_alerts, outbox};
 use policies::manage::{self, Action, ManageError};
 use policies::{Engine, Watchlists};
 use store::Store;
@@ -119,7 +119,7 @@ fn lifecycle_silences_and_rule_versions() {
     let off = manage::set_enabled(&store, "round-trip", false, "admin").unwrap();
     assert_eq!(off.version, 2);
     assert!(off.text.contains("enabled = false"), "{}", off.text);
-    let versions = manage::rule_versions(&store, "round-trip").unwrap();
+    let versions = policies::family::rule_versions(&store, "round-trip").unwrap();
     assert_eq!(versions.len(), 2);
     assert_eq!(versions[0].source, "file");
 
@@ -182,7 +182,7 @@ fn lifecycle_silences_and_rule_versions() {
     );
     // Expired silences no longer mute.
     let s = manage::expire_silence(&store, s.id).unwrap();
-    assert!(!s.mutes("listed-party", "", policies::engine::now_ms() + 1));
+    assert!(!s.mutes("listed-party", "", records::time::now_ms() + 1));
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use devnet::workload::{Finding, PrivacyClass};
-use policies::engine::all_alerts;
+use policies::family::all_alerts;
 use policies::rule::{builtin, load_dir};
 use policies::{Engine, Watchlists};
 use store::Store;
@@ -123,7 +123,7 @@ fn each_rule_fires_on_exactly_what_the_generator_planted_and_a_restart_changes_n
     }
     // Every alert queued its notification in the outbox.
     let alerts = all_alerts(&store).unwrap();
-    let queued = policies::engine::outbox(&store, "compliance-webhook").unwrap();
+    let queued = policies::family::outbox(&store, "compliance-webhook").unwrap();
     let notifying = alerts
         .iter()
         .filter(|a| !a.rule.contains("envelope") && a.rule != "not-wrapped-for-regulator")

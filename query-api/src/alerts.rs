@@ -318,7 +318,7 @@ impl SilenceNode {
     }
     /// Whether it mutes now.
     async fn active(&self) -> bool {
-        let now = policies::engine::now_ms();
+        let now = records::time::now_ms();
         (self.0.starts_ms..self.0.ends_ms).contains(&now)
     }
     /// Who made it.
@@ -373,8 +373,8 @@ pub struct RuleVersionInfo {
     pub text: String,
 }
 
-impl From<manage::RuleVersion> for RuleVersionInfo {
-    fn from(v: manage::RuleVersion) -> Self {
+impl From<policies::family::RuleVersion> for RuleVersionInfo {
+    fn from(v: policies::family::RuleVersion) -> Self {
         Self {
             version: v.version,
             source: v.source,
@@ -437,7 +437,7 @@ impl AlertQuery {
             };
             'scan: loop {
                 let chunk =
-                    policies::engine::alerts_from(&st.store, from, true, 512).map_err(internal)?;
+                    policies::family::alerts_from(&st.store, from, true, 512).map_err(internal)?;
                 let Some(last_id) = chunk.last().map(|a| a.id) else {
                     break;
                 };
@@ -471,7 +471,7 @@ impl AlertQuery {
     async fn alert(&self, ctx: &Context<'_>, id: u64) -> Result<Option<AlertNode>> {
         let st = state(ctx)?.clone();
         blocking(move || {
-            Ok(policies::engine::alert(&st.store, id)
+            Ok(policies::family::alert(&st.store, id)
                 .map_err(internal)?
                 .map(AlertNode))
         })
@@ -482,7 +482,7 @@ impl AlertQuery {
     async fn rules(&self, ctx: &Context<'_>) -> Result<Vec<RuleInfo>> {
         let st = state(ctx)?.clone();
         blocking(move || {
-            let latest = manage::latest_rules(&st.store).map_err(internal)?;
+            let latest = policies::family::latest_rules(&st.store).map_err(internal)?;
             let mut out = Vec::new();
             for (id, v) in latest {
                 let Ok(r) =
@@ -491,8 +491,8 @@ impl AlertQuery {
                     continue;
                 };
                 out.push(RuleInfo {
-                    hits: policies::engine::hits(&st.store, &id).map_err(internal)?,
-                    alerts: policies::engine::alerts_opened(&st.store, &id).map_err(internal)?,
+                    hits: policies::family::hits(&st.store, &id).map_err(internal)?,
+                    alerts: policies::family::alerts_opened(&st.store, &id).map_err(internal)?,
                     id,
                     title: r.spec.title,
                     description: r.spec.description,
@@ -513,8 +513,8 @@ impl AlertQuery {
     async fn rule_versions(&self, ctx: &Context<'_>, id: String) -> Result<Vec<RuleVersionInfo>> {
         let st = state(ctx)?.clone();
         blocking(move || {
-            Ok(manage::rule_versions(&st.store, &id)
-                .map_err(manage_error)?
+            Ok(policies::family::rule_versions(&st.store, &id)
+                .map_err(internal)?
                 .into_iter()
                 .map(RuleVersionInfo::from)
                 .collect())
@@ -716,7 +716,7 @@ impl AlertSubscription {
             None => {
                 let st = st.clone();
                 blocking(move || {
-                    policies::engine::alerts_from(&st.store, None, true, 1).map_err(internal)
+                    policies::family::alerts_from(&st.store, None, true, 1).map_err(internal)
                 })
                 .await?
                 .first()
@@ -757,7 +757,7 @@ fn alert_stream(
             let from = f.after + 1;
             let store = f.st.store.clone();
             let chunk = tokio::task::spawn_blocking(move || {
-                policies::engine::alerts_from(&store, Some(from), false, 256)
+                policies::family::alerts_from(&store, Some(from), false, 256)
             })
             .await
             .ok()?

@@ -236,7 +236,7 @@ impl TransactionFilter {
     pub(crate) fn to_filter_in(&self, store: &Store) -> Result<Filter> {
         let mut f = self.to_filter()?;
         if let Some(rule) = &self.rule_hit {
-            f.positions = Some(policies::engine::rule_positions(store, rule).map_err(internal)?);
+            f.positions = Some(policies::family::rule_positions(store, rule).map_err(internal)?);
         }
         Ok(f)
     }
@@ -369,7 +369,7 @@ impl Transaction {
         let st = state(ctx)?.clone();
         let hash = self.hash_hex();
         blocking(move || {
-            Ok(policies::engine::rules_hit(&st.store, &hash)
+            Ok(policies::family::rules_hit(&st.store, &hash)
                 .map_err(internal)?
                 .into_iter()
                 .map(|(rule, alert_id)| RuleHit { rule, alert_id })

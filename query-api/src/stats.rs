@@ -514,10 +514,10 @@ impl Account {
         let st = state(ctx)?.clone();
         let party = self.address.clone();
         blocking(move || {
-            let ids = policies::engine::party_alerts(&st.store, &party, first).map_err(internal)?;
+            let ids = policies::family::party_alerts(&st.store, &party, first).map_err(internal)?;
             let mut out = Vec::with_capacity(ids.len());
             for id in ids {
-                if let Some(a) = policies::engine::alert(&st.store, id).map_err(internal)? {
+                if let Some(a) = policies::family::alert(&st.store, id).map_err(internal)? {
                     out.push(crate::alerts::AlertNode(a));
                 }
             }

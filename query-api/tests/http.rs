@@ -1182,7 +1182,7 @@ async fn alerts_pages_roles_lifecycle_rules_and_subscription() {
     let pdir = tempfile::tempdir().unwrap();
     let mut engine = policy_engine(&s, pdir.path());
     engine.catch_up().unwrap();
-    let all = policies::engine::all_alerts(&store).unwrap();
+    let all = policies::family::all_alerts(&store).unwrap();
     assert!(all.len() > 10, "{} alerts", all.len());
 
     // Pages of 7, newest first, to the end: every alert once.
@@ -1257,7 +1257,7 @@ async fn alerts_pages_roles_lifecycle_rules_and_subscription() {
         .map(|e| e["node"]["hash"].as_str().unwrap().to_string())
         .collect();
     found.sort();
-    let want = policies::engine::rule_transactions(&store, &target.rule).unwrap();
+    let want = policies::family::rule_transactions(&store, &target.rule).unwrap();
     assert!(!want.is_empty());
     assert_eq!(found, want);
 
@@ -1339,10 +1339,10 @@ async fn alerts_pages_roles_lifecycle_rules_and_subscription() {
     let structuring = rules.iter().find(|r| r["id"] == "structuring").unwrap();
     assert_eq!(
         structuring["hits"].as_u64().unwrap(),
-        policies::engine::hits(&store, "structuring").unwrap()
+        policies::family::hits(&store, "structuring").unwrap()
     );
     // Each rule's alert count is the number of its alerts.
-    let every = policies::engine::all_alerts(&store).unwrap();
+    let every = policies::family::all_alerts(&store).unwrap();
     for r in rules {
         let n = every.iter().filter(|a| a.rule == r["id"]).count() as u64;
         assert_eq!(r["alerts"].as_u64().unwrap(), n, "{r}");
@@ -1385,7 +1385,7 @@ async fn alerts_pages_roles_lifecycle_rules_and_subscription() {
     .unwrap();
     s.advance(30);
     engine.catch_up().unwrap();
-    let now = policies::engine::all_alerts(&store).unwrap();
+    let now = policies::family::all_alerts(&store).unwrap();
     let new: Vec<u64> = now
         .iter()
         .map(|a| a.id)
