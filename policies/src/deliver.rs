@@ -786,37 +786,95 @@ fn record_attempt(
     Ok(())
 }
 
+/// Dead letters moved back to the outbox per write.
+const REPLAY_PAGE: usize = 1_000;
+
 /// Moves every dead letter of `channel` back to its outbox, due now;
 /// returns how many.
 pub fn replay_dead_letters(store: &Store, channel: &str) -> Result<usize, EngineError> {
     let lock = crate::family::lock(store);
     let _held = lock.hold();
     let prefix = keyed(channel, "");
-    let dead = store.scan(
-        crate::family::DEAD_LETTERS,
-        &prefix,
-        None,
-        false,
-        usize::MAX,
-    )?;
-    let mut ops = Vec::new();
     let now = now_ms();
-    for (k, v) in &dead {
-        let mut e: OutboxEntry =
-            serde_json::from_slice(v).map_err(|e| corrupt("dead letter", e))?;
-        e.next_attempt_ms = now;
-        e.created_ms = now;
-        let v = serde_json::to_vec(&e).map_err(|e| corrupt("dead letter", e))?;
-        ops.push(Op::Delete(crate::family::DEAD_LETTERS, k.clone()));
-        ops.push(Op::Put(crate::family::OUTBOX, k.clone(), v));
+    let mut moved = 0;
+    // A page at a time, each page one write that takes its letters out of
+    // the dead letters: the next page starts at the prefix again.
+    loop {
+        let dead = store.scan(
+            crate::family::DEAD_LETTERS,
+            &prefix,
+            None,
+            false,
+            REPLAY_PAGE,
+        )?;
+        if dead.is_empty() {
+            return Ok(moved);
+        }
+        let mut ops = Vec::with_capacity(2 * dead.len());
+        for (k, v) in &dead {
+            let mut e: OutboxEntry =
+                serde_json::from_slice(v).map_err(|e| corrupt("dead letter", e))?;
+            e.next_attempt_ms = now;
+            e.created_ms = now;
+            let v = serde_json::to_vec(&e).map_err(|e| corrupt("dead letter", e))?;
+            ops.push(Op::Delete(crate::family::DEAD_LETTERS, k.clone()));
+            ops.push(Op::Put(crate::family::OUTBOX, k.clone(), v));
+        }
+        store.write(&ops)?;
+        moved += dead.len();
     }
-    store.write(&ops)?;
-    Ok(dead.len())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_dead_letter_is_replayed_a_page_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let n = REPLAY_PAGE * 2 + 7;
+        let entry = |i: usize| OutboxEntry {
+            message_id: format!("m{i}"),
+            alert_id: i as u64,
+            event: "alert.opened".into(),
+            created_ms: 0,
+            attempts: 9,
+            next_attempt_ms: 0,
+            last_error: Some("down".into()),
+        };
+        let mut ops: Vec<Op> = (0..n)
+            .map(|i| {
+                let mut k = keyed("hook", "");
+                k.extend_from_slice(&(i as u64).to_be_bytes());
+                Op::Put(
+                    crate::family::DEAD_LETTERS,
+                    k,
+                    serde_json::to_vec(&entry(i)).unwrap(),
+                )
+            })
+            .collect();
+        // Another channel's dead letter stays.
+        ops.push(Op::Put(
+            crate::family::DEAD_LETTERS,
+            keyed("other", "x"),
+            serde_json::to_vec(&entry(0)).unwrap(),
+        ));
+        store.write(&ops).unwrap();
+        assert_eq!(replay_dead_letters(&store, "hook").unwrap(), n);
+        let outbox = crate::family::outbox(&store, "hook").unwrap();
+        assert_eq!(outbox.len(), n);
+        assert!(
+            outbox
+                .iter()
+                .all(|e| e.next_attempt_ms > 0 && e.created_ms > 0)
+        );
+        let left = store
+            .scan(crate::family::DEAD_LETTERS, b"", None, false, 10)
+            .unwrap();
+        assert_eq!(left.len(), 1, "only the other channel's");
+        assert_eq!(replay_dead_letters(&store, "hook").unwrap(), 0);
+    }
 
     fn config(kind: ChannelKind, url: &str) -> ChannelConfig {
         ChannelConfig {

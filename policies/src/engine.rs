@@ -20,8 +20,8 @@ use crate::context::tx_value;
 pub use crate::error::EngineError;
 use crate::error::corrupt;
 use crate::family::{
-    RuleVersion, all_alerts, be_u64, be64, checkpoint, key, keyed, latest_rules, position,
-    rule_versions, state_u64, version_op,
+    RuleVersion, SCAN_PAGE, alerts_from, be_u64, be64, checkpoint, for_each_page, key, keyed,
+    latest_rules, position, rule_versions, state_u64, version_op,
 };
 use crate::rule::{Rule, Trigger};
 use crate::watchlist::Watchlists;
@@ -53,9 +53,6 @@ pub struct EngineStats {
 
 /// Findings turned into alerts per block at most.
 const FINDINGS_PER_BLOCK: usize = 1_000;
-
-/// Store entries read per page when scanning.
-const SCAN_PAGE: usize = 4_096;
 
 /// The store key of a window.
 fn window_name(wk: &WindowKey) -> Vec<u8> {
@@ -176,33 +173,23 @@ impl Engine {
     fn restore_windows(&mut self) -> Result<(), EngineError> {
         let mut removed = Removed::default();
         let mut windows = Windows::new(self.windows.cap());
-        let mut after: Option<Vec<u8>> = None;
-        loop {
-            let page = self.store.scan(
-                crate::family::STATE,
-                key::WINDOWS,
-                after.as_deref(),
-                false,
-                SCAN_PAGE,
-            )?;
-            let Some((last, _)) = page.last() else { break };
-            // The scan starts at its key, inclusive: the next page starts
-            // just past the last key read.
-            let mut next = last.clone();
-            next.push(0);
-            after = Some(next);
-            let full = page.len() == SCAN_PAGE;
-            for (k, v) in page {
-                let (rule, group) = key::parse_window(&k);
-                let w: Window = serde_json::from_slice(&v)
-                    .map_err(|e| corrupt(format!("window {rule}/{group}"), e))?;
-                let window_ms = self.window_ms(&rule);
-                windows.restore((rule, group), w, window_ms, &mut removed);
-            }
-            if !full {
-                break;
-            }
-        }
+        let store = self.store.clone();
+        for_each_page(
+            &store,
+            crate::family::STATE,
+            key::WINDOWS,
+            SCAN_PAGE,
+            |page| {
+                for (k, v) in page {
+                    let (rule, group) = key::parse_window(&k);
+                    let w: Window = serde_json::from_slice(&v)
+                        .map_err(|e| corrupt(format!("window {rule}/{group}"), e))?;
+                    let window_ms = self.window_ms(&rule);
+                    windows.restore((rule, group), w, window_ms, &mut removed);
+                }
+                Ok(())
+            },
+        )?;
         self.windows = windows;
         self.windows_loaded = true;
         let ops: Vec<Op> = removed.evicted.iter().map(window_delete).collect();
@@ -980,33 +967,39 @@ fn backfill_rule_links(store: &Store) -> Result<(), EngineError> {
     {
         return Ok(());
     }
-    let mut ops = Vec::new();
     let mut filled = 0usize;
-    for (k, v) in store.scan(crate::family::STATE, key::TX_LINKS, None, false, usize::MAX)? {
-        let Some((hash, rule)) = key::parse_tx_link(&k) else {
-            continue;
-        };
-        let mut v = v;
-        if let Some(seq) = position(store, &hash)? {
-            v.extend_from_slice(&seq.to_be_bytes());
-        }
-        ops.push(Op::Put(
-            crate::family::STATE,
-            key::rule_link(&rule, &hash),
-            v,
-        ));
-        filled += 1;
-        if ops.len() >= 50_000 {
-            store.write(&ops)?;
-            ops.clear();
-        }
-    }
-    ops.push(Op::Put(
+    // A page of links at a time, each page one write (a crash redoes the
+    // same writes: the marker is written last).
+    for_each_page(
+        store,
+        crate::family::STATE,
+        key::TX_LINKS,
+        SCAN_PAGE,
+        |page| {
+            let mut ops = Vec::with_capacity(page.len());
+            for (k, v) in page {
+                let Some((hash, rule)) = key::parse_tx_link(&k) else {
+                    continue;
+                };
+                let mut v = v;
+                if let Some(seq) = position(store, &hash)? {
+                    v.extend_from_slice(&seq.to_be_bytes());
+                }
+                ops.push(Op::Put(
+                    crate::family::STATE,
+                    key::rule_link(&rule, &hash),
+                    v,
+                ));
+            }
+            filled += ops.len();
+            Ok(store.write(&ops)?)
+        },
+    )?;
+    store.write(&[Op::Put(
         crate::family::STATE,
         key::RULE_LINKS_FILLED.to_vec(),
         Vec::new(),
-    ));
-    store.write(&ops)?;
+    )])?;
     if filled > 0 {
         tracing::info!(
             links = filled,
@@ -1026,8 +1019,16 @@ fn backfill_alert_counts(store: &Store) -> Result<(), EngineError> {
         return Ok(());
     }
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    for a in all_alerts(store)? {
-        *counts.entry(a.rule).or_default() += 1;
+    let mut from = Some(0);
+    while let Some(first) = from {
+        let page = alerts_from(store, Some(first), false, SCAN_PAGE)?;
+        from = page
+            .last()
+            .filter(|_| page.len() == SCAN_PAGE)
+            .map(|a| a.id + 1);
+        for a in page {
+            *counts.entry(a.rule).or_default() += 1;
+        }
     }
     let mut ops: Vec<Op> = counts
         .iter()
@@ -1053,7 +1054,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::family::{alerts_opened, rule_transactions};
+    use crate::family::{alerts_opened, all_alerts, rule_transactions};
 
     fn hashes(range: std::ops::Range<u32>) -> Vec<String> {
         range.map(|i| format!("0x{i:064x}")).collect()

@@ -25,6 +25,14 @@ pub enum EngineError {
         /// Why.
         reason: String,
     },
+    /// A read would pass a bound of the records (they grow with the chain).
+    #[error("more than {limit} {what}: narrow the request")]
+    TooMany {
+        /// What was counted.
+        what: String,
+        /// The bound.
+        limit: usize,
+    },
     /// The engine's evaluation panicked: a bug of the engine, not of the
     /// data; nothing of the block was written.
     #[error("bug: the rule engine panicked ({0}); the block was not evaluated, please report it")]

@@ -204,30 +204,92 @@ pub fn party_alerts(store: &Store, party: &str, limit: usize) -> Result<Vec<u64>
         .collect()
 }
 
+/// Store entries read per page when a reader walks a prefix.
+pub(crate) const SCAN_PAGE: usize = 4_096;
+
+/// The most transactions a rule's links are read for at once (`ruleHit`):
+/// links grow with a rule's hits over history, so a reader refuses past
+/// this many rather than hold them all.
+pub const MAX_RULE_LINKS: usize = 1_000_000;
+
+/// Walks the entries of `family` under `prefix` in key order, a page of at
+/// most `page` entries at a time, handing each page to `f` (which may
+/// write: the next page starts after the last key handed over).
+pub(crate) fn for_each_page(
+    store: &Store,
+    family: Family,
+    prefix: &[u8],
+    page: usize,
+    mut f: impl FnMut(Vec<store::Entry>) -> Result<(), EngineError>,
+) -> Result<(), EngineError> {
+    let mut after: Option<Vec<u8>> = None;
+    loop {
+        let entries = store.scan(family, prefix, after.as_deref(), false, page)?;
+        let Some((last, _)) = entries.last() else {
+            return Ok(());
+        };
+        // The scan starts at its key, inclusive: the next page starts just
+        // past the last key read.
+        let mut next = last.clone();
+        next.push(0);
+        after = Some(next);
+        let full = entries.len() == page;
+        f(entries)?;
+        if !full {
+            return Ok(());
+        }
+    }
+}
+
+/// The links of rule `rule`, at most [`MAX_RULE_LINKS`] of them.
+fn rule_links(store: &Store, rule: &str) -> Result<Vec<store::Entry>, EngineError> {
+    rule_links_at_most(store, rule, MAX_RULE_LINKS)
+}
+
+/// The links of rule `rule` (hash, value), at most `limit` of them.
+fn rule_links_at_most(
+    store: &Store,
+    rule: &str,
+    limit: usize,
+) -> Result<Vec<store::Entry>, EngineError> {
+    let prefix = key::rule_links(rule);
+    let mut out = Vec::new();
+    for_each_page(store, STATE, &prefix, SCAN_PAGE, |page| {
+        if out.len() + page.len() > limit {
+            return Err(EngineError::TooMany {
+                what: format!("transactions matched by rule {rule}"),
+                limit,
+            });
+        }
+        out.extend(
+            page.into_iter()
+                .map(|(k, v)| (k[prefix.len()..].to_vec(), v)),
+        );
+        Ok(())
+    })?;
+    Ok(out)
+}
+
 /// Every transaction the alerts of rule `rule` matched, each once, in hash
 /// order: read from the rule's links, so the cost follows its hits, not
-/// the number of alerts.
+/// the number of alerts (at most [`MAX_RULE_LINKS`]; more is an error).
 pub fn rule_transactions(store: &Store, rule: &str) -> Result<Vec<String>, EngineError> {
-    let prefix = key::rule_links(rule);
-    Ok(store
-        .scan(STATE, &prefix, None, false, usize::MAX)?
+    Ok(rule_links(store, rule)?
         .into_iter()
-        .map(|(k, _)| String::from_utf8_lossy(&k[prefix.len()..]).into_owned())
+        .map(|(hash, _)| String::from_utf8_lossy(&hash).into_owned())
         .collect())
 }
 
 /// The chain positions (`records::seq`) of every transaction the
-/// alerts of rule `rule` matched, ascending.
+/// alerts of rule `rule` matched, ascending (at most [`MAX_RULE_LINKS`]).
 pub fn rule_positions(store: &Store, rule: &str) -> Result<Vec<u64>, EngineError> {
-    let prefix = key::rule_links(rule);
     let mut out = Vec::new();
-    for (k, v) in store.scan(STATE, &prefix, None, false, usize::MAX)? {
+    for (hash, v) in rule_links(store, rule)? {
         match v.get(8..16).map(|b| be_u64("rule link position", b)) {
             Some(seq) => out.push(seq?),
             // A link whose transaction was not found when it was written.
             None => {
-                let hash = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
-                if let Some(seq) = position(store, &hash)? {
+                if let Some(seq) = position(store, &String::from_utf8_lossy(&hash))? {
                     out.push(seq);
                 }
             }
@@ -361,4 +423,39 @@ pub(crate) fn version_op(v: &RuleVersion) -> Result<Op, EngineError> {
     k.extend_from_slice(&v.version.to_be_bytes());
     let body = serde_json::to_vec(v).map_err(|e| corrupt("rule version", e))?;
     Ok(Op::Put(RULE_VERSIONS, k, body))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn link(rule: &str, i: u64) -> Op {
+        Op::Put(
+            STATE,
+            key::rule_link(rule, &format!("0x{i:064x}")),
+            be64(i).to_vec(),
+        )
+    }
+
+    #[test]
+    fn a_rules_links_are_read_by_pages_up_to_their_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        // More than a page, beside another rule's links sharing a prefix.
+        let n = SCAN_PAGE as u64 + 5;
+        let mut ops: Vec<Op> = (0..n).map(|i| link("r", i)).collect();
+        ops.extend((0..3).map(|i| link("r2", i)));
+        store.write(&ops).unwrap();
+        let all = rule_links_at_most(&store, "r", n as usize).unwrap();
+        assert_eq!(all.len() as u64, n, "every page, and only rule r's");
+        assert!(all.windows(2).all(|w| w[0].0 < w[1].0), "in key order");
+        let err = rule_links_at_most(&store, "r", n as usize - 1).unwrap_err();
+        assert!(
+            matches!(err, EngineError::TooMany { limit, .. } if limit == n as usize - 1),
+            "{err}"
+        );
+        assert_eq!(rule_transactions(&store, "r2").unwrap().len(), 3);
+    }
 }

@@ -236,7 +236,11 @@ impl TransactionFilter {
     pub(crate) fn to_filter_in(&self, store: &Store) -> Result<Filter> {
         let mut f = self.to_filter()?;
         if let Some(rule) = &self.rule_hit {
-            f.positions = Some(policies::family::rule_positions(store, rule).map_err(internal)?);
+            let positions = policies::family::rule_positions(store, rule).map_err(|e| match e {
+                policies::EngineError::TooMany { .. } => bad_input(format!("ruleHit: {e}")),
+                e => internal(e),
+            })?;
+            f.positions = Some(positions);
         }
         Ok(f)
     }
