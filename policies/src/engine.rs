@@ -76,6 +76,21 @@ pub struct Versioned {
     pub version: u32,
 }
 
+/// A rule that fired on a transaction of the block being evaluated, kept
+/// until the block's alerts are written under the lock.
+struct Firing {
+    /// The rule's index in the engine's rules.
+    rule: usize,
+    /// The alert key (group key and sub-key).
+    key: String,
+    /// The transactions of the match.
+    hashes: Vec<String>,
+    /// The values that explain it.
+    values: BTreeMap<String, String>,
+    /// The transaction's index in the block's documents.
+    doc: usize,
+}
+
 /// The engine.
 pub struct Engine {
     store: Arc<Store>,
@@ -393,24 +408,26 @@ impl Engine {
     /// commits the result with the new checkpoint.
     pub fn process_docs(&mut self, h: i64, docs: &[TxDoc]) -> Result<(), EngineError> {
         self.maybe_reload_watchlists();
-        let store = self.store.clone();
-        let lock = crate::family::lock(&store);
-        let _held = lock.hold();
+        // Rules, silences and the engine's own windows are read without the
+        // lock: every write of them is one atomic batch, and only the engine
+        // writes windows.
         self.load_rules()?;
         self.load_silences()?;
         if !self.windows_loaded {
             self.restore_windows()?;
         }
-        let mut batch = Batch::new(&self.store)?;
-        let now = now_ms();
+        // Evaluation without the lock: what fires is collected, and the
+        // alerts it touches are read and written under the lock below, as
+        // they stand then (a person may have acknowledged one meanwhile).
+        let mut firings: Vec<Firing> = Vec::new();
         let mut touched: Vec<WindowKey> = Vec::new();
         let mut removed = Removed::default();
-        for d in docs {
+        for (doc, d) in docs.iter().enumerate() {
             self.stats.transactions.fetch_add(1, Ordering::Relaxed);
             let mut ctx = cel::Context::default();
             ctx.add_variable_from_value("tx", tx_value(d));
             ctx.add_variable_from_value("lists", self.lists_value.clone());
-            for vr in &self.rules {
+            for (rule, vr) in self.rules.iter().enumerate() {
                 let r = &vr.rule;
                 if !r.spec.enabled {
                     continue;
@@ -455,17 +472,31 @@ impl Engine {
                     values.extend(explain(d));
                     (f.hashes, values, alert_key)
                 };
-                batch.fire(
-                    vr,
-                    &alert_key,
-                    &hashes,
+                firings.push(Firing {
+                    rule,
+                    key: alert_key,
+                    hashes,
                     values,
-                    d,
-                    now,
-                    &self.silences,
-                    &self.channels,
-                )?;
+                    doc,
+                });
             }
+        }
+        let store = self.store.clone();
+        let lock = crate::family::lock(&store);
+        let _held = lock.hold();
+        let mut batch = Batch::new(&self.store)?;
+        let now = now_ms();
+        for f in firings {
+            batch.fire(
+                &self.rules[f.rule],
+                &f.key,
+                &f.hashes,
+                f.values,
+                &docs[f.doc],
+                now,
+                &self.silences,
+                &self.channels,
+            )?;
         }
         // Findings the node recorded since the last block: one alert each,
         // read from where the last block left off (at most a page a block;
