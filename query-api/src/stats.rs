@@ -247,12 +247,17 @@ async fn top(
                 .search
                 .top_terms(scope.query.as_deref(), plain, *field, ask, rank(by))
                 .map_err(search_error)?;
-            other += t.other_count;
-            error += t.error_bound;
+            other = other.saturating_add(t.other_count);
+            error = error.saturating_add(t.error_bound);
             for b in t.buckets {
                 let e = merged.entry(b.key).or_default();
-                e.0 += b.count;
-                e.1 += b.amount;
+                e.0 = e.0.saturating_add(b.count);
+                // Amounts come from chain data: a sum past 64 bits is
+                // refused, not wrapped.
+                e.1 = e.1.checked_add(b.amount).ok_or_else(|| {
+                    crate::error::ErrorCode::Internal
+                        .error("the amounts of this aggregation overflow 64 bits")
+                })?;
             }
         }
         if let Some(x) = &exclude {

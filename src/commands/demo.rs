@@ -383,23 +383,40 @@ async fn print_status(
     loop {
         tick.tick().await;
         ticks += 1;
-        if let Ok(findings) = store.findings() {
-            for f in findings.iter().skip(seen_findings) {
-                println!(
-                    "  FINDING   block {} from {}: {} ({}); not stored, switched endpoint",
-                    f.height.unwrap_or(-1),
-                    f.endpoint,
-                    f.check,
-                    f.detail
-                );
+        // The store and the index are read on the blocking pool.
+        let (store, stats, index, policy, search) = (
+            store.clone(),
+            stats.clone(),
+            index.clone(),
+            policy.clone(),
+            search.clone(),
+        );
+        let printed = tokio::task::spawn_blocking(move || {
+            let mut seen = seen_findings;
+            if let Ok(findings) = store.findings_from(seen as u64, 1_000) {
+                for (seq, f) in &findings {
+                    println!(
+                        "  FINDING   block {} from {}: {} ({}); not stored, switched endpoint",
+                        f.height.unwrap_or(-1),
+                        f.endpoint,
+                        f.check,
+                        f.detail
+                    );
+                    seen = *seq as usize + 1;
+                }
             }
-            seen_findings = findings.len();
-        }
-        print_line(&store, &stats, index.as_deref(), policy.as_deref());
-        if ticks.is_multiple_of(5)
-            && let Some(s) = &search
-        {
-            print_search(s, &store);
+            print_line(&store, &stats, index.as_deref(), policy.as_deref());
+            if ticks.is_multiple_of(5)
+                && let Some(s) = &search
+            {
+                print_search(s, &store);
+            }
+            seen
+        })
+        .await;
+        match printed {
+            Ok(seen) => seen_findings = seen,
+            Err(e) => tracing::error!(error = %e, "the status printer failed"),
         }
     }
 }
