@@ -732,10 +732,31 @@ impl<'s> Batch<'s> {
         self.counters.insert(name.to_vec(), v);
     }
 
-    fn next(&mut self, name: &[u8]) -> Result<u64, EngineError> {
-        let v = self.counter(name)? + 1;
+    /// Adds `n` to counter `name`; returns the new value.
+    fn add(&mut self, name: &[u8], n: u64) -> Result<u64, EngineError> {
+        let v = self.counter(name)?.saturating_add(n);
         self.set_counter(name, v);
         Ok(v)
+    }
+
+    /// The next number of sequence `name`.
+    fn next(&mut self, name: &[u8]) -> Result<u64, EngineError> {
+        self.add(name, 1)
+    }
+
+    /// Lists `fresh` (transactions new to alert `a`) on it, links them, and
+    /// counts them as the rule's hits; returns how many.
+    fn add_members(
+        &mut self,
+        a: &mut Alert,
+        fresh: Vec<String>,
+        d: &TxDoc,
+    ) -> Result<usize, EngineError> {
+        let added = fresh.len();
+        self.link(a, &fresh, d)?;
+        self.add(&key::hits(&a.rule), added as u64)?;
+        a.add_transactions(fresh);
+        Ok(added)
     }
 
     fn live_alert(&mut self, key: &[u8]) -> Result<Option<Alert>, EngineError> {
@@ -780,12 +801,7 @@ impl<'s> Batch<'s> {
                 self.alerts.insert(a.id, a);
             } else {
                 let fresh = self.new_members(&a, hashes)?;
-                let added = fresh.len();
-                self.link(&a, &fresh, d)?;
-                a.add_transactions(fresh);
-                let hits = key::hits(&r.spec.id);
-                let n = self.counter(&hits)? + added as u64;
-                self.set_counter(&hits, n);
+                let added = self.add_members(&mut a, fresh, d)?;
                 a.last_seen_ms = a.last_seen_ms.max(d.time_ms);
                 a.last_height = d.height;
                 a.updated_ms = now;
@@ -845,12 +861,7 @@ impl<'s> Batch<'s> {
             deliveries: Vec::new(),
         };
         let fresh = a.unlisted_of(hashes);
-        let added = fresh.len();
-        self.link(&a, &fresh, d)?;
-        a.add_transactions(fresh);
-        let hits = key::hits(&r.spec.id);
-        let n = self.counter(&hits)? + added as u64;
-        self.set_counter(&hits, n);
+        self.add_members(&mut a, fresh, d)?;
         if let Some(s) = silenced_by {
             a.history.push(HistoryEntry {
                 at_ms: now,
@@ -884,9 +895,7 @@ impl<'s> Batch<'s> {
                 self.ops.push(Op::Put(crate::family::OUTBOX, k, v));
             }
         }
-        let opened = key::alerts_opened(&r.spec.id);
-        let n = self.counter(&opened)? + 1;
-        self.set_counter(&opened, n);
+        self.add(&key::alerts_opened(&r.spec.id), 1)?;
         self.keys.insert(akey, Some(id));
         self.alerts.insert(id, a);
         self.opened += 1;
