@@ -14,18 +14,12 @@ use chain::CryptoSuite;
 use chain::hexbytes::encode0x;
 use devnet::faults::{Fault, FaultKind};
 use devnet::server::{AppState, SharedDevnet, serve};
-use devnet::signer::NodeKey;
-use devnet::workload::{Workload, WorkloadConfig};
-use devnet::{ChainConfig, Devnet};
+use devnet::workload::Workload;
 use ingest::{Ingest, IngestConfig, Trust};
 use privacy::at_rest::RecordSealer;
 use privacy::keyring::Keyring;
-use privacy::keys::PrivateKey;
-use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
 use store::Store;
-
-const TXS_PER_BLOCK: usize = 12;
+use testkit::TXS_PER_BLOCK;
 
 struct Chain {
     devnet: SharedDevnet,
@@ -33,45 +27,20 @@ struct Chain {
     committee: Vec<chain::verify::Sealer>,
 }
 
+/// A chain of `blocks` workload blocks, generated as every test fixture
+/// generates it (`testkit`), shared with a devnet server.
 fn new_chain(seed: u64, blocks: usize) -> Chain {
-    let suite = CryptoSuite::Sm;
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let sealers = (0..4)
-        .map(|_| NodeKey::generate(suite, &mut rng).unwrap())
-        .collect();
-    let config = ChainConfig::new(suite, 4);
-    let mut workload = Workload::new(
-        WorkloadConfig::default(),
-        suite,
-        &config.chain_id,
-        &config.group_id,
-        seed + 1,
-    )
-    .unwrap();
-    let mut devnet = Devnet::new(config, sealers).unwrap();
-    for _ in 0..blocks {
-        let ts = workload.next_timestamp();
-        workload
-            .generate_block(&mut devnet, TXS_PER_BLOCK, ts)
-            .unwrap();
-    }
-    let committee = devnet.committee();
+    let c = testkit::chain(seed, blocks);
+    let committee = c.devnet.committee();
     Chain {
-        devnet: Arc::new(tokio::sync::RwLock::new(devnet)),
-        workload,
+        devnet: Arc::new(tokio::sync::RwLock::new(c.devnet)),
+        workload: c.workload,
         committee,
     }
 }
 
 fn keyring(w: &Workload) -> Keyring {
-    let mut k = Keyring::new();
-    let scalar = w.regulator_key().to_scalar_bytes();
-    k.add(
-        "regulator",
-        PrivateKey::from_scalar_bytes(&*scalar).unwrap(),
-    )
-    .unwrap();
-    k
+    testkit::keyring(w)
 }
 
 /// Serves `devnet` on a fresh port; the server stops when the test ends.

@@ -60,6 +60,18 @@ pub fn chain(seed: u64, blocks: usize) -> Chain {
     workload
         .generate(&mut devnet, blocks, TXS_PER_BLOCK)
         .unwrap();
+    let keyring = keyring(&workload);
+    let sealer = Arc::new(RecordSealer::from_keyring(&keyring).unwrap());
+    Chain {
+        devnet,
+        workload,
+        keyring,
+        sealer,
+    }
+}
+
+/// The regulator's keyring for a workload's chain.
+pub fn keyring(workload: &Workload) -> Keyring {
     let mut keyring = Keyring::new();
     let scalar = workload.regulator_key().to_scalar_bytes();
     keyring
@@ -68,13 +80,7 @@ pub fn chain(seed: u64, blocks: usize) -> Chain {
             PrivateKey::from_scalar_bytes(&*scalar).unwrap(),
         )
         .unwrap();
-    let sealer = Arc::new(RecordSealer::from_keyring(&keyring).unwrap());
-    Chain {
-        devnet,
-        workload,
-        keyring,
-        sealer,
-    }
+    keyring
 }
 
 /// Commits blocks `from..=to` of `chain` into `store`.
