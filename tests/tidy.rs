@@ -1,8 +1,9 @@
 //! Tidiness that keeps the code easy to find one's way in: every Rust file
-//! opens with a `//!` comment saying what it owns, and `ARCHITECTURE.md`'s
-//! code map has a heading for exactly the crates of the workspace.
+//! opens with a `//!` comment saying what it owns, `ARCHITECTURE.md`'s
+//! code map has a heading for exactly the crates of the workspace, and its
+//! dependency table is the manifests' and points one way.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
@@ -109,4 +110,86 @@ fn the_code_map_names_exactly_the_workspace_crates() {
         !text.contains("(in progress)"),
         "ARCHITECTURE.md describes what exists: no \"(in progress)\" marks"
     );
+}
+
+/// Each member's package name and its normal dependencies among the
+/// workspace's packages, from the manifests.
+fn workspace_dependencies() -> BTreeMap<String, BTreeSet<String>> {
+    let manifests: Vec<toml::Table> = members()
+        .iter()
+        .map(|m| {
+            let path = root().join(m).join("Cargo.toml");
+            let text = std::fs::read_to_string(&path).expect("a member's Cargo.toml");
+            text.parse().expect("a member's Cargo.toml parses")
+        })
+        .chain(std::iter::once({
+            let text = std::fs::read_to_string(root().join("Cargo.toml")).expect("Cargo.toml");
+            text.parse().expect("Cargo.toml parses")
+        }))
+        .collect();
+    let name = |m: &toml::Table| -> String {
+        m["package"]["name"]
+            .as_str()
+            .expect("package.name")
+            .to_string()
+    };
+    let names: BTreeSet<String> = manifests.iter().map(name).collect();
+    manifests
+        .iter()
+        .map(|m| {
+            let deps = m
+                .get("dependencies")
+                .and_then(|d| d.as_table())
+                .map(|d| d.keys().filter(|k| names.contains(*k)).cloned().collect())
+                .unwrap_or_default();
+            (name(m), deps)
+        })
+        .collect()
+}
+
+/// `ARCHITECTURE.md`'s dependency table, in its order: (crate, its dependencies).
+fn dependency_table() -> Vec<(String, BTreeSet<String>)> {
+    let text = std::fs::read_to_string(root().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let section = text
+        .split("## Dependencies point one way")
+        .nth(1)
+        .expect("a \"Dependencies point one way\" section");
+    let ticked = |cell: &str| -> BTreeSet<String> {
+        cell.split(',')
+            .filter_map(|c| c.trim().strip_prefix('`')?.strip_suffix('`'))
+            .map(str::to_string)
+            .collect()
+    };
+    section
+        .lines()
+        .take_while(|l| !l.starts_with("## "))
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            // `| crate | deps |` splits into ["", crate, deps, ""].
+            if cells.len() != 4 || !cells[1].starts_with('`') {
+                return None;
+            }
+            let krate = ticked(cells[1]).into_iter().next()?;
+            Some((krate, ticked(cells[2])))
+        })
+        .collect()
+}
+
+#[test]
+fn the_dependency_table_is_the_manifests_and_points_one_way() {
+    let actual = workspace_dependencies();
+    let table = dependency_table();
+    let listed: BTreeMap<String, BTreeSet<String>> = table.iter().cloned().collect();
+    assert_eq!(
+        listed, actual,
+        "ARCHITECTURE.md's dependency table differs from the manifests"
+    );
+    for (i, (krate, deps)) in table.iter().enumerate() {
+        let above: BTreeSet<&String> = table[..i].iter().map(|(k, _)| k).collect();
+        let below: Vec<&String> = deps.iter().filter(|d| !above.contains(d)).collect();
+        assert!(
+            below.is_empty(),
+            "`{krate}` depends on {below:?}, which the table lists below it: dependencies point one way"
+        );
+    }
 }
