@@ -41,6 +41,8 @@ struct Counter {
     stop_at: Option<i64>,
     progress: Arc<Progress>,
     finished: Arc<AtomicU64>,
+    /// The heights the stage has reached, for the test to wait on.
+    seen: tokio::sync::watch::Sender<Option<i64>>,
 }
 
 impl Stage for Counter {
@@ -62,6 +64,7 @@ impl Stage for Counter {
             self.at = Some((next + 2).min(target));
         }
         let at = self.at;
+        self.seen.send_replace(at);
         let next = if self.stop_at.is_some_and(|s| at >= Some(s)) {
             Next::Done
         } else if at < Some(target) {
@@ -95,11 +98,13 @@ async fn a_stage_is_woken_by_commits_and_stops_at_its_height() {
     let store = Arc::new(Store::open(dir.path()).expect("store"));
     let progress = Progress::new("count", None);
     let finished = Arc::new(AtomicU64::new(0));
+    let (seen, mut reached) = tokio::sync::watch::channel(None);
     let stage = Counter {
         at: None,
         stop_at: Some(9),
         progress: progress.clone(),
         finished: finished.clone(),
+        seen,
     };
     let task = tokio::spawn({
         let store = store.clone();
@@ -113,14 +118,13 @@ async fn a_stage_is_woken_by_commits_and_stops_at_its_height() {
             .map(|b| b.block.header.number)
             .unwrap_or(0)
             .min(9);
-        // Waits on a condition (the stage's checkpoint), not on time.
-        let mut tries = 0;
-        while progress.checkpoint() < want {
-            tokio::task::yield_now().await;
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-            tries += 1;
-            assert!(tries < 10_000, "the stage never reached {want}");
-        }
+        // Waits for the stage to reach the height (bounded, so that a
+        // stage that is never woken fails the test instead of hanging it).
+        let bound = std::time::Duration::from_secs(60);
+        tokio::time::timeout(bound, reached.wait_for(|h| *h >= Some(want)))
+            .await
+            .unwrap_or_else(|_| panic!("the stage never reached {want}"))
+            .expect("the stage is alive");
     }
     task.await.expect("join").expect("follow");
     assert_eq!(progress.checkpoint(), 9);
@@ -138,6 +142,7 @@ async fn shutdown_stops_a_waiting_stage_and_lets_it_finish() {
         stop_at: None,
         progress: Progress::new("count", None),
         finished: finished.clone(),
+        seen: tokio::sync::watch::channel(None).0,
     };
     follow(stage, &store, async {}).await.expect("follow");
     assert_eq!(finished.load(Ordering::Relaxed), 1);
