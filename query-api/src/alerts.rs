@@ -386,7 +386,28 @@ impl From<policies::family::RuleVersion> for RuleVersionInfo {
 }
 
 /// A page of alerts, newest first.
-pub type AlertConnection = Connection<String, AlertNode, EmptyFields, EmptyFields>;
+pub type AlertConnection = Connection<String, AlertNode, AlertScan, EmptyFields>;
+
+/// Most alerts one `alerts` request examines. A selective filter over a
+/// long history could otherwise read every alert ever opened to fill one
+/// page; past this bound the page comes back short, with `hasNextPage` and
+/// `resumeAfter` saying where to go on.
+pub const MAX_ALERT_SCAN: usize = 10_000;
+
+/// Alerts read from the store at a time while filling a page.
+const SCAN_CHUNK: usize = 512;
+
+/// How far an `alerts` request looked.
+#[derive(SimpleObject, Debug, Clone, Default)]
+pub struct AlertScan {
+    /// The cursor to pass as `after` for the next page, when there is one:
+    /// the last edge's cursor when the page is full, or the last alert
+    /// examined when the request stopped at its scan bound (10,000 alerts)
+    /// before the filter filled the page. Null at the end.
+    pub resume_after: Option<String>,
+    /// Alerts this request examined.
+    pub scanned: u64,
+}
 
 fn manage_error(e: ManageError) -> async_graphql::Error {
     use crate::error::ErrorCode;
@@ -431,23 +452,39 @@ impl AlertQuery {
         blocking(move || {
             let mut found = Vec::new();
             let mut from = match below {
-                Some(0) => return Ok(Connection::new(true, false)),
+                Some(0) => {
+                    return Ok(Connection::with_additional_fields(
+                        true,
+                        false,
+                        AlertScan::default(),
+                    ));
+                }
                 Some(id) => Some(id - 1),
                 None => None,
             };
+            let mut scanned = 0usize;
+            // The last alert examined, when the scan stopped at its bound
+            // with older alerts left.
+            let mut stopped_at = None;
             'scan: loop {
-                let chunk =
-                    policies::family::alerts_from(&st.store, from, true, 512).map_err(internal)?;
+                let chunk = policies::family::alerts_from(&st.store, from, true, SCAN_CHUNK)
+                    .map_err(internal)?;
                 let Some(last_id) = chunk.last().map(|a| a.id) else {
                     break;
                 };
-                let full = chunk.len() == 512;
+                let full = chunk.len() == SCAN_CHUNK;
                 for a in chunk {
+                    scanned += 1;
+                    let id = a.id;
                     if filter.matches(&a) {
                         found.push(a);
                         if found.len() > first {
                             break 'scan;
                         }
+                    }
+                    if scanned >= MAX_ALERT_SCAN && id > 0 {
+                        stopped_at = Some(id);
+                        break 'scan;
                     }
                 }
                 if last_id == 0 || !full {
@@ -456,7 +493,20 @@ impl AlertQuery {
                 from = Some(last_id - 1);
             }
             let (found, has_next) = take_page(found, first);
-            let mut conn = Connection::new(below.is_some(), has_next);
+            let has_next = has_next || stopped_at.is_some();
+            let resume_after = match stopped_at {
+                Some(id) if found.len() < first => Some(id),
+                _ if has_next => found.last().map(|a| a.id),
+                _ => None,
+            };
+            let mut conn = Connection::with_additional_fields(
+                below.is_some(),
+                has_next,
+                AlertScan {
+                    resume_after: resume_after.map(|id| id.to_string()),
+                    scanned: scanned as u64,
+                },
+            );
             conn.edges.extend(
                 found
                     .into_iter()

@@ -1406,3 +1406,67 @@ async fn alerts_pages_roles_lifecycle_rules_and_subscription() {
         "the saved rule ran on the later blocks"
     );
 }
+
+/// A selective filter over a long history: one request examines at most
+/// `MAX_ALERT_SCAN` alerts, comes back short with `hasNextPage` and
+/// `resumeAfter`, and following `resumeAfter` finds the rest, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_selective_alert_filter_stops_at_its_scan_bound_and_resumes() {
+    use query_api::alerts::MAX_ALERT_SCAN;
+    let s = server(33, 2).await;
+    let total = MAX_ALERT_SCAN as u64 + 2_500;
+    // The three oldest alerts are the only ones of rule `rare`.
+    let rare = [0u64, 1, 2];
+    let mut ops = Vec::new();
+    for id in 0..total {
+        let rule = if rare.contains(&id) { "rare" } else { "common" };
+        let a = json!({
+            "id": id, "rule": rule, "rule_version": 1, "title": rule, "severity": "low",
+            "group_key": "k", "labels": {}, "state": "open", "silenced_by": null,
+            "created_ms": 0, "updated_ms": 0, "first_seen_ms": 0, "last_seen_ms": 0,
+            "last_height": 0, "opened_height": 0, "transactions": [], "unlisted": 0,
+            "values": {}, "assignee": null, "history": [], "deliveries": []
+        });
+        ops.push(store::Op::Put(
+            policies::family::ALERTS,
+            id.to_be_bytes().to_vec(),
+            serde_json::to_vec(&a).unwrap(),
+        ));
+        if ops.len() == 2_000 {
+            s.state.store.write(&std::mem::take(&mut ops)).unwrap();
+        }
+    }
+    s.state.store.write(&ops).unwrap();
+
+    let q = "query($a: String) { alerts(first: 2, after: $a, filter: {rules: [\"rare\"]}) { pageInfo { hasNextPage endCursor } resumeAfter scanned nodes { id } } }";
+    let v = gql(&s, q, json!({ "a": null })).await;
+    assert!(v["errors"].is_null(), "{v}");
+    let c = &v["data"]["alerts"];
+    assert_eq!(c["nodes"], json!([]), "no rare alert among the newest");
+    assert_eq!(c["scanned"], MAX_ALERT_SCAN as u64);
+    assert_eq!(c["pageInfo"]["hasNextPage"], true);
+    let resume = total - MAX_ALERT_SCAN as u64;
+    assert_eq!(c["resumeAfter"], resume.to_string());
+
+    let mut after = c["resumeAfter"].clone();
+    let mut found = Vec::new();
+    loop {
+        let v = gql(&s, q, json!({ "a": after })).await;
+        assert!(v["errors"].is_null(), "{v}");
+        let c = &v["data"]["alerts"];
+        assert!(c["scanned"].as_u64().unwrap() <= MAX_ALERT_SCAN as u64);
+        found.extend(
+            c["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n["id"].as_u64().unwrap()),
+        );
+        if c["pageInfo"]["hasNextPage"] != true {
+            assert!(c["resumeAfter"].is_null(), "{v}");
+            break;
+        }
+        after = c["resumeAfter"].clone();
+    }
+    assert_eq!(found, vec![2, 1, 0]);
+}

@@ -18,7 +18,8 @@ use crate::{Caller, Dashboards, PageError, layout, respond};
 const INBOX: &str = r#"
 query DashboardAlerts($filter: AlertFilter, $after: String) {
   alerts(filter: $filter, first: 50, after: $after) {
-    pageInfo { hasNextPage endCursor }
+    pageInfo { hasNextPage }
+    resumeAfter
     nodes { id rule title severity state assignee createdAt lastSeen transactionCount }
   }
 }"#;
@@ -97,7 +98,9 @@ async fn inbox_page(d: &Dashboards, cx: &Caller, f: &Filters) -> Result<Response
     }
     let conn = &a.data["alerts"];
     let nodes = list(conn, "nodes");
-    let next = conn["pageInfo"]["endCursor"]
+    // `resumeAfter`, not `endCursor`: a page the scan bound cut short
+    // goes on from the last alert examined, not from its last edge.
+    let next = conn["resumeAfter"]
         .as_str()
         .filter(|_| conn["pageInfo"]["hasNextPage"].as_bool() == Some(true));
     let chosen_state = some(&f.state).unwrap_or("");
