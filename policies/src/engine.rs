@@ -300,14 +300,7 @@ impl Engine {
     }
 
     fn load_silences(&mut self) -> Result<(), EngineError> {
-        self.silences = self
-            .store
-            .scan(crate::family::SILENCES, b"", None, false, usize::MAX)?
-            .into_iter()
-            .map(|(k, v)| {
-                serde_json::from_slice(&v).map_err(|e| corrupt(format!("silence {k:?}"), e))
-            })
-            .collect::<Result<_, _>>()?;
+        self.silences = crate::family::silences(&self.store, false)?;
         Ok(())
     }
 
@@ -640,6 +633,12 @@ fn record_version(store: &Store, rule: &Rule, ops: &mut Vec<Op>) -> Result<(), E
     let last_file = versions.iter().rev().find(|v| v.source != "api");
     if last_file.is_some_and(|v| v.text == rule.text) {
         return Ok(());
+    }
+    if versions.len() >= crate::family::MAX_RULE_VERSIONS {
+        return Err(EngineError::TooMany {
+            what: format!("versions of rule {}", rule.spec.id),
+            limit: crate::family::MAX_RULE_VERSIONS,
+        });
     }
     let v = RuleVersion {
         id: rule.spec.id.clone(),

@@ -26,7 +26,7 @@ use records::seq;
 use serde::{Deserialize, Serialize};
 use store::{Family, Op, Store, WriteLock};
 
-use crate::alert::{Alert, OutboxEntry};
+use crate::alert::{Alert, OutboxEntry, Silence};
 use crate::error::{EngineError, corrupt};
 
 /// Checkpoint, window state, sequences.
@@ -381,6 +381,29 @@ pub fn outbox(store: &Store, channel: &str) -> Result<Vec<OutboxEntry>, EngineEr
         .collect()
 }
 
+/// Most silences the store keeps, ended ones included: the engine loads
+/// them all, so a new silence past this is refused.
+pub const MAX_SILENCES: usize = 10_000;
+
+/// How long an ended silence is kept (listed, and named by the alerts it
+/// muted) before a new silence prunes it: 90 days.
+pub const SILENCE_KEPT_MS: i64 = 90 * 24 * 60 * 60 * 1000;
+
+/// Every stored silence, oldest first, or newest first when `newest_first`
+/// (at most [`MAX_SILENCES`]; more is an error).
+pub fn silences(store: &Store, newest_first: bool) -> Result<Vec<Silence>, EngineError> {
+    let rows = store.scan(SILENCES, b"", None, newest_first, MAX_SILENCES + 1)?;
+    if rows.len() > MAX_SILENCES {
+        return Err(EngineError::TooMany {
+            what: "silences".into(),
+            limit: MAX_SILENCES,
+        });
+    }
+    rows.into_iter()
+        .map(|(k, v)| serde_json::from_slice(&v).map_err(|e| corrupt(format!("silence {k:?}"), e)))
+        .collect()
+}
+
 /// One stored version of a rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleVersion {
@@ -398,21 +421,70 @@ pub struct RuleVersion {
     pub at_ms: i64,
 }
 
-/// Every version of rule `id`, oldest first.
+/// Most rules (distinct ids) the store keeps: each is loaded into the
+/// engine, so more is refused when a rule is saved.
+pub const MAX_RULES: usize = 1_000;
+
+/// Most versions one rule keeps: every save is a version, so more is
+/// refused when the rule is saved again.
+pub const MAX_RULE_VERSIONS: usize = 1_000;
+
+/// Every version of rule `id`, oldest first (at most
+/// [`MAX_RULE_VERSIONS`]; more is an error).
 pub fn rule_versions(store: &Store, id: &str) -> Result<Vec<RuleVersion>, EngineError> {
-    store
-        .scan(RULE_VERSIONS, &keyed(id, ""), None, false, usize::MAX)?
-        .into_iter()
+    let rows = store.scan(
+        RULE_VERSIONS,
+        &keyed(id, ""),
+        None,
+        false,
+        MAX_RULE_VERSIONS + 1,
+    )?;
+    if rows.len() > MAX_RULE_VERSIONS {
+        return Err(EngineError::TooMany {
+            what: format!("versions of rule {id}"),
+            limit: MAX_RULE_VERSIONS,
+        });
+    }
+    rows.into_iter()
         .map(|(_, v)| serde_json::from_slice(&v).map_err(|e| corrupt("rule version", e)))
         .collect()
 }
 
-/// The latest version of every rule, by id.
+/// The latest version of every rule, by id (at most [`MAX_RULES`] rules;
+/// more is an error). Reads two records per rule, whatever its history:
+/// the first key of the next id, then the last version under it.
 pub fn latest_rules(store: &Store) -> Result<BTreeMap<String, RuleVersion>, EngineError> {
     let mut out = BTreeMap::new();
-    for (_, v) in store.scan(RULE_VERSIONS, b"", None, false, usize::MAX)? {
+    let mut start: Vec<u8> = Vec::new();
+    while let Some((k, _)) = store
+        .scan(RULE_VERSIONS, b"", Some(&start), false, 1)?
+        .pop()
+    {
+        let Some(end) = k.iter().position(|b| *b == 0) else {
+            return Err(corrupt(
+                format!("rule version key {k:?}"),
+                "it has no separator after the rule id",
+            ));
+        };
+        let prefix = &k[..=end];
+        let Some((_, v)) = store.scan(RULE_VERSIONS, prefix, None, true, 1)?.pop() else {
+            return Err(corrupt(
+                "rule versions",
+                "a rule's versions vanished while read",
+            ));
+        };
         let r: RuleVersion = serde_json::from_slice(&v).map_err(|e| corrupt("rule version", e))?;
+        if out.len() == MAX_RULES {
+            return Err(EngineError::TooMany {
+                what: "rules".into(),
+                limit: MAX_RULES,
+            });
+        }
         out.insert(r.id.clone(), r);
+        // Past every key of this id: `id ‖ 1` sorts after `id ‖ 0 ‖ …` and
+        // at or before the next id.
+        start = k[..end].to_vec();
+        start.push(1);
     }
     Ok(out)
 }

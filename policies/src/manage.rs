@@ -9,7 +9,8 @@ use store::{Op, Store};
 use crate::alert::{Alert, AlertState, HistoryEntry, Silence};
 use crate::error::{EngineError, corrupt};
 use crate::family::{
-    RuleVersion, alert, key, keyed, latest_rules, rule_versions, state_u64, version_op,
+    MAX_RULE_VERSIONS, MAX_RULES, RuleVersion, alert, key, keyed, latest_rules, rule_versions,
+    state_u64, version_op,
 };
 use crate::rule::{Rule, RuleError, parse_one};
 use records::time::now_ms;
@@ -205,6 +206,27 @@ pub fn silence(
     let _held = lock.hold();
     let seq = state_u64(store, key::SILENCE_SEQ)? + 1;
     let now = now_ms();
+    // Silences ended long ago go with this write; the rest count against
+    // the bound.
+    let mut ops = Vec::new();
+    let mut kept = 0usize;
+    for old in crate::family::silences(store, false)? {
+        if old.ends_ms < now.saturating_sub(crate::family::SILENCE_KEPT_MS) {
+            ops.push(Op::Delete(
+                crate::family::SILENCES,
+                old.id.to_be_bytes().to_vec(),
+            ));
+        } else {
+            kept += 1;
+        }
+    }
+    if kept >= crate::family::MAX_SILENCES {
+        return Err(ManageError::Conflict(format!(
+            "{kept} silences are kept, the most allowed ({}): expire some, or wait until \
+             ended ones are older than 90 days",
+            crate::family::MAX_SILENCES
+        )));
+    }
     let s = Silence {
         id: seq,
         rule: rule.to_string(),
@@ -215,14 +237,17 @@ pub fn silence(
         comment: comment.chars().take(MAX_NOTE).collect(),
     };
     let v = serde_json::to_vec(&s).map_err(|e| corrupt("silence", e))?;
-    store.write(&[
-        Op::Put(crate::family::SILENCES, seq.to_be_bytes().to_vec(), v),
-        Op::Put(
-            crate::family::STATE,
-            key::SILENCE_SEQ.to_vec(),
-            seq.to_be_bytes().to_vec(),
-        ),
-    ])?;
+    ops.push(Op::Put(
+        crate::family::SILENCES,
+        seq.to_be_bytes().to_vec(),
+        v,
+    ));
+    ops.push(Op::Put(
+        crate::family::STATE,
+        key::SILENCE_SEQ.to_vec(),
+        seq.to_be_bytes().to_vec(),
+    ));
+    store.write(&ops)?;
     Ok(s)
 }
 
@@ -244,13 +269,10 @@ pub fn expire_silence(store: &Store, id: u64) -> Result<Silence, ManageError> {
     Ok(s)
 }
 
-/// Every silence, newest first.
+/// Every silence, newest first (ended ones are kept for
+/// [`SILENCE_KEPT_MS`](crate::family::SILENCE_KEPT_MS)).
 pub fn silences(store: &Store) -> Result<Vec<Silence>, ManageError> {
-    store
-        .scan(crate::family::SILENCES, b"", None, true, usize::MAX)?
-        .into_iter()
-        .map(|(_, v)| serde_json::from_slice(&v).map_err(|e| corrupt("silence", e).into()))
-        .collect()
+    Ok(crate::family::silences(store, true)?)
 }
 
 /// Saves `text` (one `[[rule]]`) as the rule's next version; the engine
@@ -265,6 +287,17 @@ pub fn save_rule(store: &Store, text: &str, author: &str) -> Result<RuleVersion,
             "rule {} already has this text (version {})",
             rule.spec.id,
             versions.len()
+        )));
+    }
+    if versions.len() >= MAX_RULE_VERSIONS {
+        return Err(ManageError::Conflict(format!(
+            "rule {} has {MAX_RULE_VERSIONS} versions, the most kept: save it under a new id",
+            rule.spec.id
+        )));
+    }
+    if versions.is_empty() && latest_rules(store)?.len() >= MAX_RULES {
+        return Err(ManageError::Conflict(format!(
+            "the store holds {MAX_RULES} rules, the most kept: change an existing rule instead"
         )));
     }
     let v = RuleVersion {

@@ -251,3 +251,138 @@ fn a_watchlist_edited_while_running_applies_from_the_next_block() {
     assert!(!want.is_empty());
     assert_eq!(fired, want);
 }
+
+/// The records people make are bounded: silences (ended ones pruned after
+/// their keeping time, a new one refused at the bound), rules and rule
+/// versions (a save past either bound refused, naming it), and the latest
+/// version of each rule read without reading every version.
+#[test]
+fn silences_rules_and_versions_stop_at_their_bounds() {
+    use policies::family::{
+        MAX_RULE_VERSIONS, MAX_RULES, MAX_SILENCES, RULE_VERSIONS, RuleVersion, SILENCE_KEPT_MS,
+        SILENCES, latest_rules, rule_versions,
+    };
+    use store::Op;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let now = records::time::now_ms();
+
+    // A full store of silences, the oldest ended long ago.
+    let mut ops = Vec::new();
+    for id in 1..=MAX_SILENCES as u64 {
+        let ends_ms = if id == 1 {
+            now - SILENCE_KEPT_MS - 1
+        } else {
+            now + 60_000
+        };
+        let s = policies::alert::Silence {
+            id,
+            rule: "structuring".into(),
+            group_key: None,
+            starts_ms: now - 1,
+            ends_ms,
+            created_by: "analyst".into(),
+            comment: String::new(),
+        };
+        ops.push(Op::Put(
+            SILENCES,
+            id.to_be_bytes().to_vec(),
+            serde_json::to_vec(&s).unwrap(),
+        ));
+    }
+    store.write(&ops).unwrap();
+    store
+        .write(&[Op::Put(
+            policies::family::STATE,
+            // The silence sequence's key, as stored.
+            b"silence_seq".to_vec(),
+            (MAX_SILENCES as u64).to_be_bytes().to_vec(),
+        )])
+        .unwrap();
+    // The old one makes room and goes.
+    let s = manage::silence(&store, "structuring", None, 10, "analyst", "").unwrap();
+    assert_eq!(s.id, MAX_SILENCES as u64 + 1);
+    let all = manage::silences(&store).unwrap();
+    assert_eq!(all.len(), MAX_SILENCES);
+    assert!(
+        all.iter().all(|s| s.id != 1),
+        "the silence ended long ago is pruned"
+    );
+    // Now the store is full of live silences: refused, naming the bound.
+    let err = manage::silence(&store, "structuring", None, 10, "analyst", "").unwrap_err();
+    assert!(
+        matches!(&err, ManageError::Conflict(m) if m.contains(&MAX_SILENCES.to_string())),
+        "{err}"
+    );
+    assert_eq!(manage::silences(&store).unwrap().len(), MAX_SILENCES);
+
+    // Rules: MAX_RULES of them, three versions each.
+    let text = |id: &str, n: u32| {
+        format!("[[rule]]\nid = \"{id}\"\ntitle = \"v{n}\"\ncondition = \"tx.readable\"\n")
+    };
+    let mut ops = Vec::new();
+    for r in 0..MAX_RULES {
+        let id = format!("rule-{r:04}");
+        for version in 1..=3u32 {
+            let v = RuleVersion {
+                id: id.clone(),
+                version,
+                text: text(&id, version),
+                source: "api".into(),
+                author: "admin".into(),
+                at_ms: now,
+            };
+            let mut k = id.as_bytes().to_vec();
+            k.push(0);
+            k.extend_from_slice(&version.to_be_bytes());
+            ops.push(Op::Put(RULE_VERSIONS, k, serde_json::to_vec(&v).unwrap()));
+        }
+    }
+    store.write(&ops).unwrap();
+    let latest = latest_rules(&store).unwrap();
+    assert_eq!(latest.len(), MAX_RULES);
+    assert!(
+        latest
+            .values()
+            .all(|v| v.version == 3 && v.text.contains("v3"))
+    );
+    // A new rule is refused; a new version of one that exists is not.
+    let err = manage::save_rule(&store, &text("one-too-many", 1), "admin").unwrap_err();
+    assert!(
+        matches!(&err, ManageError::Conflict(m) if m.contains(&MAX_RULES.to_string())),
+        "{err}"
+    );
+    let v = manage::save_rule(&store, &text("rule-0007", 4), "admin").unwrap();
+    assert_eq!(v.version, 4);
+
+    // One rule with every version it may keep.
+    let mut ops = Vec::new();
+    for version in 5..=MAX_RULE_VERSIONS as u32 {
+        let v = RuleVersion {
+            id: "rule-0007".into(),
+            version,
+            text: text("rule-0007", version),
+            source: "api".into(),
+            author: "admin".into(),
+            at_ms: now,
+        };
+        let mut k = b"rule-0007\0".to_vec();
+        k.extend_from_slice(&version.to_be_bytes());
+        ops.push(Op::Put(RULE_VERSIONS, k, serde_json::to_vec(&v).unwrap()));
+    }
+    store.write(&ops).unwrap();
+    assert_eq!(
+        rule_versions(&store, "rule-0007").unwrap().len(),
+        MAX_RULE_VERSIONS
+    );
+    let err = manage::save_rule(&store, &text("rule-0007", 0), "admin").unwrap_err();
+    assert!(
+        matches!(&err, ManageError::Conflict(m) if m.contains(&MAX_RULE_VERSIONS.to_string())),
+        "{err}"
+    );
+    assert_eq!(
+        latest_rules(&store).unwrap()["rule-0007"].version,
+        MAX_RULE_VERSIONS as u32
+    );
+}

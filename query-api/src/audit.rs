@@ -350,9 +350,20 @@ pub struct Verification {
 
 /// Checks the whole log: sequence numbers without gaps, each entry's link
 /// and digest, each entry's own sequence number, and every seal's head and
-/// signature (when `key` is given; seals by another key are breaks).
+/// signature (when `key` is given; seals by another key are breaks). Reads
+/// entries and seals a page at a time, side by side, so its memory does not
+/// grow with the log.
 pub fn verify(store: &Store, key: Option<&PublicKey>) -> Result<Verification, AuditError> {
-    let mut heads: Vec<(u64, [u8; DIGEST])> = Vec::new();
+    verify_in_pages(store, key, BATCH)
+}
+
+/// [`verify`], reading `page` entries and seals at a time.
+fn verify_in_pages(
+    store: &Store,
+    key: Option<&PublicKey>,
+    page: usize,
+) -> Result<Verification, AuditError> {
+    let page = page.max(1);
     let mut expect_seq = 0u64;
     let mut prev_digest = [0u8; DIGEST];
     let broken = |seq, reason: String| Broken { seq, reason };
@@ -362,10 +373,13 @@ pub fn verify(store: &Store, key: Option<&PublicKey>) -> Result<Verification, Au
         sealed_to: None,
         broken: None,
     };
-    let seals = crate::records::audit_seals(store)?;
-    let sealed: std::collections::BTreeSet<u64> = seals.iter().map(|(s, _)| *s).collect();
+    // Seals come in seq order beside the entries; a seal that fails stops
+    // the seal checks, and the entries are still read to count them (an
+    // entry break later is not reported over the earlier seal's).
+    let mut seals = Seals::new(store, key.is_some(), page);
+    let mut seal_broken: Option<Broken> = None;
     'outer: loop {
-        let batch = crate::records::audit_entries(store, expect_seq, BATCH)?;
+        let batch = crate::records::audit_entries(store, expect_seq, page)?;
         if batch.is_empty() {
             break;
         }
@@ -412,54 +426,113 @@ pub fn verify(store: &Store, key: Option<&PublicKey>) -> Result<Verification, Au
                     break 'outer;
                 }
             }
-            if sealed.contains(&seq) {
-                heads.push((seq, own));
+            if let (Some(key), None) = (key, &seal_broken)
+                && let Some(bytes) = seals.take(seq)?
+            {
+                match check_seal(key, seq, &own, &bytes) {
+                    Ok(()) => {
+                        result.seals_checked += 1;
+                        result.sealed_to = Some(seq);
+                    }
+                    Err(reason) => seal_broken = Some(seal_break(seq, reason)),
+                }
             }
             prev_digest = own;
             expect_seq += 1;
             result.entries += 1;
         }
     }
-    let Some(key) = key else {
-        return Ok(result);
-    };
-    for (seq, bytes) in seals {
-        if result.broken.as_ref().is_some_and(|b| b.seq <= seq) {
-            break;
-        }
-        let fail = |reason: String| Broken {
-            seq,
-            reason: format!("the seal over entry {seq}: {reason}"),
-        };
-        let seal: Seal = match serde_json::from_slice(&bytes) {
-            Ok(s) => s,
-            Err(e) => {
-                result.broken = Some(fail(format!("does not decode: {e}")));
-                break;
-            }
-        };
-        let Some((_, head)) = heads.iter().find(|(s, _)| *s == seq) else {
-            result.broken = Some(fail("covers an entry the log does not hold".into()));
-            break;
-        };
-        if seal.seq != seq || seal.head != hex::encode(head) {
-            result.broken = Some(fail(
-                "names a head the chain does not have (entries up to it were rewritten)".into(),
+    if seal_broken.is_none() && result.broken.is_none() {
+        // A seal past the last entry covers an entry the log does not hold.
+        if let Some(seq) = seals.first_from(expect_seq)? {
+            seal_broken = Some(seal_break(
+                seq,
+                "covers an entry the log does not hold".into(),
             ));
-            break;
         }
-        let signature = hex::decode(&seal.signature).unwrap_or_default();
-        if key.verify(&seal_message(seq, head), &signature).is_err() {
-            result.broken = Some(fail(format!(
-                "its signature does not verify with the node key {}",
-                key.key_id().to_hex()
-            )));
-            break;
-        }
-        result.seals_checked += 1;
-        result.sealed_to = Some(seq);
+    }
+    if seal_broken.is_some() {
+        result.broken = seal_broken;
     }
     Ok(result)
+}
+
+fn seal_break(seq: u64, reason: String) -> Broken {
+    Broken {
+        seq,
+        reason: format!("the seal over entry {seq}: {reason}"),
+    }
+}
+
+/// Checks the seal `bytes` stored over entry `seq`, whose digest is `head`.
+fn check_seal(key: &PublicKey, seq: u64, head: &[u8; DIGEST], bytes: &[u8]) -> Result<(), String> {
+    let seal: Seal = serde_json::from_slice(bytes).map_err(|e| format!("does not decode: {e}"))?;
+    if seal.seq != seq || seal.head != hex::encode(head) {
+        return Err(
+            "names a head the chain does not have (entries up to it were rewritten)".into(),
+        );
+    }
+    let signature = hex::decode(&seal.signature).unwrap_or_default();
+    if key.verify(&seal_message(seq, head), &signature).is_err() {
+        return Err(format!(
+            "its signature does not verify with the node key {}",
+            key.key_id().to_hex()
+        ));
+    }
+    Ok(())
+}
+
+/// The stored seals, read a page at a time in seq order.
+struct Seals<'a> {
+    store: &'a Store,
+    size: usize,
+    page: std::collections::VecDeque<(u64, Vec<u8>)>,
+    /// The seq to read the next page from; `None` when all are read.
+    next: Option<u64>,
+}
+
+impl<'a> Seals<'a> {
+    fn new(store: &'a Store, wanted: bool, size: usize) -> Self {
+        Seals {
+            store,
+            size,
+            page: Default::default(),
+            next: wanted.then_some(0),
+        }
+    }
+
+    /// The seal over entry `seq`, if stored (seals over earlier entries
+    /// are passed over: the caller asks in increasing seq order).
+    fn take(&mut self, seq: u64) -> Result<Option<Vec<u8>>, AuditError> {
+        if self.first_from(seq)? == Some(seq) {
+            return Ok(self.page.pop_front().map(|(_, bytes)| bytes));
+        }
+        Ok(None)
+    }
+
+    /// The seq of the first stored seal at or after `seq`.
+    fn first_from(&mut self, seq: u64) -> Result<Option<u64>, AuditError> {
+        loop {
+            while self.page.front().is_some_and(|(s, _)| *s < seq) {
+                self.page.pop_front();
+            }
+            if let Some((s, _)) = self.page.front() {
+                return Ok(Some(*s));
+            }
+            let Some(from) = self.next else {
+                return Ok(None);
+            };
+            let page = crate::records::audit_seals_from(self.store, from.max(seq), self.size)?;
+            self.next = match page.last() {
+                Some((last, _)) if page.len() == self.size => last.checked_add(1),
+                _ => None,
+            };
+            if page.is_empty() {
+                return Ok(None);
+            }
+            self.page.extend(page);
+        }
+    }
 }
 
 /// Writes every entry as one JSON line, oldest first; returns how many.
@@ -579,6 +652,63 @@ mod tests {
         let b = v.broken.expect("broken");
         assert_eq!(b.seq, 1);
         assert!(b.reason.contains("signature"), "{}", b.reason);
+        Ok(())
+    }
+
+    /// Seals read a page at a time beside the entries: every seal checked
+    /// across page ends, a bad one named while the entries are still
+    /// counted, and a seal past the last entry named.
+    #[test]
+    fn seals_are_checked_a_page_at_a_time() -> Result<(), AuditError> {
+        let dir = tempfile::tempdir()?;
+        let store = Arc::new(Store::open(dir.path())?);
+        let key = Arc::new(PrivateKey::generate().map_err(|e| AuditError::Sign(e.to_string()))?);
+        let log = AuditLog::open(store.clone(), Some(key.clone()))?;
+        for upto in [2u64, 5, 6, 10] {
+            fill(&log, upto - log.len())?;
+            assert_eq!(log.seal(0)?.map(|s| s.seq), Some(upto - 1));
+        }
+        for page in [1, 2, 3, 4096] {
+            let v = verify_in_pages(&store, Some(key.public_key()), page)?;
+            assert_eq!(v.broken, None, "page {page}");
+            assert_eq!(
+                (v.entries, v.seals_checked, v.sealed_to),
+                (10, 4, Some(9)),
+                "page {page}"
+            );
+        }
+        // The seal over entry 5 moved onto entry 4: its head is wrong.
+        let seals = crate::records::audit_seals_from(&store, 0, 10)?;
+        let (_, over5) = seals
+            .iter()
+            .find(|(s, _)| *s == 5)
+            .cloned()
+            .expect("seal 5");
+        let (_, over4) = seals
+            .iter()
+            .find(|(s, _)| *s == 4)
+            .cloned()
+            .expect("seal 4");
+        crate::records::put_audit_seal(&store, 5, &over4)?;
+        for page in [1, 2, 4096] {
+            let v = verify_in_pages(&store, Some(key.public_key()), page)?;
+            let b = v.broken.expect("broken");
+            assert_eq!(
+                (b.seq, v.entries, v.seals_checked),
+                (5, 10, 2),
+                "page {page}"
+            );
+            assert!(b.reason.contains("the seal over entry 5"), "{}", b.reason);
+        }
+        crate::records::put_audit_seal(&store, 5, &over5)?;
+        // A seal over an entry the log does not hold.
+        crate::records::put_audit_seal(&store, 12, &over5)?;
+        for page in [1, 3, 4096] {
+            let v = verify_in_pages(&store, Some(key.public_key()), page)?;
+            let b = v.broken.expect("broken");
+            assert_eq!((b.seq, v.seals_checked), (12, 4), "page {page}");
+            assert!(b.reason.contains("does not hold"), "{}", b.reason);
+        }
         Ok(())
     }
 }

@@ -24,6 +24,8 @@ use store::{Store, StoreError};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use crate::records::MAX_TOKENS;
+
 /// What a caller may do.
 #[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -159,6 +161,11 @@ pub enum AuthError {
     /// No token with this id.
     #[error("no API token {0:?}")]
     NoSuchToken(String),
+    /// The store holds as many tokens as it keeps.
+    #[error(
+        "the store holds {0} API tokens, the most kept (revoked ones included): no more can be made"
+    )]
+    TooMany(usize),
     /// A token name that cannot be used.
     #[error("invalid token name: {0}")]
     BadName(String),
@@ -238,6 +245,9 @@ pub fn create_token(
             "{name:?}: give 1 to {MAX_NAME} characters, no control characters"
         )));
     }
+    if crate::records::tokens(store, MAX_TOKENS)?.len() >= MAX_TOKENS {
+        return Err(AuthError::TooMany(MAX_TOKENS));
+    }
     let mut id = [0u8; ID_BYTES];
     let mut secret = Zeroizing::new([0u8; SECRET_BYTES]);
     getrandom::fill(&mut id).map_err(|_| AuthError::Rng)?;
@@ -286,9 +296,9 @@ pub fn revoke_token(store: &Store, id: &str, now_ms: i64) -> Result<TokenRecord,
     Ok(record)
 }
 
-/// Every token, by id (revoked ones included).
+/// Every token, by id (revoked ones included; at most [`MAX_TOKENS`]).
 pub fn list_tokens(store: &Store) -> Result<Vec<TokenRecord>, AuthError> {
-    crate::records::tokens(store)?
+    crate::records::tokens(store, MAX_TOKENS)?
         .into_iter()
         .map(|(id, bytes)| read_record(&id, &bytes))
         .collect()
@@ -592,6 +602,33 @@ mod tests {
             revoke_token(&store, "00", 0),
             Err(AuthError::NoSuchToken(_))
         ));
+    }
+
+    #[test]
+    fn tokens_stop_at_their_bound() -> Result<(), AuthError> {
+        let (_dir, store) = store();
+        let (first, _) = create_token(&store, "first", Role::Viewer, 0)?;
+        let mut ops = Vec::new();
+        for i in 1..MAX_TOKENS {
+            let mut r = first.clone();
+            r.id = format!("{i:016x}");
+            let bytes = serde_json::to_vec(&r).map_err(|e| AuthError::Corrupt {
+                id: r.id.clone(),
+                reason: e.to_string(),
+            })?;
+            ops.push(store::Op::Put(
+                crate::records::TOKENS,
+                r.id.into_bytes(),
+                bytes,
+            ));
+        }
+        store.write(&ops)?;
+        assert_eq!(list_tokens(&store)?.len(), MAX_TOKENS);
+        let err = create_token(&store, "one more", Role::Viewer, 0).unwrap_err();
+        assert!(matches!(err, AuthError::TooMany(MAX_TOKENS)), "{err}");
+        assert!(err.to_string().contains("10000"), "{err}");
+        assert_eq!(list_tokens(&store)?.len(), MAX_TOKENS, "nothing written");
+        Ok(())
     }
 
     #[test]

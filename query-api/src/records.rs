@@ -82,14 +82,6 @@ pub fn last_audit_seal(store: &Store) -> Result<Option<(u64, Vec<u8>)>, StoreErr
     Ok(with_seqs("audit seal", store.scan(AUDIT_SEALS, b"", None, true, 1)?)?.pop())
 }
 
-/// Every audit seal, oldest first (one per sealing interval with reads).
-pub fn audit_seals(store: &Store) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-    with_seqs(
-        "audit seal",
-        store.scan(AUDIT_SEALS, b"", None, false, usize::MAX)?,
-    )
-}
-
 /// Writes a token record (synced), replacing any with the same id.
 pub fn put_token(store: &Store, id: &str, record: &[u8]) -> Result<(), StoreError> {
     store.write(&[Op::Put(TOKENS, id.as_bytes().to_vec(), record.to_vec())])
@@ -100,14 +92,32 @@ pub fn token(store: &Store, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
     store.read(TOKENS, id.as_bytes())
 }
 
-/// Every token record, by id (an administrator's list: tokens are made
-/// by hand).
-pub fn tokens(store: &Store) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+/// Most token records kept, revoked ones included (they stay so that the
+/// audit log's names resolve): tokens are made by hand, so a store near
+/// this bound is a mistake to stop, not a load to carry.
+pub const MAX_TOKENS: usize = 10_000;
+
+/// Every token record, by id, at most `limit` of them.
+pub fn tokens(store: &Store, limit: usize) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
     Ok(store
-        .scan(TOKENS, b"", None, false, usize::MAX)?
+        .scan(TOKENS, b"", None, false, limit)?
         .into_iter()
         .map(|(k, v)| (String::from_utf8_lossy(&k).into_owned(), v))
         .collect())
+}
+
+/// At most `limit` audit seals from the one over entry `from` on, oldest
+/// first.
+pub fn audit_seals_from(
+    store: &Store,
+    from: u64,
+    limit: usize,
+) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+    let start = from.to_be_bytes();
+    with_seqs(
+        "audit seal",
+        store.scan(AUDIT_SEALS, b"", Some(&start), false, limit)?,
+    )
 }
 
 #[cfg(test)]
@@ -144,7 +154,12 @@ mod tests {
         // Kept across a reopen.
         let store = Store::open(dir.path())?;
         assert_eq!(audit_entries(&store, 0, 10)?.len(), 2);
-        assert_eq!(audit_seals(&store)?.len(), 2);
+        assert_eq!(audit_seals_from(&store, 0, 10)?.len(), 2);
+        assert_eq!(
+            audit_seals_from(&store, 1, 10)?,
+            vec![(1, b"s1".to_vec())],
+            "seals from 1"
+        );
         Ok(())
     }
 
@@ -156,7 +171,10 @@ mod tests {
         put_token(&store, "a", b"3")?;
         assert_eq!(token(&store, "a")?, Some(b"3".to_vec()));
         assert_eq!(token(&store, "c")?, None);
-        let ids: Vec<String> = tokens(&store)?.into_iter().map(|(id, _)| id).collect();
+        let ids: Vec<String> = tokens(&store, MAX_TOKENS)?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
         assert_eq!(ids, ["a", "b"]);
         Ok(())
     }

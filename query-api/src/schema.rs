@@ -657,6 +657,9 @@ impl CoreMutation {
                 crate::auth::create_token(&st.store, &name, role, records::time::now_ms()).map_err(
                     |e| match e {
                         crate::auth::AuthError::BadName(_) => bad_input(e.to_string()),
+                        crate::auth::AuthError::TooMany(_) => {
+                            crate::error::ErrorCode::Conflict.error(e.to_string())
+                        }
                         e => internal(e),
                     },
                 )?;
