@@ -22,6 +22,7 @@
 //! moves to the next endpoint. Network errors are retried with exponential
 //! backoff and jitter, then also move to the next endpoint.
 
+pub mod health;
 pub mod metrics;
 pub mod source;
 
@@ -37,6 +38,7 @@ use privacy::at_rest::RecordSealer;
 use privacy::envelope::TxContext;
 use privacy::keyring::Keyring;
 
+use crate::health::{Call, Health};
 use crate::source::{Endpoint, LEDGER_BLOCK_NOT_FOUND, Served, SourceError};
 use chain::CryptoSuite;
 use chain::hexbytes::{Hash, encode0x};
@@ -60,7 +62,8 @@ pub enum Trust {
 /// How the pipeline runs.
 #[derive(Debug, Clone)]
 pub struct IngestConfig {
-    /// JSON-RPC endpoints of the group, tried in order.
+    /// JSON-RPC endpoints of the group (asked by health, see [`health`];
+    /// at first in this order).
     pub endpoints: Vec<String>,
     /// The group id.
     pub group: String,
@@ -76,14 +79,20 @@ pub struct IngestConfig {
     pub in_flight: usize,
     /// How often to ask for the head once caught up.
     pub poll_interval: Duration,
-    /// Per-request timeout.
+    /// A request's total deadline, from connecting to the last byte.
     pub request_timeout: Duration,
     /// First retry delay after a network error.
     pub backoff_initial: Duration,
     /// Longest retry delay.
     pub backoff_max: Duration,
-    /// Consecutive network errors before moving to the next endpoint.
+    /// Consecutive network errors before an endpoint is failing (asked
+    /// after every healthy one).
     pub failover_after: u32,
+    /// Whether a slow answer is hedged: the same request sent to the next
+    /// endpoint after a delay drawn from the first one's latency.
+    pub hedge: bool,
+    /// The shortest hedge delay.
+    pub hedge_min: Duration,
     /// Stop once this height is stored.
     pub stop_at: Option<i64>,
     /// Receipts fetched at once per block (`getTransactionReceipt`, one
@@ -107,6 +116,8 @@ impl IngestConfig {
             backoff_initial: Duration::from_millis(100),
             backoff_max: Duration::from_secs(10),
             failover_after: 3,
+            hedge: true,
+            hedge_min: Duration::from_millis(20),
             stop_at: None,
             receipt_concurrency: 32,
         }
@@ -211,19 +222,33 @@ impl Stats {
 
 /// A block that passed the checks that need only itself.
 struct Processed {
+    /// The endpoint that served it.
+    endpoint: usize,
     served: Served,
     envelopes: Vec<TxEnvelope>,
     receipts: Option<Vec<Receipt>>,
     opened: u64,
 }
 
-/// Why a block could not be taken from an endpoint.
+/// Why a block could not be taken from the endpoints.
 enum Failure {
-    /// The endpoint did not answer: retry.
+    /// No endpoint answered (or none had the block yet): retry.
     Network(SourceError),
-    /// The endpoint served something wrong: a finding.
-    Bad(Box<Finding>),
+    /// Endpoints served something wrong: findings.
+    Bad(Vec<Finding>),
     /// The node itself failed: stop rather than store less than was read.
+    Fatal(String),
+}
+
+/// Why one endpoint could not give a block.
+enum LegFailure {
+    /// It did not answer in time.
+    Network(SourceError),
+    /// It does not have the block, and never claimed to.
+    Miss(SourceError),
+    /// It served something wrong.
+    Bad(Box<Finding>),
+    /// The node itself failed.
     Fatal(String),
 }
 
@@ -231,9 +256,7 @@ enum Failure {
 pub struct Ingest {
     config: IngestConfig,
     store: Arc<Store>,
-    keyring: Arc<Keyring>,
-    sealer: Arc<RecordSealer>,
-    endpoints: Vec<Arc<Endpoint>>,
+    fetcher: Arc<Fetcher>,
     stats: Arc<Stats>,
 }
 
@@ -276,7 +299,23 @@ impl Ingest {
                     .map_err(|e| IngestError::Config(e.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let health = Arc::new(Health::new(
+            config.endpoints.clone(),
+            config.failover_after,
+            config.hedge_min,
+            config.request_timeout,
+        ));
         let stats = Arc::new(Stats::default());
+        let fetcher = Arc::new(Fetcher {
+            endpoints,
+            health,
+            stats: stats.clone(),
+            hedge: config.hedge,
+            suite: config.suite,
+            keyring,
+            sealer,
+            receipt_concurrency: config.receipt_concurrency,
+        });
         if let Some(cp) = store.checkpoint()? {
             stats.height.store(cp, Ordering::Relaxed);
             stats.head.store(cp, Ordering::Relaxed);
@@ -284,9 +323,7 @@ impl Ingest {
         Ok(Self {
             config,
             store,
-            keyring,
-            sealer,
-            endpoints,
+            fetcher,
             stats,
         })
     }
@@ -301,18 +338,14 @@ impl Ingest {
     /// failed); misbehaving endpoints are findings, not errors.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), IngestError> {
         tokio::pin!(shutdown);
-        let mut current = 0usize;
-        let mut network_failures = 0u32;
-        // Retries since the last block stored (for the backoff's delay).
+        // Rounds since the last block stored in which no endpoint helped
+        // (for the backoff's delay).
         let mut retries = 0u32;
         // (endpoint, height, check) already recorded by this process, for the
         // heights not yet stored: the chain only moves forward, so what is
         // below the next height can never repeat, and the set stays as small
-        // as the findings of the height the node is stuck on.
-        let mut recorded: HashSet<(usize, i64, String)> = HashSet::new();
-        // Endpoints that served a bad block at the height we are stuck on.
-        let mut bad_here: HashSet<usize> = HashSet::new();
-        let mut stuck_at = -1i64;
+        // as the findings of the heights in flight.
+        let mut recorded: HashSet<(String, i64, String)> = HashSet::new();
         let mut chain = self.load_chain_state()?;
 
         loop {
@@ -320,28 +353,27 @@ impl Ingest {
             if self.config.stop_at.is_some_and(|s| next > s) {
                 return Ok(());
             }
-            let endpoint = self.endpoints[current].clone();
-            self.set_endpoint(endpoint.url());
+            recorded.retain(|(_, at, _)| *at >= next);
             let head = tokio::select! {
                 () = &mut shutdown => return Ok(()),
-                r = endpoint.block_number() => r,
+                r = self.fetcher.head() => r,
             };
-            let head = match head {
-                Ok(h) => {
-                    network_failures = 0;
-                    h
-                }
-                Err(e) => {
-                    tracing::warn!(endpoint = endpoint.url(), error = %e, "cannot read the head");
-                    let delay =
-                        self.network_error(&mut current, &mut network_failures, &mut retries);
-                    if sleep_or_shutdown(delay, &mut shutdown).await {
+            let (served_by, head, findings) = match head {
+                Ok(h) => h,
+                Err((e, findings)) => {
+                    self.record(&mut recorded, findings).await?;
+                    tracing::warn!(error = %e, "no endpoint told its head");
+                    retries = retries.saturating_add(1);
+                    if sleep_or_shutdown(self.backoff().delay(retries), &mut shutdown).await {
                         return Ok(());
                     }
                     continue;
                 }
             };
-            self.stats.head.fetch_max(head, Ordering::Relaxed);
+            self.record(&mut recorded, findings).await?;
+            self.set_endpoint(self.fetcher.url(served_by));
+            let stored = chain.checkpoint.unwrap_or(-1);
+            self.stats.head.store(head.max(stored), Ordering::Relaxed);
             let last = self.config.stop_at.map_or(head, |s| s.min(head));
             if last < next {
                 if sleep_or_shutdown(self.config.poll_interval, &mut shutdown).await {
@@ -354,35 +386,35 @@ impl Ingest {
             let mut h = next;
             let outcome = loop {
                 while queue.len() < self.config.in_flight && h <= last {
-                    queue.push_back(tokio::spawn(fetch_and_process(
-                        endpoint.clone(),
-                        h,
-                        head,
-                        self.config.suite,
-                        self.keyring.clone(),
-                        self.sealer.clone(),
-                        self.config.receipt_concurrency,
-                    )));
+                    let fetcher = self.fetcher.clone();
+                    queue.push_back(tokio::spawn(async move { fetcher.block(h).await }));
                     h += 1;
                 }
                 let Some(front) = queue.pop_front() else {
                     break None;
                 };
-                let result = tokio::select! {
+                let (result, findings) = tokio::select! {
                     () = &mut shutdown => {
                         queue.iter().for_each(|t| t.abort());
                         return Ok(());
                     }
                     r = front => r.map_err(|e| IngestError::Worker(e.to_string()))?,
                 };
+                self.record(&mut recorded, findings).await?;
                 let failure = match result {
-                    Ok(p) => match self.accept(&mut chain, p, endpoint.url()).await? {
-                        Ok(()) => {
-                            retries = 0;
-                            continue;
+                    Ok(p) => {
+                        let by = p.endpoint;
+                        match self.accept(&mut chain, p, self.fetcher.url(by)).await? {
+                            Ok(()) => {
+                                retries = 0;
+                                continue;
+                            }
+                            Err(finding) => {
+                                self.fetcher.health.offended(by);
+                                Failure::Bad(vec![*finding])
+                            }
                         }
-                        Err(finding) => Failure::Bad(finding),
-                    },
+                    }
                     Err(f) => f,
                 };
                 queue.iter().for_each(|t| t.abort());
@@ -392,70 +424,72 @@ impl Ingest {
                 None => {}
                 Some(Failure::Fatal(e)) => return Err(IngestError::Worker(e)),
                 Some(Failure::Network(e)) => {
-                    tracing::warn!(endpoint = endpoint.url(), error = %e, "network error; retrying");
-                    let delay =
-                        self.network_error(&mut current, &mut network_failures, &mut retries);
-                    if sleep_or_shutdown(delay, &mut shutdown).await {
+                    tracing::warn!(error = %e, "no endpoint answered; retrying");
+                    retries = retries.saturating_add(1);
+                    if sleep_or_shutdown(self.backoff().delay(retries), &mut shutdown).await {
                         return Ok(());
                     }
                 }
-                Some(Failure::Bad(finding)) => {
-                    let key = (current, finding.height.unwrap_or(-1), finding.check.clone());
+                Some(Failure::Bad(findings)) => {
+                    let at = findings.first().and_then(|f| f.height).unwrap_or(-1);
+                    self.record(&mut recorded, findings).await?;
+                    // Every endpoint asked served something wrong here (or
+                    // the block accepted broke the chain): wait a little
+                    // for one of them to be repaired.
                     tracing::error!(
-                        endpoint = %finding.endpoint,
-                        height = ?finding.height,
-                        check = %finding.check,
-                        detail = %finding.detail,
-                        "endpoint served a block that fails verification; not stored, moving to the next endpoint"
+                        height = at,
+                        "no endpoint served a valid block at this height; trying again"
                     );
-                    let next = chain.next_height();
-                    recorded.retain(|(_, at, _)| *at >= next);
-                    if recorded.insert(key) {
-                        self.store.add_finding(&finding)?;
-                        self.stats.findings.fetch_add(1, Ordering::Relaxed);
-                    }
-                    let at = finding.height.unwrap_or(-1);
-                    if at != stuck_at {
-                        stuck_at = at;
-                        bad_here.clear();
-                    }
-                    bad_here.insert(current);
-                    current = (current + 1) % self.endpoints.len();
-                    if bad_here.len() >= self.endpoints.len() {
-                        // Every endpoint served a bad block here: wait for
-                        // one of them to be repaired.
-                        tracing::error!(
-                            height = at,
-                            "no endpoint serves a valid block at this height; waiting"
-                        );
-                        bad_here.clear();
-                        retries = retries.saturating_add(1);
-                        if sleep_or_shutdown(self.backoff().delay(retries), &mut shutdown).await {
-                            return Ok(());
-                        }
+                    retries = retries.saturating_add(1);
+                    if sleep_or_shutdown(self.backoff().delay(retries), &mut shutdown).await {
+                        return Ok(());
                     }
                 }
             }
         }
     }
 
-    /// Counts a network error on endpoint `current`, moves to the next
-    /// endpoint after `failover_after` in a row, and returns how long to wait
-    /// (the backoff with jitter; the backoff then doubles up to its maximum).
-    fn network_error(
+    /// Stores the findings not yet recorded by this process (at most one
+    /// per endpoint, height and check), on the blocking pool.
+    async fn record(
         &self,
-        current: &mut usize,
-        failures: &mut u32,
-        retries: &mut u32,
-    ) -> Duration {
-        self.stats.network_errors.fetch_add(1, Ordering::Relaxed);
-        *failures += 1;
-        if *failures >= self.config.failover_after {
-            *failures = 0;
-            *current = (*current + 1) % self.endpoints.len();
+        recorded: &mut HashSet<(String, i64, String)>,
+        findings: Vec<Finding>,
+    ) -> Result<(), IngestError> {
+        let fresh: Vec<Finding> = findings
+            .into_iter()
+            .filter(|f| {
+                recorded.insert((f.endpoint.clone(), f.height.unwrap_or(-1), f.check.clone()))
+            })
+            .collect();
+        if fresh.is_empty() {
+            return Ok(());
         }
-        *retries = retries.saturating_add(1);
-        self.backoff().delay(*retries)
+        for f in &fresh {
+            tracing::error!(
+                endpoint = %f.endpoint,
+                height = ?f.height,
+                check = %f.check,
+                detail = %f.detail,
+                "endpoint served something that fails verification; not stored"
+            );
+        }
+        let n = fresh.len() as u64;
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            fresh
+                .iter()
+                .try_for_each(|f| store.add_finding(f).map(drop))
+        })
+        .await
+        .map_err(|e| IngestError::Worker(e.to_string()))??;
+        self.stats.findings.fetch_add(n, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The endpoints' health.
+    pub fn health(&self) -> Arc<Health> {
+        self.fetcher.health.clone()
     }
 
     fn backoff(&self) -> Backoff {
@@ -643,103 +677,308 @@ async fn sleep_or_shutdown(
     }
 }
 
-async fn fetch_and_process(
-    endpoint: Arc<Endpoint>,
-    height: i64,
-    head: i64,
+/// What fetches blocks and heads from the endpoints, by health, hedged.
+struct Fetcher {
+    endpoints: Vec<Arc<Endpoint>>,
+    health: Arc<Health>,
+    stats: Arc<Stats>,
+    hedge: bool,
     suite: CryptoSuite,
     keyring: Arc<Keyring>,
     sealer: Arc<RecordSealer>,
     receipt_concurrency: usize,
-) -> Result<Processed, Failure> {
-    let url = endpoint.url().to_string();
-    let bad = |check: &str, detail: String, evidence: String| {
-        Failure::Bad(Box::new(Finding {
-            at_ms: now_ms(),
-            height: Some(height),
-            endpoint: url.clone(),
-            check: check.to_string(),
-            detail,
-            evidence,
-        }))
-    };
-    let served = match endpoint.block(height).await {
-        Ok(s) => s,
-        Err(e) if e.is_network() => return Err(Failure::Network(e)),
-        Err(SourceError::Rpc {
-            code,
-            message,
-            body,
-            ..
-        }) if code == LEDGER_BLOCK_NOT_FOUND => {
-            return Err(bad(
-                "withheld-block",
-                format!(
-                    "the endpoint reported head {head} but answers block {height} with error {code}: {message}"
+}
+
+/// One request to one endpoint.
+type Leg<T> = std::pin::Pin<Box<dyn Future<Output = (usize, T)> + Send>>;
+
+/// The requests of one hedged call: those running, and who is next.
+struct Legs<T> {
+    order: Vec<usize>,
+    next: usize,
+    futures: futures_util::stream::FuturesUnordered<Leg<T>>,
+    started: Vec<(usize, Instant)>,
+}
+
+impl<T> Legs<T> {
+    /// Starts the next endpoint's request, if any endpoint is left.
+    fn launch<F>(&mut self, start: &impl Fn(usize) -> F)
+    where
+        F: Future<Output = T> + Send + 'static,
+    {
+        if let Some(&i) = self.order.get(self.next) {
+            self.next += 1;
+            let f = start(i);
+            self.futures.push(Box::pin(async move { (i, f.await) }));
+            self.started.push((i, Instant::now()));
+        }
+    }
+
+    /// How long endpoint `i`'s request ran; it is no longer running.
+    fn finish(&mut self, i: usize) -> Duration {
+        let took = self
+            .started
+            .iter()
+            .find(|(j, _)| *j == i)
+            .map_or(Duration::ZERO, |(_, at)| at.elapsed());
+        self.started.retain(|(j, _)| *j != i);
+        took
+    }
+}
+
+impl Fetcher {
+    fn url(&self, i: usize) -> &str {
+        self.endpoints.get(i).map_or("", |e| e.url())
+    }
+
+    /// Asks the endpoints in health order, the next one also when the last
+    /// one asked fails or takes longer than its hedge delay; returns the
+    /// first answer `take` accepts (`Ok`), with the findings against the
+    /// endpoints that answered wrongly. Endpoints still working when
+    /// another wins are sampled as abandoned.
+    async fn hedged<T, R, F>(
+        &self,
+        call: Call,
+        start: impl Fn(usize) -> F,
+        take: impl Fn(usize, T) -> Result<R, LegFailure>,
+    ) -> (Result<R, Failure>, Vec<Finding>)
+    where
+        F: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        use futures_util::StreamExt;
+        let mut legs = Legs {
+            order: self.health.order(),
+            next: 0,
+            futures: Default::default(),
+            started: Vec::new(),
+        };
+        let mut findings = Vec::new();
+        let mut network: Option<SourceError> = None;
+        legs.launch(&start);
+        loop {
+            let hedge_in = match legs.started.last() {
+                Some((i, at)) if self.hedge && legs.next < legs.order.len() => Some(
+                    self.health
+                        .hedge_delay(*i, call)
+                        .saturating_sub(at.elapsed()),
                 ),
-                body,
-            ));
-        }
-        Err(e) => {
-            let check = match &e {
-                SourceError::Rpc { .. } => "rpc-error",
-                _ => "malformed-answer",
+                _ => None,
             };
-            let evidence = e.body().unwrap_or_default().to_string();
-            return Err(bad(check, e.to_string(), evidence));
+            let done = tokio::select! {
+                d = legs.futures.next() => d,
+                () = sleep_if(hedge_in) => {
+                    legs.launch(&start);
+                    continue;
+                }
+            };
+            let Some((i, out)) = done else {
+                // Every endpoint was asked and none gave a good answer.
+                let failure = if findings.is_empty() {
+                    Failure::Network(network.unwrap_or_else(|| SourceError::Network {
+                        endpoint: String::new(),
+                        method: "any",
+                        reason: "no endpoint to ask".into(),
+                    }))
+                } else {
+                    Failure::Bad(findings.clone())
+                };
+                return (Err(failure), findings);
+            };
+            let took = legs.finish(i);
+            match take(i, out) {
+                Ok(r) => {
+                    self.health.answered(i, call, took);
+                    for (j, at) in legs.started {
+                        self.health.abandoned(j, call, at.elapsed());
+                    }
+                    return (Ok(r), findings);
+                }
+                Err(LegFailure::Fatal(e)) => return (Err(Failure::Fatal(e)), findings),
+                Err(LegFailure::Network(e)) => {
+                    self.stats.network_errors.fetch_add(1, Ordering::Relaxed);
+                    if self.health.network_error(i) {
+                        tracing::warn!(endpoint = self.url(i), error = %e, "endpoint failing");
+                    } else {
+                        tracing::debug!(endpoint = self.url(i), error = %e, "network error");
+                    }
+                    self.health.abandoned(i, call, took);
+                    network = Some(e);
+                }
+                Err(LegFailure::Miss(e)) => {
+                    network.get_or_insert(e);
+                }
+                Err(LegFailure::Bad(f)) => {
+                    self.health.offended(i);
+                    findings.push(*f);
+                }
+            }
+            // This one gave nothing: ask the next at once.
+            legs.launch(&start);
         }
-    };
-    if served.block.header.number != height {
-        let detail = format!(
-            "asked for block {height}, served block {}",
-            served.block.header.number
-        );
-        return Err(bad("block-number", detail, served.raw));
     }
-    if !matches!(served.block.transactions, BlockTransactions::Full(_)) {
-        return Err(bad(
-            "transactions",
-            "the block was served without its full transactions".into(),
-            served.raw,
-        ));
+
+    /// The head, from the healthiest endpoint that tells it; with the
+    /// endpoint and any findings (a malformed answer benches its endpoint).
+    async fn head(&self) -> Result<(usize, i64, Vec<Finding>), (SourceError, Vec<Finding>)> {
+        let (r, findings) = self
+            .hedged(
+                Call::Head,
+                |i| {
+                    let e = self.endpoints[i].clone();
+                    async move { e.block_number().await }
+                },
+                |i, out| match out {
+                    Ok(h) => {
+                        self.health.set_head(i, h);
+                        Ok((i, h))
+                    }
+                    Err(e) if e.is_network() => Err(LegFailure::Network(e)),
+                    Err(e) => Err(LegFailure::Bad(Box::new(Finding {
+                        at_ms: now_ms(),
+                        height: None,
+                        endpoint: self.url(i).to_string(),
+                        check: "malformed-head".into(),
+                        detail: e.to_string(),
+                        evidence: e.body().unwrap_or_default().to_string(),
+                    }))),
+                },
+            )
+            .await;
+        match r {
+            Ok((i, h)) => Ok((i, h, findings)),
+            Err(Failure::Network(e)) => Err((e, findings)),
+            Err(Failure::Bad(_) | Failure::Fatal(_)) => Err((
+                SourceError::Network {
+                    endpoint: String::new(),
+                    method: "getBlockNumber",
+                    reason: "every endpoint asked answered wrongly".into(),
+                },
+                findings,
+            )),
+        }
     }
-    let receipts = if receipt_concurrency == 0 {
-        None
-    } else {
-        match fetch_receipts(&endpoint, &served.block, receipt_concurrency).await {
-            Ok(r) => Some(r),
-            Err(e) if e.is_network() => return Err(Failure::Network(e)),
+
+    /// Block `height`, verified on its own and opened, from the first
+    /// endpoint that serves it well; with the findings against the others.
+    async fn block(self: Arc<Self>, height: i64) -> (Result<Processed, Failure>, Vec<Finding>) {
+        let me = self.clone();
+        self.hedged(
+            Call::Block,
+            move |i| {
+                let me = me.clone();
+                async move { me.leg(i, height).await }
+            },
+            |_, out| out,
+        )
+        .await
+    }
+
+    /// Block `height` from endpoint `i`, with its receipts, checked on its
+    /// own and opened.
+    async fn leg(&self, i: usize, height: i64) -> Result<Processed, LegFailure> {
+        let endpoint = self.endpoints[i].clone();
+        let url = endpoint.url().to_string();
+        let bad = |check: &str, detail: String, evidence: String| {
+            LegFailure::Bad(Box::new(Finding {
+                at_ms: now_ms(),
+                height: Some(height),
+                endpoint: url.clone(),
+                check: check.to_string(),
+                detail,
+                evidence,
+            }))
+        };
+        let served = match endpoint.block(height).await {
+            Ok(s) => s,
+            Err(e) if e.is_network() => return Err(LegFailure::Network(e)),
+            Err(e @ SourceError::Rpc { code, .. }) if code == LEDGER_BLOCK_NOT_FOUND => {
+                // A lie only from an endpoint that claimed the block exists.
+                return match self.health.head(i) {
+                    Some(head) if head >= height => Err(bad(
+                        "withheld-block",
+                        format!(
+                            "the endpoint reported head {head} but answers block {height}: {e}"
+                        ),
+                        e.body().unwrap_or_default().to_string(),
+                    )),
+                    _ => Err(LegFailure::Miss(e)),
+                };
+            }
             Err(e) => {
                 let check = match &e {
-                    SourceError::Rpc { .. } => "withheld-receipt",
-                    _ => "malformed-receipt",
+                    SourceError::Rpc { .. } => "rpc-error",
+                    _ => "malformed-answer",
                 };
                 let evidence = e.body().unwrap_or_default().to_string();
                 return Err(bad(check, e.to_string(), evidence));
             }
+        };
+        if served.block.header.number != height {
+            let detail = format!(
+                "asked for block {height}, served block {}",
+                served.block.header.number
+            );
+            return Err(bad("block-number", detail, served.raw));
         }
-    };
-    let work =
-        tokio::task::spawn_blocking(move || process(suite, served, receipts, &keyring, &sealer));
-    match work.await {
-        Ok(Ok(p)) => Ok(p),
-        Ok(Err(ProcessError::Seal(e))) => Err(Failure::Fatal(format!(
-            "cannot seal an opened record of block {height}: {e}"
-        ))),
-        Ok(Err(ProcessError::Verify(report, raw))) => {
-            let failures: Vec<String> = report.failures().map(ToString::to_string).collect();
-            let check = report
-                .failures()
-                .next()
-                .map(|c| c.name.clone())
-                .unwrap_or_else(|| "verify".into());
-            Err(bad(&check, failures.join("; "), raw))
+        if !matches!(served.block.transactions, BlockTransactions::Full(_)) {
+            return Err(bad(
+                "transactions",
+                "the block was served without its full transactions".into(),
+                served.raw,
+            ));
         }
-        // A panic is a bug of this node, not evidence against the endpoint:
-        // it stops ingest with the block named instead of recording a finding.
-        Err(e) => Err(Failure::Fatal(format!(
-            "bug: verifying block {height} panicked ({e}); nothing of it was stored, please report it"
-        ))),
+        let receipts = if self.receipt_concurrency == 0 {
+            None
+        } else {
+            match fetch_receipts(&endpoint, &served.block, self.receipt_concurrency).await {
+                Ok(r) => Some(r),
+                Err(e) if e.is_network() => return Err(LegFailure::Network(e)),
+                Err(e) => {
+                    let check = match &e {
+                        SourceError::Rpc { .. } => "withheld-receipt",
+                        _ => "malformed-receipt",
+                    };
+                    let evidence = e.body().unwrap_or_default().to_string();
+                    return Err(bad(check, e.to_string(), evidence));
+                }
+            }
+        };
+        let (suite, keyring, sealer) = (self.suite, self.keyring.clone(), self.sealer.clone());
+        let work = tokio::task::spawn_blocking(move || {
+            process(suite, served, receipts, &keyring, &sealer)
+        });
+        match work.await {
+            Ok(Ok(mut p)) => {
+                p.endpoint = i;
+                Ok(p)
+            }
+            Ok(Err(ProcessError::Seal(e))) => Err(LegFailure::Fatal(format!(
+                "cannot seal an opened record of block {height}: {e}"
+            ))),
+            Ok(Err(ProcessError::Verify(report, raw))) => {
+                let failures: Vec<String> = report.failures().map(ToString::to_string).collect();
+                let check = report
+                    .failures()
+                    .next()
+                    .map(|c| c.name.clone())
+                    .unwrap_or_else(|| "verify".into());
+                Err(bad(&check, failures.join("; "), raw))
+            }
+            // A panic is a bug of this node, not evidence against the endpoint:
+            // it stops ingest with the block named instead of recording a finding.
+            Err(e) => Err(LegFailure::Fatal(format!(
+                "bug: verifying block {height} panicked ({e}); nothing of it was stored, please report it"
+            ))),
+        }
+    }
+}
+
+/// Sleeps for `d`, or forever when there is nothing to wait for.
+async fn sleep_if(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -794,6 +1033,7 @@ fn process(
     let (envelopes, opened) = open_all(&served.block, &senders, keyring, sealer)
         .map_err(|e| ProcessError::Seal(e.to_string()))?;
     Ok(Processed {
+        endpoint: 0,
         served,
         envelopes,
         receipts,

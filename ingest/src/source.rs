@@ -24,6 +24,11 @@ use chain::verify::{Sealer, parse_sealer_list};
 /// answer, so a hostile endpoint cannot exhaust the node's memory.
 pub const MAX_ANSWER_BYTES: usize = 256 << 20;
 
+/// The largest answer to the small calls (`getBlockNumber`,
+/// `getSealerList`): a head is a few bytes, a sealer list of a hundred
+/// sealers a few KiB.
+pub const MAX_SMALL_ANSWER_BYTES: usize = 256 << 10;
+
 /// Ledger error "block not found" (`bcos-framework/ledger/LedgerTypeDef.h`).
 pub const LEDGER_BLOCK_NOT_FOUND: i64 = 3006;
 
@@ -103,11 +108,13 @@ pub struct Endpoint {
     http: reqwest::Client,
     next_id: AtomicU64,
     max_answer: usize,
+    timeout: Duration,
 }
 
 impl Endpoint {
     /// A client of `url` for `group` (and `node`, empty for the endpoint's
-    /// own node), with a per-request `timeout`.
+    /// own node), with a per-request `timeout`: the total deadline of a
+    /// call, from connecting to the last byte of the answer.
     pub fn new(url: &str, group: &str, node: &str, timeout: Duration) -> Result<Self, SourceError> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
@@ -125,6 +132,7 @@ impl Endpoint {
             http,
             next_id: AtomicU64::new(1),
             max_answer: MAX_ANSWER_BYTES,
+            timeout,
         })
     }
 
@@ -139,11 +147,33 @@ impl Endpoint {
         &self.url
     }
 
-    /// Calls `method` and returns its `result` and the raw answer.
+    /// Calls `method` and returns its `result` and the raw answer, within
+    /// the endpoint's deadline (body included) and reading at most `limit`
+    /// bytes of answer (and never more than the endpoint's limit).
     async fn call(
         &self,
         method: &'static str,
         params: Vec<Value>,
+        limit: usize,
+    ) -> Result<(Value, String), SourceError> {
+        match tokio::time::timeout(self.timeout, self.call_once(method, params, limit)).await {
+            Ok(r) => r,
+            Err(_) => Err(SourceError::Network {
+                endpoint: self.url.clone(),
+                method,
+                reason: format!(
+                    "no complete answer within {} ms (the request deadline)",
+                    self.timeout.as_millis()
+                ),
+            }),
+        }
+    }
+
+    async fn call_once(
+        &self,
+        method: &'static str,
+        params: Vec<Value>,
+        limit: usize,
     ) -> Result<(Value, String), SourceError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let request = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
@@ -161,7 +191,7 @@ impl Endpoint {
             .await
             .map_err(network)?;
         let status = response.status();
-        let body = read_capped(response, self.max_answer)
+        let body = read_capped(response, limit.min(self.max_answer))
             .await
             .map_err(|e| match e {
                 Capped::Network(e) => network(e),
@@ -210,7 +240,11 @@ impl Endpoint {
     /// `getBlockNumber`: the endpoint's head.
     pub async fn block_number(&self) -> Result<i64, SourceError> {
         let (v, body) = self
-            .call("getBlockNumber", vec![json!(self.group), json!(self.node)])
+            .call(
+                "getBlockNumber",
+                vec![json!(self.group), json!(self.node)],
+                MAX_SMALL_ANSWER_BYTES,
+            )
             .await?;
         chain::rpc::int_value(&v, "result").map_err(|e| SourceError::Malformed {
             endpoint: self.url.clone(),
@@ -232,6 +266,7 @@ impl Endpoint {
                     json!(false),
                     json!(false),
                 ],
+                MAX_ANSWER_BYTES,
             )
             .await?;
         let block = Block::from_json(&v).map_err(|e: ChainError| SourceError::Malformed {
@@ -255,6 +290,7 @@ impl Endpoint {
                     json!(encode0x(hash)),
                     json!(false),
                 ],
+                MAX_ANSWER_BYTES,
             )
             .await?;
         Receipt::from_json(&v).map_err(|e: ChainError| SourceError::Malformed {
@@ -268,7 +304,11 @@ impl Endpoint {
     /// `getSealerList`: the committee the endpoint reports.
     pub async fn sealer_list(&self) -> Result<Vec<Sealer>, SourceError> {
         let (_, body) = self
-            .call("getSealerList", vec![json!(self.group), json!(self.node)])
+            .call(
+                "getSealerList",
+                vec![json!(self.group), json!(self.node)],
+                MAX_SMALL_ANSWER_BYTES,
+            )
             .await?;
         parse_sealer_list(&body).map_err(|e| SourceError::Malformed {
             endpoint: self.url.clone(),

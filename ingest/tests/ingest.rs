@@ -358,20 +358,20 @@ async fn a_committee_change_vouched_for_by_the_committee_in_force_is_followed() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_answer_is_refused_unread() {
     use axum::routing::post;
-    // An endpoint answering every call with 2 MiB of JSON whitespace.
+    // An endpoint answering every call with 200 KiB of JSON whitespace.
     let app = axum::Router::new().route(
         "/",
-        post(|| async { format!("{}{{\"result\":1}}", " ".repeat(2 << 20)) }),
+        post(|| async { format!("{}{{\"result\":1}}", " ".repeat(200 << 10)) }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
     let endpoint = ingest::source::Endpoint::new(&url, "group0", "", Duration::from_secs(10))
         .unwrap()
-        .with_max_answer(1 << 20);
+        .with_max_answer(100 << 10);
     let err = endpoint.block_number().await.unwrap_err();
     assert!(!err.is_network(), "{err}");
-    assert!(err.to_string().contains("exceeds 1048576 bytes"), "{err}");
+    assert!(err.to_string().contains("exceeds 102400 bytes"), "{err}");
     // Under the limit the same answer is read.
     let endpoint = ingest::source::Endpoint::new(&url, "group0", "", Duration::from_secs(10))
         .unwrap()
