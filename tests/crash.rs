@@ -897,6 +897,21 @@ fn sigkill_mid_delivery_loses_no_alert() {
         )
         .is_ok_and(|n| n > 0)
     );
+    // ... and the endpoint's health: healthy, with answers timed.
+    assert_eq!(
+        metric(
+            addr,
+            &format!("lookthrough_endpoint_state{{endpoint=\"{url}\",state=\"healthy\"}}")
+        ),
+        Ok(1)
+    );
+    assert!(
+        metric(
+            addr,
+            &format!("lookthrough_endpoint_latency_seconds_count{{endpoint=\"{url}\"}}")
+        )
+        .is_ok_and(|n| n > 0)
+    );
     let delivered = metric(
         addr,
         "lookthrough_notifications_delivered_total{channel=\"compliance-webhook\"}",

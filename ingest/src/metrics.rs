@@ -12,6 +12,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use super::Stats;
+use crate::health::{Health, State};
 use store::Store;
 
 /// Reports the ingest counters on each scrape.
@@ -19,12 +20,23 @@ use store::Store;
 pub struct IngestCollector {
     stats: Arc<Stats>,
     store: Arc<Store>,
+    health: Option<Arc<Health>>,
 }
 
 impl IngestCollector {
     /// A collector over `stats` and `store`.
     pub fn new(stats: Arc<Stats>, store: Arc<Store>) -> Self {
-        Self { stats, store }
+        Self {
+            stats,
+            store,
+            health: None,
+        }
+    }
+
+    /// The same collector, also reporting each endpoint's health.
+    pub fn with_health(mut self, health: Arc<Health>) -> Self {
+        self.health = Some(health);
+        self
     }
 
     /// A registry holding only this collector.
@@ -113,6 +125,9 @@ impl Collector for IngestCollector {
             "Endpoint requests that failed on the network",
             s.network_errors.load(Ordering::Relaxed),
         )?;
+        if let Some(h) = &self.health {
+            encode_health(&mut encoder, h)?;
+        }
         // Totals over the whole store; a read error leaves them out of this
         // scrape rather than failing it.
         if let Ok(counts) = self.store.class_counts() {
@@ -137,6 +152,61 @@ impl Collector for IngestCollector {
         }
         Ok(())
     }
+}
+
+/// Each endpoint's latency histogram, errors, findings, head and state.
+fn encode_health(encoder: &mut DescriptorEncoder, h: &Health) -> Result<(), std::fmt::Error> {
+    use prometheus_client::metrics::MetricType;
+    h.latency_histograms().encode(encoder.encode_descriptor(
+        "lookthrough_endpoint_latency_seconds",
+        "Time an endpoint took to answer (abandoned requests count the time they ran)",
+        None,
+        MetricType::Histogram,
+    )?)?;
+    let reports = h.reports();
+    let mut errors = encoder.encode_descriptor(
+        "lookthrough_endpoint_errors",
+        "Requests to an endpoint that failed on the network or passed their deadline",
+        None,
+        MetricType::Counter,
+    )?;
+    for r in &reports {
+        ConstCounter::new(r.errors)
+            .encode(errors.encode_family(&[("endpoint", r.url.as_str())])?)?;
+    }
+    let mut findings = encoder.encode_descriptor(
+        "lookthrough_endpoint_findings",
+        "Answers of an endpoint that failed a check (each benches it)",
+        None,
+        MetricType::Counter,
+    )?;
+    for r in &reports {
+        ConstCounter::new(r.findings)
+            .encode(findings.encode_family(&[("endpoint", r.url.as_str())])?)?;
+    }
+    let mut heads = encoder.encode_descriptor(
+        "lookthrough_endpoint_head",
+        "The head an endpoint last reported (-1: none yet)",
+        None,
+        MetricType::Gauge,
+    )?;
+    for r in &reports {
+        ConstGauge::new(r.head.unwrap_or(-1))
+            .encode(heads.encode_family(&[("endpoint", r.url.as_str())])?)?;
+    }
+    let mut states = encoder.encode_descriptor(
+        "lookthrough_endpoint_state",
+        "1 for an endpoint's current state (healthy, slow, failing, benched), 0 for the others",
+        None,
+        MetricType::Gauge,
+    )?;
+    for r in &reports {
+        for s in State::ALL {
+            let labels = [("endpoint", r.url.as_str()), ("state", s.as_str())];
+            ConstGauge::new(i64::from(r.state == s)).encode(states.encode_family(&labels)?)?;
+        }
+    }
+    Ok(())
 }
 
 /// Renders `registry` in the Prometheus text format.

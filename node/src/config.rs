@@ -216,14 +216,20 @@ pub struct IngestSection {
     pub in_flight: usize,
     /// Head polling interval once caught up, ms.
     pub poll_interval_ms: u64,
-    /// Per-request timeout, ms.
+    /// A request's total deadline (connecting to the last byte), ms.
     pub request_timeout_ms: u64,
     /// First retry delay after a network error, ms.
     pub backoff_initial_ms: u64,
     /// Longest retry delay, ms.
     pub backoff_max_ms: u64,
-    /// Consecutive network errors before moving to the next endpoint.
+    /// Consecutive network errors before an endpoint is failing (asked
+    /// after the healthy ones).
     pub failover_after: u32,
+    /// Whether a slow answer is hedged (the same request sent to the next
+    /// endpoint after a delay drawn from the first one's latency).
+    pub hedge: bool,
+    /// The shortest hedge delay, ms.
+    pub hedge_min_ms: u64,
     /// Receipts requested at once per block; 0 keeps no receipts.
     pub receipt_concurrency: usize,
 }
@@ -237,6 +243,8 @@ impl Default for IngestSection {
             backoff_initial_ms: 100,
             backoff_max_ms: 10_000,
             failover_after: 3,
+            hedge: true,
+            hedge_min_ms: 20,
             receipt_concurrency: 32,
         }
     }
@@ -513,6 +521,14 @@ impl Config {
         if i.failover_after == 0 {
             bad!("ingest.failover_after", "must be at least 1");
         }
+        if !(1..=i.request_timeout_ms).contains(&i.hedge_min_ms) {
+            bad!(
+                "ingest.hedge_min_ms",
+                "must be 1 to request_timeout_ms ({}), got {}",
+                i.request_timeout_ms,
+                i.hedge_min_ms
+            );
+        }
         let x = &self.index;
         if !(10..=60_000).contains(&x.commit_interval_ms) {
             bad!(
@@ -643,6 +659,8 @@ impl Config {
         ic.backoff_initial = Duration::from_millis(i.backoff_initial_ms);
         ic.backoff_max = Duration::from_millis(i.backoff_max_ms);
         ic.failover_after = i.failover_after;
+        ic.hedge = i.hedge;
+        ic.hedge_min = Duration::from_millis(i.hedge_min_ms);
         ic.receipt_concurrency = i.receipt_concurrency;
         Ok(ic)
     }

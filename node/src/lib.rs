@@ -279,7 +279,9 @@ impl Node {
 
     /// The metrics registry of this node.
     pub fn registry(&self) -> Registry {
-        let mut r = IngestCollector::new(self.ingest.stats(), self.store.clone()).registry();
+        let mut r = IngestCollector::new(self.ingest.stats(), self.store.clone())
+            .with_health(self.ingest.health())
+            .registry();
         if let Some(s) = &self.index_stats {
             r.register_collector(Box::new(IndexCollector::new(s.clone())));
         }
