@@ -41,6 +41,10 @@ const SLOW_FACTOR: f64 = 4.0;
 /// …and over this many milliseconds.
 const SLOW_FLOOR_MS: f64 = 50.0;
 
+/// Requests lost in a row (another endpoint answered first) that make an
+/// endpoint slow.
+const LOST_SLOW: u32 = 3;
+
 /// Latency samples kept per endpoint and kind of request.
 const SAMPLES: usize = 32;
 
@@ -66,8 +70,9 @@ pub enum Call {
 pub enum State {
     /// Answering, and not much slower than the best.
     Healthy,
-    /// Answering, but its latency is over four times the best endpoint's
-    /// (and over 50 ms): asked after the healthy ones.
+    /// Answering, but its latency for heads or for blocks is over four
+    /// times the best endpoint's (and over 50 ms): asked after the healthy
+    /// ones.
     Slow,
     /// As many network errors in a row as `failover_after`: asked after
     /// every healthy endpoint.
@@ -117,15 +122,23 @@ struct Samples {
 }
 
 impl Samples {
+    /// An answer that took `ms`.
     fn add(&mut self, ms: f64) {
-        self.ewma_ms = Some(match self.ewma_ms {
-            None => ms,
-            Some(e) => 0.7 * e + 0.3 * ms,
-        });
+        self.smooth(ms);
         if self.recent.len() == SAMPLES {
             self.recent.pop_front();
         }
         self.recent.push_back(ms);
+    }
+
+    /// A request left after `ms`: the smoothed latency only (the hedge
+    /// delay follows real answers, or a stalling endpoint would push it
+    /// up without end).
+    fn smooth(&mut self, ms: f64) {
+        self.ewma_ms = Some(match self.ewma_ms {
+            None => ms,
+            Some(e) => 0.7 * e + 0.3 * ms,
+        });
     }
 
     /// The 90th percentile of the recent samples.
@@ -146,20 +159,28 @@ struct Entry {
     block_calls: Samples,
     errors: u64,
     errors_in_a_row: u32,
+    /// Requests left unanswered in a row because another endpoint won.
+    lost_in_a_row: u32,
     findings: u64,
     offences: u32,
     benched_until: Option<Instant>,
     head: Option<i64>,
 }
 
-/// The lowest smoothed latency of the endpoints not benched (block
-/// requests, or heads for an endpoint not yet asked for a block).
-fn best_latency(entries: &[Entry], now: Instant) -> f64 {
-    entries
-        .iter()
-        .filter(|e| e.benched_until.is_none_or(|t| t <= now))
-        .filter_map(|e| e.block_calls.ewma_ms.or(e.head_calls.ewma_ms))
-        .fold(f64::INFINITY, f64::min)
+/// The lowest smoothed latencies of the endpoints not benched, for heads
+/// and for blocks.
+fn best_latency(entries: &[Entry], now: Instant) -> (f64, f64) {
+    let best = |f: fn(&Entry) -> Option<f64>| {
+        entries
+            .iter()
+            .filter(|e| e.benched_until.is_none_or(|t| t <= now))
+            .filter_map(f)
+            .fold(f64::INFINITY, f64::min)
+    };
+    (
+        best(|e| e.head_calls.ewma_ms),
+        best(|e| e.block_calls.ewma_ms),
+    )
 }
 
 /// The `endpoint` label of the per-endpoint metrics.
@@ -253,16 +274,18 @@ impl Health {
         })
     }
 
-    fn state_of(&self, e: &Entry, best: f64, now: Instant) -> State {
+    fn state_of(&self, e: &Entry, best: (f64, f64), now: Instant) -> State {
+        let slow = |s: &Samples, best: f64| {
+            s.ewma_ms
+                .is_some_and(|l| l > SLOW_FACTOR * best && l > SLOW_FLOOR_MS)
+        };
         if e.benched_until.is_some_and(|t| t > now) {
             State::Benched
         } else if e.errors_in_a_row >= self.failover_after {
             State::Failing
-        } else if e
-            .block_calls
-            .ewma_ms
-            .or(e.head_calls.ewma_ms)
-            .is_some_and(|l| l > SLOW_FACTOR * best && l > SLOW_FLOOR_MS)
+        } else if e.lost_in_a_row >= LOST_SLOW
+            || slow(&e.head_calls, best.0)
+            || slow(&e.block_calls, best.1)
         {
             State::Slow
         } else {
@@ -290,27 +313,49 @@ impl Health {
 
     /// Endpoint `i` answered a `call` in `took`.
     pub fn answered(&self, i: usize, call: Call, took: Duration) {
-        self.sample(i, call, took);
+        self.sample(i, call, took, true);
         self.with(|entries| {
             if let Some(e) = entries.get_mut(i) {
                 e.errors_in_a_row = 0;
+                e.lost_in_a_row = 0;
             }
         });
     }
 
-    /// Endpoint `i` was still working on a `call` after `took`, when
-    /// another endpoint's answer won: a sample of at least that long.
+    /// Endpoint `i` was still working on a `call` after `took` when
+    /// another endpoint's answer won: a sample of at least that long, which
+    /// counts only when it is longer than the endpoint's smoothed latency
+    /// (a short one says nothing about how long the answer would have
+    /// taken). [`LOST_SLOW`] in a row make the endpoint slow.
     pub fn abandoned(&self, i: usize, call: Call, took: Duration) {
-        self.sample(i, call, took);
+        let ms = took.as_secs_f64() * 1000.0;
+        let informative = self.with(|entries| {
+            entries.get_mut(i).is_some_and(|e| {
+                e.lost_in_a_row = e.lost_in_a_row.saturating_add(1);
+                let s = match call {
+                    Call::Head => &e.head_calls,
+                    Call::Block => &e.block_calls,
+                };
+                s.ewma_ms.is_none_or(|ewma| ms > ewma)
+            })
+        });
+        if informative {
+            self.sample(i, call, took, false);
+        }
     }
 
-    fn sample(&self, i: usize, call: Call, took: Duration) {
+    fn sample(&self, i: usize, call: Call, took: Duration, answered: bool) {
         let ms = took.as_secs_f64() * 1000.0;
         self.with(|entries| {
             if let Some(e) = entries.get_mut(i) {
-                match call {
-                    Call::Head => e.head_calls.add(ms),
-                    Call::Block => e.block_calls.add(ms),
+                let s = match call {
+                    Call::Head => &mut e.head_calls,
+                    Call::Block => &mut e.block_calls,
+                };
+                if answered {
+                    s.add(ms);
+                } else {
+                    s.smooth(ms);
                 }
             }
         });
@@ -486,11 +531,38 @@ mod tests {
             Duration::from_millis(10),
             "the floor"
         );
-        h.abandoned(2, Call::Block, Duration::from_secs(60));
+        h.answered(2, Call::Block, Duration::from_secs(60));
         assert_eq!(
             h.hedge_delay(2, Call::Block),
             Duration::from_secs(5),
             "the ceiling"
         );
+    }
+
+    #[test]
+    fn requests_lost_to_others_make_an_endpoint_slow() {
+        let h = health();
+        h.answered(0, Call::Block, Duration::from_millis(10));
+        h.answered(1, Call::Block, Duration::from_millis(10));
+        // Left unanswered: the hedge delay still follows real answers.
+        h.abandoned(0, Call::Block, Duration::from_millis(400));
+        assert_eq!(h.hedge_delay(0, Call::Block), Duration::from_millis(20));
+        assert_eq!(
+            h.reports()[0].state,
+            State::Slow,
+            "its smoothed latency rose"
+        );
+        let h = health();
+        h.answered(0, Call::Block, Duration::from_millis(10));
+        h.answered(1, Call::Block, Duration::from_millis(10));
+        for _ in 0..LOST_SLOW {
+            assert_eq!(h.order()[0], 0);
+            // Lost early: says nothing of its latency, but it lost.
+            h.abandoned(0, Call::Block, Duration::from_millis(5));
+        }
+        assert_eq!(h.reports()[0].state, State::Slow);
+        assert_eq!(h.order(), vec![1, 2, 0]);
+        h.answered(0, Call::Block, Duration::from_millis(10));
+        assert_eq!(h.order()[0], 0, "an answer makes it healthy again");
     }
 }

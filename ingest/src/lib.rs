@@ -802,7 +802,6 @@ impl Fetcher {
                     } else {
                         tracing::debug!(endpoint = self.url(i), error = %e, "network error");
                     }
-                    self.health.abandoned(i, call, took);
                     network = Some(e);
                 }
                 Err(LegFailure::Miss(e)) => {

@@ -187,9 +187,15 @@ async fn no_endpoint_stalls_the_sync() {
     let devnet: SharedDevnet = Arc::new(tokio::sync::RwLock::new(made.devnet));
     let honest = honest(&devnet).await;
 
-    // The honest endpoint alone, twice (the first warms the caches).
+    // The honest endpoint alone: once to warm the caches, then the median
+    // of three runs (the machine is shared; one run can be unlucky).
     let _ = sync(vec![honest.clone()], &chain, head).await;
-    let (alone, _, _) = sync(vec![honest.clone()], &chain, head).await;
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        runs.push(sync(vec![honest.clone()], &chain, head).await.0);
+    }
+    runs.sort();
+    let alone = runs[1];
 
     for kind in [
         Hostile::Drip,
