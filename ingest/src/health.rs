@@ -227,11 +227,6 @@ impl Health {
         f(&mut e)
     }
 
-    /// The endpoints' URLs, in configured order.
-    pub fn urls(&self) -> &[String] {
-        &self.urls
-    }
-
     /// Endpoint indexes in the order to ask them: healthy ones in
     /// configured order (an operator lists the endpoints it prefers
     /// first), then slow ones by latency, then failing ones, then benched

@@ -234,8 +234,9 @@ struct Processed {
 enum Failure {
     /// No endpoint answered (or none had the block yet): retry.
     Network(SourceError),
-    /// Endpoints served something wrong: findings.
-    Bad(Vec<Finding>),
+    /// Endpoints served something wrong at this height (the findings
+    /// travel beside the failure, to be recorded once).
+    Bad(Option<i64>),
     /// The node itself failed: stop rather than store less than was read.
     Fatal(String),
 }
@@ -411,7 +412,9 @@ impl Ingest {
                             }
                             Err(finding) => {
                                 self.fetcher.health.offended(by);
-                                Failure::Bad(vec![*finding])
+                                let at = finding.height;
+                                self.record(&mut recorded, vec![*finding]).await?;
+                                Failure::Bad(at)
                             }
                         }
                     }
@@ -430,14 +433,12 @@ impl Ingest {
                         return Ok(());
                     }
                 }
-                Some(Failure::Bad(findings)) => {
-                    let at = findings.first().and_then(|f| f.height).unwrap_or(-1);
-                    self.record(&mut recorded, findings).await?;
-                    // Every endpoint asked served something wrong here (or
+                Some(Failure::Bad(at)) => {
+                    // The findings are recorded. Every endpoint asked served something wrong here (or
                     // the block accepted broke the chain): wait a little
                     // for one of them to be repaired.
                     tracing::error!(
-                        height = at,
+                        height = ?at,
                         "no endpoint served a valid block at this height; trying again"
                     );
                     retries = retries.saturating_add(1);
@@ -753,7 +754,7 @@ impl Fetcher {
             futures: Default::default(),
             started: Vec::new(),
         };
-        let mut findings = Vec::new();
+        let mut findings: Vec<Finding> = Vec::new();
         let mut network: Option<SourceError> = None;
         legs.launch(&start);
         loop {
@@ -781,7 +782,7 @@ impl Fetcher {
                         reason: "no endpoint to ask".into(),
                     }))
                 } else {
-                    Failure::Bad(findings.clone())
+                    Failure::Bad(findings.first().and_then(|f| f.height))
                 };
                 return (Err(failure), findings);
             };

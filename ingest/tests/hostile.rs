@@ -18,13 +18,15 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::routing::post;
 use chain::CryptoSuite;
-use devnet::server::{AppState, SharedDevnet, serve};
+use devnet::server::SharedDevnet;
 use futures_util::StreamExt;
 use ingest::{Ingest, IngestConfig, Trust};
 use privacy::at_rest::RecordSealer;
 use serde_json::{Value, json};
 use store::Store;
 use testkit::TXS_PER_BLOCK;
+
+mod support;
 
 /// Blocks of the chain: 1,500 transactions.
 const BLOCKS: usize = 1_500 / TXS_PER_BLOCK;
@@ -120,17 +122,6 @@ async fn hostile(kind: Hostile, upstream: &str) -> String {
     url
 }
 
-async fn honest(devnet: &SharedDevnet) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    tokio::spawn(serve(
-        listener,
-        AppState::new(devnet.clone(), None),
-        std::future::pending(),
-    ));
-    url
-}
-
 /// What the tests keep of the chain the devnet serves.
 struct Chain {
     workload: devnet::workload::Workload,
@@ -185,7 +176,7 @@ async fn no_endpoint_stalls_the_sync() {
             .collect(),
     };
     let devnet: SharedDevnet = Arc::new(tokio::sync::RwLock::new(made.devnet));
-    let honest = honest(&devnet).await;
+    let honest = support::serve_devnet(&devnet, None).await;
 
     // The honest endpoint alone: once to warm the caches, then the median
     // of three runs (the machine is shared; one run can be unlucky).

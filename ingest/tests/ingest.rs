@@ -13,7 +13,7 @@ use std::time::Duration;
 use chain::CryptoSuite;
 use chain::hexbytes::encode0x;
 use devnet::faults::{Fault, FaultKind};
-use devnet::server::{AppState, SharedDevnet, serve};
+use devnet::server::SharedDevnet;
 use devnet::workload::Workload;
 use ingest::{Ingest, IngestConfig, Trust};
 use privacy::at_rest::RecordSealer;
@@ -43,16 +43,11 @@ fn keyring(w: &Workload) -> Keyring {
     testkit::keyring(w)
 }
 
+mod support;
+
 /// Serves `devnet` on a fresh port; the server stops when the test ends.
 async fn server(devnet: &SharedDevnet, fault: Option<Fault>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    tokio::spawn(serve(
-        listener,
-        AppState::new(devnet.clone(), fault),
-        std::future::pending(),
-    ));
-    url
+    support::serve_devnet(devnet, fault).await
 }
 
 fn ingest(

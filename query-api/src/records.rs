@@ -61,11 +61,20 @@ pub fn audit_entries(
     from: u64,
     limit: usize,
 ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+    from_seq(store, AUDIT, "audit entry", from, limit)
+}
+
+/// Up to `limit` records of `family` (keyed by BE64 sequence numbers) from
+/// `from` on, with their sequence numbers.
+fn from_seq(
+    store: &Store,
+    family: Family,
+    what: &str,
+    from: u64,
+    limit: usize,
+) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
     let start = from.to_be_bytes();
-    with_seqs(
-        "audit entry",
-        store.scan(AUDIT, b"", Some(&start), false, limit)?,
-    )
+    with_seqs(what, store.scan(family, b"", Some(&start), false, limit)?)
 }
 
 /// Stores the seal of the audit log up to entry `seq` (synced).
@@ -113,11 +122,7 @@ pub fn audit_seals_from(
     from: u64,
     limit: usize,
 ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-    let start = from.to_be_bytes();
-    with_seqs(
-        "audit seal",
-        store.scan(AUDIT_SEALS, b"", Some(&start), false, limit)?,
-    )
+    from_seq(store, AUDIT_SEALS, "audit seal", from, limit)
 }
 
 #[cfg(test)]
