@@ -33,6 +33,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod support;
+
 use chain::hexbytes::encode0x;
 use indexer::TxIndex;
 use indexer::search::{Search, SearchRequest};
@@ -145,16 +147,17 @@ impl Log {
 
 /// Drains `pipe` to its end on a thread (so the child never blocks on a full
 /// pipe), keeping the last lines; the first line holding `http://ADDR/metrics`
-/// sends ADDR on the returned channel.
+/// sends `("metrics", ADDR)` on the returned channel, the first holding
+/// `http://ADDR/graphql` sends `("graphql", ADDR)`.
 fn drain(
     pipe: impl Read + Send + 'static,
     log: Log,
-) -> (mpsc::Receiver<SocketAddr>, JoinHandle<()>) {
+) -> (mpsc::Receiver<(&'static str, SocketAddr)>, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel();
     let handle = std::thread::spawn(move || {
         let mut reader = BufReader::new(pipe);
         let mut buf = Vec::new();
-        let mut sent = false;
+        let mut sent = Vec::new();
         loop {
             buf.clear();
             match reader.read_until(b'\n', &mut buf) {
@@ -162,9 +165,13 @@ fn drain(
                 Ok(_) => {}
             }
             let line = String::from_utf8_lossy(&buf).trim_end().to_owned();
-            if !sent && let Some(addr) = metrics_addr(&line) {
-                sent = true;
-                let _ = tx.send(addr);
+            for kind in ["metrics", "graphql"] {
+                if !sent.contains(&kind)
+                    && let Some(addr) = served_addr(&line, kind)
+                {
+                    sent.push(kind);
+                    let _ = tx.send((kind, addr));
+                }
             }
             log.push(line);
         }
@@ -172,11 +179,11 @@ fn drain(
     (rx, handle)
 }
 
-/// ADDR in a log line containing `http://ADDR/metrics`.
-fn metrics_addr(line: &str) -> Option<SocketAddr> {
+/// ADDR in a log line containing `http://ADDR/PATH`.
+fn served_addr(line: &str, path: &str) -> Option<SocketAddr> {
     let start = line.find("http://")? + "http://".len();
     let rest = &line[start..];
-    let end = rest.find("/metrics")?;
+    let end = rest.find(&format!("/{path}"))?;
     rest[..end].parse().ok()
 }
 
@@ -220,7 +227,15 @@ impl Rng {
     }
 }
 
-fn write_config(path: &Path, url: &str, key: &Path, data_dir: &Path) {
+/// A node's configuration; with `node_key`, the GraphQL API too.
+fn write_config(path: &Path, url: &str, key: &Path, data_dir: &Path, node_key: Option<&Path>) {
+    let (node, api) = match node_key {
+        Some(k) => (
+            format!("node = {{ path = {:?} }}\n", k.to_str().unwrap()),
+            "\n[api]\nlisten = \"127.0.0.1:0\"\n",
+        ),
+        None => (String::new(), ""),
+    };
     let text = format!(
         r#"[chain]
 endpoints = [{url:?}]
@@ -230,7 +245,7 @@ trust = "first-use"
 
 [keys]
 regulator = [{{ path = {key:?} }}]
-
+{node}
 [storage]
 data_dir = {data:?}
 
@@ -240,7 +255,7 @@ poll_interval_ms = 50
 
 [server]
 metrics_listen = "127.0.0.1:0"
-"#,
+{api}"#,
         key = key.to_str().unwrap(),
         data = data_dir.to_str().unwrap(),
     );
@@ -471,7 +486,8 @@ fn run_and_kill(config: &Path, target: i64) -> (i64, i64) {
     let deadline = Instant::now() + DEADLINE;
     let addr = loop {
         match addr_rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(addr) => break addr,
+            Ok(("metrics", addr)) => break addr,
+            Ok(_) => {}
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => panic!(
                 "node (pid {}) closed stderr without logging its metrics address:\n{}",
@@ -618,8 +634,8 @@ fn sigkill_during_sync_loses_and_duplicates_nothing() {
     let key = chain.join("regulator.pem");
     let (ref_dir, crash_dir) = (root.join("ref"), root.join("crash"));
     let (ref_toml, crash_toml) = (root.join("ref.toml"), root.join("crash.toml"));
-    write_config(&ref_toml, &url, &key, &ref_dir);
-    write_config(&crash_toml, &url, &key, &crash_dir);
+    write_config(&ref_toml, &url, &key, &ref_dir, None);
+    write_config(&crash_toml, &url, &key, &crash_dir, None);
 
     // 4. The reference: one uninterrupted sync.
     let t = Instant::now();
@@ -824,7 +840,7 @@ fn sigkill_mid_delivery_loses_no_alert() {
 
     let data = root.join("data");
     let config = root.join("node.toml");
-    write_config(&config, &url, &chain.join("regulator.pem"), &data);
+    write_config(&config, &url, &chain.join("regulator.pem"), &data, None);
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str(&format!(
@@ -879,7 +895,7 @@ fn sigkill_mid_delivery_loses_no_alert() {
         Box::new(|| matches!(policy_progress(&store_dir), Some((Some(cp), 0)) if cp >= head)),
     );
     // /metrics shows the engine's height and the channel's deliveries.
-    let addr = addr.recv_timeout(DEADLINE).expect("the metrics address");
+    let (_, addr) = addr.recv_timeout(DEADLINE).expect("the metrics address");
     assert_eq!(metric(addr, "lookthrough_policy_height"), Ok(head));
     // ... and the engine and the sender as followers of the store.
     assert_eq!(
@@ -957,5 +973,269 @@ fn sigkill_mid_delivery_loses_no_alert() {
         queued.len(),
         got.len(),
         got.len() - received.len()
+    );
+}
+
+/// Bytes the disk-fault test leaves the node: about a third of what the
+/// sync needs (the store's log takes ~15 MiB for `TXS` transactions).
+const ROOM: u64 = 6 << 20;
+
+/// `GET /healthz` as JSON.
+fn healthz(addr: SocketAddr) -> serde_json::Value {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET /healthz HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+        "{head}"
+    );
+    serde_json::from_str(body).unwrap()
+}
+
+/// Polls `check` every `POLL` until it holds, panicking with `what` and the
+/// node's last log lines at the deadline or if the node exits.
+fn wait_for(guard: &mut Guard, log: &Log, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + DEADLINE;
+    while !check() {
+        if let Some(status) = guard.child().try_wait().unwrap() {
+            panic!("the node exited ({status}) before {what}:\n{}", log.tail());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not within {DEADLINE:?}: {what}\n{}",
+            log.tail()
+        );
+        std::thread::sleep(POLL);
+    }
+}
+
+/// The disk fills mid-sync (a small tmpfs under the data directory, which
+/// the test mounts as root; skipped with the reason printed otherwise):
+/// the node stops writing with the directory named in its log, on
+/// `/healthz` and `/metrics`; the store and the index it leaves open and
+/// hold whole blocks; the API answers reads and withholds the decrypted
+/// ones it cannot audit. Once the disk has room again the node resumes by
+/// itself and ends with every transaction stored and indexed once, the
+/// rules at the head and the audit log whole.
+#[test]
+fn a_full_disk_mid_sync_pauses_the_node_which_resumes_with_every_transaction_once() {
+    let fs = match testkit::tmpfs::Tmpfs::mount(96 << 20) {
+        Ok(fs) => fs,
+        Err(reason) => {
+            eprintln!("skipped: {reason}");
+            return;
+        }
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().canonicalize().unwrap();
+    let (chain, serve, url) = generate_and_serve(&root, TXS);
+    let node_key = root.join("node.pem");
+    let out = lookthrough()
+        .args(["keygen", "--out"])
+        .arg(&node_key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data = fs.path().join("data");
+    let config = root.join("disk.toml");
+    write_config(
+        &config,
+        &url,
+        &chain.join("regulator.pem"),
+        &data,
+        Some(&node_key),
+    );
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\n[policies]\nrules_dir = {:?}\nwatchlists_dir = {:?}\n",
+        manifest.join("rules").to_str().unwrap(),
+        manifest.join("watchlists").to_str().unwrap(),
+    ));
+    std::fs::write(&config, text).unwrap();
+
+    // An officer's token (the store is made here, on the small disk), then
+    // the disk filled but for `ROOM`.
+    let out = lookthrough()
+        .args(["token", "create", "--config"])
+        .arg(&config)
+        .args(["--name", "officer", "--role", "analyst"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let filler = fs.fill();
+    let len = std::fs::metadata(&filler).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&filler)
+        .unwrap()
+        .set_len(len - ROOM)
+        .unwrap();
+
+    let child = lookthrough()
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut guard = Guard::new("the node on a small disk", child);
+    let log = Log::default();
+    let (addr_rx, drainer) = drain(guard.child().stderr.take().unwrap(), log.clone());
+    let (mut metrics, mut api) = (None, None);
+    while metrics.is_none() || api.is_none() {
+        match addr_rx.recv_timeout(DEADLINE) {
+            Ok(("metrics", a)) => metrics = Some(a),
+            Ok((_, a)) => api = Some(a),
+            Err(e) => panic!("no addresses logged ({e}):\n{}", log.tail()),
+        }
+    }
+    let (metrics, api) = (metrics.unwrap(), api.unwrap());
+    let api_url = api.to_string();
+
+    // 1. The disk fills mid-sync: writing stops, the directory is named.
+    wait_for(&mut guard, &log, "a disk fault on /metrics", || {
+        metric(metrics, "lookthrough_disk_faults").is_ok_and(|n| n >= 1)
+    });
+    let store_dir = data.join("store");
+    let named = format!("cannot write to {}", data.display());
+    wait_for(
+        &mut guard,
+        &log,
+        "the fault logged with its directory",
+        || log.tail().contains(&named),
+    );
+    let health = healthz(api);
+    assert_eq!(health["status"], "disk-fault", "{health}");
+    let dir = health["diskFaults"][0]["dir"].as_str().unwrap();
+    assert!(dir.starts_with(&data.display().to_string()), "{health}");
+    assert!(
+        health["diskFaults"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("No space left on device"),
+        "{health}"
+    );
+    let stopped = metric_height(metrics).unwrap();
+    assert!(
+        stopped > 0 && stopped < HEAD,
+        "not mid-sync: stopped at {stopped} of {HEAD}"
+    );
+
+    // 2. Reads are answered; a decrypted read, which cannot be audited, is
+    // withheld.
+    let (status, v) = support::post(
+        &api_url,
+        &token,
+        "{ chain { head indexedHeight } }",
+        serde_json::json!({}),
+    );
+    assert_eq!(status, 200, "{v}");
+    let head = v["data"]["chain"]["head"].as_i64().unwrap();
+    assert!(head >= stopped && head < HEAD, "{v}");
+    // Block 1 is stored (read from the store, not the index, which may not
+    // have committed before the disk filled); its opened payloads are
+    // decrypted reads.
+    let read = "{ block(height: 1) { transactions { hash envelopeStatus payload { memo } } } }";
+    let (_, v) = support::post(&api_url, &token, read, serde_json::json!({}));
+    assert!(v["data"].is_null(), "an unaudited read was answered: {v}");
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("audit log"),
+        "{v}"
+    );
+
+    // 3. Nothing is corrupt: copies of the store and the index open and
+    // hold whole blocks, the index none past the store.
+    let recovered = check_crashed_store(&store_dir, &root.join("snapshot"), stopped);
+    assert_eq!(recovered, head, "the store's checkpoint and the API's head");
+    let indexed = check_crashed_index(&data, &root.join("snapshot"), recovered);
+    assert_eq!(
+        metric_height(metrics).unwrap(),
+        recovered,
+        "nothing stored while full"
+    );
+    eprintln!("disk full at height {recovered} of {HEAD} (index at {indexed:?})");
+
+    // 4. Room again: the node resumes by itself and catches up.
+    std::fs::remove_file(&filler).unwrap();
+    let at_head = |name: &str| metric(metrics, name).is_ok_and(|h| h == HEAD);
+    wait_for(
+        &mut guard,
+        &log,
+        "the store, index and rules at the head",
+        || {
+            at_head("lookthrough_height")
+                && at_head("lookthrough_stage_checkpoint{stage=\"index\"}")
+                && at_head("lookthrough_stage_checkpoint{stage=\"rules\"}")
+        },
+    );
+    assert_eq!(metric(metrics, "lookthrough_disk_faults").unwrap(), 0);
+    assert_eq!(healthz(api)["status"], "ok");
+    let (status, v) = support::post(&api_url, &token, read, serde_json::json!({}));
+    assert_eq!(status, 200, "{v}");
+    let opened = v["data"]["block"]["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["envelopeStatus"] == "OPENED")
+        .inspect(|t| assert!(t["payload"]["memo"].is_string(), "{t}"))
+        .count();
+    assert!(opened > 0, "block 1 holds opened payloads: {v}");
+
+    // 5. Stopped cleanly, then checked whole.
+    let term = Command::new("kill")
+        .args(["-TERM", &guard.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let status = guard.wait_until(Instant::now() + DEADLINE, &log);
+    drainer.join().unwrap();
+    assert!(
+        status.success(),
+        "the node's exit ({status}):\n{}",
+        log.tail()
+    );
+    drop(serve);
+    assert_eq!(
+        check_crashed_store(&store_dir, &root.join("snapshot"), HEAD),
+        HEAD
+    );
+    let (seen, cp) = indexed_hashes(&data.join("index"));
+    assert_eq!(
+        (seen.len(), cp),
+        (TXS, Some(HEAD)),
+        "every transaction indexed once"
+    );
+    let out = lookthrough()
+        .args(["audit", "verify", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "audit verify: {said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The one read answered, once: the withheld one left no entry.
+    assert!(
+        said.contains("audit log intact: 1 entries chained"),
+        "{said}"
     );
 }

@@ -7,6 +7,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use chain::hashing::{header_hash, receipt_hash};
+use chain::hexbytes::Hash;
 use chain::model::{Block, BlockTransactions, Receipt, SealerSignature};
 use chain::verify::required_weight;
 
@@ -44,11 +45,15 @@ pub enum FaultKind {
     /// (and a proof, if asked for, is the honest one), so only the block's
     /// receiptsRoot reveals it.
     TamperedReceipt,
+    /// The block is honest, but asked for the hash at its height
+    /// (`getBlockHashByNumber`) the server names another: a lie only
+    /// cross-checking (`ingest.confirm`) reveals.
+    WrongHash,
 }
 
 impl FaultKind {
     /// Every kind, with its CLI name.
-    pub const ALL: [(FaultKind, &'static str); 7] = [
+    pub const ALL: [(FaultKind, &'static str); 8] = [
         (FaultKind::LowQuorum, "low-quorum"),
         (FaultKind::ForgedSignature, "forged-signature"),
         (FaultKind::WrongParent, "wrong-parent"),
@@ -56,6 +61,7 @@ impl FaultKind {
         (FaultKind::WithheldBlock, "withheld-block"),
         (FaultKind::GarbageJson, "garbage-json"),
         (FaultKind::TamperedReceipt, "tampered-receipt"),
+        (FaultKind::WrongHash, "wrong-hash"),
     ];
 
     /// The CLI name.
@@ -162,9 +168,25 @@ pub fn serve_block(devnet: &Devnet, block: &Block, fault: Option<Fault>) -> Serv
         }
         FaultKind::WithheldBlock => return Served::Withheld,
         FaultKind::GarbageJson => return Served::Garbage,
-        FaultKind::TamperedReceipt => {}
+        FaultKind::TamperedReceipt | FaultKind::WrongHash => {}
     }
     Served::Block(Box::new(b))
+}
+
+/// The hash a server with `fault` names at `block`'s height: the hash of
+/// the block it serves there, or another under [`FaultKind::WrongHash`].
+pub fn serve_hash(devnet: &Devnet, block: &Block, fault: Option<Fault>) -> Option<Hash> {
+    match serve_block(devnet, block, fault) {
+        Served::Block(b) => {
+            let mut hash = b.header.claimed_hash;
+            if fault.is_some_and(|f| f.kind == FaultKind::WrongHash && f.height == b.header.number)
+            {
+                hash[31] ^= 0x01;
+            }
+            Some(hash)
+        }
+        Served::Withheld | Served::Garbage => None,
+    }
 }
 
 /// The receipt a server with `fault` serves for `receipt`.

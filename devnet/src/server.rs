@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
 use crate::chain::Devnet;
-use crate::faults::{Fault, Served, serve_block, serve_receipt};
+use crate::faults::{Fault, Served, serve_block, serve_hash, serve_receipt};
 
 /// JSON-RPC and FISCO BCOS error codes the server uses.
 pub mod codes {
@@ -206,6 +206,7 @@ fn dispatch(d: &Devnet, fault: Option<Fault>, method: &str, params: &[Value]) ->
         "getBlockNumber",
         "getBlockByNumber",
         "getBlockByHash",
+        "getBlockHashByNumber",
         "getSealerList",
         "getObserverList",
         "getGroupInfo",
@@ -248,6 +249,13 @@ fn dispatch(d: &Devnet, fault: Option<Fault>, method: &str, params: &[Value]) ->
                     .ok_or_else(|| err(codes::LEDGER_ERROR_ARGUMENT, "Wrong argument"))
             });
         }
+        "getBlockHashByNumber" => param_i64(params, 2).and_then(|n| {
+            d.block(n)
+                .filter(|_| n >= 0)
+                .and_then(|b| serve_hash(d, b, fault))
+                .map(|h| json!(hexbytes::encode0x(&h)))
+                .ok_or_else(|| err(codes::LEDGER_COLLECT_ASYNC, "Get block failed with errors!"))
+        }),
         "getSealerList" => Ok(Value::Array(
             d.committee()
                 .iter()

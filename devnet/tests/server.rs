@@ -242,6 +242,7 @@ async fn every_fault_is_caught_and_named() {
             FaultKind::WithheldBlock => "3006",
             FaultKind::GarbageJson => "not JSON",
             FaultKind::TamperedReceipt => "receipts-root",
+            FaultKind::WrongHash => "getBlockHashByNumber",
         };
         let named = match Item::parse(&text) {
             Err(e) => e.to_string(),
@@ -277,6 +278,24 @@ async fn every_fault_is_caught_and_named() {
                         .map(|c| c.to_string())
                         .collect::<Vec<_>>()
                         .join("; ")
+                } else if kind == FaultKind::WrongHash {
+                    // The block is honest; the hash named at its height is
+                    // not (and at other heights it is).
+                    assert!(report.passed());
+                    assert_eq!(text, genuine.to_string());
+                    let named = s
+                        .call("getBlockHashByNumber", json!(["group0", "", 4]))
+                        .await;
+                    assert_ne!(named["result"], genuine["result"]["hash"]);
+                    assert_eq!(named["result"].as_str().map(str::len), Some(66));
+                    let three = s
+                        .call("getBlockHashByNumber", json!(["group0", "", 3]))
+                        .await;
+                    let real3 = honest
+                        .call("getBlockByNumber", json!(["group0", "", 3]))
+                        .await;
+                    assert_eq!(three["result"], real3["result"]["hash"]);
+                    "getBlockHashByNumber".to_string()
                 } else if kind == FaultKind::WrongParent {
                     // Self-consistent and re-signed: only the link to the
                     // real block 3 shows it.
@@ -300,7 +319,7 @@ async fn every_fault_is_caught_and_named() {
             named.contains(expected),
             "{kind:?}: expected '{expected}' in: {named}"
         );
-        if kind != FaultKind::TamperedReceipt {
+        if !matches!(kind, FaultKind::TamperedReceipt | FaultKind::WrongHash) {
             assert_ne!(text, genuine.to_string(), "{kind:?}");
         }
     }

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use chain::hexbytes::encode0x;
 use privacy::at_rest::RecordSealer;
-use store::Store;
 use store::follow::{Next, Progress, Stage, Step, follow};
+use store::{Store, disk};
 use tantivy::IndexWriter;
 
 use crate::IndexError;
@@ -273,6 +273,45 @@ impl Indexer {
     }
 }
 
+impl Indexer {
+    /// Whether `e` is a fault of the index's disk (full, read-only,
+    /// failing) rather than of the data: told by the error itself, or, for
+    /// an error tantivy reports from its own threads, by a probe of the
+    /// directory.
+    fn is_disk_fault(&self, e: &IndexError) -> bool {
+        let Some(dir) = self.index.path() else {
+            return false;
+        };
+        match e {
+            IndexError::Io { source, .. } => disk::is_disk_error(source),
+            IndexError::Tantivy(tantivy::TantivyError::IoError(io)) if disk::is_disk_error(io) => {
+                true
+            }
+            IndexError::Tantivy(t) => {
+                disk::mentions_disk_error(&t.to_string())
+                    || disk::probe(dir).is_err_and(|p| disk::is_disk_error(&p))
+            }
+            _ => false,
+        }
+    }
+
+    /// After a disk fault: reports the index's directory, drops what was
+    /// added since the last commit (the writer rolls back to it) and goes
+    /// back to the committed checkpoint. Returns that checkpoint's height.
+    fn after_disk_fault(&mut self, e: &IndexError) -> Result<Option<i64>, IndexError> {
+        let dir = self.index.path().map(Path::to_path_buf).unwrap_or_default();
+        self.store.disk().report(&dir, &e.to_string());
+        tracing::warn!(error = %e, "indexer paused until the disk takes writes again");
+        self.writer.rollback()?;
+        let cp = self.index.checkpoint()?;
+        self.next = cp.as_ref().map_or(0, |c| c.height + 1);
+        self.docs = cp.as_ref().map_or(0, |c| c.docs);
+        self.pending = 0;
+        self.pending_checkpoint = None;
+        Ok(cp.map(|c| c.height))
+    }
+}
+
 /// Blocks one step of the follower indexes at most, so that a shutdown is
 /// seen between steps even while catching up.
 pub const STEP_BLOCKS: usize = 64;
@@ -285,16 +324,33 @@ impl Stage for Indexer {
     }
 
     async fn step(mut self, head: Option<i64>) -> Result<(Self, Step), IndexError> {
-        tokio::task::spawn_blocking(move || {
-            let step = self.step_blocking(head)?;
-            Ok((self, step))
+        tokio::task::spawn_blocking(move || match self.step_blocking(head) {
+            Ok(step) => Ok((self, step)),
+            Err(e) if self.is_disk_fault(&e) => {
+                let checkpoint = self.after_disk_fault(&e)?;
+                Ok((
+                    self,
+                    Step {
+                        checkpoint,
+                        next: Next::DiskFault,
+                    },
+                ))
+            }
+            Err(e) => Err(e),
         })
         .await
         .map_err(|e| IndexError::Store(format!("indexer task: {e}")))?
     }
 
     async fn finish(mut self) -> Result<(), IndexError> {
-        tokio::task::spawn_blocking(move || self.commit())
+        tokio::task::spawn_blocking(move || match self.commit() {
+            // What was not committed is indexed again at the next start.
+            Err(e) if self.is_disk_fault(&e) => {
+                tracing::warn!(error = %e, "the last index commit failed for the disk; the next start indexes from the last commit");
+                Ok(())
+            }
+            done => done,
+        })
             .await
             .map_err(|e| IndexError::Store(format!("indexer task: {e}")))?
     }

@@ -93,6 +93,11 @@ pub struct IngestConfig {
     pub hedge: bool,
     /// The shortest hedge delay.
     pub hedge_min: Duration,
+    /// Endpoints asked for each stored block's hash (`getBlockHashByNumber`,
+    /// the first in health order); an answer that differs is a finding:
+    /// `equivocation` when that endpoint's block carries the committee's
+    /// quorum too, `lying-endpoint` otherwise. 0: no cross-check.
+    pub confirm: usize,
     /// Stop once this height is stored.
     pub stop_at: Option<i64>,
     /// Receipts fetched at once per block (`getTransactionReceipt`, one
@@ -118,6 +123,7 @@ impl IngestConfig {
             failover_after: 3,
             hedge: true,
             hedge_min: Duration::from_millis(20),
+            confirm: 0,
             stop_at: None,
             receipt_concurrency: 32,
         }
@@ -155,6 +161,12 @@ pub struct Stats {
     pub findings: AtomicU64,
     /// Network errors seen.
     pub network_errors: AtomicU64,
+    /// Cross-check answers that named the stored hash.
+    pub confirmed: AtomicU64,
+    /// Cross-check answers that named another hash (each a finding).
+    pub disagreed: AtomicU64,
+    /// Cross-check questions not answered (network, no such block yet).
+    pub unconfirmed: AtomicU64,
     /// The endpoint in use.
     pub endpoint: Mutex<String>,
     rate: Mutex<VecDeque<(Instant, u64)>>,
@@ -170,6 +182,9 @@ impl Default for Stats {
             opened: AtomicU64::new(0),
             findings: AtomicU64::new(0),
             network_errors: AtomicU64::new(0),
+            confirmed: AtomicU64::new(0),
+            disagreed: AtomicU64::new(0),
+            unconfirmed: AtomicU64::new(0),
             endpoint: Mutex::new(String::new()),
             rate: Mutex::new(VecDeque::new()),
         }
@@ -312,6 +327,7 @@ impl Ingest {
             health,
             stats: stats.clone(),
             hedge: config.hedge,
+            confirm: config.confirm,
             suite: config.suite,
             keyring,
             sealer,
@@ -336,9 +352,32 @@ impl Ingest {
 
     /// Follows the chain until `shutdown` completes (or `stop_at` is stored).
     /// Returns an error only when the node cannot go on safely (the store
-    /// failed); misbehaving endpoints are findings, not errors.
+    /// failed); misbehaving endpoints are findings, not errors. A disk
+    /// fault is not an error either: ingest pauses (nothing of the block
+    /// whose write failed is stored), waits until the store takes writes
+    /// again ([`store::disk`]) and resumes from the stored checkpoint.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), IngestError> {
         tokio::pin!(shutdown);
+        loop {
+            match self.follow_chain(&mut shutdown).await {
+                Err(IngestError::Store(e)) if e.is_disk_fault() => {
+                    tracing::warn!(error = %e, "ingest paused until the disk takes writes again");
+                    let disk = self.store.disk();
+                    tokio::select! {
+                        () = &mut shutdown => return Ok(()),
+                        () = disk.writable() => {}
+                    }
+                    tracing::info!("ingest resumes");
+                }
+                done => return done,
+            }
+        }
+    }
+
+    async fn follow_chain(
+        &self,
+        shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+    ) -> Result<(), IngestError> {
         // Rounds since the last block stored in which no endpoint helped
         // (for the backoff's delay).
         let mut retries = 0u32;
@@ -356,7 +395,7 @@ impl Ingest {
             }
             recorded.retain(|(_, at, _)| *at >= next);
             let head = tokio::select! {
-                () = &mut shutdown => return Ok(()),
+                () = &mut *shutdown => return Ok(()),
                 r = self.fetcher.head() => r,
             };
             let (served_by, head, findings) = match head {
@@ -365,7 +404,7 @@ impl Ingest {
                     self.record(&mut recorded, findings).await?;
                     tracing::warn!(error = %e, "no endpoint told its head");
                     retries = retries.saturating_add(1);
-                    if sleep_or_shutdown(self.backoff().delay(retries), &mut shutdown).await {
+                    if sleep_or_shutdown(self.backoff().delay(retries), shutdown).await {
                         return Ok(());
                     }
                     continue;
@@ -377,7 +416,7 @@ impl Ingest {
             self.stats.head.store(head.max(stored), Ordering::Relaxed);
             let last = self.config.stop_at.map_or(head, |s| s.min(head));
             if last < next {
-                if sleep_or_shutdown(self.config.poll_interval, &mut shutdown).await {
+                if sleep_or_shutdown(self.config.poll_interval, shutdown).await {
                     return Ok(());
                 }
                 continue;
@@ -388,14 +427,17 @@ impl Ingest {
             let outcome = loop {
                 while queue.len() < self.config.in_flight && h <= last {
                     let fetcher = self.fetcher.clone();
-                    queue.push_back(tokio::spawn(async move { fetcher.block(h).await }));
+                    queue.push_back(tokio::spawn(async move {
+                        // The cross-check's questions go out with the block's.
+                        tokio::join!(fetcher.clone().block(h), fetcher.confirmations(h))
+                    }));
                     h += 1;
                 }
                 let Some(front) = queue.pop_front() else {
                     break None;
                 };
-                let (result, findings) = tokio::select! {
-                    () = &mut shutdown => {
+                let ((result, findings), answers) = tokio::select! {
+                    () = &mut *shutdown => {
                         queue.iter().for_each(|t| t.abort());
                         return Ok(());
                     }
@@ -405,9 +447,21 @@ impl Ingest {
                 let failure = match result {
                     Ok(p) => {
                         let by = p.endpoint;
+                        let height = p.served.block.header.number;
                         match self.accept(&mut chain, p, self.fetcher.url(by)).await? {
                             Ok(()) => {
                                 retries = 0;
+                                if let Some(stored) = chain.last_hash {
+                                    let findings = self
+                                        .cross_check(
+                                            height,
+                                            stored,
+                                            chain.committee.clone(),
+                                            answers,
+                                        )
+                                        .await;
+                                    self.record(&mut recorded, findings).await?;
+                                }
                                 continue;
                             }
                             Err(finding) => {
@@ -429,7 +483,7 @@ impl Ingest {
                 Some(Failure::Network(e)) => {
                     tracing::warn!(error = %e, "no endpoint answered; retrying");
                     retries = retries.saturating_add(1);
-                    if sleep_or_shutdown(self.backoff().delay(retries), &mut shutdown).await {
+                    if sleep_or_shutdown(self.backoff().delay(retries), shutdown).await {
                         return Ok(());
                     }
                 }
@@ -442,12 +496,115 @@ impl Ingest {
                         "no endpoint served a valid block at this height; trying again"
                     );
                     retries = retries.saturating_add(1);
-                    if sleep_or_shutdown(self.backoff().delay(retries), &mut shutdown).await {
+                    if sleep_or_shutdown(self.backoff().delay(retries), shutdown).await {
                         return Ok(());
                     }
                 }
             }
         }
+    }
+
+    /// Compares the hashes the endpoints asked named at `height`
+    /// ([`IngestConfig::confirm`]) with the hash stored there. An endpoint
+    /// that names another is asked for its block: one that verifies against
+    /// the committee in force is an `equivocation` (the committee sealed two
+    /// blocks at one height; the other block is the evidence), anything else
+    /// a `lying-endpoint` (and the endpoint is benched). An endpoint that did
+    /// not answer is counted, not blamed.
+    async fn cross_check(
+        &self,
+        height: i64,
+        stored: Hash,
+        committee: Option<Vec<Sealer>>,
+        answers: Vec<(usize, Result<Hash, SourceError>)>,
+    ) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for (i, answer) in answers {
+            let named = match answer {
+                Ok(h) => h,
+                Err(e) => {
+                    self.stats.unconfirmed.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(endpoint = %self.fetcher.url(i), height, error = %e, "no hash to cross-check");
+                    continue;
+                }
+            };
+            if named == stored {
+                self.stats.confirmed.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            self.stats.disagreed.fetch_add(1, Ordering::Relaxed);
+            let endpoint = self.fetcher.endpoints[i].clone();
+            let (named_hex, stored_hex) = (encode0x(&named), encode0x(&stored));
+            let finding = |check: &str, detail: String, evidence: String| Finding {
+                at_ms: now_ms(),
+                height: Some(height),
+                endpoint: endpoint.url().to_string(),
+                check: check.to_string(),
+                detail,
+                evidence,
+            };
+            let lie = |detail: String, evidence: String| {
+                self.fetcher.health.offended(i);
+                finding("lying-endpoint", detail, evidence)
+            };
+            let served = match endpoint.block(height).await {
+                Ok(s) => s,
+                Err(e) => {
+                    out.push(lie(
+                        format!("names {named_hex} as block {height} (stored: {stored_hex}) and does not serve it: {e}"),
+                        String::new(),
+                    ));
+                    continue;
+                }
+            };
+            let served_hash = served.block.header.claimed_hash;
+            if served_hash == stored {
+                out.push(lie(
+                    format!("names {named_hex} as block {height} but serves the stored block {stored_hex} there"),
+                    served.raw,
+                ));
+                continue;
+            }
+            let suite = self.config.suite;
+            let Served { block, raw } = served;
+            let committee = committee.clone();
+            let report = tokio::task::spawn_blocking(move || {
+                committee.map(|c| chain::verify::verify_block(suite, &block, Some(&c)))
+            })
+            .await;
+            out.push(match report {
+                Ok(Some(r)) if r.passed() && served_hash == named => {
+                    tracing::error!(
+                        endpoint = %endpoint.url(),
+                        height,
+                        stored = %stored_hex,
+                        other = %named_hex,
+                        "EQUIVOCATION: the committee sealed two blocks at one height"
+                    );
+                    finding(
+                        "equivocation",
+                        format!("block {height} is {stored_hex} here, but this endpoint serves {named_hex}, also sealed by a quorum of the committee in force"),
+                        raw,
+                    )
+                }
+                Ok(Some(r)) => {
+                    let failed: Vec<String> = r.failures().map(ToString::to_string).collect();
+                    lie(
+                        format!("names {named_hex} as block {height} (stored: {stored_hex}); its block there, {}, fails verification: {}", encode0x(&served_hash), failed.join("; ")),
+                        raw,
+                    )
+                }
+                Ok(None) => lie(
+                    format!("names {named_hex} as block {height} (stored: {stored_hex}); no committee to check its block against"),
+                    raw,
+                ),
+                Err(e) => lie(
+                    format!("names {named_hex} as block {height} (stored: {stored_hex}); checking its block failed: {e}"),
+                    raw,
+                ),
+            });
+        }
+        out
     }
 
     /// Stores the findings not yet recorded by this process (at most one
@@ -684,6 +841,8 @@ struct Fetcher {
     health: Arc<Health>,
     stats: Arc<Stats>,
     hedge: bool,
+    /// Endpoints asked for each block's hash ([`IngestConfig::confirm`]).
+    confirm: usize,
     suite: CryptoSuite,
     keyring: Arc<Keyring>,
     sealer: Arc<RecordSealer>,
@@ -872,6 +1031,17 @@ impl Fetcher {
             |_, out| out,
         )
         .await
+    }
+
+    /// The hash at `height` of the first [`IngestConfig::confirm`]
+    /// endpoints by health, asked at once.
+    async fn confirmations(&self, height: i64) -> Vec<(usize, Result<Hash, SourceError>)> {
+        let asked: Vec<usize> = self.health.order().into_iter().take(self.confirm).collect();
+        let answers = asked.iter().map(|&i| {
+            let endpoint = self.endpoints[i].clone();
+            async move { (i, endpoint.block_hash(height).await) }
+        });
+        futures_util::future::join_all(answers).await
     }
 
     /// Block `height` from endpoint `i`, with its receipts, checked on its

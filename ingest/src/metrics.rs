@@ -125,6 +125,20 @@ impl Collector for IngestCollector {
             "Endpoint requests that failed on the network",
             s.network_errors.load(Ordering::Relaxed),
         )?;
+        let mut cross = encoder.encode_descriptor(
+            "lookthrough_cross_checks",
+            "Answers of endpoints asked for a stored block's hash (ingest.confirm): agreed, disagreed (each a finding), unanswered",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (result, n) in [
+            ("agreed", &s.confirmed),
+            ("disagreed", &s.disagreed),
+            ("unanswered", &s.unconfirmed),
+        ] {
+            ConstCounter::new(n.load(Ordering::Relaxed))
+                .encode(cross.encode_family(&[("result", result)])?)?;
+        }
         if let Some(h) = &self.health {
             encode_health(&mut encoder, h)?;
         }

@@ -278,6 +278,26 @@ impl Endpoint {
         Ok(Served { block, raw })
     }
 
+    /// `getBlockHashByNumber`: the hash the endpoint holds at `height`.
+    pub async fn block_hash(&self, height: i64) -> Result<Hash, SourceError> {
+        let (v, body) = self
+            .call(
+                "getBlockHashByNumber",
+                vec![json!(self.group), json!(self.node), json!(height)],
+                MAX_SMALL_ANSWER_BYTES,
+            )
+            .await?;
+        v.as_str()
+            .ok_or_else(|| "not a string".to_string())
+            .and_then(|s| chain::hexbytes::decode_fixed::<32>("hash", s).map_err(|e| e.to_string()))
+            .map_err(|reason| SourceError::Malformed {
+                endpoint: self.url.clone(),
+                method: "getBlockHashByNumber",
+                reason,
+                body,
+            })
+    }
+
     /// `getTransactionReceipt` without proof (the caller checks the block's
     /// receipts against its receiptsRoot, which needs no proof).
     pub async fn receipt(&self, hash: &Hash) -> Result<Receipt, SourceError> {

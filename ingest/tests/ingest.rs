@@ -56,6 +56,17 @@ fn ingest(
     store: Arc<Store>,
     stop_at: i64,
 ) -> (Ingest, RecordSealer) {
+    ingest_with(endpoints, chain, store, stop_at, |_| {})
+}
+
+/// [`ingest`] with the configuration changed by `tweak`.
+fn ingest_with(
+    endpoints: Vec<String>,
+    chain: &Chain,
+    store: Arc<Store>,
+    stop_at: i64,
+    tweak: impl FnOnce(&mut IngestConfig),
+) -> (Ingest, RecordSealer) {
     let ring = keyring(&chain.workload);
     let sealer = RecordSealer::from_keyring(&ring).unwrap();
     let mut config = IngestConfig::new(
@@ -70,6 +81,7 @@ fn ingest(
     config.backoff_initial = Duration::from_millis(10);
     config.backoff_max = Duration::from_millis(200);
     config.failover_after = 2;
+    tweak(&mut config);
     let ingest = Ingest::new(config, store, Arc::new(ring), Arc::new(sealer.clone())).unwrap();
     (ingest, sealer)
 }
@@ -169,6 +181,10 @@ async fn each_lie_is_found_named_and_not_stored() {
     let head = chain.devnet.read().await.head();
     let bad_height = 5;
     for (kind, name) in FaultKind::ALL {
+        if kind == FaultKind::WrongHash {
+            // Serves only honest blocks: cross-checking tells it (below).
+            continue;
+        }
         let liar = server(
             &chain.devnet,
             Some(Fault {
@@ -201,6 +217,7 @@ async fn each_lie_is_found_named_and_not_stored() {
             FaultKind::WithheldBlock => "withheld-block",
             FaultKind::GarbageJson => "malformed-answer",
             FaultKind::TamperedReceipt => "receipts-root",
+            FaultKind::WrongHash => unreachable!("skipped above"),
         };
         assert!(
             f.check.starts_with(expected_check),
@@ -233,6 +250,103 @@ async fn each_lie_is_found_named_and_not_stored() {
             }
         }
     }
+}
+
+/// Cross-checking (`confirm`): every endpoint is asked for each stored
+/// block's hash. One that names a hash other than the block it serves is a
+/// lying endpoint; one whose block at the height is another, sealed by the
+/// committee in force, shows an equivocation. Each is one finding naming
+/// the endpoint; the chain stored is the honest one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_checking_names_a_lying_endpoint_and_an_equivocation() {
+    let chain = new_chain(16, 10);
+    let head = chain.devnet.read().await.head();
+    let honest = server(&chain.devnet, None).await;
+    let liar = server(
+        &chain.devnet,
+        Some(Fault {
+            kind: FaultKind::WrongHash,
+            height: 4,
+        }),
+    )
+    .await;
+    // Sealed again by a quorum over another parent: colluding sealers.
+    let fork = server(
+        &chain.devnet,
+        Some(Fault {
+            kind: FaultKind::WrongParent,
+            height: 7,
+        }),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path()).unwrap());
+    let (ingest, _) = ingest_with(
+        vec![honest.clone(), liar.clone(), fork.clone()],
+        &chain,
+        store.clone(),
+        head,
+        |c| {
+            c.confirm = 3;
+            // Blocks come from the honest endpoint only: what the others
+            // say is learnt by the cross-check alone.
+            c.hedge = false;
+        },
+    );
+    run_to_end(&ingest).await;
+
+    let d = chain.devnet.read().await;
+    for h in 0..=head {
+        assert_eq!(
+            store.block_hash(h).unwrap().map(|x| encode0x(&x)),
+            d.block(h).map(|b| encode0x(&b.header.claimed_hash)),
+            "block {h}"
+        );
+    }
+    let mut findings: Vec<_> = store
+        .findings()
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.endpoint.clone(), f.height, f.check.clone(), f))
+        .collect();
+    findings.sort_by_key(|(_, h, _, _)| *h);
+    let got: Vec<_> = findings
+        .iter()
+        .map(|(e, h, c, _)| (e.as_str(), *h, c.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (liar.as_str(), Some(4), "lying-endpoint"),
+            (fork.as_str(), Some(7), "equivocation")
+        ],
+        "{:?}",
+        findings.iter().map(|(.., f)| &f.detail).collect::<Vec<_>>()
+    );
+    let lie = &findings[0].3;
+    let stored4 = encode0x(&d.block(4).unwrap().header.claimed_hash);
+    assert!(
+        lie.detail
+            .contains(&format!("serves the stored block {stored4}")),
+        "{}",
+        lie.detail
+    );
+    // The evidence of the equivocation is the other block, with its seals.
+    let other = &findings[1].3;
+    let evidence: serde_json::Value = serde_json::from_str(&other.evidence).unwrap();
+    let result = evidence.get("result").unwrap_or(&evidence);
+    assert_eq!(result["number"], 7, "{}", other.evidence);
+    assert_ne!(
+        result["hash"].as_str(),
+        Some(encode0x(&d.block(7).unwrap().header.claimed_hash).as_str())
+    );
+    assert!(!result["signatureList"].as_array().unwrap().is_empty());
+    let stats = ingest.stats();
+    assert_eq!(
+        stats.disagreed.load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+    assert!(stats.confirmed.load(std::sync::atomic::Ordering::Relaxed) >= 3 * head as u64 - 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -230,6 +230,9 @@ pub struct IngestSection {
     pub hedge: bool,
     /// The shortest hedge delay, ms.
     pub hedge_min_ms: u64,
+    /// Endpoints asked for each stored block's hash, to cross-check the
+    /// endpoint that served it (0: none).
+    pub confirm: usize,
     /// Receipts requested at once per block; 0 keeps no receipts.
     pub receipt_concurrency: usize,
 }
@@ -245,6 +248,7 @@ impl Default for IngestSection {
             failover_after: 3,
             hedge: true,
             hedge_min_ms: 20,
+            confirm: 0,
             receipt_concurrency: 32,
         }
     }
@@ -529,6 +533,14 @@ impl Config {
                 i.hedge_min_ms
             );
         }
+        if i.confirm > self.chain.endpoints.len() {
+            bad!(
+                "ingest.confirm",
+                "asks {} endpoints for each block's hash but chain.endpoints names {}",
+                i.confirm,
+                self.chain.endpoints.len()
+            );
+        }
         let x = &self.index;
         if !(10..=60_000).contains(&x.commit_interval_ms) {
             bad!(
@@ -661,6 +673,7 @@ impl Config {
         ic.failover_after = i.failover_after;
         ic.hedge = i.hedge;
         ic.hedge_min = Duration::from_millis(i.hedge_min_ms);
+        ic.confirm = i.confirm;
         ic.receipt_concurrency = i.receipt_concurrency;
         Ok(ic)
     }

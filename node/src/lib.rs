@@ -292,6 +292,7 @@ impl Node {
             )));
         }
         r.register_collector(Box::new(metrics::StageCollector::new(self.stages.clone())));
+        r.register_collector(Box::new(metrics::DiskCollector::new(self.store.disk())));
         r
     }
 
@@ -312,6 +313,12 @@ impl Node {
                 let _ = tx.send(true);
             }
         });
+        // A write that fails for the disk pauses its writer; this task
+        // probes the directory and resumes them when it takes writes again.
+        let disk = tokio::spawn(store::disk::supervise(
+            self.store.clone(),
+            stopped(stop_rx.clone()),
+        ));
         let stops_itself = self.indexer.as_ref().is_some_and(Indexer::has_stop_height);
         let indexer = self
             .indexer
@@ -355,6 +362,7 @@ impl Node {
             }
         }
         signal.abort();
+        disk.abort();
         result?;
         indexed?;
         evaluated?;

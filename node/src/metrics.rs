@@ -89,6 +89,45 @@ impl Collector for StageCollector {
     }
 }
 
+/// The disk faults (`store::disk`): how many directories cannot be
+/// written, and since when each.
+#[derive(Debug)]
+pub struct DiskCollector {
+    disk: Arc<store::disk::Disk>,
+}
+
+impl DiskCollector {
+    /// The collector of `disk`'s faults.
+    pub fn new(disk: Arc<store::disk::Disk>) -> Self {
+        Self { disk }
+    }
+}
+
+impl Collector for DiskCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let faults = self.disk.faults();
+        let n = ConstGauge::new(i64::try_from(faults.len()).unwrap_or(i64::MAX));
+        n.encode(encoder.encode_descriptor(
+            "lookthrough_disk_faults",
+            "Directories the node cannot write (full, read-only or failing disk): writing is paused until they take writes again",
+            None,
+            MetricType::Gauge,
+        )?)?;
+        let mut family = encoder.encode_descriptor(
+            "lookthrough_disk_fault_since_seconds",
+            "When a directory's disk fault began (Unix seconds), per directory at fault",
+            None,
+            MetricType::Gauge,
+        )?;
+        for f in &faults {
+            let dir = f.dir.display().to_string();
+            let g = ConstGauge::new(f.since_ms / 1000);
+            g.encode(family.encode_family(&[("dir", dir.as_str())])?)?;
+        }
+        Ok(())
+    }
+}
+
 /// `GET /metrics` over `registry`.
 pub fn router(registry: Registry) -> Router {
     let registry = Arc::new(registry);

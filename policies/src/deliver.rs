@@ -717,7 +717,16 @@ impl store::follow::Stage for Sender {
     }
 
     async fn step(self, _head: Option<i64>) -> Result<(Self, store::follow::Step), EngineError> {
-        let next = self.step_once().await?;
+        let next = match self.step_once().await {
+            Ok(next) => next,
+            // The outbox entry stays as it was: the attempt is made again
+            // (a repeat carries the same idempotency id).
+            Err(e) if e.is_disk_fault() => {
+                tracing::warn!(channel = %self.channel.name(), error = %e, "sender paused until the disk takes writes again");
+                store::follow::Next::DiskFault
+            }
+            Err(e) => return Err(e),
+        };
         Ok((
             self,
             store::follow::Step {

@@ -616,9 +616,23 @@ impl Stage for Engine {
     }
 
     async fn step(mut self, head: Option<i64>) -> Result<(Self, Step), EngineError> {
-        tokio::task::spawn_blocking(move || {
-            let step = self.step_blocking(head)?;
-            Ok((self, step))
+        tokio::task::spawn_blocking(move || match self.step_blocking(head) {
+            Ok(step) => Ok((self, step)),
+            Err(e) if e.is_disk_fault() => {
+                // Nothing of the block was written (one batch); the windows
+                // it moved in memory are read again from the store.
+                tracing::warn!(error = %e, "rule engine paused until the disk takes writes again");
+                self.windows_loaded = false;
+                let checkpoint = self.checkpoint()?;
+                Ok((
+                    self,
+                    Step {
+                        checkpoint,
+                        next: Next::DiskFault,
+                    },
+                ))
+            }
+            Err(e) => Err(e),
         })
         .await
         .map_err(|e| EngineError::Panicked(e.to_string()))?

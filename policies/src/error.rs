@@ -39,6 +39,13 @@ pub enum EngineError {
     Panicked(String),
 }
 
+impl EngineError {
+    /// Whether the error is a disk fault ([`store::disk`]), which passes.
+    pub fn is_disk_fault(&self) -> bool {
+        matches!(self, EngineError::Store(e) if e.is_disk_fault())
+    }
+}
+
 pub(crate) fn corrupt(what: impl Into<String>, reason: impl std::fmt::Display) -> EngineError {
     EngineError::Corrupt {
         what: what.into(),

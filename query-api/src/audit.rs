@@ -155,6 +155,33 @@ struct Tail {
     next: u64,
     head: [u8; DIGEST],
     sealed: Option<u64>,
+    /// A write failed: whether it reached the store is read back before
+    /// the next entry (a failed sync may still have landed).
+    stale: bool,
+}
+
+impl Tail {
+    /// The tail of the log `store` holds.
+    fn read(store: &Store) -> Result<Self, AuditError> {
+        Ok(match crate::records::last_audit(store)? {
+            None => Tail {
+                next: 0,
+                head: [0u8; DIGEST],
+                sealed: None,
+                stale: false,
+            },
+            Some((seq, bytes)) => {
+                let (_, own, _) = split_stored(seq, &bytes)
+                    .map_err(|reason| AuditError::Encoding { seq, reason })?;
+                Tail {
+                    next: seq + 1,
+                    head: own,
+                    sealed: crate::records::last_audit_seal(store)?.map(|(s, _)| s),
+                    stale: false,
+                }
+            }
+        })
+    }
 }
 
 /// The log, appended to by the API.
@@ -194,22 +221,7 @@ impl AuditLog {
     /// signed with `signer` (the node's SM2 key); without one the log is
     /// still chained but never sealed.
     pub fn open(store: Arc<Store>, signer: Option<Arc<PrivateKey>>) -> Result<Self, AuditError> {
-        let tail = match crate::records::last_audit(&store)? {
-            None => Tail {
-                next: 0,
-                head: [0u8; DIGEST],
-                sealed: None,
-            },
-            Some((seq, bytes)) => {
-                let (_, own, _) = split_stored(seq, &bytes)
-                    .map_err(|reason| AuditError::Encoding { seq, reason })?;
-                Tail {
-                    next: seq + 1,
-                    head: own,
-                    sealed: crate::records::last_audit_seal(&store)?.map(|(s, _)| s),
-                }
-            }
-        };
+        let tail = Tail::read(&store)?;
         Ok(Self {
             store,
             tail: Mutex::new(tail),
@@ -239,6 +251,9 @@ impl AuditLog {
             (query.to_string(), false)
         };
         let mut tail = self.tail.lock().unwrap_or_else(|p| p.into_inner());
+        if tail.stale {
+            *tail = Tail::read(&self.store)?;
+        }
         let entry = AuditEntry {
             seq: tail.next,
             at_ms,
@@ -260,7 +275,10 @@ impl AuditLog {
         value.extend_from_slice(&tail.head);
         value.extend_from_slice(&own);
         value.extend_from_slice(&json);
-        crate::records::append_audit(&self.store, entry.seq, &value)?;
+        if let Err(e) = crate::records::append_audit(&self.store, entry.seq, &value) {
+            tail.stale = true;
+            return Err(e.into());
+        }
         tail.next += 1;
         tail.head = own;
         Ok(entry.seq)
@@ -291,7 +309,10 @@ impl AuditLog {
             seq,
             reason: e.to_string(),
         })?;
-        crate::records::put_audit_seal(&self.store, seq, &bytes)?;
+        if let Err(e) = crate::records::put_audit_seal(&self.store, seq, &bytes) {
+            tail.stale = true;
+            return Err(e.into());
+        }
         tail.sealed = Some(seq);
         Ok(Some(seal))
     }

@@ -427,7 +427,11 @@ async fn metrics(State(api): State<Api>, headers: HeaderMap) -> Response {
     }
 }
 
-/// Liveness and coverage: the stored head and the indexed height.
+/// Liveness and coverage: the stored head, the indexed height, and the
+/// disk faults (a directory that cannot be written: the node answers
+/// reads but stores, indexes and evaluates nothing until it can, so
+/// `status` is `disk-fault`; the answer stays 200, since restarting the
+/// node would not help).
 async fn healthz(State(api): State<Api>) -> impl IntoResponse {
     let st = api.state.clone();
     let (head, indexed) = tokio::task::spawn_blocking(move || {
@@ -438,5 +442,18 @@ async fn healthz(State(api): State<Api>) -> impl IntoResponse {
     })
     .await
     .unwrap_or((None, None));
-    Json(json!({ "status": "ok", "head": head, "indexedHeight": indexed }))
+    let faults: Vec<serde_json::Value> = api
+        .state
+        .store
+        .disk()
+        .faults()
+        .into_iter()
+        .map(|f| json!({ "dir": f.dir.display().to_string(), "error": f.error, "sinceMs": f.since_ms }))
+        .collect();
+    let status = if faults.is_empty() {
+        "ok"
+    } else {
+        "disk-fault"
+    };
+    Json(json!({ "status": status, "head": head, "indexedHeight": indexed, "diskFaults": faults }))
 }

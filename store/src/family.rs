@@ -91,6 +91,8 @@ impl Store {
     /// ([`Store::subscribe_family`]). A family of the chain log is refused:
     /// only [`Store::commit`] writes those.
     pub fn write(&self, ops: &[Op]) -> Result<(), StoreError> {
+        self.check_writable()?;
+        let db = self.db();
         let mut touched: Vec<Family> = Vec::new();
         for op in ops {
             let f = op.family();
@@ -104,13 +106,13 @@ impl Store {
         let mut batch = WriteBatch::default();
         for op in ops {
             match op {
-                Op::Put(f, k, v) => batch.put_cf(&self.cf(f.name())?, k, v),
-                Op::Delete(f, k) => batch.delete_cf(&self.cf(f.name())?, k),
+                Op::Put(f, k, v) => batch.put_cf(&crate::cf(&db, f.name())?, k, v),
+                Op::Delete(f, k) => batch.delete_cf(&crate::cf(&db, f.name())?, k),
             }
         }
         let mut wo = WriteOptions::default();
         wo.set_sync(true);
-        self.db.write_opt(batch, &wo)?;
+        self.wrote(db.write_opt(batch, &wo))?;
         for f in touched {
             self.families
                 .feed(f)
@@ -120,19 +122,20 @@ impl Store {
     }
 
     fn create_family(&self, f: Family) -> Result<(), StoreError> {
+        let db = self.db();
         if FAMILIES.contains(&f.name()) {
             return Err(StoreError::InvalidCommit(format!(
                 "family `{}` belongs to the chain log, which only a block commit writes",
                 f.name()
             )));
         }
-        if self.db.cf_handle(f.name()).is_none() {
+        if db.cf_handle(f.name()).is_none() {
             let d = ColumnFamilyDescriptor::new(f.name(), Options::default());
-            match self.db.create_cf(d.name(), &Options::default()) {
+            match db.create_cf(d.name(), &Options::default()) {
                 Ok(()) => {}
                 // Created by another writer in the meantime.
-                Err(_) if self.db.cf_handle(f.name()).is_some() => {}
-                Err(e) => return Err(e.into()),
+                Err(_) if db.cf_handle(f.name()).is_some() => {}
+                Err(e) => return self.wrote(Err(e)),
             }
         }
         Ok(())
@@ -140,9 +143,10 @@ impl Store {
 
     /// The value at `key` of family `f`.
     pub fn read(&self, f: Family, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.db.cf_handle(f.name()) {
+        let db = self.db();
+        match db.cf_handle(f.name()) {
             None => Ok(None),
-            Some(cf) => Ok(self.db.get_cf(&cf, key)?),
+            Some(cf) => Ok(db.get_cf(&cf, key)?),
         }
     }
 
@@ -157,7 +161,8 @@ impl Store {
         reverse: bool,
         limit: usize,
     ) -> Result<Vec<Entry>, StoreError> {
-        let Some(cf) = self.db.cf_handle(f.name()) else {
+        let db = self.db();
+        let Some(cf) = db.cf_handle(f.name()) else {
             return Ok(Vec::new());
         };
         let mut upper = prefix.to_vec();
@@ -175,7 +180,7 @@ impl Store {
             }
         };
         let mut out = Vec::new();
-        for item in self.db.iterator_cf(&cf, mode) {
+        for item in db.iterator_cf(&cf, mode) {
             if out.len() >= limit {
                 break;
             }

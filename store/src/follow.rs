@@ -7,7 +7,9 @@
 //! work at once, a wait (for the store's change feed, a family's feed, or a
 //! deadline of its own), or the end (its stop height). Between steps the
 //! driver looks at the shutdown signal, so a stage is stopped within one
-//! step. Nothing polls: a waiting stage wakes when the store commits a
+//! step. A stage whose write failed for a full or read-only disk says so
+//! ([`Next::DiskFault`]) and waits until the disk takes writes again.
+//! Nothing polls: a waiting stage wakes when the store commits a
 //! block, when a family it follows is written, or at its deadline. Each
 //! step is counted in the stage's [`Progress`], which `/metrics` shows.
 
@@ -27,6 +29,10 @@ pub enum Next {
     Wait(Option<Instant>),
     /// Reached its stop height: finish and return.
     Done,
+    /// A write failed for a disk fault ([`crate::disk`]) and the stage has
+    /// put its state back to what is stored: wait until the disks take
+    /// writes again, then step again.
+    DiskFault,
 }
 
 /// A step's outcome.
@@ -155,6 +161,17 @@ pub async fn follow<S: Stage>(
                     biased;
                     () = &mut shutdown => true,
                     () = std::future::ready(()) => false,
+                };
+                if stop {
+                    break;
+                }
+            }
+            Next::DiskFault => {
+                progress.waits.fetch_add(1, Ordering::Relaxed);
+                let disk = store.disk();
+                let stop = tokio::select! {
+                    () = &mut shutdown => true,
+                    () = disk.writable() => false,
                 };
                 if stop {
                     break;

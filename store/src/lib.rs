@@ -32,7 +32,8 @@
 //! follow its checkpoint.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use rocksdb::{ColumnFamilyDescriptor, MultiThreaded, Options, WriteBatch, WriteOptions};
 use serde::{Deserialize, Serialize};
@@ -43,6 +44,7 @@ use chain::model::{Block, BlockTransactions, LogEntry, Receipt, Transaction};
 use chain::render::{BlockDetail, block_json, transaction_json};
 use chain::verify::Sealer;
 
+pub mod disk;
 pub mod family;
 pub mod follow;
 
@@ -75,6 +77,9 @@ const FAMILIES: [&str; 10] = [
     CF_FINDINGS,
     CF_RECEIPTS,
 ];
+
+/// How long [`Store::recover`] waits for readers of the failed database.
+const RECOVER_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 const KEY_CHECKPOINT: &[u8] = b"checkpoint";
 const KEY_FORMAT: &[u8] = b"format";
@@ -117,9 +122,26 @@ pub enum StoreError {
         /// The stored hash there.
         stored: String,
     },
+    /// A write failed because the disk is full, read-only or failing; the
+    /// node stops writing until the directory takes writes again.
+    #[error("cannot write to {}: {reason}; writing resumes by itself when the disk has room again", dir.display())]
+    Disk {
+        /// The directory.
+        dir: PathBuf,
+        /// What the disk said.
+        reason: String,
+    },
     /// The commit is internally inconsistent (a programming error upstream).
     #[error("invalid commit: {0}")]
     InvalidCommit(String),
+}
+
+impl StoreError {
+    /// Whether the error is a fault of the disk ([`StoreError::Disk`]),
+    /// which passes, rather than of the data.
+    pub fn is_disk_fault(&self) -> bool {
+        matches!(self, StoreError::Disk { .. })
+    }
 }
 
 /// How one transaction's payload was classified, and its sealed record.
@@ -279,17 +301,29 @@ struct CommitteeRow {
 
 /// The store. Cheap to share behind an `Arc`: RocksDB is thread-safe.
 pub struct Store {
-    db: DB,
+    /// The database; replaced only by [`Store::recover`] (RocksDB refuses
+    /// every write after a failed one until it is reopened).
+    db: RwLock<Arc<DB>>,
+    path: PathBuf,
     feed: tokio::sync::watch::Sender<Option<i64>>,
     families: family::Families,
+    disk: Arc<disk::Disk>,
+    /// Held while [`Store::recover`] runs: one reopening at a time.
+    recovering: Mutex<()>,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
-            .field("path", &self.db.path())
+            .field("path", &self.path)
             .finish_non_exhaustive()
     }
+}
+
+/// A family's handle in `db`.
+fn cf<'a>(db: &'a DB, name: &str) -> Result<Arc<rocksdb::BoundColumnFamily<'a>>, StoreError> {
+    db.cf_handle(name)
+        .ok_or_else(|| corrupt(name, "column family missing"))
 }
 
 fn be64(v: i64) -> [u8; 8] {
@@ -329,6 +363,11 @@ pub fn be_i64(what: impl Into<String>, bytes: &[u8]) -> Result<i64, StoreError> 
 impl Store {
     /// Opens (or creates) a store in directory `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = Self::open_writable(path)?;
+        Self::with_db(db, path, true)
+    }
+
+    fn open_writable(path: &Path) -> Result<DB, StoreError> {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
@@ -336,8 +375,11 @@ impl Store {
         // Every family on disk is opened (RocksDB requires it), the
         // consumers' among them; the chain log's are created when missing.
         let existing = DB::list_cf(&Options::default(), path).unwrap_or_default();
-        let db = DB::open_cf_descriptors(&opts, path, Self::families(&existing))?;
-        Self::with_db(db, true)
+        Ok(DB::open_cf_descriptors(
+            &opts,
+            path,
+            Self::families(&existing),
+        )?)
     }
 
     /// Opens an existing store for reading only, beside a node that may be
@@ -346,10 +388,19 @@ impl Store {
     /// Families a store made by an older version lacks are not opened;
     /// reading them is an error naming the family.
     pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        let db = Self::open_reader(path)?;
+        Self::with_db(db, path, false)
+    }
+
+    fn open_reader(path: &Path) -> Result<DB, StoreError> {
         let existing = DB::list_cf(&Options::default(), path)?;
         let families = Self::families(&existing).filter(|d| existing.iter().any(|e| e == d.name()));
-        let db = DB::open_cf_descriptors_read_only(&Options::default(), path, families, false)?;
-        Self::with_db(db, false)
+        Ok(DB::open_cf_descriptors_read_only(
+            &Options::default(),
+            path,
+            families,
+            false,
+        )?)
     }
 
     /// The chain log's families and every other family in `existing`.
@@ -367,17 +418,20 @@ impl Store {
 
     /// Checks (or, when `writable` and new, writes) the format, and primes
     /// the change feed with the checkpoint.
-    fn with_db(db: DB, writable: bool) -> Result<Self, StoreError> {
+    fn with_db(db: DB, path: &Path, writable: bool) -> Result<Self, StoreError> {
         let store = Self {
-            db,
+            db: RwLock::new(Arc::new(db)),
+            path: path.to_path_buf(),
             feed: tokio::sync::watch::channel(None).0,
             families: family::Families::default(),
+            disk: Arc::default(),
+            recovering: Mutex::new(()),
         };
         match store.get(CF_META, KEY_FORMAT)? {
             None if writable => {
-                store
-                    .db
-                    .put_cf(&store.cf(CF_META)?, KEY_FORMAT, FORMAT.to_be_bytes())?;
+                let db = store.db();
+                let put = db.put_cf(&cf(&db, CF_META)?, KEY_FORMAT, FORMAT.to_be_bytes());
+                store.wrote(put)?;
             }
             Some(v) if v == FORMAT.to_be_bytes() => {}
             v => {
@@ -392,14 +446,129 @@ impl Store {
         Ok(store)
     }
 
-    fn cf(&self, name: &str) -> Result<std::sync::Arc<rocksdb::BoundColumnFamily<'_>>, StoreError> {
+    /// The database now (a reader keeps it for one operation).
+    fn db(&self) -> Arc<DB> {
         self.db
-            .cf_handle(name)
-            .ok_or_else(|| corrupt(name, "column family missing"))
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
-    fn get(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.db.get_cf(&self.cf(cf)?, key)?)
+    /// The store's directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The disk faults of this node: the store reports its own, the other
+    /// writers (the index) theirs.
+    pub fn disk(&self) -> Arc<disk::Disk> {
+        self.disk.clone()
+    }
+
+    /// Checks a write's outcome: a failure of the disk (RocksDB's I/O
+    /// errors) is reported as a fault of the store's directory and returned
+    /// as [`StoreError::Disk`].
+    fn wrote(&self, r: Result<(), rocksdb::Error>) -> Result<(), StoreError> {
+        r.map_err(|e| {
+            if e.kind() == rocksdb::ErrorKind::IOError {
+                let reason = e.to_string();
+                self.disk.report(&self.path, &reason);
+                StoreError::Disk {
+                    dir: self.path.clone(),
+                    reason,
+                }
+            } else {
+                e.into()
+            }
+        })
+    }
+
+    /// Refuses a write while the store's directory is at fault (the
+    /// database refuses them anyway until [`Store::recover`] reopens it).
+    fn check_writable(&self) -> Result<(), StoreError> {
+        match self.disk.fault(&self.path) {
+            Some(f) => Err(StoreError::Disk {
+                dir: f.dir,
+                reason: f.error,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Probes every faulted directory ([`disk::probe`]); when the store's
+    /// own passes, reopens the database ([`Store::recover`]). Returns
+    /// whether every directory is writable now.
+    pub fn recover_disks(&self) -> bool {
+        for f in self.disk.faults() {
+            if f.dir == self.path {
+                match self.recover() {
+                    Ok(_) => {}
+                    Err(e) => self.disk.report(&self.path, &e.to_string()),
+                }
+            } else {
+                match disk::probe(&f.dir) {
+                    Ok(()) => self.disk.clear(&f.dir),
+                    Err(e) => self.disk.report(&f.dir, &e.to_string()),
+                }
+            }
+        }
+        self.disk.faults().is_empty()
+    }
+
+    /// After a disk fault of the store's directory: when a probe of the
+    /// directory passes, reopens the database and clears the fault. Reads
+    /// go on meanwhile (against a read-only view while the writer is
+    /// reopened). What the failed write left is RocksDB's to recover: its
+    /// log ends at the last whole batch. Returns whether the store takes
+    /// writes again.
+    pub fn recover(&self) -> Result<bool, StoreError> {
+        let _one = self
+            .recovering
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if self.disk.fault(&self.path).is_none() {
+            return Ok(true);
+        }
+        if let Err(e) = disk::probe(&self.path) {
+            self.disk
+                .report(&self.path, &format!("still not writable: {e}"));
+            return Ok(false);
+        }
+        let reader = Arc::new(Self::open_reader(&self.path)?);
+        let mut failed = std::mem::replace(
+            &mut *self.db.write().unwrap_or_else(PoisonError::into_inner),
+            reader,
+        );
+        // Readers that took the failed database finish their operation.
+        let waited = std::time::Instant::now();
+        let failed = loop {
+            match Arc::try_unwrap(failed) {
+                Ok(db) => break db,
+                Err(shared) if waited.elapsed() < RECOVER_WAIT => {
+                    failed = shared;
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(_) => {
+                    return Err(StoreError::Disk {
+                        dir: self.path.clone(),
+                        reason: "the failed database is still in use; retrying".into(),
+                    });
+                }
+            }
+        };
+        drop(failed);
+        let db = Self::open_writable(&self.path)?;
+        *self.db.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(db);
+        // A write reported failed may have reached the log after all.
+        let cp = self.checkpoint()?;
+        self.feed.send_replace(cp);
+        self.disk.clear(&self.path);
+        Ok(true)
+    }
+
+    fn get(&self, family: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let db = self.db();
+        Ok(db.get_cf(&cf(&db, family)?, key)?)
     }
 
     /// The highest stored height, or `None` when empty.
@@ -419,6 +588,8 @@ impl Store {
     /// transactions, classifications, records, committee change and the new
     /// checkpoint.
     pub fn commit(&self, c: &BlockCommit) -> Result<(), StoreError> {
+        self.check_writable()?;
+        let db = self.db();
         let h = &c.block.header;
         let checkpoint = self.checkpoint()?;
         let expected = checkpoint.map_or(0, |cp| cp + 1);
@@ -477,8 +648,8 @@ impl Store {
         let height = be64(h.number);
         let block_text = serde_json::to_vec(&block_json(&c.block, BlockDetail::TxHashes))
             .map_err(|e| StoreError::InvalidCommit(e.to_string()))?;
-        batch.put_cf(&self.cf(CF_BLOCKS)?, height, block_text);
-        batch.put_cf(&self.cf(CF_BLOCK_HASHES)?, h.claimed_hash, height);
+        batch.put_cf(&cf(&db, CF_BLOCKS)?, height, block_text);
+        batch.put_cf(&cf(&db, CF_BLOCK_HASHES)?, h.claimed_hash, height);
         let mut counts: BTreeMap<String, i64> = BTreeMap::new();
         for (i, (t, e)) in txs.iter().zip(&c.envelopes).enumerate() {
             let index = u32::try_from(i)
@@ -492,28 +663,28 @@ impl Store {
             };
             let row =
                 serde_json::to_vec(&row).map_err(|e| StoreError::InvalidCommit(e.to_string()))?;
-            batch.put_cf(&self.cf(CF_TXS)?, t.claimed_hash, row);
+            batch.put_cf(&cf(&db, CF_TXS)?, t.claimed_hash, row);
             let pos = position(h.number, index);
-            batch.put_cf(&self.cf(CF_TX_POSITIONS)?, pos, t.claimed_hash);
+            batch.put_cf(&cf(&db, CF_TX_POSITIONS)?, pos, t.claimed_hash);
             batch.put_cf(
-                &self.cf(CF_TX_CLASSES)?,
+                &cf(&db, CF_TX_CLASSES)?,
                 class_key(&e.class, &pos),
                 t.claimed_hash,
             );
             if let Some(record) = &e.sealed_record {
-                batch.put_cf(&self.cf(CF_RECORDS)?, t.claimed_hash, record);
+                batch.put_cf(&cf(&db, CF_RECORDS)?, t.claimed_hash, record);
             }
             if let Some(r) = c.receipts.as_ref().and_then(|rs| rs.get(i)) {
                 let row = serde_json::to_vec(&ReceiptRow::of(r))
                     .map_err(|e| StoreError::InvalidCommit(e.to_string()))?;
-                batch.put_cf(&self.cf(CF_RECEIPTS)?, t.claimed_hash, row);
+                batch.put_cf(&cf(&db, CF_RECEIPTS)?, t.claimed_hash, row);
             }
             *counts.entry(e.class.clone()).or_default() += 1;
         }
         for (class, n) in counts {
             let key = format!("{CLASS_COUNT_PREFIX}{class}");
             let now = self.counter(&key)?;
-            batch.put_cf(&self.cf(CF_META)?, key.as_bytes(), (now + n).to_be_bytes());
+            batch.put_cf(&cf(&db, CF_META)?, key.as_bytes(), (now + n).to_be_bytes());
         }
         if self.committee_at(h.number)?.as_deref() != Some(c.committee.as_slice()) {
             let row = CommitteeRow {
@@ -522,12 +693,12 @@ impl Store {
             };
             let row =
                 serde_json::to_vec(&row).map_err(|e| StoreError::InvalidCommit(e.to_string()))?;
-            batch.put_cf(&self.cf(CF_COMMITTEES)?, height, row);
+            batch.put_cf(&cf(&db, CF_COMMITTEES)?, height, row);
         }
-        batch.put_cf(&self.cf(CF_META)?, KEY_CHECKPOINT, height);
+        batch.put_cf(&cf(&db, CF_META)?, KEY_CHECKPOINT, height);
         let mut wo = WriteOptions::default();
         wo.set_sync(true);
-        self.db.write_opt(batch, &wo)?;
+        self.wrote(db.write_opt(batch, &wo))?;
         self.feed.send_replace(Some(h.number));
         Ok(())
     }
@@ -541,10 +712,9 @@ impl Store {
 
     /// Transactions per class, over the whole store.
     pub fn class_counts(&self) -> Result<BTreeMap<String, i64>, StoreError> {
+        let db = self.db();
         let mut out = BTreeMap::new();
-        let iter = self
-            .db
-            .prefix_iterator_cf(&self.cf(CF_META)?, CLASS_COUNT_PREFIX.as_bytes());
+        let iter = db.prefix_iterator_cf(&cf(&db, CF_META)?, CLASS_COUNT_PREFIX.as_bytes());
         for item in iter {
             let (k, v) = item?;
             let Some(class) = k.strip_prefix(CLASS_COUNT_PREFIX.as_bytes()) else {
@@ -611,10 +781,11 @@ impl Store {
     /// A transaction's verified receipt, if the node fetched it (a store
     /// made before receipts were kept has none).
     pub fn receipt(&self, hash: &Hash) -> Result<Option<Receipt>, StoreError> {
-        let Some(cf) = self.db.cf_handle(CF_RECEIPTS) else {
+        let db = self.db();
+        let Some(cf) = db.cf_handle(CF_RECEIPTS) else {
             return Ok(None);
         };
-        let Some(bytes) = self.db.get_cf(&cf, hash)? else {
+        let Some(bytes) = db.get_cf(&cf, hash)? else {
             return Ok(None);
         };
         let what = || format!("receipt of {}", encode0x(hash));
@@ -628,12 +799,10 @@ impl Store {
 
     /// The transactions of block `height`, in order.
     pub fn transactions_at(&self, height: i64) -> Result<Vec<StoredTx>, StoreError> {
+        let db = self.db();
         let prefix = be64(height);
         let mut out = Vec::new();
-        for item in self
-            .db
-            .prefix_iterator_cf(&self.cf(CF_TX_POSITIONS)?, prefix)
-        {
+        for item in db.prefix_iterator_cf(&cf(&db, CF_TX_POSITIONS)?, prefix) {
             let (k, v) = item?;
             if !k.starts_with(&prefix) {
                 break;
@@ -657,10 +826,11 @@ impl Store {
         from: (i64, u32),
         limit: usize,
     ) -> Result<Vec<StoredTx>, StoreError> {
+        let db = self.db();
         let start = position(from.0, from.1);
         let mut out = Vec::new();
-        for item in self.db.iterator_cf(
-            &self.cf(CF_TX_POSITIONS)?,
+        for item in db.iterator_cf(
+            &cf(&db, CF_TX_POSITIONS)?,
             rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward),
         ) {
             if out.len() >= limit {
@@ -681,12 +851,13 @@ impl Store {
         from: (i64, u32),
         limit: usize,
     ) -> Result<Vec<StoredTx>, StoreError> {
+        let db = self.db();
         let mut prefix = class.as_bytes().to_vec();
         prefix.push(0);
         let start = class_key(class, &position(from.0, from.1));
         let mut out = Vec::new();
-        for item in self.db.iterator_cf(
-            &self.cf(CF_TX_CLASSES)?,
+        for item in db.iterator_cf(
+            &cf(&db, CF_TX_CLASSES)?,
             rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward),
         ) {
             let (k, v) = item?;
@@ -718,8 +889,9 @@ impl Store {
 
     /// The committee in force at `height` (the last change at or below it).
     pub fn committee_at(&self, height: i64) -> Result<Option<Vec<Sealer>>, StoreError> {
-        let mut iter = self.db.iterator_cf(
-            &self.cf(CF_COMMITTEES)?,
+        let db = self.db();
+        let mut iter = db.iterator_cf(
+            &cf(&db, CF_COMMITTEES)?,
             rocksdb::IteratorMode::From(&be64(height), rocksdb::Direction::Reverse),
         );
         let Some(item) = iter.next() else {
@@ -741,18 +913,20 @@ impl Store {
 
     /// Records a finding (its own synced write; the checkpoint does not move).
     pub fn add_finding(&self, f: &Finding) -> Result<u64, StoreError> {
+        self.check_writable()?;
+        let db = self.db();
         let seq = self.counter(KEY_FINDING_SEQ)?;
         let mut batch = WriteBatch::default();
         let row = serde_json::to_vec(f).map_err(|e| StoreError::InvalidCommit(e.to_string()))?;
-        batch.put_cf(&self.cf(CF_FINDINGS)?, seq.to_be_bytes(), row);
+        batch.put_cf(&cf(&db, CF_FINDINGS)?, seq.to_be_bytes(), row);
         batch.put_cf(
-            &self.cf(CF_META)?,
+            &cf(&db, CF_META)?,
             KEY_FINDING_SEQ.as_bytes(),
             (seq + 1).to_be_bytes(),
         );
         let mut wo = WriteOptions::default();
         wo.set_sync(true);
-        self.db.write_opt(batch, &wo)?;
+        self.wrote(db.write_opt(batch, &wo))?;
         Ok(seq as u64)
     }
 
@@ -779,14 +953,11 @@ impl Store {
         first: u64,
         limit: usize,
     ) -> Result<Vec<(u64, Finding)>, StoreError> {
+        let db = self.db();
         let start = i64::try_from(first).unwrap_or(i64::MAX).to_be_bytes();
         let mode = rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward);
         let mut out = Vec::new();
-        for item in self
-            .db
-            .iterator_cf(&self.cf(CF_FINDINGS)?, mode)
-            .take(limit)
-        {
+        for item in db.iterator_cf(&cf(&db, CF_FINDINGS)?, mode).take(limit) {
             let (k, v) = item?;
             let seq = be_i64("finding key", &k)?;
             let f = serde_json::from_slice(&v).map_err(|e| corrupt("finding", e))?;

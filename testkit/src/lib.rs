@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod tmpfs;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -83,27 +85,31 @@ pub fn keyring(workload: &Workload) -> Keyring {
     keyring
 }
 
+/// Block `h` of `chain` as the node would store it: every payload
+/// classified and opened, with its committee and receipts.
+pub fn block_commit(chain: &Chain, h: i64) -> BlockCommit {
+    let block = chain.devnet.block(h).unwrap().clone();
+    let senders: Vec<_> = match &block.transactions {
+        BlockTransactions::Full(ts) => ts.iter().map(|t| t.claimed_from).collect(),
+        _ => Vec::new(),
+    };
+    let (envelopes, _) = open_all(&block, &senders, &chain.keyring, &chain.sealer).unwrap();
+    BlockCommit {
+        block,
+        envelopes,
+        committee: if h == 0 {
+            Vec::new()
+        } else {
+            chain.devnet.committee()
+        },
+        receipts: Some(chain.devnet.receipts_of(h).to_vec()),
+    }
+}
+
 /// Commits blocks `from..=to` of `chain` into `store`.
 pub fn commit(chain: &Chain, store: &Store, from: i64, to: i64) {
     for h in from..=to {
-        let block = chain.devnet.block(h).unwrap().clone();
-        let senders: Vec<_> = match &block.transactions {
-            BlockTransactions::Full(ts) => ts.iter().map(|t| t.claimed_from).collect(),
-            _ => Vec::new(),
-        };
-        let (envelopes, _) = open_all(&block, &senders, &chain.keyring, &chain.sealer).unwrap();
-        store
-            .commit(&BlockCommit {
-                block,
-                envelopes,
-                committee: if h == 0 {
-                    Vec::new()
-                } else {
-                    chain.devnet.committee()
-                },
-                receipts: Some(chain.devnet.receipts_of(h).to_vec()),
-            })
-            .unwrap();
+        store.commit(&block_commit(chain, h)).unwrap();
     }
 }
 
