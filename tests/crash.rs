@@ -1198,6 +1198,21 @@ fn a_full_disk_mid_sync_pauses_the_node_which_resumes_with_every_transaction_onc
         .count();
     assert!(opened > 0, "block 1 holds opened payloads: {v}");
 
+    // Every metric the Grafana dashboard queries is served, with its type.
+    let mut conn = TcpStream::connect_timeout(&api, Duration::from_secs(5)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        conn,
+        "GET /metrics HTTP/1.0\r\nHost: {api}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .unwrap();
+    let mut exposition = String::new();
+    conn.read_to_string(&mut exposition).unwrap();
+    assert!(exposition.starts_with("HTTP/1.0 200") || exposition.starts_with("HTTP/1.1 200"));
+    let missing = support::grafana_metrics_missing_from(&exposition);
+    assert!(missing.is_empty(), "not served: {missing:?}");
+
     // 5. Stopped cleanly, then checked whole.
     let term = Command::new("kill")
         .args(["-TERM", &guard.id().to_string()])

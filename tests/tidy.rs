@@ -3,6 +3,8 @@
 //! code map has a heading for exactly the crates of the workspace, and its
 //! dependency table is the manifests' and points one way.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -192,4 +194,60 @@ fn the_dependency_table_is_the_manifests_and_points_one_way() {
             "`{krate}` depends on {below:?}, which the table lists below it: dependencies point one way"
         );
     }
+}
+
+/// Suffixes the Prometheus exposition adds to a metric's name: counters'
+/// `_total`, the `_seconds` unit of the timings, a histogram's series.
+const EXPOSED_SUFFIXES: [&str; 9] = [
+    "",
+    "_total",
+    "_seconds",
+    "_bucket",
+    "_sum",
+    "_count",
+    "_seconds_bucket",
+    "_seconds_sum",
+    "_seconds_count",
+];
+
+#[test]
+fn the_grafana_dashboard_shows_every_metric_and_only_metrics_that_exist() {
+    let mut files = Vec::new();
+    rust_files(&root(), &mut files);
+    let mut defined = BTreeSet::new();
+    for f in files.iter().filter(|f| f.ends_with("metrics.rs")) {
+        let text = std::fs::read_to_string(f).unwrap();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("\"lookthrough_") {
+            let tail = &rest[at + 1..];
+            let end = tail.find('"').unwrap();
+            defined.insert(tail[..end].to_string());
+            rest = &tail[end..];
+        }
+    }
+    assert!(
+        defined.len() > 40,
+        "metric names found in the code: {defined:?}"
+    );
+    let shown = support::grafana_metrics();
+    let resolves = |m: &str, c: &str| {
+        m.strip_prefix(c)
+            .is_some_and(|s| EXPOSED_SUFFIXES.contains(&s))
+    };
+    let unknown: Vec<&String> = shown
+        .iter()
+        .filter(|m| !defined.iter().any(|c| resolves(m, c)))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "the dashboard queries metrics the code does not define: {unknown:?}"
+    );
+    let missing: Vec<&String> = defined
+        .iter()
+        .filter(|c| !shown.iter().any(|m| resolves(m, c)))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "metrics the dashboard does not show: {missing:?}"
+    );
 }

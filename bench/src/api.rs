@@ -345,6 +345,7 @@ pub(crate) fn bench_server(
             secure_cookies: false,
             ..Default::default()
         },
+        endpoints: None,
     };
     let parts = ApiParts::build(store.clone(), search, sealer, Some(node_key), options, None)?;
     Ok((parts, zeroize::Zeroizing::new(token.as_str().to_string())))

@@ -273,6 +273,42 @@ fn markup_transaction(s: &Server) -> (String, String) {
     panic!("the chain has no private memo with markup; use more blocks");
 }
 
+/// The overview's sync status says when writing is paused by a disk fault,
+/// naming the directory, and stops saying it when the fault clears.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_shows_a_disk_fault_while_it_lasts() {
+    let s = server(73, 3).await;
+    let http = client();
+    let overview = || async {
+        http.get(format!("{}/", s.url))
+            .header("authorization", format!("Bearer {}", s.viewer))
+            .header("accept-language", "en")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    assert!(!overview().await.contains("Writing is paused"));
+    let dir = s.state.store.path().to_path_buf();
+    s.state
+        .store
+        .disk()
+        .report(&dir, "IO error: No space left on device");
+    let html = overview().await;
+    let at = html.find("Writing is paused").expect("the fault is shown");
+    let banner = &html[html[..at].rfind("<p").unwrap()..];
+    assert!(
+        banner.starts_with("<p class=\"warning\" role=\"alert\">"),
+        "{banner}"
+    );
+    assert!(banner.contains(&dir.display().to_string()), "{banner}");
+    assert!(banner.contains("No space left on device"), "{banner}");
+    s.state.store.disk().clear(&dir);
+    assert!(!overview().await.contains("Writing is paused"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chain_text_is_escaped_and_viewers_get_no_plaintext() {
     let s = server(72, 60).await;

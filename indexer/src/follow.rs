@@ -62,6 +62,8 @@ pub struct IndexStats {
     pub commits: AtomicU64,
     /// Opened records that could not be read back (no key for them).
     pub unreadable_records: AtomicU64,
+    /// Time each commit took.
+    pub commit_seconds: store::timing::Seconds,
 }
 
 /// The follower. Owns the index writer.
@@ -182,7 +184,9 @@ impl Indexer {
         let Some(cp) = self.pending_checkpoint.take() else {
             return Ok(());
         };
+        let started = Instant::now();
         self.index.commit(&mut self.writer, &cp)?;
+        self.stats.commit_seconds.since(started);
         self.pending = 0;
         self.last_commit = Instant::now();
         self.stats.height.store(cp.height, Ordering::Relaxed);

@@ -56,6 +56,11 @@ impl Collector for IndexCollector {
             let c = ConstCounter::new(v.load(Ordering::Relaxed));
             c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
         }
+        s.commit_seconds.encode(
+            &mut encoder,
+            "lookthrough_index_commit",
+            "Time an index commit took (documents written, made searchable)",
+        )?;
         Ok(())
     }
 }

@@ -48,6 +48,7 @@ use chain::verify::{
     Report, Sealer, committee_vouches, verify_block_receipts, verify_block_senders,
 };
 use retry::Backoff;
+use store::timing::Seconds;
 use store::{BlockCommit, Finding, Store, StoreError, TxEnvelope};
 
 /// Where the sealer set comes from.
@@ -167,6 +168,14 @@ pub struct Stats {
     pub disagreed: AtomicU64,
     /// Cross-check questions not answered (network, no such block yet).
     pub unconfirmed: AtomicU64,
+    /// Time to fetch a block with its receipts from an endpoint.
+    pub fetch_seconds: Seconds,
+    /// Time to verify a block (hashes, roots, signatures, receipts).
+    pub verify_seconds: Seconds,
+    /// Time to open a block's envelopes and seal the records.
+    pub open_seconds: Seconds,
+    /// Time to commit a block to the store (synced).
+    pub commit_seconds: Seconds,
     /// The endpoint in use.
     pub endpoint: Mutex<String>,
     rate: Mutex<VecDeque<(Instant, u64)>>,
@@ -185,6 +194,10 @@ impl Default for Stats {
             confirmed: AtomicU64::new(0),
             disagreed: AtomicU64::new(0),
             unconfirmed: AtomicU64::new(0),
+            fetch_seconds: Seconds::default(),
+            verify_seconds: Seconds::default(),
+            open_seconds: Seconds::default(),
+            commit_seconds: Seconds::default(),
             endpoint: Mutex::new(String::new()),
             rate: Mutex::new(VecDeque::new()),
         }
@@ -243,6 +256,9 @@ struct Processed {
     envelopes: Vec<TxEnvelope>,
     receipts: Option<Vec<Receipt>>,
     opened: u64,
+    /// How long verifying and opening took.
+    verify_time: Duration,
+    open_time: Duration,
 }
 
 /// Why a block could not be taken from the endpoints.
@@ -794,9 +810,11 @@ impl Ingest {
             receipts: p.receipts,
         };
         let store = self.store.clone();
+        let started = Instant::now();
         tokio::task::spawn_blocking(move || store.commit(&commit))
             .await
             .map_err(|e| IngestError::Worker(e.to_string()))??;
+        self.stats.commit_seconds.since(started);
         chain.checkpoint = Some(height);
         chain.last_hash = Some(hash);
         chain.committee = if committee.is_empty() {
@@ -1059,6 +1077,7 @@ impl Fetcher {
                 evidence,
             }))
         };
+        let started = Instant::now();
         let served = match endpoint.block(height).await {
             Ok(s) => s,
             Err(e) if e.is_network() => return Err(LegFailure::Network(e)),
@@ -1114,6 +1133,7 @@ impl Fetcher {
                 }
             }
         };
+        self.stats.fetch_seconds.since(started);
         let (suite, keyring, sealer) = (self.suite, self.keyring.clone(), self.sealer.clone());
         let work = tokio::task::spawn_blocking(move || {
             process(suite, served, receipts, &keyring, &sealer)
@@ -1121,6 +1141,8 @@ impl Fetcher {
         match work.await {
             Ok(Ok(mut p)) => {
                 p.endpoint = i;
+                self.stats.verify_seconds.observe(p.verify_time);
+                self.stats.open_seconds.observe(p.open_time);
                 Ok(p)
             }
             Ok(Err(ProcessError::Seal(e))) => Err(LegFailure::Fatal(format!(
@@ -1190,6 +1212,7 @@ fn process(
     keyring: &Keyring,
     sealer: &RecordSealer,
 ) -> Result<Processed, ProcessError> {
+    let started = Instant::now();
     let (report, senders) = verify_block_senders(suite, &served.block, None);
     if !report.passed() {
         return Err(ProcessError::Verify(report, served.raw));
@@ -1200,6 +1223,8 @@ fn process(
             return Err(ProcessError::Verify(report, served.raw));
         }
     }
+    let verify_time = started.elapsed();
+    let started = Instant::now();
     let (envelopes, opened) = open_all(&served.block, &senders, keyring, sealer)
         .map_err(|e| ProcessError::Seal(e.to_string()))?;
     Ok(Processed {
@@ -1208,6 +1233,8 @@ fn process(
         envelopes,
         receipts,
         opened,
+        verify_time,
+        open_time: started.elapsed(),
     })
 }
 

@@ -125,6 +125,30 @@ impl Collector for IngestCollector {
             "Endpoint requests that failed on the network",
             s.network_errors.load(Ordering::Relaxed),
         )?;
+        for (name, help, t) in [
+            (
+                "lookthrough_ingest_fetch",
+                "Time to fetch a block with its receipts from an endpoint",
+                &s.fetch_seconds,
+            ),
+            (
+                "lookthrough_ingest_verify",
+                "Time to verify a block: hashes, roots, sealer and sender signatures, receipts",
+                &s.verify_seconds,
+            ),
+            (
+                "lookthrough_ingest_open",
+                "Time to open a block's envelopes with the regulator's keys and seal the records",
+                &s.open_seconds,
+            ),
+            (
+                "lookthrough_ingest_commit",
+                "Time to commit a block to the store (one synced batch)",
+                &s.commit_seconds,
+            ),
+        ] {
+            t.encode(&mut encoder, name, help)?;
+        }
         let mut cross = encoder.encode_descriptor(
             "lookthrough_cross_checks",
             "Answers of endpoints asked for a stored block's hash (ingest.confirm): agreed, disagreed (each a finding), unanswered",

@@ -33,6 +33,9 @@ pub struct ApiOptions {
     pub jwt: Option<JwtSettings>,
     /// The dashboards' cookies and lifetimes.
     pub dashboards: dashboards::Settings,
+    /// The endpoints' health, shown in `chain { endpoints }` (the node's
+    /// ingest, [`crate::Node::endpoint_health`]).
+    pub endpoints: Option<Arc<dyn query_api::EndpointHealth>>,
 }
 
 impl ApiOptions {
@@ -46,6 +49,7 @@ impl ApiOptions {
                 secure_cookies: section.secure_cookies.unwrap_or(!listen.ip().is_loopback()),
                 ..Default::default()
             },
+            endpoints: None,
         })
     }
 }
@@ -83,6 +87,7 @@ impl ApiParts {
             search,
             sealer,
             audit: audit.clone(),
+            endpoints: options.endpoints.clone(),
         });
         let mut api = Api::new(
             build_schema(state.clone()),

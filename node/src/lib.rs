@@ -277,6 +277,12 @@ impl Node {
         self.index_stats.clone()
     }
 
+    /// The health of the endpoints ingest follows the chain through, for
+    /// the API ([`api::ApiOptions::endpoints`]).
+    pub fn endpoint_health(&self) -> Arc<dyn query_api::EndpointHealth> {
+        Arc::new(EndpointHealthOf(self.ingest.health()))
+    }
+
     /// The metrics registry of this node.
     pub fn registry(&self) -> Registry {
         let mut r = IngestCollector::new(self.ingest.stats(), self.store.clone())
@@ -367,6 +373,29 @@ impl Node {
         indexed?;
         evaluated?;
         Ok(())
+    }
+}
+
+/// The API's view of ingest's endpoint health.
+struct EndpointHealthOf(Arc<ingest::health::Health>);
+
+impl query_api::EndpointHealth for EndpointHealthOf {
+    fn endpoints(&self) -> Vec<query_api::EndpointReport> {
+        self.0
+            .reports()
+            .into_iter()
+            .map(|r| query_api::EndpointReport {
+                url: r.url,
+                state: r.state.as_str().to_string(),
+                latency_ms: r.latency.map(|d| d.as_secs_f64() * 1000.0),
+                errors: r.errors,
+                findings: r.findings,
+                head: r.head,
+                benched_for_ms: r
+                    .benched_for
+                    .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            })
+            .collect()
     }
 }
 

@@ -49,6 +49,9 @@ pub struct EngineStats {
     pub windows_evicted: AtomicU64,
     /// Events dropped from windows holding their most.
     pub window_events_dropped: AtomicU64,
+    /// Time to evaluate one block: its documents read, every rule run, the
+    /// outcome written.
+    pub evaluation_seconds: store::timing::Seconds,
 }
 
 /// Findings turned into alerts per block at most.
@@ -382,6 +385,7 @@ impl Engine {
     /// Evaluates block `h` (the one after the checkpoint) and commits the
     /// result with the new checkpoint.
     pub fn process(&mut self, h: i64) -> Result<(), EngineError> {
+        let started = std::time::Instant::now();
         let Some((_, docs)) = block_docs(&self.store, &self.sealer, h, &self.unreadable_records)
             .map_err(|e| EngineError::Read {
                 height: h,
@@ -393,7 +397,9 @@ impl Engine {
                 reason: "not stored".into(),
             });
         };
-        self.process_docs(h, &docs)
+        self.process_docs(h, &docs)?;
+        self.stats.evaluation_seconds.since(started);
+        Ok(())
     }
 
     /// Evaluates `docs` as the transactions of block `h` (what

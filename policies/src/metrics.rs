@@ -107,6 +107,11 @@ impl Collector for PolicyCollector {
                 c.encode(family.encode_family(&labels)?)?;
             }
         }
+        s.evaluation_seconds.encode(
+            &mut encoder,
+            "lookthrough_rule_evaluation",
+            "Time to evaluate one block: its documents read, every rule run, the outcome written",
+        )?;
         Ok(())
     }
 }

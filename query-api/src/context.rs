@@ -25,6 +25,36 @@ pub struct ApiState {
     pub sealer: Arc<RecordSealer>,
     /// Where reads of decrypted data are logged.
     pub audit: Arc<AuditLog>,
+    /// The health of the endpoints the chain is followed through, when the
+    /// API runs beside the node's ingest.
+    pub endpoints: Option<Arc<dyn EndpointHealth>>,
+}
+
+/// The health of the endpoints the node follows the chain through, as its
+/// ingest pipeline keeps it (the node provides it: the API does not depend
+/// on the pipeline).
+pub trait EndpointHealth: Send + Sync {
+    /// Every endpoint, in configured order.
+    fn endpoints(&self) -> Vec<EndpointReport>;
+}
+
+/// One endpoint's health.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointReport {
+    /// Its URL.
+    pub url: String,
+    /// `healthy`, `slow`, `failing` or `benched`.
+    pub state: String,
+    /// Smoothed latency of its block requests, ms (none before an answer).
+    pub latency_ms: Option<f64>,
+    /// Network errors and deadlines passed.
+    pub errors: u64,
+    /// Answers that failed a check.
+    pub findings: u64,
+    /// The head it last reported.
+    pub head: Option<i64>,
+    /// How long its bench still lasts, ms.
+    pub benched_for_ms: Option<u64>,
 }
 
 /// What the reads of one request collect for the audit log.

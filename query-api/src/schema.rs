@@ -111,6 +111,43 @@ pub struct Chain {
     pub status_counts: Vec<StatusCount>,
     /// Verification findings recorded (blocks refused, endpoints that lied).
     pub finding_count: i64,
+    /// The endpoints the chain is followed through, in configured order,
+    /// with their health (empty when this API runs without ingest).
+    pub endpoints: Vec<Endpoint>,
+    /// Directories the node cannot write (a full, read-only or failing
+    /// disk): while any is listed, nothing new is stored, indexed or
+    /// evaluated, and decrypted reads are withheld (they cannot be audited).
+    pub disk_faults: Vec<DiskFault>,
+}
+
+/// An endpoint's health (see the operations guide for the states).
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Endpoint {
+    /// Its URL.
+    pub url: String,
+    /// `healthy`, `slow`, `failing` or `benched`.
+    pub state: String,
+    /// Smoothed latency of its block requests in ms (none before an answer).
+    pub latency_ms: Option<f64>,
+    /// Network errors and deadlines passed.
+    pub errors: i64,
+    /// Answers that failed a check.
+    pub findings: i64,
+    /// The head it last reported.
+    pub head: Option<i64>,
+    /// How long its bench still lasts, ms.
+    pub benched_for_ms: Option<i64>,
+}
+
+/// A directory the node cannot write.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct DiskFault {
+    /// The directory.
+    pub dir: String,
+    /// What the disk said.
+    pub error: String,
+    /// Since when (RFC 3339, Beijing time).
+    pub since: String,
 }
 
 /// A page of blocks, newest first.
@@ -393,6 +430,35 @@ impl CoreQuery {
                 sealers,
                 status_counts,
                 finding_count: st.store.finding_count().map_err(internal)?,
+                endpoints: st
+                    .endpoints
+                    .as_ref()
+                    .map(|e| e.endpoints())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|e| Endpoint {
+                        url: e.url,
+                        state: e.state,
+                        latency_ms: e.latency_ms,
+                        errors: i64::try_from(e.errors).unwrap_or(i64::MAX),
+                        findings: i64::try_from(e.findings).unwrap_or(i64::MAX),
+                        head: e.head,
+                        benched_for_ms: e
+                            .benched_for_ms
+                            .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
+                    })
+                    .collect(),
+                disk_faults: st
+                    .store
+                    .disk()
+                    .faults()
+                    .into_iter()
+                    .map(|f| DiskFault {
+                        dir: f.dir.display().to_string(),
+                        error: f.error,
+                        since: format_ms(f.since_ms),
+                    })
+                    .collect(),
             })
         })
         .await

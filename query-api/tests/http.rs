@@ -89,6 +89,7 @@ async fn server_with(seed: u64, blocks: usize, stored: Option<i64>, limits: Limi
             leeway_secs: 0,
         }),
         dashboards: Default::default(),
+        endpoints: Some(Arc::new(TwoEndpoints)),
     };
     let parts = ApiParts::build(
         store.clone(),
@@ -120,6 +121,34 @@ async fn server_with(seed: u64, blocks: usize, stored: Option<i64>, limits: Limi
 
 /// POSTs a query with `Authorization: <auth>` (none when `None`); returns
 /// the status and the body.
+/// The endpoint health the API is given: one healthy, one benched.
+struct TwoEndpoints;
+
+impl query_api::EndpointHealth for TwoEndpoints {
+    fn endpoints(&self) -> Vec<query_api::EndpointReport> {
+        vec![
+            query_api::EndpointReport {
+                url: "http://10.0.0.1:20200/".into(),
+                state: "healthy".into(),
+                latency_ms: Some(12.5),
+                errors: 0,
+                findings: 0,
+                head: Some(99),
+                benched_for_ms: None,
+            },
+            query_api::EndpointReport {
+                url: "http://10.0.0.2:20200/".into(),
+                state: "benched".into(),
+                latency_ms: None,
+                errors: 3,
+                findings: 1,
+                head: Some(120),
+                benched_for_ms: Some(30_000),
+            },
+        ]
+    }
+}
+
 async fn post(s: &Server, auth: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
     let mut req = reqwest::Client::new()
         .post(format!("{}/graphql", s.url))
@@ -287,6 +316,55 @@ async fn chain_block_and_transaction_answer_what_the_store_holds() {
         v["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
         "{v}"
     );
+}
+
+/// `chain` tells the endpoints' health as ingest keeps it, and the disk
+/// faults; `/healthz` says `disk-fault` while there is one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chain_tells_endpoint_health_and_disk_faults() {
+    let s = server(31, 2).await;
+    let q = "{ chain { endpoints { url state latencyMs errors findings head benchedForMs } diskFaults { dir error since } } }";
+    let v = gql(&s, q, json!({})).await;
+    let endpoints = v["data"]["chain"]["endpoints"].as_array().unwrap();
+    assert_eq!(endpoints.len(), 2, "{v}");
+    assert_eq!(endpoints[0]["state"], "healthy");
+    assert_eq!(endpoints[0]["latencyMs"], 12.5);
+    assert_eq!(endpoints[1]["state"], "benched");
+    assert_eq!(endpoints[1]["benchedForMs"], 30_000);
+    assert_eq!(endpoints[1]["findings"], 1);
+    assert_eq!(v["data"]["chain"]["diskFaults"], json!([]));
+
+    let dir = s.state.store.path().to_path_buf();
+    s.state
+        .store
+        .disk()
+        .report(&dir, "IO error: No space left on device");
+    let v = gql(&s, q, json!({})).await;
+    let faults = v["data"]["chain"]["diskFaults"].as_array().unwrap();
+    assert_eq!(faults.len(), 1, "{v}");
+    assert_eq!(faults[0]["dir"], dir.display().to_string());
+    assert!(
+        faults[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("No space left")
+    );
+    assert!(
+        faults[0]["since"].as_str().unwrap().ends_with("+08:00"),
+        "{v}"
+    );
+    let health: Value = reqwest::get(format!("{}/healthz", s.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "disk-fault", "{health}");
+    assert_eq!(health["diskFaults"][0]["dir"], dir.display().to_string());
+
+    s.state.store.disk().clear(&dir);
+    let v = gql(&s, q, json!({})).await;
+    assert_eq!(v["data"]["chain"]["diskFaults"], json!([]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

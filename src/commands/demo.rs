@@ -176,7 +176,10 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
             Arc::new(Search::new(index)),
             node.sealer.clone(),
             Some(node_key),
-            ApiOptions::from_section(&section, opts.api_listen)?,
+            ApiOptions {
+                endpoints: Some(node.endpoint_health()),
+                ..ApiOptions::from_section(&section, opts.api_listen)?
+            },
             Some(node.registry()),
         )?;
         let bound = api

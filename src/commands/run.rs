@@ -75,7 +75,10 @@ pub fn run(config_path: &Path, until_height: Option<i64>) -> Result<ExitCode> {
                     Arc::new(Search::new(index.clone())),
                     node.sealer.clone(),
                     Some(key),
-                    ApiOptions::from_section(&config.api, listen)?,
+                    ApiOptions {
+                endpoints: Some(node.endpoint_health()),
+                ..ApiOptions::from_section(&config.api, listen)?
+            },
                     Some(node.registry()),
                 )?;
                 let bound = api

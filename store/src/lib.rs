@@ -47,6 +47,7 @@ use chain::verify::Sealer;
 pub mod disk;
 pub mod family;
 pub mod follow;
+pub mod timing;
 
 pub use family::{Entry, Family, Op, WriteLock};
 

@@ -180,3 +180,69 @@ pub fn npm_ci(dir: &Path) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The metric names the Grafana dashboard (`deploy/grafana/lookthrough.json`)
+/// queries, as written in its expressions (`_total`, `_bucket` included).
+pub fn grafana_metrics() -> std::collections::BTreeSet<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/grafana/lookthrough.json");
+    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut exprs = Vec::new();
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    if let (true, Some(s)) = (k == "expr" || k == "definition", v.as_str()) {
+                        out.push(s.to_string());
+                    }
+                    walk(v, out);
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    walk(&dashboard, &mut exprs);
+    let mut names = std::collections::BTreeSet::new();
+    for e in &exprs {
+        let mut rest = e.as_str();
+        while let Some(at) = rest.find("lookthrough_") {
+            let tail = &rest[at..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+                .unwrap_or(tail.len());
+            names.insert(tail[..end].to_string());
+            rest = &tail[end..];
+        }
+    }
+    names
+}
+
+/// The dashboard's metrics that a Prometheus text exposition does not
+/// serve with the type the query needs: a counter queried as `_total`, a
+/// histogram's `_bucket`, `_sum` or `_count`, a gauge by its name. A family
+/// without samples (no channel configured, say) counts by its `# TYPE`.
+pub fn grafana_metrics_missing_from(exposition: &str) -> Vec<String> {
+    let types: std::collections::BTreeMap<&str, &str> = exposition
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_once(' '))
+        .collect();
+    grafana_metrics()
+        .into_iter()
+        .filter(|m| {
+            let (base, want) = if let Some(b) = m.strip_suffix("_total") {
+                (b, "counter")
+            } else if let Some(b) = m
+                .strip_suffix("_bucket")
+                .or_else(|| m.strip_suffix("_sum"))
+                .or_else(|| m.strip_suffix("_count"))
+            {
+                (b, "histogram")
+            } else {
+                (m.as_str(), "gauge")
+            };
+            // Counters are typed by their `_total` name or by their base.
+            types.get(base) != Some(&want) && types.get(m.as_str()) != Some(&want)
+        })
+        .collect()
+}

@@ -16,7 +16,11 @@ use crate::{Caller, Dashboards, PageError, layout, respond};
 
 const QUERY: &str = r#"
 query DashboardOverview {
-  chain { head indexedHeight indexLag findingCount statusCounts { status count } }
+  chain {
+    head indexedHeight indexLag findingCount statusCounts { status count }
+    endpoints { url state latencyMs errors findings head }
+    diskFaults { dir error since }
+  }
   stats { totalCount volume(interval: DAY) { start count amount } }
   rules { id title severity alerts }
 }"#;
@@ -100,6 +104,31 @@ async fn page(d: &Dashboards, cx: &Caller) -> Result<Response, PageError> {
                 dt { (cx.t("transactions")) } dd { (group(int(&a.data["stats"], "totalCount"))) }
                 dt { (cx.t("findings")) } dd { (int(chain, "findingCount")) }
             }
+            @for f in list(chain, "diskFaults") {
+                p.warning role="alert" {
+                    (cx.t("disk_fault")) " "
+                    span.mono { (text(f, "dir")) } " (" (when(text(f, "since"))) "): " (text(f, "error"))
+                }
+            }
+            @let endpoints = list(chain, "endpoints");
+            @if !endpoints.is_empty() {
+                table.data #endpoints {
+                    caption { (cx.t("endpoints")) }
+                    thead { tr { th scope="col" { (cx.t("endpoint")) } th scope="col" { (cx.t("state")) } th scope="col" { (cx.t("latency_ms")) } th scope="col" { (cx.t("head")) } th scope="col" { (cx.t("errors")) } th scope="col" { (cx.t("findings")) } } }
+                    tbody {
+                        @for e in endpoints {
+                            tr {
+                                td.mono { (text(e, "url")) }
+                                td { (state_label(cx, text(e, "state"))) }
+                                td.num { (e["latencyMs"].as_f64().map_or("—".into(), |ms| format!("{ms:.0}"))) }
+                                td.num { (e["head"].as_i64().map_or("—".into(), |h| h.to_string())) }
+                                td.num { (int(e, "errors")) }
+                                td.num { (int(e, "findings")) }
+                            }
+                        }
+                    }
+                }
+            }
         }
         div.grid {
             section aria-labelledby="vol-title" {
@@ -134,4 +163,15 @@ async fn page(d: &Dashboards, cx: &Caller) -> Result<Response, PageError> {
         }
     };
     Ok(layout::page(cx, cx.t("overview"), "overview", body))
+}
+
+/// An endpoint state's label.
+fn state_label(cx: &Caller, state: &str) -> &'static str {
+    match state {
+        "healthy" => cx.t("healthy"),
+        "slow" => cx.t("slow"),
+        "failing" => cx.t("failing"),
+        "benched" => cx.t("benched"),
+        _ => "—",
+    }
 }
