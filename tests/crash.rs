@@ -37,7 +37,6 @@ mod support;
 
 use chain::hexbytes::encode0x;
 use indexer::TxIndex;
-use indexer::search::{Search, SearchRequest};
 use privacy::at_rest::RecordSealer;
 use privacy::keyring::Keyring;
 use store::Store;
@@ -262,6 +261,19 @@ metrics_listen = "127.0.0.1:0"
     std::fs::write(path, text).unwrap();
 }
 
+/// Adds to the configuration at `path` the example rules and watchlists of
+/// `policies/`, then `more` (channels, say).
+fn with_example_rules(path: &Path, more: &str) {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let mut text = std::fs::read_to_string(path).unwrap();
+    text.push_str(&format!(
+        "\n[policies]\nrules_dir = {:?}\nwatchlists_dir = {:?}\n{more}",
+        manifest.join("rules").to_str().unwrap(),
+        manifest.join("watchlists").to_str().unwrap(),
+    ));
+    std::fs::write(path, text).unwrap();
+}
+
 /// Generates a chain of `txs` transactions under `root/chain` and serves it
 /// with `devnet serve`; returns the chain directory, the server and its URL.
 fn generate_and_serve(root: &Path, txs: usize) -> (std::path::PathBuf, Guard, String) {
@@ -401,30 +413,7 @@ fn check_crashed_store(store_dir: &Path, scratch: &Path, reported: i64) -> i64 {
 fn indexed_hashes(index_dir: &Path) -> (HashSet<String>, Option<i64>) {
     let index = Arc::new(TxIndex::open(index_dir).expect("an index killed mid-commit opens"));
     let cp = index.checkpoint().unwrap();
-    let search = Search::new(index.clone());
-    let mut seen = HashSet::new();
-    let mut after = None;
-    loop {
-        let page = search
-            .search(&SearchRequest {
-                first: 500,
-                after,
-                ..Default::default()
-            })
-            .unwrap();
-        for h in &page.hits {
-            assert!(
-                seen.insert(h.tx_hash.clone()),
-                "{} indexed twice",
-                h.tx_hash
-            );
-        }
-        if !page.has_next {
-            break;
-        }
-        after = page.hits.last().map(|h| h.cursor.clone());
-    }
-    assert_eq!(index.num_docs() as usize, seen.len(), "documents vs hits");
+    let seen = testkit::indexed_once(&index);
     if let Some(cp) = &cp {
         assert_eq!(cp.docs as usize, seen.len(), "checkpoint's document count");
     }
@@ -841,14 +830,12 @@ fn sigkill_mid_delivery_loses_no_alert() {
     let data = root.join("data");
     let config = root.join("node.toml");
     write_config(&config, &url, &chain.join("regulator.pem"), &data, None);
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str(&format!(
-        "\n[policies]\nrules_dir = {:?}\nwatchlists_dir = {:?}\n\n[[policies.channel]]\nname = \"compliance-webhook\"\nkind = \"webhook\"\nurl = {hook:?}\nsecret_envs = [\"LT_HOOK_SECRET\"]\nbackoff_initial_ms = 50\nbackoff_max_ms = 500\n",
-        manifest.join("rules").to_str().unwrap(),
-        manifest.join("watchlists").to_str().unwrap(),
-    ));
-    std::fs::write(&config, text).unwrap();
+    with_example_rules(
+        &config,
+        &format!(
+            "\n[[policies.channel]]\nname = \"compliance-webhook\"\nkind = \"webhook\"\nurl = {hook:?}\nsecret_envs = [\"LT_HOOK_SECRET\"]\nbackoff_initial_ms = 50\nbackoff_max_ms = 500\n"
+        ),
+    );
     let start = |name: &'static str| {
         let mut child = lookthrough()
             .args(["run", "--config"])
@@ -1052,14 +1039,7 @@ fn a_full_disk_mid_sync_pauses_the_node_which_resumes_with_every_transaction_onc
         &data,
         Some(&node_key),
     );
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str(&format!(
-        "\n[policies]\nrules_dir = {:?}\nwatchlists_dir = {:?}\n",
-        manifest.join("rules").to_str().unwrap(),
-        manifest.join("watchlists").to_str().unwrap(),
-    ));
-    std::fs::write(&config, text).unwrap();
+    with_example_rules(&config, "");
 
     // An officer's token (the store is made here, on the small disk), then
     // the disk filled but for `ROOM`.

@@ -148,3 +148,34 @@ pub fn index_to(indexer: &mut Indexer, height: i64) {
     indexer.catch_up(height, &mut |_| {}).unwrap();
     indexer.commit().unwrap();
 }
+
+/// Every transaction hash `index` holds, paging through a search of all of
+/// them; panics on a hash found twice, or on a document count that differs
+/// from the hits.
+pub fn indexed_once(index: &Arc<TxIndex>) -> std::collections::HashSet<String> {
+    let search = indexer::Search::new(index.clone());
+    let mut seen = std::collections::HashSet::new();
+    let mut after = None;
+    loop {
+        let page = search
+            .search(&indexer::SearchRequest {
+                first: 500,
+                after,
+                ..Default::default()
+            })
+            .unwrap();
+        for h in &page.hits {
+            assert!(
+                seen.insert(h.tx_hash.clone()),
+                "{} indexed twice",
+                h.tx_hash
+            );
+        }
+        if !page.has_next {
+            break;
+        }
+        after = page.hits.last().map(|h| h.cursor.clone());
+    }
+    assert_eq!(index.num_docs() as usize, seen.len(), "documents vs hits");
+    seen
+}
