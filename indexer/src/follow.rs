@@ -327,6 +327,10 @@ impl Stage for Indexer {
         self.progress.clone()
     }
 
+    fn disk_dir(&self) -> Option<PathBuf> {
+        self.index.path().map(Path::to_path_buf)
+    }
+
     async fn step(mut self, head: Option<i64>) -> Result<(Self, Step), IndexError> {
         tokio::task::spawn_blocking(move || match self.step_blocking(head) {
             Ok(step) => Ok((self, step)),

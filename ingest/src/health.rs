@@ -233,6 +233,20 @@ impl Health {
     /// ones by the end of their bench. A bench that is over is ended here,
     /// and logged.
     pub fn order(&self) -> Vec<usize> {
+        self.ranked().into_iter().map(|(_, i)| i).collect()
+    }
+
+    /// The endpoints answering now (healthy, then slow), in [`Health::order`].
+    pub fn answering(&self) -> Vec<usize> {
+        self.ranked()
+            .into_iter()
+            .filter(|(s, _)| matches!(s, State::Healthy | State::Slow))
+            .map(|(_, i)| i)
+            .collect()
+    }
+
+    /// Each endpoint's state and index, in the order to ask them.
+    fn ranked(&self) -> Vec<(State, usize)> {
         let now = Instant::now();
         self.with(|entries| {
             for (i, e) in entries.iter_mut().enumerate() {
@@ -265,7 +279,7 @@ impl Health {
                     .then(a.2.cmp(&b.2))
                     .then(a.3.cmp(&b.3))
             });
-            keyed.into_iter().map(|k| k.3).collect()
+            keyed.into_iter().map(|k| (k.0, k.3)).collect()
         })
     }
 

@@ -168,6 +168,8 @@ pub struct Stats {
     pub disagreed: AtomicU64,
     /// Cross-check questions not answered (network, no such block yet).
     pub unconfirmed: AtomicU64,
+    /// Blocks not cross-checked because [`MAX_CROSS_CHECKS`] were running.
+    pub skipped_checks: AtomicU64,
     /// Time to fetch a block with its receipts from an endpoint.
     pub fetch_seconds: Seconds,
     /// Time to verify a block (hashes, roots, signatures, receipts).
@@ -194,6 +196,7 @@ impl Default for Stats {
             confirmed: AtomicU64::new(0),
             disagreed: AtomicU64::new(0),
             unconfirmed: AtomicU64::new(0),
+            skipped_checks: AtomicU64::new(0),
             fetch_seconds: Seconds::default(),
             verify_seconds: Seconds::default(),
             open_seconds: Seconds::default(),
@@ -374,14 +377,24 @@ impl Ingest {
     /// again ([`store::disk`]) and resumes from the stored checkpoint.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), IngestError> {
         tokio::pin!(shutdown);
+        // Findings waiting to be written outlive a pause: none is lost to a
+        // full disk.
+        let mut log = FindingLog::new(MAX_CROSS_CHECKS);
         loop {
-            match self.follow_chain(&mut shutdown).await {
+            let followed = self.follow_chain(&mut shutdown, &mut log).await;
+            // What the cross-checks still running find is written before
+            // returning (each is bounded by the request deadline).
+            let drained = match &followed {
+                Ok(()) => self.finish_cross_checks(&mut log).await,
+                Err(_) => Ok(()),
+            };
+            match followed.and(drained) {
                 Err(IngestError::Store(e)) if e.is_disk_fault() => {
                     tracing::warn!(error = %e, "ingest paused until the disk takes writes again");
                     let disk = self.store.disk();
                     tokio::select! {
                         () = &mut shutdown => return Ok(()),
-                        () = disk.writable() => {}
+                        () = disk.writable_dir(self.store.path()) => {}
                     }
                     tracing::info!("ingest resumes");
                 }
@@ -393,15 +406,11 @@ impl Ingest {
     async fn follow_chain(
         &self,
         shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+        recorded: &mut FindingLog,
     ) -> Result<(), IngestError> {
         // Rounds since the last block stored in which no endpoint helped
         // (for the backoff's delay).
         let mut retries = 0u32;
-        // (endpoint, height, check) already recorded by this process, for the
-        // heights not yet stored: the chain only moves forward, so what is
-        // below the next height can never repeat, and the set stays as small
-        // as the findings of the heights in flight.
-        let mut recorded: HashSet<(String, i64, String)> = HashSet::new();
         let mut chain = self.load_chain_state()?;
 
         loop {
@@ -409,7 +418,7 @@ impl Ingest {
             if self.config.stop_at.is_some_and(|s| next > s) {
                 return Ok(());
             }
-            recorded.retain(|(_, at, _)| *at >= next);
+            recorded.forget_below(next);
             let head = tokio::select! {
                 () = &mut *shutdown => return Ok(()),
                 r = self.fetcher.head() => r,
@@ -417,7 +426,7 @@ impl Ingest {
             let (served_by, head, findings) = match head {
                 Ok(h) => h,
                 Err((e, findings)) => {
-                    self.record(&mut recorded, findings).await?;
+                    self.record(recorded, findings).await?;
                     tracing::warn!(error = %e, "no endpoint told its head");
                     retries = retries.saturating_add(1);
                     if sleep_or_shutdown(self.backoff().delay(retries), shutdown).await {
@@ -426,7 +435,7 @@ impl Ingest {
                     continue;
                 }
             };
-            self.record(&mut recorded, findings).await?;
+            self.record(recorded, findings).await?;
             self.set_endpoint(self.fetcher.url(served_by));
             let stored = chain.checkpoint.unwrap_or(-1);
             self.stats.head.store(head.max(stored), Ordering::Relaxed);
@@ -443,23 +452,20 @@ impl Ingest {
             let outcome = loop {
                 while queue.len() < self.config.in_flight && h <= last {
                     let fetcher = self.fetcher.clone();
-                    queue.push_back(tokio::spawn(async move {
-                        // The cross-check's questions go out with the block's.
-                        tokio::join!(fetcher.clone().block(h), fetcher.confirmations(h))
-                    }));
+                    queue.push_back(tokio::spawn(async move { fetcher.block(h).await }));
                     h += 1;
                 }
                 let Some(front) = queue.pop_front() else {
                     break None;
                 };
-                let ((result, findings), answers) = tokio::select! {
+                let (result, findings) = tokio::select! {
                     () = &mut *shutdown => {
                         queue.iter().for_each(|t| t.abort());
                         return Ok(());
                     }
                     r = front => r.map_err(|e| IngestError::Worker(e.to_string()))?,
                 };
-                self.record(&mut recorded, findings).await?;
+                self.record(recorded, findings).await?;
                 let failure = match result {
                     Ok(p) => {
                         let by = p.endpoint;
@@ -468,22 +474,14 @@ impl Ingest {
                             Ok(()) => {
                                 retries = 0;
                                 if let Some(stored) = chain.last_hash {
-                                    let findings = self
-                                        .cross_check(
-                                            height,
-                                            stored,
-                                            chain.committee.clone(),
-                                            answers,
-                                        )
-                                        .await;
-                                    self.record(&mut recorded, findings).await?;
+                                    self.start_cross_check(recorded, height, stored, &chain);
                                 }
                                 continue;
                             }
                             Err(finding) => {
                                 self.fetcher.health.offended(by);
                                 let at = finding.height;
-                                self.record(&mut recorded, vec![*finding]).await?;
+                                self.record(recorded, vec![*finding]).await?;
                                 Failure::Bad(at)
                             }
                         }
@@ -520,145 +518,97 @@ impl Ingest {
         }
     }
 
-    /// Compares the hashes the endpoints asked named at `height`
-    /// ([`IngestConfig::confirm`]) with the hash stored there. An endpoint
-    /// that names another is asked for its block: one that verifies against
-    /// the committee in force is an `equivocation` (the committee sealed two
-    /// blocks at one height; the other block is the evidence), anything else
-    /// a `lying-endpoint` (and the endpoint is benched). An endpoint that did
-    /// not answer is counted, not blamed.
-    async fn cross_check(
-        &self,
-        height: i64,
-        stored: Hash,
-        committee: Option<Vec<Sealer>>,
-        answers: Vec<(usize, Result<Hash, SourceError>)>,
-    ) -> Vec<Finding> {
-        let mut out = Vec::new();
-        for (i, answer) in answers {
-            let named = match answer {
-                Ok(h) => h,
-                Err(e) => {
-                    self.stats.unconfirmed.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(endpoint = %self.fetcher.url(i), height, error = %e, "no hash to cross-check");
-                    continue;
-                }
-            };
-            if named == stored {
-                self.stats.confirmed.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            self.stats.disagreed.fetch_add(1, Ordering::Relaxed);
-            let endpoint = self.fetcher.endpoints[i].clone();
-            let (named_hex, stored_hex) = (encode0x(&named), encode0x(&stored));
-            let finding = |check: &str, detail: String, evidence: String| Finding {
-                at_ms: now_ms(),
-                height: Some(height),
-                endpoint: endpoint.url().to_string(),
-                check: check.to_string(),
-                detail,
-                evidence,
-            };
-            let lie = |detail: String, evidence: String| {
-                self.fetcher.health.offended(i);
-                finding("lying-endpoint", detail, evidence)
-            };
-            let served = match endpoint.block(height).await {
-                Ok(s) => s,
-                Err(e) => {
-                    out.push(lie(
-                        format!("names {named_hex} as block {height} (stored: {stored_hex}) and does not serve it: {e}"),
-                        String::new(),
-                    ));
-                    continue;
-                }
-            };
-            let served_hash = served.block.header.claimed_hash;
-            if served_hash == stored {
-                out.push(lie(
-                    format!("names {named_hex} as block {height} but serves the stored block {stored_hex} there"),
-                    served.raw,
-                ));
-                continue;
-            }
-            let suite = self.config.suite;
-            let Served { block, raw } = served;
-            let committee = committee.clone();
-            let report = tokio::task::spawn_blocking(move || {
-                committee.map(|c| chain::verify::verify_block(suite, &block, Some(&c)))
-            })
-            .await;
-            out.push(match report {
-                Ok(Some(r)) if r.passed() && served_hash == named => {
-                    tracing::error!(
-                        endpoint = %endpoint.url(),
-                        height,
-                        stored = %stored_hex,
-                        other = %named_hex,
-                        "EQUIVOCATION: the committee sealed two blocks at one height"
-                    );
-                    finding(
-                        "equivocation",
-                        format!("block {height} is {stored_hex} here, but this endpoint serves {named_hex}, also sealed by a quorum of the committee in force"),
-                        raw,
-                    )
-                }
-                Ok(Some(r)) => {
-                    let failed: Vec<String> = r.failures().map(ToString::to_string).collect();
-                    lie(
-                        format!("names {named_hex} as block {height} (stored: {stored_hex}); its block there, {}, fails verification: {}", encode0x(&served_hash), failed.join("; ")),
-                        raw,
-                    )
-                }
-                Ok(None) => lie(
-                    format!("names {named_hex} as block {height} (stored: {stored_hex}); no committee to check its block against"),
-                    raw,
-                ),
-                Err(e) => lie(
-                    format!("names {named_hex} as block {height} (stored: {stored_hex}); checking its block failed: {e}"),
-                    raw,
-                ),
-            });
-        }
-        out
-    }
-
     /// Stores the findings not yet recorded by this process (at most one
-    /// per endpoint, height and check), on the blocking pool.
+    /// per endpoint, height and check), with those the cross-checks sent
+    /// and those a failed write left, on the blocking pool. What a failed
+    /// write did not store stays in `log` for the next call.
     async fn record(
         &self,
-        recorded: &mut HashSet<(String, i64, String)>,
+        log: &mut FindingLog,
         findings: Vec<Finding>,
     ) -> Result<(), IngestError> {
-        let fresh: Vec<Finding> = findings
-            .into_iter()
-            .filter(|f| {
-                recorded.insert((f.endpoint.clone(), f.height.unwrap_or(-1), f.check.clone()))
-            })
-            .collect();
-        if fresh.is_empty() {
+        let mut fresh = findings;
+        while let Ok(more) = log.checked.try_recv() {
+            fresh.extend(more);
+        }
+        for f in fresh {
+            if log
+                .recorded
+                .insert((f.endpoint.clone(), f.height.unwrap_or(-1), f.check.clone()))
+            {
+                tracing::error!(
+                    endpoint = %f.endpoint,
+                    height = ?f.height,
+                    check = %f.check,
+                    detail = %f.detail,
+                    "endpoint served something that fails verification or contradicts the stored chain"
+                );
+                log.pending.push(f);
+            }
+        }
+        if log.pending.is_empty() {
             return Ok(());
         }
-        for f in &fresh {
-            tracing::error!(
-                endpoint = %f.endpoint,
-                height = ?f.height,
-                check = %f.check,
-                detail = %f.detail,
-                "endpoint served something that fails verification; not stored"
-            );
-        }
-        let n = fresh.len() as u64;
+        let pending = std::mem::take(&mut log.pending);
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || {
-            fresh
-                .iter()
-                .try_for_each(|f| store.add_finding(f).map(drop))
+        let (written, rest, outcome) = tokio::task::spawn_blocking(move || {
+            for (written, f) in pending.iter().enumerate() {
+                if let Err(e) = store.add_finding(f) {
+                    return (written, pending[written..].to_vec(), Err(e));
+                }
+            }
+            (pending.len(), Vec::new(), Ok(()))
         })
         .await
-        .map_err(|e| IngestError::Worker(e.to_string()))??;
-        self.stats.findings.fetch_add(n, Ordering::Relaxed);
-        Ok(())
+        .map_err(|e| IngestError::Worker(e.to_string()))?;
+        log.pending = rest;
+        self.stats
+            .findings
+            .fetch_add(written as u64, Ordering::Relaxed);
+        Ok(outcome?)
+    }
+
+    /// Cross-checks stored block `height` in the background
+    /// ([`IngestConfig::confirm`]): the answering endpoints are asked for
+    /// its hash and what they say comes back to `log` as findings. At most
+    /// [`MAX_CROSS_CHECKS`] run at once; a block stored while that many
+    /// run is not checked (counted as skipped), so that a slow endpoint
+    /// never holds ingest back.
+    fn start_cross_check(&self, log: &FindingLog, height: i64, stored: Hash, chain: &ChainState) {
+        if self.config.confirm == 0 {
+            return;
+        }
+        let Ok(permit) = log.running.clone().try_acquire_owned() else {
+            self.stats.skipped_checks.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let (fetcher, tx, committee) = (
+            self.fetcher.clone(),
+            log.sender.clone(),
+            chain.committee.clone(),
+        );
+        tokio::spawn(async move {
+            let answers = fetcher.confirmations(height).await;
+            let findings = fetcher
+                .cross_check(height, stored, committee, answers)
+                .await;
+            if !findings.is_empty() {
+                let _ = tx.send(findings);
+            }
+            drop(permit);
+        });
+    }
+
+    /// Waits for the cross-checks still running and records what they
+    /// found.
+    async fn finish_cross_checks(&self, log: &mut FindingLog) -> Result<(), IngestError> {
+        if self.config.confirm > 0 {
+            let all = u32::try_from(MAX_CROSS_CHECKS).unwrap_or(u32::MAX);
+            if let Ok(permits) = log.running.clone().acquire_many_owned(all).await {
+                drop(permits);
+            }
+        }
+        self.record(log, Vec::new()).await
     }
 
     /// The endpoints' health.
@@ -825,6 +775,40 @@ impl Ingest {
         self.stats.record_commit(height, txs, p.opened);
         tracing::debug!(height, txs, "stored block");
         Ok(Ok(()))
+    }
+}
+
+/// Cross-checks running at once at most ([`IngestConfig::confirm`]).
+pub const MAX_CROSS_CHECKS: usize = 256;
+
+/// The findings of a run: which were recorded (for the heights in flight),
+/// those a failed write left to write, and those the cross-checks send.
+struct FindingLog {
+    /// (endpoint, height, check) already recorded, for the heights not yet
+    /// stored and the cross-checks: the chain only moves forward, so the
+    /// set stays as small as the findings of the heights in flight.
+    recorded: HashSet<(String, i64, String)>,
+    pending: Vec<Finding>,
+    sender: tokio::sync::mpsc::UnboundedSender<Vec<Finding>>,
+    checked: tokio::sync::mpsc::UnboundedReceiver<Vec<Finding>>,
+    running: Arc<tokio::sync::Semaphore>,
+}
+
+impl FindingLog {
+    fn new(checks: usize) -> Self {
+        let (sender, checked) = tokio::sync::mpsc::unbounded_channel();
+        Self {
+            recorded: HashSet::new(),
+            pending: Vec::new(),
+            sender,
+            checked,
+            running: Arc::new(tokio::sync::Semaphore::new(checks)),
+        }
+    }
+
+    /// Forgets what was recorded below `height` (it cannot repeat).
+    fn forget_below(&mut self, height: i64) {
+        self.recorded.retain(|(_, at, _)| *at >= height);
     }
 }
 
@@ -1051,10 +1035,123 @@ impl Fetcher {
         .await
     }
 
+    /// Compares the hashes the endpoints asked named at `height`
+    /// ([`IngestConfig::confirm`]) with the hash stored there. An endpoint
+    /// that names another is asked for its block: one that verifies against
+    /// the committee in force is an `equivocation` (the committee sealed two
+    /// blocks at one height; the other block is the evidence), anything else
+    /// a `lying-endpoint` (and the endpoint is benched). An endpoint that did
+    /// not answer is counted, not blamed.
+    async fn cross_check(
+        self: Arc<Self>,
+        height: i64,
+        stored: Hash,
+        committee: Option<Vec<Sealer>>,
+        answers: Vec<(usize, Result<Hash, SourceError>)>,
+    ) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for (i, answer) in answers {
+            let named = match answer {
+                Ok(h) => h,
+                Err(e) => {
+                    self.stats.unconfirmed.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(endpoint = %self.url(i), height, error = %e, "no hash to cross-check");
+                    continue;
+                }
+            };
+            if named == stored {
+                self.stats.confirmed.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            self.stats.disagreed.fetch_add(1, Ordering::Relaxed);
+            let endpoint = self.endpoints[i].clone();
+            let (named_hex, stored_hex) = (encode0x(&named), encode0x(&stored));
+            let finding = |check: &str, detail: String, evidence: String| Finding {
+                at_ms: now_ms(),
+                height: Some(height),
+                endpoint: endpoint.url().to_string(),
+                check: check.to_string(),
+                detail,
+                evidence,
+            };
+            let lie = |detail: String, evidence: String| {
+                self.health.offended(i);
+                finding("lying-endpoint", detail, evidence)
+            };
+            let served = match endpoint.block(height).await {
+                Ok(s) => s,
+                Err(e) => {
+                    out.push(lie(
+                        format!("names {named_hex} as block {height} (stored: {stored_hex}) and does not serve it: {e}"),
+                        String::new(),
+                    ));
+                    continue;
+                }
+            };
+            let served_hash = served.block.header.claimed_hash;
+            if served_hash == stored {
+                out.push(lie(
+                    format!("names {named_hex} as block {height} but serves the stored block {stored_hex} there"),
+                    served.raw,
+                ));
+                continue;
+            }
+            let suite = self.suite;
+            let Served { block, raw } = served;
+            let committee = committee.clone();
+            let report = tokio::task::spawn_blocking(move || {
+                committee.map(|c| chain::verify::verify_block(suite, &block, Some(&c)))
+            })
+            .await;
+            out.push(match report {
+                Ok(Some(r)) if r.passed() => {
+                    tracing::error!(
+                        endpoint = %endpoint.url(),
+                        height,
+                        stored = %stored_hex,
+                        other = %encode0x(&served_hash),
+                        "EQUIVOCATION: the committee sealed two blocks at one height"
+                    );
+                    finding(
+                        "equivocation",
+                        format!(
+                            "block {height} is {stored_hex} here, but this endpoint names {named_hex} and serves {}, also sealed by a quorum of the committee in force",
+                            encode0x(&served_hash)
+                        ),
+                        raw,
+                    )
+                }
+                Ok(Some(r)) => {
+                    let failed: Vec<String> = r.failures().map(ToString::to_string).collect();
+                    lie(
+                        format!("names {named_hex} as block {height} (stored: {stored_hex}); its block there, {}, fails verification: {}", encode0x(&served_hash), failed.join("; ")),
+                        raw,
+                    )
+                }
+                Ok(None) => lie(
+                    format!("names {named_hex} as block {height} (stored: {stored_hex}); no committee to check its block against"),
+                    raw,
+                ),
+                Err(e) => lie(
+                    format!("names {named_hex} as block {height} (stored: {stored_hex}); checking its block failed: {e}"),
+                    raw,
+                ),
+            });
+        }
+        out
+    }
+
     /// The hash at `height` of the first [`IngestConfig::confirm`]
-    /// endpoints by health, asked at once.
+    /// answering endpoints by health, asked at once.
     async fn confirmations(&self, height: i64) -> Vec<(usize, Result<Hash, SourceError>)> {
-        let asked: Vec<usize> = self.health.order().into_iter().take(self.confirm).collect();
+        // Failing and benched endpoints are not asked: a benched liar would
+        // add a finding a block.
+        let asked: Vec<usize> = self
+            .health
+            .answering()
+            .into_iter()
+            .take(self.confirm)
+            .collect();
         let answers = asked.iter().map(|&i| {
             let endpoint = self.endpoints[i].clone();
             async move { (i, endpoint.block_hash(height).await) }

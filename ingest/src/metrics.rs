@@ -151,7 +151,7 @@ impl Collector for IngestCollector {
         }
         let mut cross = encoder.encode_descriptor(
             "lookthrough_cross_checks",
-            "Answers of endpoints asked for a stored block's hash (ingest.confirm): agreed, disagreed (each a finding), unanswered",
+            "Answers of endpoints asked for a stored block's hash (ingest.confirm): agreed, disagreed (each a finding), unanswered; skipped counts blocks not checked while too many checks ran",
             None,
             prometheus_client::metrics::MetricType::Counter,
         )?;
@@ -159,6 +159,7 @@ impl Collector for IngestCollector {
             ("agreed", &s.confirmed),
             ("disagreed", &s.disagreed),
             ("unanswered", &s.unconfirmed),
+            ("skipped", &s.skipped_checks),
         ] {
             ConstCounter::new(n.load(Ordering::Relaxed))
                 .encode(cross.encode_family(&[("result", result)])?)?;

@@ -641,6 +641,10 @@ impl Sender {
     /// it will be (or waits for the outbox to be written, when empty).
     async fn step_once(&self) -> Result<store::follow::Next, EngineError> {
         use store::follow::Next;
+        // Nothing is sent that could not be recorded as sent.
+        if self.store.disk().fault(self.store.path()).is_some() {
+            return Ok(Next::DiskFault);
+        }
         let (store, from) = (self.store.clone(), keyed(self.channel.name(), ""));
         let head =
             blocking(move || Ok(store.scan(crate::family::OUTBOX, &from, None, false, 1)?)).await?;

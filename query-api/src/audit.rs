@@ -291,6 +291,9 @@ impl AuditLog {
             return Ok(None);
         };
         let mut tail = self.tail.lock().unwrap_or_else(|p| p.into_inner());
+        if tail.stale {
+            *tail = Tail::read(&self.store)?;
+        }
         if tail.next == 0 || tail.sealed == Some(tail.next - 1) {
             return Ok(None);
         }

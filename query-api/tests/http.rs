@@ -360,7 +360,9 @@ async fn chain_tells_endpoint_health_and_disk_faults() {
         .await
         .unwrap();
     assert_eq!(health["status"], "disk-fault", "{health}");
-    assert_eq!(health["diskFaults"][0]["dir"], dir.display().to_string());
+    // Open to anyone, it tells how many, not which or why.
+    assert_eq!(health["diskFaults"], 1, "{health}");
+    assert!(!health.to_string().contains(&dir.display().to_string()));
 
     s.state.store.disk().clear(&dir);
     let v = gql(&s, q, json!({})).await;

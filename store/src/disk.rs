@@ -4,9 +4,10 @@
 //! Such a write is not a reason to stop the node: the component that made
 //! it reports the directory here ([`Disk::report`]), puts its state back to
 //! what is stored (nothing half-written survives: every write is one atomic
-//! batch or one tantivy commit) and waits until [`Disk::writable`]. The
-//! node's [`supervise`] task probes each faulted directory every second
-//! (writing, syncing and removing [`PROBE_BYTES`]); when a probe passes it
+//! batch or one tantivy commit) and waits until its directory is writable
+//! again ([`Disk::writable_dir`]). The node's [`supervise`] task probes
+//! each faulted directory, after a second and then backing off (writing,
+//! syncing and removing [`PROBE_BYTES`]); when a probe passes it
 //! reopens the store if the store's directory was the one at fault (RocksDB
 //! refuses every write after a failed one until it is reopened) and clears
 //! the fault, and the waiting components go on by themselves. Readers are
@@ -24,8 +25,14 @@ use crate::Store;
 pub const PROBE_BYTES: usize = 1 << 20;
 /// The probe file's name, in the directory probed.
 pub const PROBE_FILE: &str = ".lookthrough-write-probe";
-/// How often [`supervise`] probes a faulted directory.
+/// How long [`supervise`] waits before it first probes a faulted
+/// directory.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// The longest wait between probes.
+pub const PROBE_INTERVAL_MAX: Duration = Duration::from_secs(30);
+/// A fault that comes back this soon after being cleared lengthens the
+/// wait between probes instead of starting it over.
+pub const FLAP_WINDOW: Duration = Duration::from_secs(60);
 
 /// A directory that could not be written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +128,13 @@ impl Disk {
         let _ = rx.wait_for(Vec::is_empty).await;
     }
 
+    /// Completes when `dir` is not at fault (whatever other directories
+    /// are): a writer waits for its own directory only.
+    pub async fn writable_dir(&self, dir: &Path) {
+        let mut rx = self.faults.subscribe();
+        let _ = rx.wait_for(|f| f.iter().all(|f| f.dir != dir)).await;
+    }
+
     /// A receiver of every change of the faults.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Vec<DiskFault>> {
         self.faults.subscribe()
@@ -170,12 +184,18 @@ pub fn probe(dir: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Probes every faulted directory each [`PROBE_INTERVAL`] until
-/// `shutdown`: the store's through [`Store::recover`] (which reopens it),
-/// any other by [`probe`].
+/// Probes every faulted directory until `shutdown`: the store's through
+/// [`Store::recover`] (which reopens it), any other by [`probe`]. The first
+/// probe comes [`PROBE_INTERVAL`] after a fault; each that fails doubles
+/// the wait (up to [`PROBE_INTERVAL_MAX`]), and so does a fault that comes
+/// back within [`FLAP_WINDOW`] of being cleared (a disk with just enough
+/// room for the probe but not for the writer), so a flapping disk is not
+/// reopened every second.
 pub async fn supervise(store: Arc<Store>, shutdown: impl std::future::Future<Output = ()>) {
     tokio::pin!(shutdown);
     let mut rx = store.disk().subscribe();
+    let mut interval = PROBE_INTERVAL;
+    let mut cleared_at: Option<std::time::Instant> = None;
     loop {
         let faulted = tokio::select! {
             () = &mut shutdown => return,
@@ -184,14 +204,22 @@ pub async fn supervise(store: Arc<Store>, shutdown: impl std::future::Future<Out
         if !faulted {
             return;
         }
+        if cleared_at.is_none_or(|t| t.elapsed() > FLAP_WINDOW) {
+            interval = PROBE_INTERVAL;
+        }
         tokio::select! {
             () = &mut shutdown => return,
-            () = tokio::time::sleep(PROBE_INTERVAL) => {}
+            () = tokio::time::sleep(interval) => {}
         }
         let s = store.clone();
-        let done = tokio::task::spawn_blocking(move || s.recover_disks()).await;
-        if let Err(e) = done {
-            tracing::error!(error = %e, "the disk probe panicked");
+        match tokio::task::spawn_blocking(move || s.recover_disks()).await {
+            Ok(true) => cleared_at = Some(std::time::Instant::now()),
+            Ok(false) => interval = (interval * 2).min(PROBE_INTERVAL_MAX),
+            Err(e) => tracing::error!(error = %e, "the disk probe panicked"),
+        }
+        if cleared_at.is_some_and(|t| t.elapsed() <= FLAP_WINDOW) {
+            // Cleared just now: a fault that returns soon waits longer.
+            interval = (interval * 2).min(PROBE_INTERVAL_MAX);
         }
     }
 }

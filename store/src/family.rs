@@ -91,8 +91,6 @@ impl Store {
     /// ([`Store::subscribe_family`]). A family of the chain log is refused:
     /// only [`Store::commit`] writes those.
     pub fn write(&self, ops: &[Op]) -> Result<(), StoreError> {
-        self.check_writable()?;
-        let db = self.db();
         let mut touched: Vec<Family> = Vec::new();
         for op in ops {
             let f = op.family();
@@ -100,8 +98,9 @@ impl Store {
                 touched.push(f);
             }
         }
+        let db = self.writer()?;
         for f in &touched {
-            self.create_family(*f)?;
+            self.create_family(&db, *f)?;
         }
         let mut batch = WriteBatch::default();
         for op in ops {
@@ -121,8 +120,7 @@ impl Store {
         Ok(())
     }
 
-    fn create_family(&self, f: Family) -> Result<(), StoreError> {
-        let db = self.db();
+    fn create_family(&self, db: &crate::DB, f: Family) -> Result<(), StoreError> {
         if FAMILIES.contains(&f.name()) {
             return Err(StoreError::InvalidCommit(format!(
                 "family `{}` belongs to the chain log, which only a block commit writes",

@@ -59,6 +59,12 @@ pub trait Stage: Send + Sized + 'static {
         None
     }
 
+    /// The directory the stage writes, which a [`Next::DiskFault`] waits
+    /// for; `None`: the store's.
+    fn disk_dir(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+
     /// One bounded step of work towards `head` (the chain log's checkpoint,
     /// `None` while empty). Work that blocks (RocksDB, tantivy, SM2) runs
     /// on the blocking pool, which is why the stage is moved in and handed
@@ -169,9 +175,12 @@ pub async fn follow<S: Stage>(
             Next::DiskFault => {
                 progress.waits.fetch_add(1, Ordering::Relaxed);
                 let disk = store.disk();
+                let dir = stage
+                    .disk_dir()
+                    .unwrap_or_else(|| store.path().to_path_buf());
                 let stop = tokio::select! {
                     () = &mut shutdown => true,
-                    () = disk.writable() => false,
+                    () = disk.writable_dir(&dir) => false,
                 };
                 if stop {
                     break;

@@ -467,11 +467,16 @@ impl Store {
     }
 
     /// Checks a write's outcome: a failure of the disk (RocksDB's I/O
-    /// errors) is reported as a fault of the store's directory and returned
-    /// as [`StoreError::Disk`].
+    /// errors saying the disk is full, read-only or failing) is reported as
+    /// a fault of the store's directory and returned as
+    /// [`StoreError::Disk`].
     fn wrote(&self, r: Result<(), rocksdb::Error>) -> Result<(), StoreError> {
         r.map_err(|e| {
-            if e.kind() == rocksdb::ErrorKind::IOError {
+            // An error while the directory is at fault (a write that met the
+            // read-only view of `recover`) is the fault's too.
+            let disk =
+                e.kind() == rocksdb::ErrorKind::IOError && disk::mentions_disk_error(e.as_ref());
+            if disk || self.disk.fault(&self.path).is_some() {
                 let reason = e.to_string();
                 self.disk.report(&self.path, &reason);
                 StoreError::Disk {
@@ -484,15 +489,19 @@ impl Store {
         })
     }
 
-    /// Refuses a write while the store's directory is at fault (the
-    /// database refuses them anyway until [`Store::recover`] reopens it).
-    fn check_writable(&self) -> Result<(), StoreError> {
+    /// The database to write to, or the fault of the store's directory
+    /// (the database refuses writes anyway until [`Store::recover`] reopens
+    /// it). The fault is looked at under the lock [`Store::recover`] swaps
+    /// the database under, and is cleared only once the writable database
+    /// is back: a writer never gets the read-only view.
+    fn writer(&self) -> Result<Arc<DB>, StoreError> {
+        let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
         match self.disk.fault(&self.path) {
             Some(f) => Err(StoreError::Disk {
                 dir: f.dir,
                 reason: f.error,
             }),
-            None => Ok(()),
+            None => Ok(db.clone()),
         }
     }
 
@@ -589,8 +598,7 @@ impl Store {
     /// transactions, classifications, records, committee change and the new
     /// checkpoint.
     pub fn commit(&self, c: &BlockCommit) -> Result<(), StoreError> {
-        self.check_writable()?;
-        let db = self.db();
+        let db = self.writer()?;
         let h = &c.block.header;
         let checkpoint = self.checkpoint()?;
         let expected = checkpoint.map_or(0, |cp| cp + 1);
@@ -914,8 +922,7 @@ impl Store {
 
     /// Records a finding (its own synced write; the checkpoint does not move).
     pub fn add_finding(&self, f: &Finding) -> Result<u64, StoreError> {
-        self.check_writable()?;
-        let db = self.db();
+        let db = self.writer()?;
         let seq = self.counter(KEY_FINDING_SEQ)?;
         let mut batch = WriteBatch::default();
         let row = serde_json::to_vec(f).map_err(|e| StoreError::InvalidCommit(e.to_string()))?;
