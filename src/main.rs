@@ -80,6 +80,17 @@ enum Command {
     /// Alert rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Solidity ABIs: decode a call or an event log.
+    #[command(subcommand)]
+    Abi(AbiCommand),
+}
+
+#[derive(Subcommand)]
+enum AbiCommand {
+    /// Decode a transaction's input, or a log's topics and data, with a
+    /// contract's JSON ABI; print it as JSON (exit 1 naming the problem if
+    /// it does not decode).
+    Decode(commands::abi::DecodeOpts),
 }
 
 #[derive(Subcommand)]
@@ -304,6 +315,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit(AuditCommand::Export { config, out }) => {
             commands::admin::audit_export(&config, out.as_ref())
         }
+        Command::Abi(AbiCommand::Decode(opts)) => commands::abi::decode(&opts),
         Command::Rules(RulesCommand::Check { dir, watchlists }) => {
             commands::rules::check(&dir, watchlists.as_deref())
         }

@@ -1,5 +1,6 @@
 //! The subcommands, one module each.
 
+pub mod abi;
 pub mod admin;
 pub mod chain;
 pub mod demo;
