@@ -13,6 +13,7 @@
 //! ([`faults::Fault`]) make one server lie in a chosen way, for tests.
 
 pub mod chain;
+pub mod evm;
 pub mod faults;
 pub mod server;
 pub mod signer;

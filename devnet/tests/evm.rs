@@ -1,0 +1,373 @@
+//! The devnet's EVM runs the contracts the official compiler builds from
+//! `devnet/contracts/` (compiled again here with npm's solc, and compared
+//! with the committed artifacts), on a national-standard chain and on a
+//! standard one: calls select by the chain's selectors, the logs decode
+//! (with the `abi` crate) to the events the Solidity source declares,
+//! `KECCAK256` is SM3 on the national-standard chain, and contracts live
+//! where FISCO BCOS puts them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Command;
+
+use alloy_dyn_abi::{DynSolValue, JsonAbiExt};
+use alloy_json_abi::JsonAbi;
+use chain::CryptoSuite;
+use devnet::evm::{Evm, EvmLog, translate};
+use revm::primitives::{Address, B256, U256};
+use serde_json::{Value, json};
+
+fn contracts_dir() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/contracts"))
+}
+
+/// Compiles the sources with the pinned solc into `out` (installing it
+/// with `npm ci` on first use).
+fn compile(out: &Path) {
+    let dir = contracts_dir();
+    if !dir.join("node_modules/solc").is_dir() {
+        let ok = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(dir)
+            .status()
+            .expect("npm runs");
+        assert!(ok.success(), "npm ci in devnet/contracts failed");
+    }
+    let run = Command::new("node")
+        .arg(dir.join("build.js"))
+        .arg(out)
+        .output()
+        .expect("node runs");
+    assert!(
+        run.status.success(),
+        "solc failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+struct Artifact {
+    abi_text: String,
+    abi: JsonAbi,
+    bytecode: Vec<u8>,
+}
+
+fn artifact(dir: &Path, name: &str) -> Artifact {
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap())
+            .unwrap();
+    Artifact {
+        abi_text: v["abi"].to_string(),
+        abi: serde_json::from_value(v["abi"].clone()).unwrap(),
+        bytecode: hex::decode(v["bytecode"].as_str().unwrap().trim_start_matches("0x")).unwrap(),
+    }
+}
+
+/// The input of `method(args)` with the chain's selector.
+fn input(a: &Artifact, suite: CryptoSuite, method: &str, args: &[DynSolValue]) -> Vec<u8> {
+    let f = a.abi.function(method).unwrap().first().unwrap();
+    let c = abi::Contract::parse(&a.abi_text, suite).unwrap();
+    let (_, selector) = c
+        .selectors()
+        .into_iter()
+        .find(|(s, _)| *s == f.signature())
+        .unwrap();
+    let mut out = hex::decode(&selector[2..]).unwrap();
+    out.extend(f.abi_encode_input_raw(args).unwrap());
+    out
+}
+
+/// Each log of `logs` decoded with `a`'s ABI on `suite`, as JSON.
+fn decoded(a: &Artifact, suite: CryptoSuite, logs: &[EvmLog]) -> Vec<Value> {
+    let c = abi::Contract::parse(&a.abi_text, suite).unwrap();
+    logs.iter()
+        .map(|l| c.decode_event(&l.topics, &l.data).unwrap().to_json())
+        .collect()
+}
+
+fn values(log: &Value) -> Vec<Value> {
+    log["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["value"].clone())
+        .collect()
+}
+
+fn addr(byte: u8) -> Address {
+    Address::repeat_byte(byte)
+}
+
+fn hex_addr(a: Address) -> String {
+    format!("0x{}", hex::encode(a))
+}
+
+#[test]
+fn the_contracts_compile_to_the_committed_artifacts() {
+    let fresh = tempfile::tempdir().unwrap();
+    compile(fresh.path());
+    for name in ["CrossBorderPayment", "Receivables", "Token"] {
+        let read = |dir: &Path| -> Value {
+            serde_json::from_str(
+                &std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap(),
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            read(fresh.path()),
+            read(&contracts_dir().join("artifacts")),
+            "{name}: the committed artifact is not what `node build.js` makes of the source"
+        );
+    }
+}
+
+#[test]
+fn contracts_run_and_their_logs_decode_on_both_kinds_of_chain() {
+    let dir = contracts_dir().join("artifacts");
+    let token = artifact(&dir, "Token");
+    let receivables = artifact(&dir, "Receivables");
+    let payment = artifact(&dir, "CrossBorderPayment");
+    for suite in [CryptoSuite::Sm, CryptoSuite::Standard] {
+        let mut evm = Evm::new(suite);
+        let (bank, firm, buyer) = (addr(0xb1), addr(0xf1), addr(0xc1));
+        let deploy = |evm: &mut Evm, a: &Artifact, index: usize| {
+            let code = translate(&a.bytecode, &a.abi_text, suite).unwrap();
+            let out = evm.deploy(bank, &code, 1, index).unwrap();
+            assert_eq!(out.status, 0, "{suite:?}: deploy: {out:?}");
+            let at = out.contract.unwrap();
+            assert_eq!(at, evm.contract_address(1, index), "FISCO's address");
+            let fisco = suite.hash(format!("1_{index}_0").as_bytes());
+            assert_eq!(at.as_slice(), &fisco[..20]);
+            at
+        };
+        let token_at = deploy(&mut evm, &token, 0);
+        let receivables_at = deploy(&mut evm, &receivables, 1);
+        let payment_at = deploy(&mut evm, &payment, 2);
+
+        // The token: mint, transfer, a transfer above the balance reverts.
+        let mint = input(
+            &token,
+            suite,
+            "mint",
+            &[firm.into(), U256::from(1_000u64).into()],
+        );
+        let out = evm.call(bank, token_at, &mint, 2).unwrap();
+        assert_eq!(out.status, 0, "{suite:?}: mint {out:?}");
+        assert!(out.gas_used > 21_000);
+        let logs = decoded(&token, suite, &out.logs);
+        assert_eq!(logs[0]["event"], "Transfer");
+        assert_eq!(
+            values(&logs[0]),
+            [
+                json!(hex_addr(Address::ZERO)),
+                json!(hex_addr(firm)),
+                json!("1000")
+            ]
+        );
+        assert_eq!(out.logs[0].address, token_at, "the log names the contract");
+        let pay = input(
+            &token,
+            suite,
+            "transfer",
+            &[buyer.into(), U256::from(400u64).into()],
+        );
+        let out = evm.call(firm, token_at, &pay, 2).unwrap();
+        assert_eq!(out.status, 0);
+        assert_eq!(
+            out.output,
+            U256::from(1u64).to_be_bytes::<32>(),
+            "returns true"
+        );
+        assert_eq!(
+            values(&decoded(&token, suite, &out.logs)[0]),
+            [json!(hex_addr(firm)), json!(hex_addr(buyer)), json!("400")]
+        );
+        let balance = input(&token, suite, "balanceOf", &[firm.into()]);
+        let out = evm.call(firm, token_at, &balance, 2).unwrap();
+        assert_eq!(
+            out.output,
+            U256::from(600u64).to_be_bytes::<32>(),
+            "{suite:?}"
+        );
+        let too_much = input(
+            &token,
+            suite,
+            "transfer",
+            &[buyer.into(), U256::from(601u64).into()],
+        );
+        let out = evm.call(firm, token_at, &too_much, 2).unwrap();
+        assert_eq!(out.status, 16, "a revert");
+        assert!(out.logs.is_empty());
+        assert!(String::from_utf8_lossy(&out.output).contains("balance too low"));
+        // A keccak256 selector selects nothing on the SM chain (and the
+        // other way round): the contract has no fallback, so it reverts.
+        let other = if suite == CryptoSuite::Sm {
+            CryptoSuite::Standard
+        } else {
+            CryptoSuite::Sm
+        };
+        let wrong = input(&token, other, "balanceOf", &[firm.into()]);
+        assert_eq!(evm.call(firm, token_at, &wrong, 2).unwrap().status, 16);
+
+        // Receivables: issued, financed, repaid, each an event.
+        let id = DynSolValue::FixedBytes(B256::repeat_byte(0x42), 32);
+        let calls = [
+            (
+                "issue",
+                firm,
+                vec![
+                    id.clone(),
+                    buyer.into(),
+                    U256::from(5_000_000u64).into(),
+                    DynSolValue::Uint(U256::from(1_767_225_600u64), 64),
+                    DynSolValue::String("应收账款 INV-2026-001".into()),
+                ],
+                "ReceivableIssued",
+            ),
+            (
+                "finance",
+                bank,
+                vec![
+                    id.clone(),
+                    U256::from(4_800_000u64).into(),
+                    DynSolValue::Uint(U256::from(350u64), 16),
+                ],
+                "ReceivableFinanced",
+            ),
+            (
+                "recordRepayment",
+                buyer,
+                vec![id.clone(), U256::from(2_000_000u64).into()],
+                "ReceivableRepaid",
+            ),
+        ];
+        let mut seen = Vec::new();
+        for (method, from, args, event) in calls {
+            let out = evm
+                .call(
+                    from,
+                    receivables_at,
+                    &input(&receivables, suite, method, &args),
+                    3,
+                )
+                .unwrap();
+            assert_eq!(out.status, 0, "{suite:?} {method}: {out:?}");
+            let logs = decoded(&receivables, suite, &out.logs);
+            assert_eq!(logs.len(), 1);
+            assert_eq!(logs[0]["event"], event);
+            seen.push(logs[0].clone());
+        }
+        let issued = values(&seen[0]);
+        assert_eq!(issued[0], json!(format!("0x{}", "42".repeat(32))));
+        assert_eq!(
+            issued[2],
+            json!(hex_addr(firm)),
+            "the creditor is the caller"
+        );
+        assert_eq!(issued[3], json!("5000000"));
+        assert_eq!(issued[5], json!("应收账款 INV-2026-001"));
+        assert_eq!(
+            values(&seen[2])[2],
+            json!("3000000"),
+            "outstanding after the repayment"
+        );
+
+        // A payment carries its envelope in a bytes argument; the log names
+        // the parties, amount and currency; the mapping (hashed with the
+        // chain's hash) remembers the payer.
+        let reference = DynSolValue::FixedBytes(B256::repeat_byte(0x07), 32);
+        let call = input(
+            &payment,
+            suite,
+            "pay",
+            &[
+                reference.clone(),
+                firm.into(),
+                U256::from(12_345u64).into(),
+                DynSolValue::String("CNY".into()),
+                DynSolValue::Bytes(b"LTENV1 sealed".to_vec()),
+            ],
+        );
+        let out = evm.call(bank, payment_at, &call, 4).unwrap();
+        assert_eq!(out.status, 0, "{out:?}");
+        let log = &decoded(&payment, suite, &out.logs)[0];
+        assert_eq!(log["event"], "PaymentSent");
+        assert_eq!(
+            values(log),
+            [
+                json!(format!("0x{}", "07".repeat(32))),
+                json!(hex_addr(bank)),
+                json!(hex_addr(firm)),
+                json!("12345"),
+                json!("CNY")
+            ]
+        );
+        let out = evm
+            .call(
+                bank,
+                payment_at,
+                &input(&payment, suite, "payerOf", &[reference]),
+                4,
+            )
+            .unwrap();
+        assert_eq!(&out.output[12..], bank.as_slice());
+        // And the call decodes, envelope included.
+        let c = abi::Contract::parse(&payment.abi_text, suite).unwrap();
+        let decoded_call = c.decode_call(&call).unwrap().to_json();
+        assert_eq!(decoded_call["method"], "pay");
+        assert_eq!(
+            decoded_call["args"][4]["value"],
+            format!("0x{}", hex::encode(b"LTENV1 sealed"))
+        );
+    }
+}
+
+#[test]
+fn keccak256_is_sm3_on_a_national_standard_chain() {
+    // Runtime: copy the call data to memory, hash it, return the hash.
+    // CALLDATASIZE PUSH1 0 PUSH1 0 CALLDATACOPY CALLDATASIZE PUSH1 0 KECCAK256
+    // PUSH1 0 MSTORE PUSH1 32 PUSH1 0 RETURN
+    let runtime = hex::decode("3660006000373660002060005260206000f3").unwrap();
+    // Init: copy the runtime (18 bytes at offset 12) to memory and return it.
+    let mut init = hex::decode("6012600c60003960126000f3").unwrap();
+    init.extend(&runtime);
+    for suite in [CryptoSuite::Sm, CryptoSuite::Standard] {
+        let mut evm = Evm::new(suite);
+        let at = evm.deploy(addr(1), &init, 1, 0).unwrap().contract.unwrap();
+        for data in [&b""[..], b"abc", &[7u8; 100][..]] {
+            let out = evm.call(addr(1), at, data, 2).unwrap();
+            assert_eq!(out.status, 0);
+            assert_eq!(
+                out.output,
+                suite.hash(data),
+                "{suite:?} over {} bytes",
+                data.len()
+            );
+        }
+    }
+    // GB/T 32905's example: SM3("abc").
+    let mut evm = Evm::new(CryptoSuite::Sm);
+    let at = evm.deploy(addr(1), &init, 1, 0).unwrap().contract.unwrap();
+    assert_eq!(
+        hex::encode(evm.call(addr(1), at, b"abc", 2).unwrap().output),
+        "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+    );
+}
+
+#[test]
+fn a_selector_with_a_leading_zero_byte_is_refused_by_name() {
+    // keccak256("repay(bytes32,uint256)") starts 0x00: solc would push it
+    // in three bytes, and the SM3 one cannot take its place.
+    let abi = r#"[{"type":"function","name":"repay","inputs":[{"name":"id","type":"bytes32"},{"name":"amount","type":"uint256"}],"outputs":[]}]"#;
+    let e = translate(&[0x00], abi, CryptoSuite::Sm)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("repay(bytes32,uint256)") && e.contains("zero byte"),
+        "{e}"
+    );
+    assert_eq!(
+        translate(&[0x60, 0x01], abi, CryptoSuite::Standard).unwrap(),
+        [0x60, 0x01]
+    );
+}
