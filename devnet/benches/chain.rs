@@ -2,7 +2,9 @@
 //! quorum signatures, transaction root), verifying one transaction (hash and
 //! signature), parsing a served block, and the devnet's generation rate;
 //! each for the SM and the standard suite; and the workload generator's rate
-//! (sign, seal envelopes, seal blocks).
+//! (sign, seal envelopes, seal blocks); and, beside verification in the
+//! same run, what decoding a contract call and its event log costs (the
+//! `abi` crate, on the devnet's payment contract).
 //!
 //! Run: `cargo bench -p devnet --bench chain`. Results in `docs/PERFORMANCE.md`.
 
@@ -121,5 +123,81 @@ fn bench_workload(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, bench_workload);
+/// Decoding the payment contract's `pay` call (a 512-byte envelope in its
+/// `bytes` argument) and its `PaymentSent` log, as the EVM produced them.
+fn bench_abi(c: &mut Criterion) {
+    use alloy_dyn_abi::{DynSolValue, JsonAbiExt};
+    use alloy_json_abi::JsonAbi;
+    use revm::primitives::{Address, B256, U256};
+    let artifact: serde_json::Value = serde_json::from_str(include_str!(
+        "../contracts/artifacts/CrossBorderPayment.json"
+    ))
+    .expect("artifact");
+    let abi_text = artifact["abi"].to_string();
+    let abi: JsonAbi = serde_json::from_value(artifact["abi"].clone()).expect("abi");
+    let code = hex::decode(
+        artifact["bytecode"]
+            .as_str()
+            .expect("bytecode")
+            .trim_start_matches("0x"),
+    )
+    .expect("hex");
+    for suite in [CryptoSuite::Sm, CryptoSuite::Standard] {
+        let contract = abi::Contract::parse(&abi_text, suite).expect("abi");
+        let pay = abi.function("pay").expect("pay")[0].clone();
+        let (_, selector) = contract
+            .selectors()
+            .into_iter()
+            .find(|(s, _)| *s == pay.signature())
+            .expect("selector");
+        let mut input = hex::decode(&selector[2..]).expect("hex");
+        input.extend(
+            pay.abi_encode_input_raw(&[
+                DynSolValue::FixedBytes(B256::repeat_byte(7), 32),
+                Address::repeat_byte(0xf1).into(),
+                U256::from(12_345u64).into(),
+                DynSolValue::String("CNY".into()),
+                DynSolValue::Bytes(vec![0xab; 512]),
+            ])
+            .expect("encode"),
+        );
+        let mut evm = devnet::evm::Evm::new(suite);
+        let at = evm
+            .deploy(
+                Address::repeat_byte(0xb1),
+                &devnet::evm::translate(&code, &abi_text, suite).expect("translate"),
+                1,
+                0,
+            )
+            .expect("deploy")
+            .contract
+            .expect("address");
+        let out = evm
+            .call(Address::repeat_byte(0xb1), at, &input, 2)
+            .expect("call");
+        let log = out.logs.first().expect("a log").clone();
+        let mut g = c.benchmark_group(format!("abi/{}", suite.name()));
+        g.bench_function("decode_call_pay", |b| {
+            b.iter(|| contract.decode_call(black_box(&input)).expect("decodes"))
+        });
+        g.bench_function("decode_event_payment_sent", |b| {
+            b.iter(|| {
+                contract
+                    .decode_event(black_box(&log.topics), black_box(&log.data))
+                    .expect("decodes")
+            })
+        });
+        g.bench_function("decode_call_pay_to_json", |b| {
+            b.iter(|| {
+                contract
+                    .decode_call(black_box(&input))
+                    .expect("decodes")
+                    .to_json()
+            })
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench, bench_workload, bench_abi);
 criterion_main!(benches);
