@@ -23,10 +23,10 @@
 use std::collections::HashMap;
 
 use chain::CryptoSuite;
-use revm::context::result::{ExecutionResult, Output};
+use revm::context::result::{ExecResultAndState, ExecutionResult, Output};
 use revm::context::{Context, TxEnv};
 use revm::database::InMemoryDB;
-use revm::handler::{MainBuilder, MainContext, MainnetContext, MainnetEvm};
+use revm::handler::{MainBuilder, MainContext, MainnetContext};
 use revm::interpreter::interpreter::EthInterpreter;
 
 use revm::interpreter::{Instruction, InstructionContext, InstructionResult};
@@ -76,13 +76,12 @@ pub struct EvmLog {
     pub data: Vec<u8>,
 }
 
-type Db = InMemoryDB;
-type Ctx = MainnetContext<Db>;
-
-/// An EVM with its world state.
+/// An EVM's world state. The EVM itself is built for each transaction
+/// (revm's is not `Send`; the state is, and the devnet is shared between
+/// threads).
 pub struct Evm {
     suite: CryptoSuite,
-    evm: MainnetEvm<Ctx>,
+    db: InMemoryDB,
 }
 
 impl std::fmt::Debug for Evm {
@@ -96,21 +95,20 @@ impl std::fmt::Debug for Evm {
 impl Evm {
     /// An empty world for a chain with `suite`'s hash.
     pub fn new(suite: CryptoSuite) -> Self {
-        let ctx: Ctx = Context::mainnet()
-            .with_db(InMemoryDB::default())
-            .modify_cfg_chained(|c| {
-                c.set_spec_and_mainnet_gas_params(SpecId::CANCUN);
-                c.disable_nonce_check = true;
-                c.chain_id = 1;
-            });
-        let mut evm = ctx.build_mainnet();
-        if suite == CryptoSuite::Sm {
-            // KECCAK256's static gas (30) stays; the dynamic part is charged
-            // by the instruction itself, as revm's does.
-            evm.instruction
-                .insert_instruction(0x20, Instruction::new(sm3_instruction), 30);
+        Self {
+            suite,
+            db: InMemoryDB::default(),
         }
-        Self { suite, evm }
+    }
+
+    /// Whether a contract lives at `address`.
+    pub fn has_code(&self, address: Address) -> bool {
+        use revm::DatabaseRef;
+        self.db
+            .basic_ref(address)
+            .ok()
+            .flatten()
+            .is_some_and(|a| !a.is_empty_code_hash())
     }
 
     /// The address FISCO BCOS 3.x gives a contract deployed by the
@@ -130,11 +128,7 @@ impl Evm {
         index: usize,
     ) -> Result<Executed, EvmError> {
         let address = self.contract_address(height, index);
-        let tx = self.tx(from, TxKind::Create, init_code, height)?;
-        let out = self
-            .evm
-            .transact(tx)
-            .map_err(|e| EvmError::Invalid(e.to_string()))?;
+        let out = self.transact(tx(from, TxKind::Create, init_code)?, height)?;
         let created = match &out.result {
             ExecutionResult::Success {
                 output: Output::Create(_, Some(a)),
@@ -150,7 +144,7 @@ impl Evm {
         {
             state.insert(address, account);
         }
-        self.evm.ctx.journaled_state.database.commit(state);
+        self.db.commit(state);
         let mut executed = executed(out.result);
         if created.is_some() {
             executed.contract = Some(address);
@@ -171,33 +165,51 @@ impl Evm {
         input: &[u8],
         height: i64,
     ) -> Result<Executed, EvmError> {
-        let tx = self.tx(from, TxKind::Call(to), input, height)?;
-        let out = self
-            .evm
-            .transact(tx)
-            .map_err(|e| EvmError::Invalid(e.to_string()))?;
-        self.evm.ctx.journaled_state.database.commit(out.state);
+        let out = self.transact(tx(from, TxKind::Call(to), input)?, height)?;
+        self.db.commit(out.state);
         Ok(executed(out.result))
     }
 
-    fn tx(
+    /// Runs `tx` in block `height` against the world state, without
+    /// committing what it changed.
+    fn transact(
         &mut self,
-        from: Address,
-        kind: TxKind,
-        data: &[u8],
+        tx: TxEnv,
         height: i64,
-    ) -> Result<TxEnv, EvmError> {
-        self.evm.ctx.block.number = U256::from(u64::try_from(height).unwrap_or(0));
-        TxEnv::builder()
-            .caller(from)
-            .kind(kind)
-            .data(Bytes::copy_from_slice(data))
-            .gas_limit(GAS_LIMIT)
-            .gas_price(0)
-            .chain_id(Some(1))
-            .build()
-            .map_err(|e| EvmError::Invalid(format!("{e:?}")))
+    ) -> Result<ExecResultAndState<ExecutionResult>, EvmError> {
+        let ctx: MainnetContext<&mut InMemoryDB> = Context::mainnet()
+            .with_db(&mut self.db)
+            .modify_cfg_chained(|c| {
+                c.set_spec_and_mainnet_gas_params(SpecId::CANCUN);
+                c.disable_nonce_check = true;
+                c.chain_id = 1;
+            })
+            .modify_block_chained(|b| b.number = U256::from(u64::try_from(height).unwrap_or(0)));
+        let mut evm = ctx.build_mainnet();
+        if self.suite == CryptoSuite::Sm {
+            // KECCAK256's static gas (30) stays; the dynamic part is charged
+            // by the instruction itself, as revm's does.
+            evm.instruction.insert_instruction(
+                0x20,
+                Instruction::new(sm3_instruction::<MainnetContext<&mut InMemoryDB>>),
+                30,
+            );
+        }
+        evm.transact(tx)
+            .map_err(|e| EvmError::Invalid(e.to_string()))
     }
+}
+
+fn tx(from: Address, kind: TxKind, data: &[u8]) -> Result<TxEnv, EvmError> {
+    TxEnv::builder()
+        .caller(from)
+        .kind(kind)
+        .data(Bytes::copy_from_slice(data))
+        .gas_limit(GAS_LIMIT)
+        .gas_price(0)
+        .chain_id(Some(1))
+        .build()
+        .map_err(|e| EvmError::Invalid(format!("{e:?}")))
 }
 
 fn executed(result: ExecutionResult) -> Executed {
@@ -231,8 +243,8 @@ fn executed(result: ExecutionResult) -> Executed {
 /// `KECCAK256` computing SM3: pops offset and length, charges the
 /// instruction's dynamic gas and the memory it touches as revm's own does,
 /// pushes the hash.
-fn sm3_instruction(
-    ctx: InstructionContext<'_, Ctx, EthInterpreter>,
+fn sm3_instruction<H: revm::context_interface::Host + ?Sized>(
+    ctx: InstructionContext<'_, H, EthInterpreter>,
 ) -> Result<(), InstructionResult> {
     let interp = ctx.interpreter;
     let Some([offset, len]) = interp.stack.popn::<2>() else {

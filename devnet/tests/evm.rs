@@ -371,3 +371,70 @@ fn a_selector_with_a_leading_zero_byte_is_refused_by_name() {
         [0x60, 0x01]
     );
 }
+
+/// Transactions sealed into devnet blocks run in the chain's EVM: a deploy's
+/// receipt names FISCO's contract address, a call's receipt carries the
+/// logs the contract emitted; a chain restored from its blocks executes
+/// them again to the same receipts.
+#[test]
+fn sealed_transactions_run_in_the_chain_and_replay_on_restore() {
+    use devnet::signer::NodeKey;
+    use devnet::{ChainConfig, Devnet};
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+    let token = artifact(&contracts_dir().join("artifacts"), "Token");
+    for suite in [CryptoSuite::Sm, CryptoSuite::Standard] {
+        let mut rng = ChaCha20Rng::from_seed([9; 32]);
+        let sealers: Vec<NodeKey> = (0..4)
+            .map(|_| NodeKey::generate(suite, &mut rng).unwrap())
+            .collect();
+        let issuer = NodeKey::generate(suite, &mut rng).unwrap();
+        let config = ChainConfig::new(suite, 4);
+        let mut d = Devnet::new(config.clone(), sealers.clone()).unwrap();
+        let code = translate(&token.bytecode, &token.abi_text, suite).unwrap();
+        let deploy = d
+            .make_transaction(&issuer, "", code, "1".into(), 0)
+            .unwrap();
+        d.seal_block(vec![deploy], 1_000).unwrap();
+        let receipt = d.receipts_of(1)[0].clone();
+        assert_eq!(receipt.status, 0);
+        let at = d.evm().contract_address(1, 0);
+        assert_eq!(receipt.contract_address, hex::encode(at));
+        let holder = Address::repeat_byte(0x5e);
+        let mint = input(
+            &token,
+            suite,
+            "mint",
+            &[holder.into(), U256::from(77u64).into()],
+        );
+        let call = d
+            .make_transaction(&issuer, &hex_addr(at), mint, "2".into(), 0)
+            .unwrap();
+        d.seal_block(vec![call], 2_000).unwrap();
+        let receipt = d.receipts_of(2)[0].clone();
+        assert_eq!(receipt.status, 0, "{suite:?}: {receipt:?}");
+        assert_eq!(receipt.logs.len(), 1);
+        assert_eq!(receipt.logs[0].address, hex::encode(at));
+        let c = abi::Contract::parse(&token.abi_text, suite).unwrap();
+        let log = c
+            .decode_event(&receipt.logs[0].topics, &receipt.logs[0].data)
+            .unwrap();
+        assert_eq!(log.event, "Transfer");
+        assert_eq!(log.args[2].value, abi::Value::Uint("77".into()));
+        // The receipts verify against the block, as ingest checks them.
+        let block = d.block(2).unwrap().clone();
+        let senders = vec![Some(issuer.address())];
+        let report =
+            chain::verify::verify_block_receipts(suite, &block, &senders, d.receipts_of(2));
+        assert!(
+            report.passed(),
+            "{:?}",
+            report.failures().collect::<Vec<_>>()
+        );
+        // Restored from its blocks, the chain runs them again.
+        let blocks = d.blocks().to_vec();
+        let mut again = Devnet::restore(config, sealers, blocks).unwrap();
+        assert_eq!(again.receipts_of(2), d.receipts_of(2));
+        assert!(again.evm().has_code(at));
+    }
+}
