@@ -91,6 +91,21 @@ pub struct Config {
     /// Alert rules and watchlists.
     #[serde(default)]
     pub policies: PoliciesSection,
+    /// Contract ABIs (`[[abi]]`), registered at start (a new version when
+    /// a file's text changed).
+    #[serde(default)]
+    pub abi: Vec<AbiEntry>,
+}
+
+/// `[[abi]]`: a contract's JSON ABI from a file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AbiEntry {
+    /// The contract's address (`0x` and 40 hex digits).
+    pub address: String,
+    /// Its JSON ABI (solc's `--abi` output, or an artifact with an `abi`
+    /// field).
+    pub file: PathBuf,
 }
 
 /// `[policies]`.
@@ -466,10 +481,22 @@ impl Config {
         if let Some(p) = &mut self.policies.watchlists_dir {
             fix(p);
         }
+        for a in &mut self.abi {
+            fix(&mut a.file);
+        }
     }
 
     /// Checks that span keys.
     pub fn validate(&self) -> Result<()> {
+        for (i, a) in self.abi.iter().enumerate() {
+            if records::abis::parse_address(&a.address).is_err() {
+                bad!(
+                    format!("abi[{i}].address"),
+                    "{:?} is not a contract address (0x and 40 hex digits)",
+                    a.address
+                );
+            }
+        }
         let c = &self.chain;
         if c.endpoints.is_empty() {
             bad!("chain.endpoints", "at least one endpoint is needed");
@@ -730,6 +757,21 @@ data_dir = "data"
             Path::new("/etc/lt/keys/regulator.pem")
         );
         assert!(c.server.metrics_listen.is_some());
+    }
+
+    #[test]
+    fn abis_are_listed_with_their_files_and_checked_addresses() {
+        let text = format!(
+            "{GOOD}\n[[abi]]\naddress = \"0x{}\"\nfile = \"abi/token.json\"\n",
+            "ab".repeat(20)
+        );
+        let c = Config::from_toml(&text, Path::new("/etc/lt")).unwrap();
+        assert_eq!(c.abi.len(), 1);
+        assert_eq!(c.abi[0].file, Path::new("/etc/lt/abi/token.json"));
+        let e = err(&text.replace(&"ab".repeat(20), "abcd"));
+        assert!(e.contains("abi[0].address"), "{e}");
+        let e = err(&format!("{text}path = \"x\"\n"));
+        assert!(e.contains("path"), "{e}");
     }
 
     #[test]

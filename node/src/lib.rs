@@ -102,6 +102,14 @@ pub enum NodeError {
         /// Why.
         source: std::io::Error,
     },
+    /// A configured ABI could not be read or registered.
+    #[error("abi {}: {reason}", path.display())]
+    Abi {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// A component's task panicked: a bug, reported as one.
     #[error("the {task} task panicked: {source}")]
     Panicked {
@@ -143,19 +151,56 @@ impl Node {
         let mut index_config = config.indexer_config();
         index_config.stop_at = until_height;
         let keyring = keys::open_keyring(&config.keys.regulator)?;
-        Self::open(
+        let node = Self::open(
             ingest_config,
             &config.storage.data_dir,
             keyring,
             Some(index_config),
-        )?
-        .with_policies(
+        )?;
+        node.register_abis(&config.abi)?;
+        node.with_policies(
             config.policies.rules_dir.as_deref(),
             config.policies.watchlists_dir.as_deref(),
             &config.policies.channel,
             until_height,
         )?
         .with_max_windows(config.policies.max_windows)
+    }
+
+    /// Registers the configured ABIs (`[[abi]]`): a new version of a
+    /// contract's ABI when its file's text changed.
+    pub fn register_abis(&self, entries: &[config::AbiEntry]) -> Result<(), NodeError> {
+        for a in entries {
+            let err = |reason: String| NodeError::Abi {
+                path: a.file.clone(),
+                reason,
+            };
+            let address =
+                records::abis::parse_address(&a.address).map_err(|e| err(e.to_string()))?;
+            let len = std::fs::metadata(&a.file)
+                .map_err(|e| err(e.to_string()))?
+                .len();
+            if len > abi::MAX_ABI_BYTES as u64 {
+                return Err(err(format!(
+                    "{len} bytes, more than the {} an ABI may have",
+                    abi::MAX_ABI_BYTES
+                )));
+            }
+            let text = std::fs::read_to_string(&a.file).map_err(|e| err(e.to_string()))?;
+            let source = format!("file:{}", a.file.display());
+            let saved = records::abis::save(
+                &self.store,
+                &address,
+                &text,
+                &source,
+                records::time::now_ms(),
+            )
+            .map_err(|e| err(e.to_string()))?;
+            if let records::abis::Saved::Added(version) = saved {
+                tracing::info!(contract = %a.address, version, file = %a.file.display(), "ABI registered");
+            }
+        }
+        Ok(())
     }
 
     /// Opens the store in `DATA_DIR/store` and builds the pipeline; with

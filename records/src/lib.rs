@@ -9,6 +9,8 @@
 //! - [`time`]: the clock and Beijing time (hours, weekdays, days, RFC 3339).
 //! - [`block_docs`] (feature `store`): the documents of one stored block,
 //!   with the decrypted records opened by the record sealer.
+//! - [`abis`] (feature `store`): the ABI registry, each contract's JSON ABI
+//!   with every version kept, which decoding reads.
 //!
 //! The crate does no indexing and evaluates no rule; it knows the store only
 //! through its readers, and never logs payload contents.
@@ -20,6 +22,8 @@ pub mod time;
 pub use doc::{Business, Party, TxDoc};
 pub use money::Money;
 
+#[cfg(feature = "store")]
+pub mod abis;
 #[cfg(feature = "store")]
 mod from_store;
 #[cfg(feature = "store")]
