@@ -139,6 +139,42 @@ pub struct Endpoint {
     pub benched_for_ms: Option<i64>,
 }
 
+/// One version of a contract's ABI in the registry.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct AbiVersionInfo {
+    /// The contract (`0x` and 40 lowercase hex digits).
+    pub address: String,
+    /// From 1.
+    pub version: i64,
+    /// Where it came from: `file:PATH`, `api:NAME` or `chain`.
+    pub source: String,
+    /// When it was added (RFC 3339, Beijing time).
+    pub added: String,
+    /// The JSON ABI as given.
+    pub abi: String,
+}
+
+impl From<records::abis::AbiVersion> for AbiVersionInfo {
+    fn from(v: records::abis::AbiVersion) -> Self {
+        Self {
+            address: v.address,
+            version: i64::from(v.version),
+            source: v.source,
+            added: format_ms(v.added_ms),
+            abi: v.abi,
+        }
+    }
+}
+
+fn abi_error(e: records::abis::AbiRegistryError) -> async_graphql::Error {
+    use records::abis::AbiRegistryError as E;
+    match e {
+        E::Address(_) | E::Invalid { .. } => bad_input(e.to_string()),
+        E::TooMany { .. } => crate::error::ErrorCode::Conflict.error(e.to_string()),
+        e => internal(e),
+    }
+}
+
 /// A directory the node cannot write.
 #[derive(SimpleObject, Debug, Clone)]
 pub struct DiskFault {
@@ -327,6 +363,26 @@ pub struct CoreQuery;
 
 #[Object]
 impl CoreQuery {
+    /// Every version of a contract's ABI in the registry, oldest first
+    /// (empty when it has none). ABIs are the contracts' public interfaces:
+    /// every role reads them.
+    async fn abi_versions(
+        &self,
+        ctx: &Context<'_>,
+        address: String,
+    ) -> Result<Vec<AbiVersionInfo>> {
+        let st = state(ctx)?.clone();
+        blocking(move || {
+            let a = records::abis::parse_address(&address).map_err(abi_error)?;
+            Ok(records::abis::versions(&st.store, &a)
+                .map_err(abi_error)?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        })
+        .await
+    }
+
     /// Who the server takes the caller to be.
     async fn me(&self, ctx: &Context<'_>) -> Result<Me> {
         let who = caller(ctx)?;
@@ -708,6 +764,33 @@ pub struct CoreMutation;
 
 #[Object]
 impl CoreMutation {
+    /// Registers a contract's JSON ABI (admin): a new version unless the
+    /// latest has the same text; an ABI that does not parse is refused.
+    /// Answers the version in force.
+    async fn save_abi(
+        &self,
+        ctx: &Context<'_>,
+        address: String,
+        abi: String,
+    ) -> Result<AbiVersionInfo> {
+        let who = require(ctx, Role::administers, "contract ABIs")?.clone();
+        let st = state(ctx)?.clone();
+        blocking(move || {
+            let a = records::abis::parse_address(&address).map_err(abi_error)?;
+            let source = format!("api:{}", who.name);
+            let saved = records::abis::save(&st.store, &a, &abi, &source, records::time::now_ms())
+                .map_err(abi_error)?;
+            if let records::abis::Saved::Added(version) = saved {
+                tracing::info!(contract = %address, version, by = %who.name, "ABI registered");
+            }
+            records::abis::latest(&st.store, &a)
+                .map_err(abi_error)?
+                .map(Into::into)
+                .ok_or_else(|| internal("the ABI just saved is not there"))
+        })
+        .await
+    }
+
     /// Makes an API token (admin). The answer holds the token: the only
     /// time it is shown.
     async fn create_token(

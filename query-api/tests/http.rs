@@ -369,6 +369,74 @@ async fn chain_tells_endpoint_health_and_disk_faults() {
     assert_eq!(v["data"]["chain"]["diskFaults"], json!([]));
 }
 
+/// Admins register contract ABIs (`saveAbi`): a version per change of the
+/// text, refused with the reason when it does not parse; every role reads
+/// the versions (`abiVersions`), each naming who added it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_register_abis_and_every_role_reads_their_versions() {
+    let s = server(32, 1).await;
+    let address = format!("0x{}", "c4".repeat(20));
+    let token = r#"[{"type":"function","name":"transfer","inputs":[{"name":"to","type":"address"},{"name":"amount","type":"uint256"}],"outputs":[]}]"#;
+    let save = "mutation($a: String!, $abi: String!) { saveAbi(address: $a, abi: $abi) { address version source abi } }";
+    let v = gql_as(&s, Role::Admin, save, json!({ "a": address, "abi": token })).await;
+    assert_eq!(v["data"]["saveAbi"]["version"], 1, "{v}");
+    assert_eq!(v["data"]["saveAbi"]["address"], address);
+    let v = gql_as(&s, Role::Admin, save, json!({ "a": address, "abi": token })).await;
+    assert_eq!(
+        v["data"]["saveAbi"]["version"], 1,
+        "the same text adds no version: {v}"
+    );
+    let changed = token.replace("transfer", "send");
+    let v = gql_as(
+        &s,
+        Role::Admin,
+        save,
+        json!({ "a": address, "abi": changed }),
+    )
+    .await;
+    assert_eq!(v["data"]["saveAbi"]["version"], 2, "{v}");
+
+    // Not an admin, not an ABI, not an address: refused, named.
+    let v = gql_as(
+        &s,
+        Role::Analyst,
+        save,
+        json!({ "a": address, "abi": token }),
+    )
+    .await;
+    assert_eq!(v["errors"][0]["extensions"]["code"], "FORBIDDEN", "{v}");
+    let v = gql_as(&s, Role::Admin, save, json!({ "a": address, "abi": "{" })).await;
+    assert_eq!(v["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{v}");
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&address),
+        "{v}"
+    );
+    let v = gql_as(&s, Role::Admin, save, json!({ "a": "0x12", "abi": token })).await;
+    assert_eq!(v["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{v}");
+
+    let read = "query($a: String!) { abiVersions(address: $a) { version source added abi } }";
+    let v = gql_as(&s, Role::Viewer, read, json!({ "a": address })).await;
+    let versions = v["data"]["abiVersions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2, "{v}");
+    assert!(
+        versions[0]["source"].as_str().unwrap().starts_with("api:"),
+        "{v}"
+    );
+    assert!(versions[1]["abi"].as_str().unwrap().contains("send"));
+    assert!(versions[0]["added"].as_str().unwrap().ends_with("+08:00"));
+    let v = gql_as(
+        &s,
+        Role::Viewer,
+        read,
+        json!({ "a": format!("0x{}", "00".repeat(20)) }),
+    )
+    .await;
+    assert_eq!(v["data"]["abiVersions"], json!([]));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactions_pages_follow_cursors_to_the_store_count() {
     let s = server(7, 8).await;
