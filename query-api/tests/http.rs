@@ -406,7 +406,10 @@ async fn admins_register_abis_and_every_role_reads_their_versions() {
     .await;
     assert_eq!(v["errors"][0]["extensions"]["code"], "FORBIDDEN", "{v}");
     let v = gql_as(&s, Role::Admin, save, json!({ "a": address, "abi": "{" })).await;
-    assert_eq!(v["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{v}");
+    assert_eq!(
+        v["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{v}"
+    );
     assert!(
         v["errors"][0]["message"]
             .as_str()
@@ -415,7 +418,10 @@ async fn admins_register_abis_and_every_role_reads_their_versions() {
         "{v}"
     );
     let v = gql_as(&s, Role::Admin, save, json!({ "a": "0x12", "abi": token })).await;
-    assert_eq!(v["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{v}");
+    assert_eq!(
+        v["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{v}"
+    );
 
     let read = "query($a: String!) { abiVersions(address: $a) { version source added abi } }";
     let v = gql_as(&s, Role::Viewer, read, json!({ "a": address })).await;
