@@ -58,6 +58,9 @@ pub struct Devnet {
     by_hash: HashMap<Hash, usize>,
     /// The world state the transactions run against.
     evm: Evm,
+    /// The ABI each deploy transaction carried, by contract address
+    /// (lowercase hex, no `0x`), as FISCO BCOS keeps it for `getABI`.
+    abis: HashMap<String, String>,
 }
 
 /// Why a devnet operation failed.
@@ -131,6 +134,7 @@ impl Devnet {
             tx_index: HashMap::new(),
             by_hash,
             evm: Evm::new(config_suite),
+            abis: HashMap::new(),
         })
     }
 
@@ -447,6 +451,11 @@ impl Devnet {
         match run {
             None => {}
             Some(Ok(x)) => {
+                if let Some(a) = x.contract
+                    && !t.abi.is_empty()
+                {
+                    self.abis.insert(hex::encode(a), t.abi.clone());
+                }
                 r.gas_used = x.gas_used.to_string();
                 r.contract_address = x.contract.map(hex::encode).unwrap_or_default();
                 r.status = x.status;
@@ -469,6 +478,39 @@ impl Devnet {
         }
         r.claimed_hash = receipt_hash(suite, &r);
         r
+    }
+
+    /// The ABI the deploy transaction of the contract at `address` carried
+    /// (`getABI`).
+    pub fn abi_of(&self, address: &str) -> Option<&str> {
+        let key = address.trim_start_matches("0x").to_ascii_lowercase();
+        self.abis.get(&key).map(String::as_str)
+    }
+
+    /// The runtime code of the contract at `address` (`getCode`).
+    pub fn code_of(&self, address: &str) -> Option<Vec<u8>> {
+        let bytes = hex::decode(address.trim_start_matches("0x")).ok()?;
+        let a = <[u8; 20]>::try_from(bytes.as_slice()).ok()?;
+        self.evm.code(Address::from(a))
+    }
+
+    /// A signed transaction from `sender` deploying `code` (creation
+    /// bytecode), carrying the contract's JSON `abi` as FISCO BCOS deploy
+    /// transactions do.
+    pub fn make_deploy(
+        &self,
+        sender: &NodeKey,
+        code: Vec<u8>,
+        abi: &str,
+        nonce: String,
+        import_time: i64,
+    ) -> Result<Transaction, ChainError> {
+        let mut t = self.make_transaction(sender, "", code, nonce, import_time)?;
+        t.abi = abi.to_string();
+        let hash = transaction_hash_with_nonce(self.suite(), &t, t.nonce_printed.as_bytes());
+        t.claimed_hash = hash;
+        t.signature = sender.sign_transaction(&hash)?;
+        Ok(t)
     }
 
     /// The chain's EVM and world state (for tests and tools that read

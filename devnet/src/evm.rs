@@ -111,6 +111,21 @@ impl Evm {
             .is_some_and(|a| !a.is_empty_code_hash())
     }
 
+    /// The runtime code of the contract at `address` (none where none
+    /// lives).
+    pub fn code(&self, address: Address) -> Option<Vec<u8>> {
+        use revm::DatabaseRef;
+        let info = self.db.basic_ref(address).ok().flatten()?;
+        if info.is_empty_code_hash() {
+            return None;
+        }
+        let code = match info.code {
+            Some(c) => c,
+            None => self.db.code_by_hash_ref(info.code_hash).ok()?,
+        };
+        Some(code.original_bytes().to_vec())
+    }
+
     /// The address FISCO BCOS 3.x gives a contract deployed by the
     /// transaction at `index` of block `height`.
     pub fn contract_address(&self, height: i64, index: usize) -> Address {

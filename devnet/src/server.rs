@@ -207,6 +207,8 @@ fn dispatch(d: &Devnet, fault: Option<Fault>, method: &str, params: &[Value]) ->
         "getBlockByNumber",
         "getBlockByHash",
         "getBlockHashByNumber",
+        "getCode",
+        "getABI",
         "getSealerList",
         "getObserverList",
         "getGroupInfo",
@@ -256,6 +258,14 @@ fn dispatch(d: &Devnet, fault: Option<Fault>, method: &str, params: &[Value]) ->
                 .map(|h| json!(hexbytes::encode0x(&h)))
                 .ok_or_else(|| err(codes::LEDGER_COLLECT_ASYNC, "Get block failed with errors!"))
         }),
+        // FISCO BCOS 3.x: the runtime code, or "" where no contract lives.
+        "getCode" => Ok(json!(
+            d.code_of(param_str(params, 2))
+                .map(|c| hexbytes::encode0x(&c))
+                .unwrap_or_default()
+        )),
+        // The ABI the deploy transaction carried, as a string ("" if none).
+        "getABI" => Ok(json!(d.abi_of(param_str(params, 2)).unwrap_or_default())),
         "getSealerList" => Ok(Value::Array(
             d.committee()
                 .iter()

@@ -393,13 +393,19 @@ fn sealed_transactions_run_in_the_chain_and_replay_on_restore() {
         let mut d = Devnet::new(config.clone(), sealers.clone()).unwrap();
         let code = translate(&token.bytecode, &token.abi_text, suite).unwrap();
         let deploy = d
-            .make_transaction(&issuer, "", code, "1".into(), 0)
+            .make_deploy(&issuer, code, &token.abi_text, "1".into(), 0)
             .unwrap();
         d.seal_block(vec![deploy], 1_000).unwrap();
         let receipt = d.receipts_of(1)[0].clone();
         assert_eq!(receipt.status, 0);
         let at = d.evm().contract_address(1, 0);
         assert_eq!(receipt.contract_address, hex::encode(at));
+        // As getABI and getCode answer: the ABI the deploy carried, the
+        // runtime code the constructor returned.
+        assert_eq!(d.abi_of(&hex_addr(at)), Some(token.abi_text.as_str()));
+        let runtime = d.code_of(&hex_addr(at)).expect("code");
+        assert!(!runtime.is_empty() && runtime.len() < token.bytecode.len());
+        assert_eq!(d.code_of(&hex_addr(Address::repeat_byte(9))), None);
         let holder = Address::repeat_byte(0x5e);
         let mint = input(
             &token,
@@ -436,5 +442,46 @@ fn sealed_transactions_run_in_the_chain_and_replay_on_restore() {
         let mut again = Devnet::restore(config, sealers, blocks).unwrap();
         assert_eq!(again.receipts_of(2), d.receipts_of(2));
         assert!(again.evm().has_code(at));
+        assert_eq!(again.abi_of(&hex_addr(at)), Some(token.abi_text.as_str()));
+
+        // Served: getCode and getABI answer as a FISCO BCOS 3.x node does.
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let served = rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}/", listener.local_addr().unwrap());
+            let state = devnet::server::AppState::new(
+                std::sync::Arc::new(tokio::sync::RwLock::new(again)),
+                None,
+            );
+            tokio::spawn(devnet::server::serve(listener, state, std::future::pending()));
+            let call = |method: &str, address: String| {
+                let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": ["group0", "", address]});
+                let url = url.clone();
+                async move {
+                    reqwest::Client::new()
+                        .post(url)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap()
+                        .json::<Value>()
+                        .await
+                        .unwrap()
+                }
+            };
+            (
+                call("getCode", hex_addr(at)).await,
+                call("getABI", hex_addr(at)).await,
+                call("getCode", hex_addr(Address::repeat_byte(9))).await,
+                call("getABI", hex_addr(Address::repeat_byte(9))).await,
+            )
+        });
+        assert_eq!(
+            served.0["result"],
+            json!(format!("0x{}", hex::encode(&runtime)))
+        );
+        assert_eq!(served.1["result"], json!(token.abi_text));
+        assert_eq!(served.2["result"], json!(""));
+        assert_eq!(served.3["result"], json!(""));
     }
 }
