@@ -336,13 +336,7 @@ impl Stage for Indexer {
             Ok(step) => Ok((self, step)),
             Err(e) if self.is_disk_fault(&e) => {
                 let checkpoint = self.after_disk_fault(&e)?;
-                Ok((
-                    self,
-                    Step {
-                        checkpoint,
-                        next: Next::DiskFault,
-                    },
-                ))
+                Ok((self, Step::disk_fault(checkpoint)))
             }
             Err(e) => Err(e),
         })

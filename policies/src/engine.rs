@@ -630,13 +630,7 @@ impl Stage for Engine {
                 tracing::warn!(error = %e, "rule engine paused until the disk takes writes again");
                 self.windows_loaded = false;
                 let checkpoint = self.checkpoint()?;
-                Ok((
-                    self,
-                    Step {
-                        checkpoint,
-                        next: Next::DiskFault,
-                    },
-                ))
+                Ok((self, Step::disk_fault(checkpoint)))
             }
             Err(e) => Err(e),
         })

@@ -45,6 +45,17 @@ pub struct Step {
     pub next: Next,
 }
 
+impl Step {
+    /// The step of a stage whose write failed for the disk, back at
+    /// `checkpoint` (what is stored): [`Next::DiskFault`].
+    pub fn disk_fault(checkpoint: Option<i64>) -> Self {
+        Self {
+            checkpoint,
+            next: Next::DiskFault,
+        }
+    }
+}
+
 /// A consumer of the store, driven by [`follow`].
 pub trait Stage: Send + Sized + 'static {
     /// Why a step failed (the stage stops with it).
