@@ -1179,8 +1179,21 @@ impl Fetcher {
             Ok(s) => s,
             Err(e) if e.is_network() => return Err(LegFailure::Network(e)),
             Err(e @ SourceError::Rpc { code, .. }) if code == LEDGER_BLOCK_NOT_FOUND => {
-                // A lie only from an endpoint that claimed the block exists.
-                return match self.health.head(i) {
+                // A lie only from an endpoint that claims the block exists:
+                // the head it last reported, or, when that is older than
+                // the block (another endpoint may have told the head), the
+                // head it reports now.
+                let head = match self.health.head(i) {
+                    Some(head) if head >= height => Some(head),
+                    _ => match endpoint.block_number().await {
+                        Ok(head) => {
+                            self.health.set_head(i, head);
+                            Some(head)
+                        }
+                        Err(_) => None,
+                    },
+                };
+                return match head {
                     Some(head) if head >= height => Err(bad(
                         "withheld-block",
                         format!(
