@@ -247,12 +247,14 @@ fn encode_with_eth_abi(requests: &[J]) -> Vec<J> {
     let mut stdin = child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || stdin.write_all(&input));
     let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
+    // A script that died early closed its input: its stderr (below) says why.
+    let written = writer.join().unwrap();
     assert!(
         out.status.success(),
         "eth-abi and gmssl must be installed (`python3 -m pip install eth-abi==6.0.0 gmssl==3.2.2`, as .ci/run does): {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    written.unwrap();
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
