@@ -13,6 +13,9 @@
 //! (an unknown selector, a short or malformed payload, an integer out of its
 //! type's range); nothing here panics on outside input.
 //!
+//! [`Contract::encode_call`] is the way back, for the devnet's workload and
+//! tests: a method's name and `Value`s to call data.
+//!
 //! Decoding itself is alloy's dynamic ABI (`alloy-dyn-abi`); this crate adds
 //! the chain's selectors, the range checks alloy leaves out, bounds on what
 //! it reads, and the exact rendering.
@@ -46,6 +49,22 @@ pub enum AbiError {
         /// The function or event (its signature as far as known).
         item: String,
         /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Why a call could not be encoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    /// No function of the ABI has this name and number of arguments.
+    #[error("no function of the ABI is {0}")]
+    NoMethod(String),
+    /// An argument is not of its parameter's type or range.
+    #[error("{item}: {reason}")]
+    Value {
+        /// The function's signature.
+        item: String,
+        /// Which argument, and what is wrong.
         reason: String,
     },
 }
@@ -388,6 +407,46 @@ impl Contract {
         })
     }
 
+    /// The input of a call of `method` (the first function of that name
+    /// taking as many arguments) with `args`: the chain's selector, then the
+    /// arguments ABI-encoded. Each value must be of its parameter's type and
+    /// range (a `uint8` of 256 is refused), named in the error.
+    pub fn encode_call(&self, method: &str, args: &[Value]) -> Result<Vec<u8>, EncodeError> {
+        let mut candidates: Vec<&Method> = self
+            .methods
+            .values()
+            .filter(|m| m.function.name == method && m.function.inputs.len() == args.len())
+            .collect();
+        candidates.sort_by(|a, b| a.signature.cmp(&b.signature));
+        let m = candidates.first().ok_or_else(|| {
+            EncodeError::NoMethod(format!("{method} with {} arguments", args.len()))
+        })?;
+        let values = m
+            .function
+            .inputs
+            .iter()
+            .zip(args)
+            .map(|(p, v)| {
+                let ty = p.resolve().map_err(|e| e.to_string())?;
+                to_dyn(&ty, v).map_err(|reason| format!("{}: {reason}", name_of(p)))
+            })
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(|reason| EncodeError::Value {
+                item: m.signature.clone(),
+                reason,
+            })?;
+        let data = m
+            .function
+            .abi_encode_input_raw(&values)
+            .map_err(|e| EncodeError::Value {
+                item: m.signature.clone(),
+                reason: e.to_string(),
+            })?;
+        let mut out = m.selector.to_vec();
+        out.extend(data);
+        Ok(out)
+    }
+
     /// Decodes a receipt's log: the first topic names the event (or, with
     /// no topics, the one anonymous event of the ABI that decodes it), the
     /// other topics are its indexed fields, `data` the rest.
@@ -518,6 +577,55 @@ fn depth(t: &DynSolType) -> usize {
         DynSolType::Tuple(ts) => 1 + ts.iter().map(depth).max().unwrap_or(0),
         _ => 0,
     }
+}
+
+/// `v` as a value of type `ty`, checked against the type's range.
+fn to_dyn(ty: &DynSolType, v: &Value) -> Result<DynSolValue, String> {
+    let hex_bytes =
+        |h: &str| hex::decode(h.strip_prefix("0x").unwrap_or(h)).map_err(|e| format!("{h:?}: {e}"));
+    let out = match (ty, v) {
+        (DynSolType::Bool, Value::Bool(b)) => DynSolValue::Bool(*b),
+        (DynSolType::Uint(bits), Value::Uint(s)) => {
+            let u = U256::from_str_radix(s, 10).map_err(|e| format!("{s:?}: {e}"))?;
+            DynSolValue::Uint(u, *bits)
+        }
+        (DynSolType::Int(bits), Value::Int(s)) => {
+            let i = I256::from_dec_str(s).map_err(|e| format!("{s:?}: {e}"))?;
+            DynSolValue::Int(i, *bits)
+        }
+        (DynSolType::Address, Value::Address(h)) => {
+            let b = hex_bytes(h)?;
+            let a: [u8; 20] = b.try_into().map_err(|_| format!("{h:?} is not 20 bytes"))?;
+            DynSolValue::Address(a.into())
+        }
+        (DynSolType::Bytes, Value::Bytes(h)) => DynSolValue::Bytes(hex_bytes(h)?),
+        (DynSolType::FixedBytes(n), Value::Bytes(h)) => {
+            let b = hex_bytes(h)?;
+            if b.len() != *n {
+                return Err(format!("{h:?} is not {n} bytes"));
+            }
+            let mut w = [0u8; 32];
+            w[..b.len()].copy_from_slice(&b);
+            DynSolValue::FixedBytes(B256::from(w), *n)
+        }
+        (DynSolType::String, Value::String(s)) => DynSolValue::String(s.clone()),
+        (DynSolType::Array(t), Value::Array(vs)) => {
+            DynSolValue::Array(vs.iter().map(|v| to_dyn(t, v)).collect::<Result<_, _>>()?)
+        }
+        (DynSolType::FixedArray(t, n), Value::Array(vs)) if vs.len() == *n => {
+            DynSolValue::FixedArray(vs.iter().map(|v| to_dyn(t, v)).collect::<Result<_, _>>()?)
+        }
+        (DynSolType::Tuple(ts), Value::Tuple(vs)) if ts.len() == vs.len() => DynSolValue::Tuple(
+            ts.iter()
+                .zip(vs)
+                .map(|(t, v)| to_dyn(t, v))
+                .collect::<Result<_, _>>()?,
+        ),
+        (ty, v) => return Err(format!("{v:?} is not a {ty}")),
+    };
+    // The range checks decoding makes.
+    value(&out)?;
+    Ok(out)
 }
 
 /// A decoded value, checked against its type's range (alloy does not: a

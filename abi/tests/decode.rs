@@ -225,3 +225,52 @@ fn abis_that_cannot_be_read_are_named() {
         2
     );
 }
+
+/// Encoding is decoding's inverse, and refuses values that do not fit.
+#[test]
+fn calls_encode_back_to_what_decodes() {
+    let abi = r#"[{"type":"function","name":"f","inputs":[
+        {"name":"r","type":"bytes32"},{"name":"to","type":"address"},
+        {"name":"n","type":"uint8"},{"name":"d","type":"int16"},
+        {"name":"s","type":"string"},{"name":"b","type":"bytes"},
+        {"name":"xs","type":"uint64[]"},{"name":"t","type":"tuple","components":[
+            {"name":"ok","type":"bool"},{"name":"w","type":"bytes4[2]"}]}],
+        "outputs":[],"stateMutability":"nonpayable"}]"#;
+    for suite in [CryptoSuite::Sm, CryptoSuite::Standard] {
+        let c = Contract::parse(abi, suite).unwrap();
+        let args = vec![
+            Value::Bytes(format!("0x{}", "ab".repeat(32))),
+            Value::Address(format!("0x{}", "12".repeat(20))),
+            Value::Uint("255".into()),
+            Value::Int("-32768".into()),
+            Value::String("跨境 payment".into()),
+            Value::Bytes("0x00ff".into()),
+            Value::Array(vec![
+                Value::Uint("1".into()),
+                Value::Uint("18446744073709551615".into()),
+            ]),
+            Value::Tuple(vec![
+                Value::Bool(true),
+                Value::Array(vec![
+                    Value::Bytes("0xdeadbeef".into()),
+                    Value::Bytes("0x01020304".into()),
+                ]),
+            ]),
+        ];
+        let input = c.encode_call("f", &args).unwrap();
+        let call = c.decode_call(&input).unwrap();
+        assert_eq!(call.method, "f");
+        let got: Vec<Value> = call.args.into_iter().map(|a| a.value).collect();
+        assert_eq!(got, args, "{suite:?}");
+        let mut wide = args.clone();
+        wide[2] = Value::Uint("256".into());
+        let e = c.encode_call("f", &wide).unwrap_err().to_string();
+        assert!(e.contains("uint8") && e.contains("256"), "{e}");
+        let mut wrong = args.clone();
+        wrong[1] = Value::String("bank".into());
+        let e = c.encode_call("f", &wrong).unwrap_err().to_string();
+        assert!(e.contains("to:"), "{e}");
+        assert!(c.encode_call("g", &args).is_err());
+        assert!(c.encode_call("f", &args[..3]).is_err());
+    }
+}
