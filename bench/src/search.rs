@@ -65,7 +65,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use chain::CryptoSuite;
-use devnet::workload::{BusinessTx, Scenario, Workload, WorkloadConfig, below, submit_selector};
+use devnet::workload::{BusinessTx, PrivacyClass, Scenario, Workload, WorkloadConfig, below};
 use indexer::schema::SCHEMA_VERSION;
 use indexer::search::{Interval, Range, Search, SearchRequest, Sort, SortBy};
 use indexer::{Checkpoint, TxIndex};
@@ -255,8 +255,6 @@ struct Records {
     total: u64,
     produced: u64,
     height: i64,
-    /// The `submit(bytes)` selector, as the node indexes a method.
-    method: String,
     sealers: Vec<String>,
     /// Every block's time, for query windows that hold something.
     block_times: Vec<i64>,
@@ -282,7 +280,6 @@ impl Records {
             total,
             produced: 0,
             height: 0,
-            method: format!("0x{}", hex::encode(submit_selector(SUITE))),
             sealers,
             block_times: Vec::new(),
             hashes: Reservoir::new(seed ^ 0x7265_7365_7276_0001),
@@ -310,7 +307,12 @@ impl Records {
             from: payer.map(|o| o.address_hex().to_string()),
             to: tx.scenario.contract_address().to_string(),
             sealer: Some(sealer.to_string()),
-            method: Some(self.method.clone()),
+            method: devnet::contracts::selector(
+                SUITE,
+                tx.scenario,
+                tx.class == PrivacyClass::Public,
+            )
+            .ok(),
             status: tx.class.envelope_class().as_str().to_string(),
             business,
             text,
@@ -1837,7 +1839,8 @@ mod tests {
                     class: rec.class.envelope_class().as_str().to_string(),
                     detail: String::new(),
                 };
-                let payload = devnet::workload::decode_submit_input(&tx.input).expect("submit");
+                let payload =
+                    devnet::contracts::carried(&tx.input).expect("a record or an envelope");
                 let sender = tx.claimed_from.expect("sender");
                 let ctx = TxContext::new(&tx.chain_id, &tx.group_id, sender).expect("context");
                 let opened = keyring.open(payload, &ctx);

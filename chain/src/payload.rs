@@ -1,14 +1,90 @@
-//! Where a transaction's business payload is: the `bytes` argument of a
-//! one-argument contract call (`f(bytes)`, the way FISCO BCOS business
-//! contracts take an opaque record), or else the whole input.
+//! Where a transaction's business payload is, read from its call data alone
+//! (no ABI needed, so that a contract whose ABI arrives later loses
+//! nothing):
+//! - [`bytes_argument`]: the argument of a one-argument call `f(bytes)`,
+//!   the way simple FISCO BCOS business contracts take an opaque record;
+//! - [`dynamic_arguments`]: every top-level dynamic argument (`bytes`,
+//!   `string`) of any ABI-encoded call, read from the head's offsets, where
+//!   ingest looks for a supervised envelope and records for a JSON record;
+//! - [`payload`]: the `f(bytes)` argument, else the whole input;
+//! - [`record`]: the JSON record of a public call (the `f(bytes)` argument,
+//!   else the first dynamic argument that is JSON, else the input).
 //!
-//! The decoding is strict so that one input has one reading: the argument
-//! offset is 0x20, the length fits, the padding to a 32-byte boundary is
-//! zero and nothing follows it. Anything else is taken as a raw payload.
+//! `bytes_argument` is strict so that one input has one reading: the
+//! argument offset is 0x20, the length fits, the padding to a 32-byte
+//! boundary is zero and nothing follows it. `dynamic_arguments` is
+//! lenient (any word of the head that points at a length-prefixed run
+//! inside the input is a candidate): its candidates are only tried, by
+//! parsers as strict as the envelope's.
+
+/// Head words looked at for offsets at most (a call with more parameters
+/// has its later dynamic arguments ignored).
+pub const MAX_HEAD_WORDS: usize = 16;
+
+/// The record a public call carries in the clear: the `f(bytes)` argument,
+/// else the first dynamic argument that is JSON text (an object or an
+/// array), else the whole input.
+pub fn record(input: &[u8]) -> &[u8] {
+    if let Some(arg) = bytes_argument(input) {
+        return arg;
+    }
+    dynamic_arguments(input)
+        .into_iter()
+        .find(|a| is_json_text(a))
+        .unwrap_or(input)
+}
+
+/// Whether `bytes` is a JSON object or array.
+fn is_json_text(bytes: &[u8]) -> bool {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    matches!(first, Some(b'{' | b'[')) && serde_json::from_slice::<serde_json::Value>(bytes).is_ok()
+}
 
 /// The payload carried by call data `input`.
 pub fn payload(input: &[u8]) -> &[u8] {
     bytes_argument(input).unwrap_or(input)
+}
+
+/// The top-level dynamic arguments of call data `input` (selector, then an
+/// ABI-encoded head): for each of the first [`MAX_HEAD_WORDS`] head words
+/// that is an offset (a multiple of 32 past the word itself) to a length
+/// word whose run fits in the input, that run; in head order, each offset
+/// once. The head ends at the first offset found.
+pub fn dynamic_arguments(input: &[u8]) -> Vec<&[u8]> {
+    let Some((_selector, body)) = input.split_first_chunk::<4>() else {
+        return Vec::new();
+    };
+    let word = |at: usize| -> Option<usize> {
+        let w: &[u8; 32] = body.get(at..at.checked_add(32)?)?.try_into().ok()?;
+        if w[..24].iter().any(|b| *b != 0) {
+            return None;
+        }
+        let mut be = [0u8; 8];
+        be.copy_from_slice(&w[24..]);
+        usize::try_from(u64::from_be_bytes(be)).ok()
+    };
+    let mut out = Vec::new();
+    let mut offsets: Vec<usize> = Vec::new();
+    let mut head_end = body.len();
+    for k in 0..MAX_HEAD_WORDS {
+        let at = k * 32;
+        if at + 32 > head_end {
+            break;
+        }
+        let Some(offset) = word(at) else { continue };
+        if offset % 32 != 0 || offset <= at || offsets.contains(&offset) {
+            continue;
+        }
+        let Some(len) = word(offset) else { continue };
+        let start = offset + 32;
+        let Some(end) = start.checked_add(len).filter(|e| *e <= body.len()) else {
+            continue;
+        };
+        offsets.push(offset);
+        head_end = head_end.min(offset);
+        out.push(&body[start..end]);
+    }
+    out
 }
 
 /// The argument of `input` if it is exactly a call `f(bytes)` (any selector).
@@ -61,6 +137,55 @@ mod tests {
             let arg: Vec<u8> = (0..n as u8).collect();
             assert_eq!(payload(&call(&arg)), arg.as_slice(), "length {n}");
         }
+    }
+
+    /// `f(bytes32, address, uint256, string, bytes)` as solc encodes it.
+    fn five(currency: &[u8], record: &[u8]) -> Vec<u8> {
+        let word = |n: usize| {
+            let mut w = [0u8; 32];
+            w[24..].copy_from_slice(&(n as u64).to_be_bytes());
+            w
+        };
+        let padded = |b: &[u8]| {
+            let mut v = word(b.len()).to_vec();
+            v.extend_from_slice(b);
+            v.resize(32 + b.len().div_ceil(32) * 32, 0);
+            v
+        };
+        let (c, r) = (padded(currency), padded(record));
+        let mut v = vec![1, 2, 3, 4];
+        v.extend_from_slice(&[0x11; 32]);
+        v.extend_from_slice(&word(0xabcd));
+        v.extend_from_slice(&word(0x40));
+        v.extend_from_slice(&word(5 * 32));
+        v.extend_from_slice(&word(5 * 32 + c.len()));
+        v.extend(c);
+        v.extend(r);
+        v
+    }
+
+    #[test]
+    fn finds_every_dynamic_argument_of_a_call() {
+        let input = five(b"CNY", b"{\"memo\":\"x\"}");
+        // The amount word (0x40) would be an offset back into the head:
+        // not taken.
+        assert_eq!(
+            dynamic_arguments(&input),
+            vec![&b"CNY"[..], &b"{\"memo\":\"x\"}"[..]]
+        );
+        assert_eq!(dynamic_arguments(&call(b"hello")), vec![&b"hello"[..]]);
+        // Truncated: the record's run no longer fits, the currency's does.
+        let cut = &input[..input.len() - 32];
+        assert_eq!(dynamic_arguments(cut), vec![&b"CNY"[..]]);
+        assert!(dynamic_arguments(&input[..3]).is_empty());
+        // The record is the JSON one, not the currency.
+        assert_eq!(record(&input), b"{\"memo\":\"x\"}");
+        assert_eq!(
+            record(&five(b"CNY", b"{not json")),
+            &five(b"CNY", b"{not json")[..]
+        );
+        assert_eq!(record(&call(b"abc")), b"abc");
+        assert!(dynamic_arguments(&[]).is_empty());
     }
 
     #[test]

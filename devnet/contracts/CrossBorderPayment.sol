@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.26;
 
-/// Cross-border payments between banks of the consortium. The business
-/// terms travel in the clear (ref, parties, amount, currency); what
-/// the parties keep private (invoice, purpose, beneficiary details) is a
-/// supervised envelope in `envelope`, opened only by the parties and the
-/// regulator.
+/// Cross-border payments between banks of the consortium (跨境汇款).
+/// A public payment carries its terms as arguments (reference, payee,
+/// amount in minor units, currency) and the full record in `record`. A
+/// private one carries only an opaque reference and a supervised envelope,
+/// opened by the parties and the regulator; the chain keeps its digest.
 contract CrossBorderPayment {
     event PaymentSent(
         bytes32 indexed ref,
@@ -15,25 +15,26 @@ contract CrossBorderPayment {
         string currency
     );
     event PaymentSettled(bytes32 indexed ref, address indexed settledBy);
-
-    mapping(bytes32 => address) public payerOf;
+    event PrivateRecord(bytes32 indexed ref, address indexed sender, bytes32 digest);
 
     function pay(
         bytes32 ref,
         address payee,
         uint256 amount,
         string calldata currency,
-        bytes calldata envelope
+        bytes calldata record
     ) external {
-        require(payerOf[ref] == address(0), "ref already used");
         require(amount > 0, "amount is zero");
-        require(envelope.length > 0, "no envelope");
-        payerOf[ref] = msg.sender;
+        require(record.length > 0, "no record");
         emit PaymentSent(ref, msg.sender, payee, amount, currency);
     }
 
     function settle(bytes32 ref) external {
-        require(payerOf[ref] != address(0), "unknown ref");
         emit PaymentSettled(ref, msg.sender);
+    }
+
+    function submitPrivate(bytes32 ref, bytes calldata envelope) external {
+        require(envelope.length > 0, "no envelope");
+        emit PrivateRecord(ref, msg.sender, keccak256(envelope));
     }
 }

@@ -1,29 +1,35 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.26;
 
-/// A settlement token (digital deposit) of the consortium, minted by its
-/// issuer bank and moved between members.
+/// The consortium's settlement token for trade (贸易结算): members pay each
+/// other in it and settle net positions off chain, so a position may go
+/// negative down to the credit line every member has. Transfers are
+/// ERC-20's; a transfer may carry the invoice's record, and private
+/// business is a supervised envelope.
 contract Token {
     event Transfer(address indexed from, address indexed to, uint256 value);
+    event PrivateRecord(bytes32 indexed ref, address indexed sender, bytes32 digest);
 
-    address public immutable issuer;
-    mapping(address => uint256) public balanceOf;
+    int256 private constant CREDIT_LINE = 1e30;
+    mapping(address => int256) public positionOf;
 
-    constructor() {
-        issuer = msg.sender;
-    }
-
-    function mint(address to, uint256 value) external {
-        require(msg.sender == issuer, "only the issuer mints");
-        balanceOf[to] += value;
-        emit Transfer(address(0), to, value);
-    }
-
-    function transfer(address to, uint256 value) external returns (bool) {
-        require(balanceOf[msg.sender] >= value, "balance too low");
-        balanceOf[msg.sender] -= value;
-        balanceOf[to] += value;
+    function transfer(address to, uint256 value) public returns (bool) {
+        require(value <= uint256(CREDIT_LINE), "above the credit line");
+        int256 v = int256(value);
+        require(positionOf[msg.sender] - v >= -CREDIT_LINE, "credit line exceeded");
+        positionOf[msg.sender] -= v;
+        positionOf[to] += v;
         emit Transfer(msg.sender, to, value);
         return true;
+    }
+
+    function transferWithRecord(address to, uint256 value, bytes calldata record) external returns (bool) {
+        require(record.length > 0, "no record");
+        return transfer(to, value);
+    }
+
+    function submitPrivate(bytes32 ref, bytes calldata envelope) external {
+        require(envelope.length > 0, "no envelope");
+        emit PrivateRecord(ref, msg.sender, keccak256(envelope));
     }
 }

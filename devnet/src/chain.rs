@@ -15,8 +15,10 @@ use chain::verify::{Sealer, required_weight};
 
 use revm::primitives::Address;
 
-use crate::evm::Evm;
+use crate::contracts;
+use crate::evm::{Evm, translate};
 use crate::signer::{NodeKey, SignerError};
+use crate::workload::Scenario;
 
 /// The block version the devnet writes: FISCO BCOS 3.6.0.
 pub const BLOCK_VERSION: u32 = 0x0306_0000;
@@ -92,7 +94,24 @@ impl Devnet {
         if config.weights.iter().any(|w| *w <= 0) {
             return Err(ChainError::Config("sealer weights must be positive".into()));
         }
+        // The business contracts, installed at their scenarios' addresses.
+        let mut evm = Evm::new(config.suite);
+        let mut abis = HashMap::new();
+        let mut installed = Vec::new();
+        for scenario in Scenario::ALL {
+            let name = contracts::of_scenario(scenario);
+            let a = contracts::artifact(name).map_err(|e| ChainError::Config(e.to_string()))?;
+            let code = translate(&a.bytecode, &a.abi, config.suite)
+                .map_err(|e| ChainError::Config(format!("{name}: {e}")))?;
+            let at = scenario.contract_address().trim_start_matches("0x");
+            let bytes = hex::decode(at).map_err(|e| ChainError::Config(e.to_string()))?;
+            evm.install(Address::from_slice(&bytes), &code)
+                .map_err(|e| ChainError::Config(format!("{name}: {e}")))?;
+            abis.insert(at.to_string(), a.abi.clone());
+            installed.push(serde_json::json!({"name": name, "address": format!("0x{at}")}));
+        }
         let genesis_config = serde_json::json!({
+            "contracts": installed,
             "sm_crypto": config.suite == CryptoSuite::Sm,
             "chain_id": config.chain_id,
             "group_id": config.group_id,
@@ -125,7 +144,6 @@ impl Devnet {
         };
         let mut by_hash = HashMap::new();
         by_hash.insert(genesis.header.claimed_hash, 0);
-        let config_suite = config.suite;
         Ok(Self {
             config,
             sealers,
@@ -133,8 +151,8 @@ impl Devnet {
             receipts: vec![Vec::new()],
             tx_index: HashMap::new(),
             by_hash,
-            evm: Evm::new(config_suite),
-            abis: HashMap::new(),
+            evm,
+            abis,
         })
     }
 

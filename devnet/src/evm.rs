@@ -172,6 +172,31 @@ impl Evm {
         Ok(executed)
     }
 
+    /// Installs a contract at `address` before the first block, as a
+    /// chain's genesis holds its system contracts: `init_code` (creation
+    /// bytecode) runs its constructor from the zero address and the code it
+    /// returns lives at `address`.
+    pub fn install(&mut self, address: Address, init_code: &[u8]) -> Result<(), EvmError> {
+        let out = self.transact(tx(Address::ZERO, TxKind::Create, init_code)?, 0)?;
+        let created = match &out.result {
+            ExecutionResult::Success {
+                output: Output::Create(_, Some(a)),
+                ..
+            } => *a,
+            other => {
+                return Err(EvmError::Invalid(format!(
+                    "the constructor did not create the contract: {other:?}"
+                )));
+            }
+        };
+        let mut state = out.state;
+        if let Some(account) = state.remove(&created) {
+            state.insert(address, account);
+        }
+        self.db.commit(state);
+        Ok(())
+    }
+
     /// Calls `to` with `input` from `from`, in block `height`.
     pub fn call(
         &mut self,

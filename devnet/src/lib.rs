@@ -2,7 +2,9 @@
 //!
 //! It owns the sealers' keys ([`signer`]), the chain they build
 //! ([`chain::Devnet`]: genesis, blocks with weighted quorum signatures,
-//! receipts, proofs), the business workload that fills it ([`workload`]),
+//! receipts, proofs), its EVM ([`evm`]) and business contracts
+//! ([`contracts`], installed at genesis), the business workload that calls
+//! them ([`workload`]),
 //! and the JSON-RPC server that serves it on a real port ([`server`]) with the
 //! same methods, positional parameters and errors as a FISCO BCOS node; several
 //! servers may serve one chain while a producer ([`server::produce`]) grows it.
@@ -13,6 +15,7 @@
 //! ([`faults::Fault`]) make one server lie in a chosen way, for tests.
 
 pub mod chain;
+pub mod contracts;
 pub mod evm;
 pub mod faults;
 pub mod server;

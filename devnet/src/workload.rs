@@ -11,8 +11,10 @@
 //!   receivables, cross-border remittance, trade settlement and digital
 //!   copyright registration, with JSON payloads ([`Payload`]) carrying Chinese
 //!   and English memos, amounts, currencies and counterparties;
-//! - the **contract-call encoding** of a payload: `submit(bytes)`
-//!   ([`encode_submit_input`], [`decode_submit_input`]);
+//! - the **contract calls** that carry a payload: a public one calls its
+//!   scenario's contract with the terms as arguments and the JSON record in
+//!   a `bytes` argument, a private one calls `submitPrivate(ref, envelope)`
+//!   ([`crate::contracts`]);
 //! - the **privacy classes** ([`PrivacyClass`]) a payload is sent under, by
 //!   configured shares: public, supervised (an envelope for both parties and the
 //!   regulator), private-not-for-the-regulator, and inconsistent (the
@@ -70,10 +72,9 @@ use rand_core::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::chain::{ChainError, Devnet};
+use crate::contracts;
 use crate::signer::{NodeKey, SignerError};
 
-/// The Solidity signature every workload call uses.
-pub const SUBMIT_SIGNATURE: &str = "submit(bytes)";
 /// Milliseconds in an hour.
 const HOUR_MS: i64 = 3_600_000;
 /// Milliseconds in a day.
@@ -106,6 +107,9 @@ pub enum WorkloadError {
     /// The devnet refused a transaction or a block.
     #[error(transparent)]
     Chain(#[from] ChainError),
+    /// A contract call could not be made.
+    #[error(transparent)]
+    Contract(#[from] crate::contracts::ContractError),
     /// The devnet is not the chain this workload was made for.
     #[error("devnet mismatch: {0}")]
     Mismatch(String),
@@ -378,49 +382,6 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     (y, m, d)
-}
-
-/// The 4-byte selector of `submit(bytes)` under `suite`'s hash.
-pub fn submit_selector(suite: CryptoSuite) -> [u8; 4] {
-    let h = suite.hash(SUBMIT_SIGNATURE.as_bytes());
-    [h[0], h[1], h[2], h[3]]
-}
-
-/// ABI-encodes a call `submit(bytes payload)`: selector, offset 0x20, length,
-/// then the payload right-padded with zeros to a multiple of 32 bytes.
-pub fn encode_submit_input(suite: CryptoSuite, payload: &[u8]) -> Vec<u8> {
-    let padded = payload.len().div_ceil(32) * 32;
-    let mut out = Vec::with_capacity(4 + 64 + padded);
-    out.extend_from_slice(&submit_selector(suite));
-    let mut word = [0u8; 32];
-    word[31] = 0x20;
-    out.extend_from_slice(&word);
-    let len = (payload.len() as u64).to_be_bytes();
-    let mut word = [0u8; 32];
-    word[24..].copy_from_slice(&len);
-    out.extend_from_slice(&word);
-    out.extend_from_slice(payload);
-    out.resize(4 + 64 + padded, 0);
-    out
-}
-
-/// The payload of a `submit(bytes)` call (an envelope or plaintext), or
-/// `None` if `input` is not exactly such a call under either suite's selector:
-/// offset 0x20, a length that fits, zero padding to a 32-byte boundary and
-/// nothing after it.
-pub fn decode_submit_input(input: &[u8]) -> Option<&[u8]> {
-    static SELECTORS: OnceLock<[[u8; 4]; 2]> = OnceLock::new();
-    let selectors = SELECTORS.get_or_init(|| {
-        [
-            submit_selector(CryptoSuite::Sm),
-            submit_selector(CryptoSuite::Standard),
-        ]
-    });
-    let (selector, _) = input.split_first_chunk::<4>()?;
-    if !selectors.contains(selector) {
-        return None;
-    }
-    chain::payload::bytes_argument(input)
 }
 
 /// A line of the consortium's business.
@@ -2179,7 +2140,25 @@ impl Workload {
             PrivacyClass::NotForUs => self.seal(spec.payer, spec.payee, false, &ctx, &payload)?,
             PrivacyClass::Inconsistent => self.seal_inconsistent(spec, &ctx, &payload)?,
         };
-        let input = encode_submit_input(self.suite, &body);
+        let input = match class {
+            PrivacyClass::Public => contracts::public_call(
+                self.suite,
+                spec.scenario,
+                &contracts::Terms {
+                    reference: &spec.reference,
+                    payee: self.orgs[spec.payee].address(),
+                    amount_minor: spec.amount,
+                    currency: spec.currency,
+                    record: &body,
+                },
+            )?,
+            _ => {
+                // An opaque reference: nothing of the business in the clear.
+                let mut reference = [0u8; 32];
+                self.seal_rng.fill_bytes(&mut reference);
+                contracts::private_call(self.suite, spec.scenario, reference, &body)?
+            }
+        };
         self.sealed += 1;
         let nonce = (u128::from(self.seal_rng.next_u64()) << 32 | u128::from(self.sealed as u32))
             .to_string();

@@ -106,7 +106,12 @@ fn hex_addr(a: Address) -> String {
 fn the_contracts_compile_to_the_committed_artifacts() {
     let fresh = tempfile::tempdir().unwrap();
     compile(fresh.path());
-    for name in ["CrossBorderPayment", "Receivables", "Token"] {
+    for name in [
+        "CopyrightRegistry",
+        "CrossBorderPayment",
+        "Receivables",
+        "Token",
+    ] {
         let read = |dir: &Path| -> Value {
             serde_json::from_str(
                 &std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap(),
@@ -144,27 +149,8 @@ fn contracts_run_and_their_logs_decode_on_both_kinds_of_chain() {
         let receivables_at = deploy(&mut evm, &receivables, 1);
         let payment_at = deploy(&mut evm, &payment, 2);
 
-        // The token: mint, transfer, a transfer above the balance reverts.
-        let mint = input(
-            &token,
-            suite,
-            "mint",
-            &[firm.into(), U256::from(1_000u64).into()],
-        );
-        let out = evm.call(bank, token_at, &mint, 2).unwrap();
-        assert_eq!(out.status, 0, "{suite:?}: mint {out:?}");
-        assert!(out.gas_used > 21_000);
-        let logs = decoded(&token, suite, &out.logs);
-        assert_eq!(logs[0]["event"], "Transfer");
-        assert_eq!(
-            values(&logs[0]),
-            [
-                json!(hex_addr(Address::ZERO)),
-                json!(hex_addr(firm)),
-                json!("1000")
-            ]
-        );
-        assert_eq!(out.logs[0].address, token_at, "the log names the contract");
+        // The token: a transfer moves net positions (a member may go short
+        // down to its credit line) and is an ERC-20 Transfer.
         let pay = input(
             &token,
             suite,
@@ -172,33 +158,57 @@ fn contracts_run_and_their_logs_decode_on_both_kinds_of_chain() {
             &[buyer.into(), U256::from(400u64).into()],
         );
         let out = evm.call(firm, token_at, &pay, 2).unwrap();
-        assert_eq!(out.status, 0);
+        assert_eq!(out.status, 0, "{suite:?}: transfer {out:?}");
+        assert!(out.gas_used > 21_000);
         assert_eq!(
             out.output,
             U256::from(1u64).to_be_bytes::<32>(),
             "returns true"
         );
+        let logs = decoded(&token, suite, &out.logs);
+        assert_eq!(logs[0]["event"], "Transfer");
         assert_eq!(
-            values(&decoded(&token, suite, &out.logs)[0]),
+            values(&logs[0]),
             [json!(hex_addr(firm)), json!(hex_addr(buyer)), json!("400")]
         );
-        let balance = input(&token, suite, "balanceOf", &[firm.into()]);
-        let out = evm.call(firm, token_at, &balance, 2).unwrap();
-        assert_eq!(
-            out.output,
-            U256::from(600u64).to_be_bytes::<32>(),
-            "{suite:?}"
+        assert_eq!(out.logs[0].address, token_at, "the log names the contract");
+        let position = |evm: &mut Evm, who: Address| {
+            let q = input(&token, suite, "positionOf", &[who.into()]);
+            let out = evm.call(firm, token_at, &q, 2).unwrap();
+            revm::primitives::I256::from_be_bytes::<32>(out.output.try_into().unwrap()).to_string()
+        };
+        assert_eq!(position(&mut evm, firm), "-400", "{suite:?}");
+        assert_eq!(position(&mut evm, buyer), "400");
+        let with_record = input(
+            &token,
+            suite,
+            "transferWithRecord",
+            &[
+                firm.into(),
+                U256::from(150u64).into(),
+                DynSolValue::Bytes(b"{\"invoice\":\"INV-1\"}".to_vec()),
+            ],
         );
-        let too_much = input(
+        let out = evm.call(buyer, token_at, &with_record, 2).unwrap();
+        assert_eq!(out.status, 0);
+        assert_eq!(
+            values(&decoded(&token, suite, &out.logs)[0]),
+            [json!(hex_addr(buyer)), json!(hex_addr(firm)), json!("150")]
+        );
+        assert_eq!(position(&mut evm, firm), "-250");
+        let beyond = input(
             &token,
             suite,
             "transfer",
-            &[buyer.into(), U256::from(601u64).into()],
+            &[
+                buyer.into(),
+                U256::from(10u64).pow(U256::from(31u64)).into(),
+            ],
         );
-        let out = evm.call(firm, token_at, &too_much, 2).unwrap();
+        let out = evm.call(firm, token_at, &beyond, 2).unwrap();
         assert_eq!(out.status, 16, "a revert");
         assert!(out.logs.is_empty());
-        assert!(String::from_utf8_lossy(&out.output).contains("balance too low"));
+        assert!(String::from_utf8_lossy(&out.output).contains("above the credit line"));
         // A keccak256 selector selects nothing on the SM chain (and the
         // other way round): the contract has no fallback, so it reverts.
         let other = if suite == CryptoSuite::Sm {
@@ -206,10 +216,10 @@ fn contracts_run_and_their_logs_decode_on_both_kinds_of_chain() {
         } else {
             CryptoSuite::Sm
         };
-        let wrong = input(&token, other, "balanceOf", &[firm.into()]);
+        let wrong = input(&token, other, "positionOf", &[firm.into()]);
         assert_eq!(evm.call(firm, token_at, &wrong, 2).unwrap().status, 16);
 
-        // Receivables: issued, financed, repaid, each an event.
+        // Receivables: issued, financed, settled, each an event.
         let id = DynSolValue::FixedBytes(B256::repeat_byte(0x42), 32);
         let calls = [
             (
@@ -235,10 +245,16 @@ fn contracts_run_and_their_logs_decode_on_both_kinds_of_chain() {
                 "ReceivableFinanced",
             ),
             (
-                "recordRepayment",
+                "settle",
                 buyer,
-                vec![id.clone(), U256::from(2_000_000u64).into()],
-                "ReceivableRepaid",
+                vec![
+                    id.clone(),
+                    firm.into(),
+                    U256::from(5_000_000u64).into(),
+                    DynSolValue::String("CNY".into()),
+                    DynSolValue::Bytes(b"{}".to_vec()),
+                ],
+                "ReceivableSettled",
             ),
         ];
         let mut seen = Vec::new();
@@ -267,14 +283,19 @@ fn contracts_run_and_their_logs_decode_on_both_kinds_of_chain() {
         assert_eq!(issued[3], json!("5000000"));
         assert_eq!(issued[5], json!("应收账款 INV-2026-001"));
         assert_eq!(
-            values(&seen[2])[2],
-            json!("3000000"),
-            "outstanding after the repayment"
+            values(&seen[2]),
+            [
+                json!(format!("0x{}", "42".repeat(32))),
+                json!(hex_addr(buyer)),
+                json!(hex_addr(firm)),
+                json!("5000000"),
+                json!("CNY")
+            ],
+            "the debtor (the caller) pays the creditor"
         );
 
-        // A payment carries its envelope in a bytes argument; the log names
-        // the parties, amount and currency; the mapping (hashed with the
-        // chain's hash) remembers the payer.
+        // A payment carries its record in a bytes argument; the log names
+        // the parties, amount and currency.
         let reference = DynSolValue::FixedBytes(B256::repeat_byte(0x07), 32);
         let call = input(
             &payment,
@@ -302,16 +323,23 @@ fn contracts_run_and_their_logs_decode_on_both_kinds_of_chain() {
                 json!("CNY")
             ]
         );
-        let out = evm
-            .call(
-                bank,
-                payment_at,
-                &input(&payment, suite, "payerOf", &[reference]),
-                4,
-            )
-            .unwrap();
-        assert_eq!(&out.output[12..], bank.as_slice());
-        // And the call decodes, envelope included.
+        // A private payment: an opaque reference and the envelope; the
+        // event keeps the envelope's digest, hashed by the chain's hash.
+        let private = input(
+            &payment,
+            suite,
+            "submitPrivate",
+            &[reference, DynSolValue::Bytes(b"LTENV1 sealed".to_vec())],
+        );
+        let out = evm.call(bank, payment_at, &private, 4).unwrap();
+        assert_eq!(out.status, 0, "{out:?}");
+        let log = &decoded(&payment, suite, &out.logs)[0];
+        assert_eq!(log["event"], "PrivateRecord");
+        assert_eq!(
+            values(log)[2],
+            json!(format!("0x{}", hex::encode(suite.hash(b"LTENV1 sealed"))))
+        );
+        // And the call decodes, record included.
         let c = abi::Contract::parse(&payment.abi_text, suite).unwrap();
         let decoded_call = c.decode_call(&call).unwrap().to_json();
         assert_eq!(decoded_call["method"], "pay");
@@ -410,7 +438,7 @@ fn sealed_transactions_run_in_the_chain_and_replay_on_restore() {
         let mint = input(
             &token,
             suite,
-            "mint",
+            "transfer",
             &[holder.into(), U256::from(77u64).into()],
         );
         let call = d

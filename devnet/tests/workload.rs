@@ -13,9 +13,9 @@ use chain::verify::Item;
 use devnet::signer::NodeKey;
 use devnet::workload::{
     Finding, Manifest, Payload, PrivacyClass, Scenario, TxRecord, Workload, WorkloadConfig,
-    WorkloadError, decode_submit_input, encode_submit_input, submit_selector,
+    WorkloadError,
 };
-use devnet::{ChainConfig, Devnet};
+use devnet::{ChainConfig, Devnet, contracts};
 use privacy::envelope::{Envelope, Outcome, TxContext};
 use privacy::keyring::Keyring;
 use rand_chacha::ChaCha20Rng;
@@ -97,13 +97,48 @@ fn check_chain(d: &Devnet, w: &Workload) -> BTreeMap<String, usize> {
         assert_eq!(t.to, rec.contract);
         assert_eq!(t.to, rec.scenario.contract_address());
         assert_eq!(Scenario::from_contract(&t.to), Some(rec.scenario));
-        assert_eq!(t.input[..4], submit_selector(suite));
+        // The scenario's contract, called by its ABI: a public payment with
+        // its terms as arguments, a private one with only an envelope.
+        let c = contracts::contract(contracts::of_scenario(rec.scenario), suite).unwrap();
+        let call = c.decode_call(&t.input).unwrap();
+        let receipt = d.receipt(&t.claimed_hash).unwrap();
+        assert_eq!(receipt.status, 0, "{}: {receipt:?}", rec.tx_hash);
+        let events: Vec<String> = receipt
+            .logs
+            .iter()
+            .map(|l| c.decode_event(&l.topics, &l.data).unwrap().event)
+            .collect();
+        if rec.class == PrivacyClass::Public {
+            let (method, event) = match rec.scenario {
+                Scenario::CrossBorderRemittance => ("pay", "PaymentSent"),
+                Scenario::SupplyChainFinance => ("settle", "ReceivableSettled"),
+                Scenario::TradeSettlement => ("transferWithRecord", "Transfer"),
+                Scenario::CopyrightRegistration => ("register", "WorkRegistered"),
+            };
+            assert_eq!(
+                (call.method.as_str(), events),
+                (method, vec![event.to_string()])
+            );
+            let payee = w
+                .organisation(&rec.payee)
+                .unwrap()
+                .address_hex()
+                .to_string();
+            assert!(
+                call.args
+                    .iter()
+                    .any(|a| a.value == abi::Value::Address(payee.clone()))
+            );
+        } else {
+            assert_eq!(call.method, "submitPrivate");
+            assert_eq!(events, ["PrivateRecord"]);
+            assert_eq!(call.args.len(), 2, "a reference and the envelope only");
+        }
         let sender = t.claimed_from.unwrap();
         assert_eq!(format!("0x{}", hex::encode(sender)), rec.sender);
         assert_eq!(w.organisation(&rec.payer).unwrap().address(), sender);
 
-        let payload = decode_submit_input(&t.input).unwrap();
-        assert_eq!(encode_submit_input(suite, payload), t.input);
+        let payload = contracts::carried(&t.input).unwrap();
         let ctx = TxContext::new(&t.chain_id, &t.group_id, sender).unwrap();
         let outcome = regulator.open(payload, &ctx);
         let class = match outcome.class().as_str() {
@@ -422,9 +457,9 @@ fn standard_chain_with_session_reuse_repeats_wraps() {
             .iter()
             .map(|r| d.transaction(&hash_of(&r.tx_hash)).unwrap().0.input.clone())
             .collect();
-        let first = Envelope::parse(decode_submit_input(&inputs[0]).unwrap()).unwrap();
+        let first = Envelope::parse(contracts::carried(&inputs[0]).unwrap()).unwrap();
         for (rec, input) in txs.iter().zip(&inputs).skip(1) {
-            let env = Envelope::parse(decode_submit_input(input).unwrap()).unwrap();
+            let env = Envelope::parse(contracts::carried(input).unwrap()).unwrap();
             assert_eq!(env.recipients, first.recipients, "{}", rec.tx_hash);
             assert_eq!(env.key_commitment, first.key_commitment);
             assert_ne!(env.nonce, first.nonce);
@@ -434,7 +469,7 @@ fn standard_chain_with_session_reuse_repeats_wraps() {
         for (i, (rec, input)) in txs.iter().zip(&inputs).enumerate() {
             let (t, _, _) = d.transaction(&hash_of(&rec.tx_hash)).unwrap();
             let ctx = TxContext::new(&t.chain_id, &t.group_id, t.claimed_from.unwrap()).unwrap();
-            match regulator.open(decode_submit_input(input).unwrap(), &ctx) {
+            match regulator.open(contracts::carried(input).unwrap(), &ctx) {
                 Outcome::Opened(o) => {
                     assert_eq!(o.from_cache, i > 0);
                     cached += usize::from(o.from_cache);
@@ -459,7 +494,7 @@ fn without_session_reuse_every_envelope_has_its_own_key() {
             continue;
         }
         let input = &d.transaction(&hash_of(&t.tx_hash)).unwrap().0.input;
-        let env = Envelope::parse(decode_submit_input(input).unwrap()).unwrap();
+        let env = Envelope::parse(contracts::carried(input).unwrap()).unwrap();
         commitments.insert(env.key_commitment);
         for r in &env.recipients {
             wraps.insert(r.wrap.to_vec());
@@ -470,65 +505,6 @@ fn without_session_reuse_every_envelope_has_its_own_key() {
     assert!(sealed > 100);
     assert_eq!(commitments.len(), sealed);
     assert_eq!(wraps.len(), recipients);
-}
-
-#[test]
-fn submit_input_encoding_is_strict() {
-    for suite in [CryptoSuite::Sm, CryptoSuite::Standard] {
-        for len in [0usize, 1, 31, 32, 33, 100] {
-            let payload: Vec<u8> = (0..len).map(|i| i as u8 | 1).collect();
-            let input = encode_submit_input(suite, &payload);
-            assert_eq!(input.len(), 4 + 64 + len.div_ceil(32) * 32);
-            assert_eq!(input[4 + 31], 0x20);
-            assert_eq!(decode_submit_input(&input), Some(payload.as_slice()));
-        }
-    }
-    assert_ne!(
-        submit_selector(CryptoSuite::Sm),
-        submit_selector(CryptoSuite::Standard)
-    );
-    // The standard suite's selector is Ethereum's: keccak256, as the known
-    // selector of transfer(address,uint256) shows.
-    assert_eq!(
-        hex::encode(&CryptoSuite::Standard.hash(b"transfer(address,uint256)")[..4]),
-        "a9059cbb"
-    );
-    assert_eq!(
-        submit_selector(CryptoSuite::Standard)[..],
-        CryptoSuite::Standard.hash(b"submit(bytes)")[..4]
-    );
-
-    let good = encode_submit_input(CryptoSuite::Sm, b"{\"amount\":\"1.00\"}");
-    assert!(decode_submit_input(&good).is_some());
-    let mutate = |f: &dyn Fn(&mut Vec<u8>)| {
-        let mut v = good.clone();
-        f(&mut v);
-        decode_submit_input(&v).map(<[u8]>::to_vec)
-    };
-    assert_eq!(mutate(&|v| v[0] ^= 1), None, "another selector");
-    assert_eq!(mutate(&|v| v[4 + 31] = 0x40), None, "another offset");
-    assert_eq!(mutate(&|v| v[4 + 5] = 1), None, "offset high bytes");
-    assert_eq!(
-        mutate(&|v| v[4 + 32 + 31] = 200),
-        None,
-        "length past the end"
-    );
-    assert_eq!(mutate(&|v| v[4 + 32 + 2] = 1), None, "length high bytes");
-    assert_eq!(
-        mutate(&|v| *v.last_mut().unwrap() = 1),
-        None,
-        "nonzero padding"
-    );
-    assert_eq!(mutate(&|v| v.extend([0; 32])), None, "trailing word");
-    assert_eq!(
-        mutate(&|v| {
-            v.pop();
-        }),
-        None,
-        "truncated"
-    );
-    assert_eq!(decode_submit_input(&good[..3]), None);
-    assert_eq!(decode_submit_input(&[]), None);
 }
 
 #[test]
@@ -631,7 +607,7 @@ fn a_given_regulator_key_is_used() {
 /// payer) opens.
 fn plaintext_on_chain(d: &Devnet, w: &Workload, rec: &TxRecord) -> Vec<u8> {
     let (t, _, _) = d.transaction(&hash_of(&rec.tx_hash)).unwrap();
-    let payload = decode_submit_input(&t.input).unwrap();
+    let payload = contracts::carried(&t.input).unwrap();
     let ctx = TxContext::new(&t.chain_id, &t.group_id, t.claimed_from.unwrap()).unwrap();
     let opener = match rec.class {
         PrivacyClass::Public => return payload.to_vec(),

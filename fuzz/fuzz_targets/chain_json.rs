@@ -6,7 +6,7 @@
 #![no_main]
 
 use chain::CryptoSuite;
-use chain::payload::payload;
+use chain::payload::{dynamic_arguments, payload, record};
 use chain::verify::{Item, committee_vouches, cross_check, parse_sealer_list};
 use libfuzzer_sys::fuzz_target;
 
@@ -14,6 +14,10 @@ fuzz_target!(|data: &[u8]| {
     // Any bytes, read as call data, give a payload inside them.
     let p = payload(data);
     assert!(p.len() <= data.len());
+    assert!(record(data).len() <= data.len());
+    let args = dynamic_arguments(data);
+    assert!(args.len() <= chain::payload::MAX_HEAD_WORDS);
+    assert!(args.iter().all(|a| a.len() < data.len()));
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };

@@ -855,7 +855,7 @@ pub fn payload_in_clear(
     let tx = store.transaction(&hash).ok()??;
     if tx.class == "not-envelope" {
         return Some(zeroize::Zeroizing::new(
-            chain::payload::payload(&tx.tx.input).to_vec(),
+            chain::payload::record(&tx.tx.input).to_vec(),
         ));
     }
     let sealed = store.record(&hash).ok()??;

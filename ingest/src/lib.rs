@@ -43,7 +43,6 @@ use crate::source::{Endpoint, LEDGER_BLOCK_NOT_FOUND, Served, SourceError};
 use chain::CryptoSuite;
 use chain::hexbytes::{Hash, encode0x};
 use chain::model::{Block, BlockTransactions, Receipt};
-use chain::payload::payload;
 use chain::verify::{
     Report, Sealer, committee_vouches, verify_block_receipts, verify_block_senders,
 };
@@ -1371,6 +1370,22 @@ pub fn open_all(
     Ok((out, opened))
 }
 
+/// Where a transaction's envelope is, if it carries one: the `f(bytes)`
+/// argument, else the first top-level dynamic argument of the call that
+/// starts like an envelope (any contract, with or without its ABI: an
+/// envelope cannot hide in an argument no mapping names), else the whole
+/// input, which is then classified as it stands.
+pub fn envelope_of(input: &[u8]) -> &[u8] {
+    use privacy::envelope::{Envelope, ParseError};
+    if let Some(arg) = chain::payload::bytes_argument(input) {
+        return arg;
+    }
+    chain::payload::dynamic_arguments(input)
+        .into_iter()
+        .find(|a| !matches!(Envelope::parse(a), Err(ParseError::NotEnvelope)))
+        .unwrap_or(input)
+}
+
 /// Classifies one transaction's payload; `true` when it was opened.
 fn open_one(
     t: &chain::model::Transaction,
@@ -1378,7 +1393,7 @@ fn open_one(
     keyring: &Keyring,
     sealer: &RecordSealer,
 ) -> Result<(TxEnvelope, bool), privacy::Error> {
-    let body = payload(&t.input);
+    let body = envelope_of(&t.input);
     let Some(sender) = sender else {
         return Ok((
             TxEnvelope {

@@ -14,7 +14,7 @@ use chain::hexbytes::encode0x;
 #[cfg(feature = "store")]
 use chain::model::Block;
 #[cfg(feature = "store")]
-use chain::payload::payload;
+use chain::payload::record;
 use serde_json::Value;
 #[cfg(feature = "store")]
 use store::StoredTx;
@@ -136,7 +136,7 @@ pub fn from_store(block: &Block, tx: &StoredTx, plaintext: Option<&[u8]>) -> TxD
     let t = &tx.tx;
     let public = tx.class == "not-envelope";
     let clear = if public {
-        Some(payload(&t.input))
+        Some(record(&t.input))
     } else {
         plaintext
     };
