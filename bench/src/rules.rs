@@ -104,8 +104,9 @@ pub fn policies(opts: &PoliciesBenchOpts) -> Result<ExitCode> {
         let store = store_with(dir.path(), "read", &commits)?;
         let unreadable = std::sync::atomic::AtomicU64::new(0);
         let start = Instant::now();
+        let catalog = records::decode::Catalog::load(&store, chain::CryptoSuite::Sm)?;
         for h in 0..=opts.blocks as i64 {
-            records::block_docs(&store, &sealer, h, &unreadable)?;
+            records::block_docs(&store, &sealer, &catalog, h, &unreadable)?;
         }
         txs / start.elapsed().as_secs_f64()
     };

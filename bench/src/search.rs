@@ -74,6 +74,7 @@ use postgres::{Client, NoTls};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use records::TxDoc;
+use records::decode::Decoded;
 use records::doc::read_payload;
 
 /// Options of `lookthrough-bench search`.
@@ -316,6 +317,10 @@ impl Records {
             status: tx.class.envelope_class().as_str().to_string(),
             business,
             text,
+            // As a node without the contracts' ABIs reads them: every
+            // contract emits one event per call.
+            call: Some(Decoded::unknown(tx.scenario.contract_address())),
+            events: vec![Decoded::unknown(tx.scenario.contract_address())],
         }
     }
 
@@ -1845,7 +1850,14 @@ mod tests {
                 let ctx = TxContext::new(&tx.chain_id, &tx.group_id, sender).expect("context");
                 let opened = keyring.open(payload, &ctx);
                 let plain = (stored.class == "opened").then(|| opened.payload().expect("opens"));
-                let mut node = records::doc::from_store(&block, &stored, plain);
+                let receipt = devnet.receipt(&tx.claimed_hash).cloned();
+                let mut node = records::doc::from_store(
+                    &block,
+                    &stored,
+                    receipt.as_ref(),
+                    plain,
+                    &records::decode::Catalog::empty(SUITE),
+                );
                 node.tx_hash.clone_from(&doc.tx_hash);
                 node.block_hash.clone_from(&doc.block_hash);
                 node.sealer.clone_from(&doc.sealer);

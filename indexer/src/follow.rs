@@ -33,6 +33,9 @@ pub struct IndexerConfig {
     pub heap_bytes: usize,
     /// Stop after committing this height (tests, benchmarks).
     pub stop_at: Option<i64>,
+    /// The chain's crypto suite: whose hash names functions and events
+    /// when calls are decoded (national-standard by default).
+    pub suite: chain::CryptoSuite,
 }
 
 impl Default for IndexerConfig {
@@ -47,6 +50,7 @@ impl Default for IndexerConfig {
             threads,
             heap_bytes: 64 << 20,
             stop_at: None,
+            suite: chain::CryptoSuite::Sm,
         }
     }
 }
@@ -71,6 +75,7 @@ pub struct Indexer {
     index: Arc<TxIndex>,
     store: Arc<Store>,
     sealer: Arc<RecordSealer>,
+    catalogs: records::decode::Catalogs,
     config: IndexerConfig,
     writer: IndexWriter,
     /// The next height to index.
@@ -121,6 +126,7 @@ impl Indexer {
             index,
             store,
             sealer,
+            catalogs: records::decode::Catalogs::new(config.suite),
             config,
             writer,
             docs,
@@ -156,9 +162,18 @@ impl Indexer {
     /// committed). Returns how many.
     pub fn index_next(&mut self) -> Result<usize, IndexError> {
         let h = self.next;
-        let docs =
-            records::block_docs(&self.store, &self.sealer, h, &self.stats.unreadable_records)
-                .map_err(|e| IndexError::Store(e.to_string()))?;
+        let catalog = self
+            .catalogs
+            .current(&self.store)
+            .map_err(|e| IndexError::Store(e.to_string()))?;
+        let docs = records::block_docs(
+            &self.store,
+            &self.sealer,
+            &catalog,
+            h,
+            &self.stats.unreadable_records,
+        )
+        .map_err(|e| IndexError::Store(e.to_string()))?;
         let Some((block_hash, docs)) = docs else {
             return Err(IndexError::Store(format!("block {h} is not in the store")));
         };

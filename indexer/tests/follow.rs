@@ -27,6 +27,7 @@ fn config() -> IndexerConfig {
         threads: 1,
         heap_bytes: 20_000_000,
         stop_at: None,
+        ..IndexerConfig::default()
     }
 }
 

@@ -47,6 +47,7 @@ fn doc(height: i64, index: u32, memo: &str) -> TxDoc {
             memo: Some(memo.into()),
         },
         text: memo.into(),
+        ..TxDoc::default()
     }
 }
 

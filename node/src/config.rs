@@ -639,6 +639,14 @@ impl Config {
         self.storage.data_dir.join("store")
     }
 
+    /// The chain's crypto suite.
+    pub fn suite(&self) -> CryptoSuite {
+        match self.chain.crypto {
+            CryptoMode::Sm => CryptoSuite::Sm,
+            CryptoMode::Standard => CryptoSuite::Standard,
+        }
+    }
+
     /// The follower's configuration.
     pub fn indexer_config(&self) -> indexer::IndexerConfig {
         let x = &self.index;
@@ -646,6 +654,7 @@ impl Config {
             commit_interval: Duration::from_millis(x.commit_interval_ms),
             commit_docs: x.commit_docs,
             heap_bytes: x.memory_mb << 20,
+            suite: self.suite(),
             ..Default::default()
         };
         if x.threads > 0 {
@@ -680,10 +689,7 @@ impl Config {
                 ),
             },
         };
-        let suite = match c.crypto {
-            CryptoMode::Sm => CryptoSuite::Sm,
-            CryptoMode::Standard => CryptoSuite::Standard,
-        };
+        let suite = self.suite();
         let mut ic = IngestConfig::new(c.endpoints.clone(), &c.group, suite, trust);
         ic.node.clone_from(&c.node);
         ic.genesis_hash = c

@@ -131,6 +131,8 @@ pub struct Node {
     pub index: Option<Arc<TxIndex>>,
     /// Seals and opens decrypted records at rest.
     pub sealer: Arc<RecordSealer>,
+    /// The chain's crypto suite.
+    pub suite: chain::CryptoSuite,
     indexer: Option<Indexer>,
     index_stats: Option<Arc<IndexStats>>,
     policies: Option<policies::Engine>,
@@ -221,6 +223,7 @@ impl Node {
             source,
         })?);
         let sealer = Arc::new(RecordSealer::from_keyring(&keyring).map_err(NodeError::Sealer)?);
+        let suite = config.suite;
         let ingest = Arc::new(Ingest::new(
             config,
             store.clone(),
@@ -242,6 +245,7 @@ impl Node {
             ingest,
             index,
             sealer,
+            suite,
             indexer,
             index_stats,
             policies: None,
@@ -297,6 +301,7 @@ impl Node {
         );
         let engine =
             policies::Engine::new(self.store.clone(), self.sealer.clone(), rules, lists, names)?
+                .suite(self.suite)
                 .stop_at(stop_at);
         self.policy_stats = Some(engine.stats());
         self.stages.push(engine.progress());

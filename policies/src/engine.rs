@@ -98,6 +98,7 @@ struct Firing {
 pub struct Engine {
     store: Arc<Store>,
     sealer: Arc<RecordSealer>,
+    catalogs: records::decode::Catalogs,
     rules: Vec<Versioned>,
     file_ids: Vec<String>,
     rules_generation: u64,
@@ -152,6 +153,7 @@ impl Engine {
         let mut e = Self {
             store,
             sealer,
+            catalogs: records::decode::Catalogs::new(chain::CryptoSuite::Sm),
             rules: Vec::new(),
             file_ids,
             rules_generation: u64::MAX,
@@ -174,6 +176,13 @@ impl Engine {
         }
         e.progress.set_checkpoint(e.checkpoint()?);
         Ok(e)
+    }
+
+    /// Decodes calls and events with `suite`'s hash (the chain's;
+    /// national-standard by default).
+    pub fn suite(mut self, suite: chain::CryptoSuite) -> Self {
+        self.catalogs = records::decode::Catalogs::new(suite);
+        self
     }
 
     /// Keeps at most `max` windows live (`[policies] max_windows`); when a
@@ -386,11 +395,24 @@ impl Engine {
     /// result with the new checkpoint.
     pub fn process(&mut self, h: i64) -> Result<(), EngineError> {
         let started = std::time::Instant::now();
-        let Some((_, docs)) = block_docs(&self.store, &self.sealer, h, &self.unreadable_records)
+        let catalog = self
+            .catalogs
+            .current(&self.store)
             .map_err(|e| EngineError::Read {
                 height: h,
                 reason: e.to_string(),
-            })?
+            })?;
+        let Some((_, docs)) = block_docs(
+            &self.store,
+            &self.sealer,
+            &catalog,
+            h,
+            &self.unreadable_records,
+        )
+        .map_err(|e| EngineError::Read {
+            height: h,
+            reason: e.to_string(),
+        })?
         else {
             return Err(EngineError::Read {
                 height: h,

@@ -14,11 +14,16 @@ use chain::hexbytes::encode0x;
 #[cfg(feature = "store")]
 use chain::model::Block;
 #[cfg(feature = "store")]
+use chain::model::Receipt;
+#[cfg(feature = "store")]
 use chain::payload::record;
 use serde_json::Value;
 #[cfg(feature = "store")]
 use store::StoredTx;
 
+use crate::decode::Decoded;
+#[cfg(feature = "store")]
+use crate::decode::{Catalog, decode_tx, fill};
 use crate::money::Money;
 
 /// Full text kept per document at most (bytes); the rest is not indexed.
@@ -88,6 +93,11 @@ pub struct TxDoc {
     pub business: Business,
     /// Full text of the payload.
     pub text: String,
+    /// The call, decoded as far as the catalog allows (`None` for a deploy
+    /// or a transaction without input).
+    pub call: Option<Decoded>,
+    /// The receipt's events, each decoded as far as the catalog allows.
+    pub events: Vec<Decoded>,
 }
 
 impl TxDoc {
@@ -127,16 +137,27 @@ pub fn privacy_of(status: &str) -> &'static str {
 }
 
 #[cfg(feature = "store")]
-/// The document of stored transaction `tx` of `block`, whose payload in the
-/// clear is `plaintext` (the decrypted record of an opened envelope; `None`
-/// for other envelopes: a public transaction's payload is read from its
-/// input here).
-pub fn from_store(block: &Block, tx: &StoredTx, plaintext: Option<&[u8]>) -> TxDoc {
+/// The document of stored transaction `tx` of `block` with its `receipt`,
+/// whose payload in the clear is `plaintext` (the decrypted record of an
+/// opened envelope; `None` for other envelopes: a public transaction's
+/// record is read from its input here, from the argument its mapping names
+/// or else [`chain::payload::record`]). The call and events are decoded by
+/// `catalog`; the business fields are the record's, completed by what the
+/// mappings take from the decoded call and events.
+pub fn from_store(
+    block: &Block,
+    tx: &StoredTx,
+    receipt: Option<&Receipt>,
+    plaintext: Option<&[u8]>,
+    catalog: &Catalog,
+) -> TxDoc {
     let h = &block.header;
     let t = &tx.tx;
     let public = tx.class == "not-envelope";
+    let (call, events) = decode_tx(catalog, t, receipt);
+    let named = call.as_ref().and_then(|c| catalog.record_of(c));
     let clear = if public {
-        Some(record(&t.input))
+        Some(named.as_deref().unwrap_or_else(|| record(&t.input)))
     } else {
         plaintext
     };
@@ -144,20 +165,27 @@ pub fn from_store(block: &Block, tx: &StoredTx, plaintext: Option<&[u8]>) -> TxD
         .ok()
         .and_then(|i| h.sealer_list.get(i))
         .map(hex::encode);
-    let (business, text) = clear.map(read_payload).unwrap_or_default();
+    let (mut business, text) = clear.map(read_payload).unwrap_or_default();
+    let from = t.claimed_from.map(|a| encode0x(&a));
+    fill(
+        &mut business,
+        &catalog.business(from.as_deref(), call.as_ref(), &events),
+    );
     TxDoc {
         tx_hash: encode0x(&t.claimed_hash),
         block_hash: encode0x(&h.claimed_hash),
         height: tx.height,
         index: tx.index,
         time_ms: h.timestamp,
-        from: t.claimed_from.map(|a| encode0x(&a)),
+        from,
         to: normalise_address(&t.to),
         sealer,
         method: t.input.get(..4).map(encode0x),
         status: tx.class.clone(),
         business,
         text,
+        call,
+        events,
     }
 }
 

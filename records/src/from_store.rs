@@ -9,6 +9,7 @@ use chain::hexbytes::encode0x;
 use privacy::at_rest::RecordSealer;
 use store::{Store, StoreError};
 
+use crate::decode::Catalog;
 use crate::doc::{TxDoc, from_store};
 
 /// The store could not be read.
@@ -22,10 +23,12 @@ pub struct RecordsError {
 }
 
 /// The documents of block `height` and its hash, `None` if it is not
-/// stored. Records that do not open add one to `unreadable` each.
+/// stored, their calls and events decoded by `catalog`. Records that do
+/// not open add one to `unreadable` each.
 pub fn block_docs(
     store: &Store,
     sealer: &RecordSealer,
+    catalog: &Catalog,
     height: i64,
     unreadable: &AtomicU64,
 ) -> Result<Option<(String, Vec<TxDoc>)>, RecordsError> {
@@ -52,7 +55,14 @@ pub fn block_docs(
                 }
             },
         };
-        docs.push(from_store(&block, tx, plain.as_deref().map(|p| &p[..])));
+        let receipt = store.receipt(&hash).map_err(fail)?;
+        docs.push(from_store(
+            &block,
+            tx,
+            receipt.as_ref(),
+            plain.as_deref().map(|p| &p[..]),
+            catalog,
+        ));
     }
     Ok(Some((encode0x(&block.header.claimed_hash), docs)))
 }

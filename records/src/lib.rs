@@ -4,6 +4,13 @@
 //! - [`doc`]: [`TxDoc`], one transaction with its block, its envelope class
 //!   and its payload's business fields and full text ([`doc::read_payload`]
 //!   reads any payload without failing).
+//! - [`decode`]: a transaction's call and its receipt's events decoded by
+//!   the ABIs of a [`decode::Catalog`] (the registry's latest versions and
+//!   the mappings), each naming the ABI version used or why it did not
+//!   decode, and the business fields the mappings take from them.
+//! - [`mapping`]: the business mapping (which arguments or event fields are
+//!   payer, payee, amount with decimals, currency, reference, memo, and
+//!   which carry the record), kept in the store's `mappings` family.
 //! - [`money`]: [`Money`], amounts in exact hundredths, printed one way.
 //! - [`seq`]: a transaction's position in chain order as one number.
 //! - [`time`]: the clock and Beijing time (hours, weekdays, days, RFC 3339).
@@ -15,7 +22,9 @@
 //! The crate does no indexing and evaluates no rule; it knows the store only
 //! through its readers, and never logs payload contents.
 
+pub mod decode;
 pub mod doc;
+pub mod mapping;
 pub mod money;
 pub mod time;
 

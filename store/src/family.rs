@@ -210,6 +210,12 @@ impl Store {
             .clone()
     }
 
+    /// The counter [`Store::subscribe_family`] watches, as it stands: equal
+    /// values mean no write to `f` in between (within this process).
+    pub fn family_changes(&self, f: Family) -> u64 {
+        *self.families.feed(f).borrow()
+    }
+
     /// A counter that moves on every write to family `f`, for followers
     /// (senders, subscriptions) to wake on.
     pub fn subscribe_family(&self, f: Family) -> tokio::sync::watch::Receiver<u64> {
