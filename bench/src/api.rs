@@ -335,6 +335,7 @@ pub(crate) fn bench_server(
     let node_key = Arc::new(PrivateKey::generate()?);
     let (_, token) = create_token(store, &format!("bench {role}"), role, 0)?;
     let options = ApiOptions {
+        suite: chain::CryptoSuite::Sm,
         limits: Limits {
             rate_per_second: std::num::NonZeroU32::MAX,
             burst: std::num::NonZeroU32::MAX,

@@ -19,10 +19,12 @@ pub type NodeId = [u8; 64];
 /// A 20-byte account address.
 pub type Address = [u8; 20];
 
-/// Which crypto a chain uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Which crypto a chain uses. The default is the national-standard suite,
+/// which the chains a Chinese regulator supervises run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum CryptoSuite {
     /// SM3 and SM2 (`sm_crypto=true` in the genesis config).
+    #[default]
     Sm,
     /// keccak256 and secp256k1.
     Standard,

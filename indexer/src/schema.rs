@@ -30,8 +30,13 @@ pub const TEXT_ANALYZER: &str = "lookthrough_text";
 pub const EXACT_ANALYZER: &str = "lookthrough_exact";
 
 /// The version of the schema and its analyzers; an index of another version
-/// must be rebuilt. 2: jieba with the finance lexicon.
-pub const SCHEMA_VERSION: u32 = 2;
+/// must be rebuilt. 2: jieba with the finance lexicon. 3: decoded calls and
+/// events (`contract`, `call`, `event`, `arg`, `abi`, `decode`), no `rule`.
+pub const SCHEMA_VERSION: u32 = 3;
+
+/// Longest `name=value` term of a decoded argument kept, in bytes (a longer
+/// value is cut at a character boundary).
+pub const MAX_ARG_TERM_BYTES: usize = 256;
 
 /// The fields of the schema, by name.
 #[derive(Debug, Clone, Copy)]
@@ -78,10 +83,23 @@ pub struct Fields {
     /// The envelope class in the store (`opened`, `not-for-us`, …;
     /// `not-envelope` for public payloads).
     pub status: Field,
-    /// Never written: rule hits are the rule engine's links, read through
-    /// the API. Kept in the schema so that indexes built before still open;
-    /// it goes with the next schema version.
-    pub rule: Field,
+    /// Every contract of the transaction: the one called and those whose
+    /// events its receipt holds. Multi-valued.
+    pub contract: Field,
+    /// The decoded method's name (`pay`).
+    pub call: Field,
+    /// The decoded events' names. Multi-valued.
+    pub event: Field,
+    /// Each decoded argument and event field as `name=value` (the value as
+    /// [`records::decode::DecodedArg::text`] prints it). Multi-valued.
+    pub arg: Field,
+    /// `contract@version` (or `contract@none`, with the mappings' digest) of
+    /// each contract decoded: what re-decoding looks for when an ABI or a
+    /// mapping changes. Multi-valued.
+    pub abi: Field,
+    /// How the call and events decoded (`decoded`, `unknown-contract`,
+    /// `unknown-selector`, `malformed`). Multi-valued.
+    pub decode: Field,
     /// The payload's memo.
     pub memo: Field,
     /// Every text value of the payload.
@@ -90,7 +108,7 @@ pub struct Fields {
 
 impl Fields {
     /// Field names accepted in `field:value` queries and filters.
-    pub const QUERYABLE: [&'static str; 19] = [
+    pub const QUERYABLE: [&'static str; 25] = [
         "tx_hash",
         "block_hash",
         "height",
@@ -110,6 +128,12 @@ impl Fields {
         "privacy",
         "status",
         "memo",
+        "contract",
+        "call",
+        "event",
+        "arg",
+        "abi",
+        "decode",
     ];
 }
 
@@ -161,7 +185,65 @@ pub fn to_document(d: &TxDoc, f: &Fields) -> TantivyDocument {
     if !d.text.is_empty() {
         doc.add_text(f.text, &d.text);
     }
+    add_decoded(&mut doc, d, f);
     doc
+}
+
+/// The decoded call and events: contracts, names, `name=value` terms, the
+/// ABI tags and statuses (each value once), and every string argument in
+/// the full text.
+fn add_decoded(doc: &mut TantivyDocument, d: &TxDoc, f: &Fields) {
+    use std::collections::BTreeSet;
+    let decoded = d.call.iter().chain(&d.events);
+    let mut contracts = BTreeSet::new();
+    let mut tags = BTreeSet::new();
+    let mut statuses = BTreeSet::new();
+    let mut events = BTreeSet::new();
+    let mut args = BTreeSet::new();
+    for x in decoded {
+        contracts.insert(x.contract.as_str());
+        tags.insert(x.tag.as_str());
+        statuses.insert(x.status.as_str());
+        for a in &x.args {
+            let mut term = format!("{}={}", a.name, a.text());
+            if term.len() > MAX_ARG_TERM_BYTES {
+                let mut end = MAX_ARG_TERM_BYTES;
+                while !term.is_char_boundary(end) {
+                    end -= 1;
+                }
+                term.truncate(end);
+            }
+            args.insert(term);
+            if let abi::Value::String(s) = &a.value
+                && !s.is_empty()
+            {
+                doc.add_text(f.text, s);
+            }
+        }
+    }
+    for e in &d.events {
+        if let Some(n) = &e.name {
+            events.insert(n.as_str());
+        }
+    }
+    if let Some(n) = d.call.as_ref().and_then(|c| c.name.as_deref()) {
+        doc.add_text(f.call, n);
+    }
+    for c in contracts {
+        doc.add_text(f.contract, c);
+    }
+    for t in tags {
+        doc.add_text(f.abi, t);
+    }
+    for s in statuses {
+        doc.add_text(f.decode, s);
+    }
+    for e in events {
+        doc.add_text(f.event, e);
+    }
+    for a in &args {
+        doc.add_text(f.arg, a);
+    }
 }
 
 /// Builds the schema and its fields.
@@ -212,7 +294,12 @@ pub fn build() -> (Schema, Fields) {
     let currency = b.add_text_field("currency", exact(true, false));
     let privacy = b.add_text_field("privacy", exact(true, false));
     let status = b.add_text_field("status", exact(true, false));
-    let rule = b.add_text_field("rule", exact(true, false));
+    let contract = b.add_text_field("contract", exact(true, false));
+    let call = b.add_text_field("call", exact(true, false));
+    let event = b.add_text_field("event", exact(true, false));
+    let arg = b.add_text_field("arg", exact(false, false));
+    let abi = b.add_text_field("abi", exact(false, false));
+    let decode = b.add_text_field("decode", exact(true, false));
     let memo = b.add_text_field("memo", text.clone());
     let text = b.add_text_field("text", text);
     let fields = Fields {
@@ -236,7 +323,12 @@ pub fn build() -> (Schema, Fields) {
         currency,
         privacy,
         status,
-        rule,
+        contract,
+        call,
+        event,
+        arg,
+        abi,
+        decode,
         memo,
         text,
     };

@@ -135,6 +135,16 @@ pub struct Filter {
     pub scenario: Option<String>,
     /// Action.
     pub action: Option<String>,
+    /// A contract of the transaction (called, or emitting one of its
+    /// events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<String>,
+    /// The decoded method's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// The name of one of the decoded events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
 }
 
 /// What to sort by.
@@ -496,6 +506,9 @@ impl Search {
         }
         exact(f.scenario, &filter.scenario, &mut out);
         exact(f.action, &filter.action, &mut out);
+        exact(f.contract, &filter.contract, &mut out);
+        exact(f.call, &filter.method, &mut out);
+        exact(f.event, &filter.event, &mut out);
         let range = |name: &'static str,
                      r: &Range<i64>,
                      term: &dyn Fn(i64) -> Term,

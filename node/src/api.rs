@@ -36,6 +36,8 @@ pub struct ApiOptions {
     /// The endpoints' health, shown in `chain { endpoints }` (the node's
     /// ingest, [`crate::Node::endpoint_health`]).
     pub endpoints: Option<Arc<dyn query_api::EndpointHealth>>,
+    /// The chain's crypto suite, whose hash names functions and events.
+    pub suite: chain::CryptoSuite,
 }
 
 impl ApiOptions {
@@ -50,6 +52,7 @@ impl ApiOptions {
                 ..Default::default()
             },
             endpoints: None,
+            suite: chain::CryptoSuite::Sm,
         })
     }
 }
@@ -88,6 +91,7 @@ impl ApiParts {
             sealer,
             audit: audit.clone(),
             endpoints: options.endpoints.clone(),
+            catalogs: Arc::new(records::decode::Catalogs::new(options.suite)),
         });
         let mut api = Api::new(
             build_schema(state.clone()),

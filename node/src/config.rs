@@ -95,6 +95,12 @@ pub struct Config {
     /// a file's text changed).
     #[serde(default)]
     pub abi: Vec<AbiEntry>,
+    /// Business mappings (`[[mapping]]`): which decoded arguments or event
+    /// fields are payer, payee, amount, currency, reference and memo, and
+    /// which carry the record; saved at start (replacing the stored one for
+    /// the same contract and method or event).
+    #[serde(default)]
+    pub mapping: Vec<records::mapping::MappingSpec>,
 }
 
 /// `[[abi]]`: a contract's JSON ABI from a file.
@@ -488,6 +494,11 @@ impl Config {
 
     /// Checks that span keys.
     pub fn validate(&self) -> Result<()> {
+        for (i, m) in self.mapping.iter().enumerate() {
+            if let Err(e) = records::mapping::Mapping::from_spec(m) {
+                bad!(format!("mapping[{i}]"), "{e}");
+            }
+        }
         for (i, a) in self.abi.iter().enumerate() {
             if records::abis::parse_address(&a.address).is_err() {
                 bad!(

@@ -110,6 +110,14 @@ pub enum NodeError {
         /// Why.
         reason: String,
     },
+    /// A configured business mapping could not be saved.
+    #[error("mapping[{index}]: {reason}")]
+    Mapping {
+        /// Its position in the configuration.
+        index: usize,
+        /// Why.
+        reason: String,
+    },
     /// A component's task panicked: a bug, reported as one.
     #[error("the {task} task panicked: {source}")]
     Panicked {
@@ -160,6 +168,7 @@ impl Node {
             Some(index_config),
         )?;
         node.register_abis(&config.abi)?;
+        node.save_mappings(&config.mapping)?;
         node.with_policies(
             config.policies.rules_dir.as_deref(),
             config.policies.watchlists_dir.as_deref(),
@@ -167,6 +176,22 @@ impl Node {
             until_height,
         )?
         .with_max_windows(config.policies.max_windows)
+    }
+
+    /// Saves the configured business mappings (`[[mapping]]`).
+    pub fn save_mappings(&self, specs: &[records::mapping::MappingSpec]) -> Result<(), NodeError> {
+        for (i, spec) in specs.iter().enumerate() {
+            let err = |e: records::mapping::MappingError| NodeError::Mapping {
+                index: i,
+                reason: e.to_string(),
+            };
+            let m = records::mapping::Mapping::from_spec(spec).map_err(err)?;
+            records::mapping::save(&self.store, &m).map_err(err)?;
+        }
+        if !specs.is_empty() {
+            tracing::info!(mappings = specs.len(), "business mappings saved");
+        }
+        Ok(())
     }
 
     /// Registers the configured ABIs (`[[abi]]`): a new version of a

@@ -48,7 +48,50 @@ pub const FIELDS: &[(&str, &str)] = &[
         "parties",
         "list of strings: every party (sender, contract, payer and payee ids and accounts)",
     ),
+    (
+        "call",
+        "map: the decoded call: contract, method (null when not decoded), signature, status (decoded, unknown-contract, unknown-selector, malformed, none), abi_version (int or null), args (map of argument name to its value as a string)",
+    ),
+    (
+        "events",
+        "list of maps: the decoded events, each with contract, name, signature, status, abi_version and args as for call",
+    ),
 ];
+
+/// A decoded call or event as a map; `None` gives the map of no call.
+fn decoded_value(d: Option<&records::decode::Decoded>) -> Value {
+    let mut m: HashMap<String, Value> = HashMap::with_capacity(6);
+    let (contract, name, signature, status, version) = match d {
+        Some(d) => (
+            Some(d.contract.as_str()),
+            d.name.as_deref(),
+            d.signature.as_deref(),
+            d.status.as_str(),
+            d.abi_version,
+        ),
+        None => (None, None, None, "none", None),
+    };
+    m.insert("contract".into(), text(contract));
+    m.insert("method".into(), text(name));
+    m.insert("name".into(), text(name));
+    m.insert("signature".into(), text(signature));
+    m.insert("status".into(), text(Some(status)));
+    m.insert(
+        "abi_version".into(),
+        version.map_or(Value::Null, |v| Value::Int(i64::from(v))),
+    );
+    let args: HashMap<String, Value> = d
+        .map(|d| {
+            d.args
+                .iter()
+                .filter(|a| !a.name.is_empty())
+                .map(|a| (a.name.clone(), Value::String(Arc::new(a.text()))))
+                .collect()
+        })
+        .unwrap_or_default();
+    m.insert("args".into(), Value::from(args));
+    Value::from(m)
+}
 
 fn text(s: Option<&str>) -> Value {
     match s {
@@ -105,6 +148,13 @@ pub fn tx_value(d: &TxDoc) -> Value {
                 .collect(),
         )),
     );
+    m.insert("call".into(), decoded_value(d.call.as_ref()));
+    m.insert(
+        "events".into(),
+        Value::List(Arc::new(
+            d.events.iter().map(|e| decoded_value(Some(e))).collect(),
+        )),
+    );
     Value::from(m)
 }
 
@@ -135,6 +185,37 @@ pub fn probe() -> TxDoc {
     b.amount = Some(records::Money::from_hundredths(123_456));
     b.currency = Some("CNY".into());
     b.memo = Some("跨境汇款 remittance".into());
+    let arg = |name: &str, ty: &str, value: abi::Value| records::decode::DecodedArg {
+        name: name.into(),
+        ty: ty.into(),
+        value,
+        indexed: false,
+    };
+    let decoded = |name: &str, args| records::decode::Decoded {
+        contract: d.to.clone(),
+        abi_version: Some(1),
+        status: records::decode::Status::Decoded,
+        name: Some(name.into()),
+        signature: Some(format!("{name}(address,uint256)")),
+        args,
+        error: None,
+        tag: format!("{}@1", d.to),
+    };
+    let payee = abi::Value::Address(format!("0x{}", "44".repeat(20)));
+    d.call = Some(decoded(
+        "pay",
+        vec![
+            arg("payee", "address", payee.clone()),
+            arg("amount", "uint256", abi::Value::Uint("123456".into())),
+        ],
+    ));
+    d.events = vec![decoded(
+        "Transfer",
+        vec![
+            arg("to", "address", payee),
+            arg("value", "uint256", abi::Value::Uint("123456".into())),
+        ],
+    )];
     d
 }
 

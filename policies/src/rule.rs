@@ -496,6 +496,9 @@ fn compile(
                 format!("condition: gives {}, not a bool", type_name(&v)),
             ));
         }
+        // An argument the probe's call or events lack: arguments are named
+        // by each contract's ABI, so only the chain can tell.
+        Err(cel::ExecutionError::NoSuchKey(_)) => {}
         Err(e) => {
             return Err(err(
                 spec.condition.span().start,

@@ -28,6 +28,8 @@ pub struct ApiState {
     /// The health of the endpoints the chain is followed through, when the
     /// API runs beside the node's ingest.
     pub endpoints: Option<Arc<dyn EndpointHealth>>,
+    /// The ABIs and mappings calls and events are decoded with.
+    pub catalogs: Arc<records::decode::Catalogs>,
 }
 
 /// The health of the endpoints the node follows the chain through, as its

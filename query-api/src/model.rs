@@ -174,6 +174,13 @@ pub struct TransactionFilter {
     pub rule_hit: Option<String>,
     /// Business scenario.
     pub scenario: Option<String>,
+    /// A contract of the transaction: the one called, or one that emitted
+    /// an event in its receipt.
+    pub contract: Option<String>,
+    /// The decoded method's name (`pay`).
+    pub method: Option<String>,
+    /// The name of one of its decoded events (`Transfer`).
+    pub event: Option<String>,
 }
 
 impl TransactionFilter {
@@ -228,6 +235,9 @@ impl TransactionFilter {
             positions: None,
             scenario: self.scenario.clone(),
             action: None,
+            contract: self.contract.clone(),
+            method: self.method.clone(),
+            event: self.event.clone(),
         })
     }
 
@@ -397,6 +407,59 @@ impl Transaction {
         self.stored.tx.input.get(..4).map(encode0x)
     }
 
+    /// The call data as served, `0x`-hex (for a private transaction, its
+    /// envelope is in there, encrypted).
+    async fn input(&self) -> String {
+        encode0x(&self.stored.tx.input)
+    }
+
+    /// The call, decoded by the latest ABI the registry holds for the
+    /// contract (null for a deployment or an empty input). For a private
+    /// transaction the decoded call is read as decrypted data: analysts
+    /// and admins, audited.
+    async fn call(&self, ctx: &Context<'_>) -> Result<Option<DecodedCall>> {
+        let private = self.plaintext_allowed(ctx)?;
+        let st = state(ctx)?.clone();
+        let log = read_log(ctx);
+        let (hash, tx) = (self.hash_hex(), self.stored.tx.clone());
+        blocking(move || {
+            let catalog = st.catalogs.current(&st.store).map_err(internal)?;
+            let call = catalog.decode_call(&tx.to, &tx.input);
+            if private && call.is_some() {
+                audit_read(log, &hash, "decoded calls of private transactions")?;
+            }
+            Ok(call.map(DecodedCall::from))
+        })
+        .await
+    }
+
+    /// The events of its receipt, each decoded by the latest ABI of the
+    /// contract that emitted it (empty without a receipt). As `call` for a
+    /// private transaction.
+    async fn events(&self, ctx: &Context<'_>) -> Result<Vec<DecodedEvent>> {
+        let private = self.plaintext_allowed(ctx)?;
+        let st = state(ctx)?.clone();
+        let log = read_log(ctx);
+        let hash = self.hash_hex();
+        let tx_hash = self.stored.tx.claimed_hash;
+        blocking(move || {
+            let Some(receipt) = st.store.receipt(&tx_hash).map_err(internal)? else {
+                return Ok(Vec::new());
+            };
+            let catalog = st.catalogs.current(&st.store).map_err(internal)?;
+            let events = catalog.decode_events(&receipt.logs);
+            if private && !events.is_empty() {
+                audit_read(log, &hash, "decoded events of private transactions")?;
+            }
+            Ok(events
+                .into_iter()
+                .enumerate()
+                .map(|(i, d)| DecodedEvent::from((i, d)))
+                .collect())
+        })
+        .await
+    }
+
     /// Public or private.
     async fn privacy_class(&self) -> PrivacyClass {
         if self.stored.class == Class::NotEnvelope.as_str() {
@@ -501,6 +564,128 @@ fn audit_read(log: Option<ReadLog>, hash: &str, what: &str) -> Result<()> {
         None => Err(ErrorCode::Forbidden.error(format!(
             "{what} are not sent on subscriptions; fetch them with the transaction query, where each read is audited"
         ))),
+    }
+}
+
+/// How a call or event decoded.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum DecodeStatus {
+    /// By the contract's ABI.
+    Decoded,
+    /// The registry has no ABI for the contract (yet).
+    UnknownContract,
+    /// The ABI has no function with the selector, or no event with the topic.
+    UnknownSelector,
+    /// The bytes do not decode as the ABI says.
+    Malformed,
+}
+
+impl From<records::decode::Status> for DecodeStatus {
+    fn from(s: records::decode::Status) -> Self {
+        use records::decode::Status as S;
+        match s {
+            S::Decoded => DecodeStatus::Decoded,
+            S::UnknownContract => DecodeStatus::UnknownContract,
+            S::UnknownItem => DecodeStatus::UnknownSelector,
+            S::Malformed => DecodeStatus::Malformed,
+        }
+    }
+}
+
+/// A decoded argument or event field.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct DecodedArg {
+    /// Its name in the ABI (may be empty).
+    pub name: String,
+    /// Its canonical Solidity type.
+    #[graphql(name = "type")]
+    pub ty: String,
+    /// Its value: integers in decimal (exact, any width), addresses and
+    /// bytes as lowercase `0x`-hex (a `bytes32` holding text as the text),
+    /// strings as they are, arrays and tuples as JSON.
+    pub value: String,
+    /// Whether it is an indexed event field.
+    pub indexed: bool,
+}
+
+fn decoded_args(args: Vec<records::decode::DecodedArg>) -> Vec<DecodedArg> {
+    args.into_iter()
+        .map(|a| DecodedArg {
+            value: a.text(),
+            name: a.name,
+            ty: a.ty,
+            indexed: a.indexed,
+        })
+        .collect()
+}
+
+/// A transaction's call, decoded as far as the registry allows.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct DecodedCall {
+    /// The contract called.
+    pub contract: String,
+    /// The version of its ABI used (null without one).
+    pub abi_version: Option<u32>,
+    /// How it decoded.
+    pub status: DecodeStatus,
+    /// The method's name.
+    pub method: Option<String>,
+    /// Its canonical signature.
+    pub signature: Option<String>,
+    /// The arguments, in order.
+    pub args: Vec<DecodedArg>,
+    /// Why it did not decode.
+    pub error: Option<String>,
+}
+
+impl From<records::decode::Decoded> for DecodedCall {
+    fn from(d: records::decode::Decoded) -> Self {
+        Self {
+            contract: d.contract,
+            abi_version: d.abi_version,
+            status: d.status.into(),
+            method: d.name,
+            signature: d.signature,
+            args: decoded_args(d.args),
+            error: d.error,
+        }
+    }
+}
+
+/// One event of a transaction's receipt, decoded as far as the registry
+/// allows.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct DecodedEvent {
+    /// Its position among the receipt's logs.
+    pub log_index: usize,
+    /// The contract that emitted it.
+    pub contract: String,
+    /// The version of its ABI used (null without one).
+    pub abi_version: Option<u32>,
+    /// How it decoded.
+    pub status: DecodeStatus,
+    /// The event's name.
+    pub name: Option<String>,
+    /// Its canonical signature.
+    pub signature: Option<String>,
+    /// The fields, in the order the ABI declares them.
+    pub args: Vec<DecodedArg>,
+    /// Why it did not decode.
+    pub error: Option<String>,
+}
+
+impl From<(usize, records::decode::Decoded)> for DecodedEvent {
+    fn from((log_index, d): (usize, records::decode::Decoded)) -> Self {
+        Self {
+            log_index,
+            contract: d.contract,
+            abi_version: d.abi_version,
+            status: d.status.into(),
+            name: d.name,
+            signature: d.signature,
+            args: decoded_args(d.args),
+            error: d.error,
+        }
     }
 }
 

@@ -19,7 +19,7 @@
 use std::sync::Arc;
 
 use async_graphql::connection::{Connection, ConnectionNameType, Edge, EdgeNameType, EmptyFields};
-use async_graphql::{Context, Object, Result, Schema, SimpleObject};
+use async_graphql::{Context, InputObject, Object, Result, Schema, SimpleObject};
 
 use crate::audit::AuditEntry;
 use crate::auth::{Role, TokenRecord};
@@ -172,6 +172,82 @@ fn abi_error(e: records::abis::AbiRegistryError) -> async_graphql::Error {
         E::Address(_) | E::Invalid { .. } => bad_input(e.to_string()),
         E::TooMany { .. } => crate::error::ErrorCode::Conflict.error(e.to_string()),
         e => internal(e),
+    }
+}
+
+fn mapping_error(e: records::mapping::MappingError) -> async_graphql::Error {
+    use records::mapping::MappingError as E;
+    match e {
+        E::Invalid { .. } => bad_input(e.to_string()),
+        E::TooMany => crate::error::ErrorCode::Conflict.error(e.to_string()),
+        e => internal(e),
+    }
+}
+
+/// A business mapping: which decoded arguments of a contract's method, or
+/// fields of its event, are the payment's parties, amount, currency,
+/// reference and memo, and which carry its record. Each field names an
+/// argument, `@sender` (the transaction's sender) or `=TEXT` (a fixed text).
+#[derive(InputObject, SimpleObject, Debug, Clone, Default)]
+#[graphql(input_name = "MappingInput")]
+pub struct Mapping {
+    /// The contract (`0x`-hex); null or `*` for any contract.
+    pub contract: Option<String>,
+    /// The method's name (give a method or an event).
+    pub method: Option<String>,
+    /// The event's name.
+    pub event: Option<String>,
+    /// Paying party.
+    pub payer: Option<String>,
+    /// Receiving party.
+    pub payee: Option<String>,
+    /// Amount, an integer in minor units.
+    pub amount: Option<String>,
+    /// Decimals of the amount (`amount / 10^decimals` units); 0 when not given.
+    pub decimals: Option<u32>,
+    /// Currency.
+    pub currency: Option<String>,
+    /// Reference.
+    pub reference: Option<String>,
+    /// Memo.
+    pub memo: Option<String>,
+    /// The `bytes` arguments that carry the record or envelope.
+    pub record: Option<Vec<String>>,
+}
+
+impl Mapping {
+    fn spec(&self) -> records::mapping::MappingSpec {
+        records::mapping::MappingSpec {
+            contract: self.contract.clone(),
+            method: self.method.clone(),
+            event: self.event.clone(),
+            payer: self.payer.clone(),
+            payee: self.payee.clone(),
+            amount: self.amount.clone(),
+            decimals: self.decimals.unwrap_or(0),
+            currency: self.currency.clone(),
+            reference: self.reference.clone(),
+            memo: self.memo.clone(),
+            record: self.record.clone().unwrap_or_default(),
+        }
+    }
+}
+
+impl From<records::mapping::MappingSpec> for Mapping {
+    fn from(s: records::mapping::MappingSpec) -> Self {
+        Self {
+            contract: s.contract,
+            method: s.method,
+            event: s.event,
+            payer: s.payer,
+            payee: s.payee,
+            amount: s.amount,
+            decimals: Some(s.decimals),
+            currency: s.currency,
+            reference: s.reference,
+            memo: s.memo,
+            record: Some(s.record),
+        }
     }
 }
 
@@ -378,6 +454,21 @@ impl CoreQuery {
                 .map_err(abi_error)?
                 .into_iter()
                 .map(Into::into)
+                .collect())
+        })
+        .await
+    }
+
+    /// The business mappings in force (the ERC-20 `Transfer` default
+    /// applies where none is saved). Every role reads them.
+    async fn mappings(&self, ctx: &Context<'_>) -> Result<Vec<Mapping>> {
+        caller(ctx)?;
+        let st = state(ctx)?.clone();
+        blocking(move || {
+            Ok(records::mapping::all(&st.store)
+                .map_err(mapping_error)?
+                .iter()
+                .map(|m| m.spec().into())
                 .collect())
         })
         .await
@@ -787,6 +878,51 @@ impl CoreMutation {
                 .map_err(abi_error)?
                 .map(Into::into)
                 .ok_or_else(|| internal("the ABI just saved is not there"))
+        })
+        .await
+    }
+
+    /// Saves a business mapping (admin), replacing the one for the same
+    /// contract and method or event; a mapping that does not check is
+    /// refused, naming the field. Transactions already indexed are decoded
+    /// again in the background.
+    async fn save_mapping(&self, ctx: &Context<'_>, mapping: Mapping) -> Result<Mapping> {
+        let who = require(ctx, Role::administers, "business mappings")?.clone();
+        let st = state(ctx)?.clone();
+        blocking(move || {
+            let m = records::mapping::Mapping::from_spec(&mapping.spec()).map_err(mapping_error)?;
+            records::mapping::save(&st.store, &m).map_err(mapping_error)?;
+            tracing::info!(mapping = ?m.item, by = %who.name, "business mapping saved");
+            Ok(m.spec().into())
+        })
+        .await
+    }
+
+    /// Removes the business mapping of a contract's method or event
+    /// (admin); whether there was one.
+    async fn remove_mapping(
+        &self,
+        ctx: &Context<'_>,
+        contract: Option<String>,
+        method: Option<String>,
+        event: Option<String>,
+    ) -> Result<bool> {
+        let who = require(ctx, Role::administers, "business mappings")?.clone();
+        let st = state(ctx)?.clone();
+        blocking(move || {
+            let m = records::mapping::Mapping::from_spec(&records::mapping::MappingSpec {
+                contract,
+                method,
+                event,
+                ..Default::default()
+            })
+            .map_err(mapping_error)?;
+            let removed =
+                records::mapping::remove(&st.store, m.contract, &m.item).map_err(mapping_error)?;
+            if removed {
+                tracing::info!(mapping = ?m.item, by = %who.name, "business mapping removed");
+            }
+            Ok(removed)
         })
         .await
     }

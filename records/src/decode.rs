@@ -57,6 +57,8 @@ pub struct DecodedArg {
     pub ty: String,
     /// The value.
     pub value: abi::Value,
+    /// Whether it is an indexed event field.
+    pub indexed: bool,
 }
 
 impl DecodedArg {
@@ -84,6 +86,10 @@ pub struct Decoded {
     pub args: Vec<DecodedArg>,
     /// What went wrong, when it did.
     pub error: Option<String>,
+    /// The catalog's tag of the contract when decoded ([`Catalog::tag`]):
+    /// what the index keeps to tell which documents an ABI or mapping
+    /// change touches.
+    pub tag: String,
 }
 
 impl Decoded {
@@ -95,6 +101,7 @@ impl Decoded {
 
     fn new(contract: String, abi_version: Option<u32>) -> Self {
         Self {
+            tag: abi_tag(&contract, abi_version),
             contract,
             abi_version,
             status: Status::UnknownContract,
@@ -120,12 +127,6 @@ impl Decoded {
     pub fn arg(&self, name: &str) -> Option<&DecodedArg> {
         self.args.iter().find(|a| a.name == name)
     }
-
-    /// `contract@version` when an ABI was used, else `contract@none`: what
-    /// the index keeps to tell which documents an ABI change touches.
-    pub fn abi_tag(&self) -> String {
-        abi_tag(&self.contract, self.abi_version)
-    }
 }
 
 /// `contract@version`, or `contract@none`.
@@ -142,6 +143,9 @@ pub struct Catalog {
     suite: CryptoSuite,
     contracts: HashMap<[u8; 20], (u32, Arc<Contract>)>,
     mappings: HashMap<(Option<[u8; 20]>, Item), Mapping>,
+    /// Per contract with mappings of its own (and `None` for those of any
+    /// contract), a digest of them, for [`Catalog::tag`].
+    digests: HashMap<Option<[u8; 20]>, String>,
 }
 
 /// The registry could not be read.
@@ -163,7 +167,48 @@ impl Catalog {
             suite,
             contracts: HashMap::new(),
             mappings: HashMap::new(),
+            digests: HashMap::new(),
         }
+    }
+
+    /// The tag of `contract` (`0x`-hex) in this catalog:
+    /// `contract@version` (or `@none` without an ABI), then `+m` and a
+    /// digest of the mappings that apply to it when any does. Documents
+    /// decoded under another tag are out of date.
+    pub fn tag(&self, contract: &str) -> String {
+        let address = address_bytes(contract);
+        let version = address.and_then(|a| self.version_of(&a));
+        let mut tag = abi_tag(contract, version);
+        let own = address.and_then(|a| self.digests.get(&Some(a)));
+        let any = self.digests.get(&None);
+        if own.is_some() || any.is_some() {
+            tag.push_str("+m");
+            for d in [own, any].into_iter().flatten() {
+                tag.push_str(d);
+            }
+        }
+        tag
+    }
+
+    /// Contracts with mappings of their own.
+    pub fn mapped_contracts(&self) -> impl Iterator<Item = [u8; 20]> + '_ {
+        self.digests.keys().filter_map(|k| *k)
+    }
+
+    fn redigest(&mut self) {
+        let mut by: HashMap<Option<[u8; 20]>, Vec<String>> = HashMap::new();
+        for ((contract, _), m) in &self.mappings {
+            let text = serde_json::to_string(&m.spec()).unwrap_or_default();
+            by.entry(*contract).or_default().push(text);
+        }
+        self.digests = by
+            .into_iter()
+            .map(|(k, mut texts)| {
+                texts.sort();
+                let h = CryptoSuite::Sm.hash(texts.join("\n").as_bytes());
+                (k, hex::encode(&h[..4]))
+            })
+            .collect();
     }
 
     /// The chain's suite.
@@ -180,6 +225,7 @@ impl Catalog {
     /// Adds a mapping (tests, tools).
     pub fn with_mapping(mut self, m: Mapping) -> Self {
         self.mappings.insert((m.contract, m.item.clone()), m);
+        self.redigest();
         self
     }
 
@@ -208,6 +254,7 @@ impl Catalog {
         for m in crate::mapping::all(store)? {
             c.mappings.insert((m.contract, m.item.clone()), m);
         }
+        c.redigest();
         Ok(c)
     }
 
@@ -241,10 +288,17 @@ impl Catalog {
             return None;
         }
         let name = format!("0x{}", hex::encode(address));
+        let tag = self.tag(&name);
         let Some((version, abi)) = self.contracts.get(&address) else {
-            return Some(Decoded::new(name, None));
+            return Some(Decoded {
+                tag,
+                ..Decoded::new(name, None)
+            });
         };
-        let d = Decoded::new(name, Some(*version));
+        let d = Decoded {
+            tag,
+            ..Decoded::new(name, Some(*version))
+        };
         Some(match abi.decode_call(input) {
             Ok(call) => Decoded {
                 status: Status::Decoded,
@@ -272,10 +326,17 @@ impl Catalog {
                     return d;
                 };
                 let name = format!("0x{}", hex::encode(address));
+                let tag = self.tag(&name);
                 let Some((version, abi)) = self.contracts.get(&address) else {
-                    return Decoded::new(name, None);
+                    return Decoded {
+                        tag,
+                        ..Decoded::new(name, None)
+                    };
                 };
-                let d = Decoded::new(name, Some(*version));
+                let d = Decoded {
+                    tag,
+                    ..Decoded::new(name, Some(*version))
+                };
                 match abi.decode_event(&log.topics, &log.data) {
                     Ok(e) => Decoded {
                         status: Status::Decoded,
@@ -460,6 +521,7 @@ fn args(args: Vec<abi::Arg>) -> Vec<DecodedArg> {
             name: a.name,
             ty: a.ty,
             value: a.value,
+            indexed: a.indexed,
         })
         .collect()
 }

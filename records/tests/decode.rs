@@ -88,7 +88,7 @@ fn calls_and_events_decode_by_the_named_version_or_say_why_not() {
         let call = call.unwrap();
         assert_eq!(call.status, Status::Decoded, "{suite:?}: {:?}", call.error);
         assert_eq!(call.abi_version, Some(3));
-        assert_eq!(call.abi_tag(), format!("0x{}@3", hex::encode(CONTRACT)));
+        assert_eq!(call.tag, format!("0x{}@3", hex::encode(CONTRACT)));
         assert_eq!(call.name.as_deref(), Some("pay"));
         assert_eq!(call.arg("ref").unwrap().text(), "RM-2026-0001");
         assert_eq!(call.arg("amount").unwrap().text(), "1234567");
@@ -105,7 +105,7 @@ fn calls_and_events_decode_by_the_named_version_or_say_why_not() {
             (call.status, call.abi_version),
             (Status::UnknownContract, None)
         );
-        assert_eq!(call.abi_tag(), format!("0x{}@none", hex::encode(other)));
+        assert_eq!(call.tag, format!("0x{}@none", hex::encode(other)));
         // A selector the ABI lacks; a truncated call: each named.
         let mut unknown = input.clone();
         unknown[0] ^= 0xff;
@@ -149,7 +149,10 @@ fn mappings_make_business_fields_and_transfer_has_a_default() {
     };
     let m = Mapping::from_spec(&spec).unwrap();
     assert_eq!(m.spec(), spec, "written back as read");
+    let untagged = catalog(suite).tag(&format!("0x{}", hex::encode(CONTRACT)));
     let c = catalog(suite).with_mapping(m);
+    let tagged = c.tag(&format!("0x{}", hex::encode(CONTRACT)));
+    assert!(tagged.starts_with(&format!("{untagged}+m")), "{tagged}");
     let input = pay_input(suite, b"{\"memo\":\"x\"}");
     let (call, events) = decode(&c, CONTRACT, &input, &[transfer_log(suite, 5)]);
     let call = call.unwrap();

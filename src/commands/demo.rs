@@ -178,6 +178,7 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
             Some(node_key),
             ApiOptions {
                 endpoints: Some(node.endpoint_health()),
+                suite: node.suite,
                 ..ApiOptions::from_section(&section, opts.api_listen)?
             },
             Some(node.registry()),

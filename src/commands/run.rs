@@ -77,6 +77,7 @@ pub fn run(config_path: &Path, until_height: Option<i64>) -> Result<ExitCode> {
                     Some(key),
                     ApiOptions {
                 endpoints: Some(node.endpoint_health()),
+                suite: node.suite,
                 ..ApiOptions::from_section(&config.api, listen)?
             },
                     Some(node.registry()),
