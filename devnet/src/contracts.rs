@@ -251,3 +251,51 @@ pub fn ref32(suite: CryptoSuite, reference: &str) -> [u8; 32] {
 pub fn carried(input: &[u8]) -> Option<&[u8]> {
     chain::payload::dynamic_arguments(input).last().copied()
 }
+
+/// The business mappings of the contracts, for the node that follows a
+/// devnet: the parties, amount (in hundredths), currency and reference of
+/// each scenario's public method, the `bytes` argument carrying the record
+/// or envelope, and the token's `Transfer` in hundredths.
+pub fn mappings() -> Vec<records::mapping::MappingSpec> {
+    use records::mapping::MappingSpec;
+    let mut out = Vec::new();
+    for s in Scenario::ALL {
+        let contract = Some(s.contract_address().to_string());
+        let (method, payee, amount, reference) = match s {
+            Scenario::CrossBorderRemittance => ("pay", "payee", "amount", Some("ref")),
+            Scenario::SupplyChainFinance => ("settle", "creditor", "amount", Some("id")),
+            Scenario::TradeSettlement => ("transferWithRecord", "to", "value", None),
+            Scenario::CopyrightRegistration => ("register", "operator", "fee", Some("workId")),
+        };
+        out.push(MappingSpec {
+            contract: contract.clone(),
+            method: Some(method.into()),
+            payer: Some("@sender".into()),
+            payee: Some(payee.into()),
+            amount: Some(amount.into()),
+            decimals: 2,
+            currency: (s != Scenario::TradeSettlement).then(|| "currency".into()),
+            reference: reference.map(Into::into),
+            record: vec!["record".into()],
+            ..MappingSpec::default()
+        });
+        out.push(MappingSpec {
+            contract: contract.clone(),
+            method: Some("submitPrivate".into()),
+            record: vec!["envelope".into()],
+            ..MappingSpec::default()
+        });
+        if s == Scenario::TradeSettlement {
+            out.push(MappingSpec {
+                contract,
+                event: Some("Transfer".into()),
+                payer: Some("from".into()),
+                payee: Some("to".into()),
+                amount: Some("value".into()),
+                decimals: 2,
+                ..MappingSpec::default()
+            });
+        }
+    }
+    out
+}

@@ -68,6 +68,11 @@ pub struct IndexStats {
     pub unreadable_records: AtomicU64,
     /// Time each commit took.
     pub commit_seconds: store::timing::Seconds,
+    /// Documents decoded under an older ABI or mapping still to re-decode
+    /// (as of the last look).
+    pub redecode_pending: AtomicU64,
+    /// Documents re-decoded since the start.
+    pub redecoded: AtomicU64,
 }
 
 /// The follower. Owns the index writer.
@@ -76,6 +81,9 @@ pub struct Indexer {
     store: Arc<Store>,
     sealer: Arc<RecordSealer>,
     catalogs: records::decode::Catalogs,
+    /// The catalog every document was last found up to date with: nothing
+    /// to re-decode until the registry or the mappings change again.
+    current_with: Option<Arc<records::decode::Catalog>>,
     config: IndexerConfig,
     writer: IndexWriter,
     /// The next height to index.
@@ -127,6 +135,7 @@ impl Indexer {
             store,
             sealer,
             catalogs: records::decode::Catalogs::new(config.suite),
+            current_with: None,
             config,
             writer,
             docs,
@@ -285,6 +294,14 @@ impl Indexer {
             self.commit()?;
             deadline = None;
         }
+        // Everything committed: documents decoded under an ABI or mapping
+        // that changed since are decoded again, a batch a step.
+        if self.pending_checkpoint.is_none() && self.redecode_batch()? > 0 {
+            return Ok(Step {
+                checkpoint: committed(),
+                next: Next::Now,
+            });
+        }
         Ok(Step {
             checkpoint: committed(),
             next: Next::Wait(deadline),
@@ -292,7 +309,131 @@ impl Indexer {
     }
 }
 
+/// Documents re-decoded per step at most.
+pub const REDECODE_BATCH: usize = 1_000;
+
 impl Indexer {
+    /// Re-decodes up to [`REDECODE_BATCH`] committed documents whose
+    /// contract's tag in the current catalog (ABI version, mappings) is not
+    /// the one they were decoded under, and commits them with the
+    /// checkpoint they had. Returns how many; 0 when every document is up
+    /// to date with the catalog (remembered until it changes).
+    fn redecode_batch(&mut self) -> Result<usize, IndexError> {
+        use tantivy::collector::{Count, TopDocs};
+        use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+        use tantivy::schema::{IndexRecordOption, Value};
+        use tantivy::{TantivyDocument, Term};
+        let catalog = self
+            .catalogs
+            .current(&self.store)
+            .map_err(|e| IndexError::Store(e.to_string()))?;
+        if self
+            .current_with
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(c, &catalog))
+        {
+            return Ok(0);
+        }
+        let Some(cp) = self.index.checkpoint()? else {
+            self.current_with = Some(catalog);
+            return Ok(0);
+        };
+        let f = *self.index.fields();
+        let searcher = self.index.searcher();
+        let mut contracts: Vec<[u8; 20]> = catalog
+            .versions()
+            .map(|(a, _)| a)
+            .chain(catalog.mapped_contracts())
+            .collect();
+        contracts.sort_unstable();
+        contracts.dedup();
+        let mut stale: Vec<(i64, u32)> = Vec::new();
+        let mut pending = 0u64;
+        for a in contracts {
+            let name = format!("0x{}", hex::encode(a));
+            let tag = catalog.tag(&name);
+            let q: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
+                (
+                    Occur::Must,
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(f.contract, &name),
+                        IndexRecordOption::Basic,
+                    )) as Box<dyn Query>,
+                ),
+                (
+                    Occur::MustNot,
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(f.abi, &tag.to_lowercase()),
+                        IndexRecordOption::Basic,
+                    )),
+                ),
+            ]));
+            let room = REDECODE_BATCH.saturating_sub(stale.len());
+            let (count, hits) = if room == 0 {
+                (searcher.search(&q, &Count)?, Vec::new())
+            } else {
+                searcher.search(&q, &(Count, TopDocs::with_limit(room).order_by_score()))?
+            };
+            pending += count as u64;
+            if count > 0 {
+                tracing::info!(contract = %name, tag = %tag, documents = count, "re-decoding documents decoded under an older ABI or mapping");
+            }
+            for (_, address) in hits {
+                let doc: TantivyDocument = searcher.doc(address)?;
+                let height = doc.get_first(f.height).and_then(|v| v.as_i64());
+                let index = doc.get_first(f.index).and_then(|v| v.as_u64());
+                if let (Some(h), Some(i)) = (height, index.and_then(|i| u32::try_from(i).ok())) {
+                    stale.push((h, i));
+                }
+            }
+        }
+        self.stats
+            .redecode_pending
+            .store(pending, Ordering::Relaxed);
+        if stale.is_empty() {
+            self.current_with = Some(catalog);
+            return Ok(0);
+        }
+        stale.sort_unstable();
+        stale.dedup();
+        let mut done = 0;
+        let mut at = 0;
+        while at < stale.len() {
+            let h = stale[at].0;
+            let docs = records::block_docs(
+                &self.store,
+                &self.sealer,
+                &catalog,
+                h,
+                &self.stats.unreadable_records,
+            )
+            .map_err(|e| IndexError::Store(e.to_string()))?
+            .map(|(_, d)| d)
+            .unwrap_or_default();
+            while at < stale.len() && stale[at].0 == h {
+                let i = stale[at].1;
+                if let Some(d) = docs.iter().find(|d| d.index == i) {
+                    self.writer
+                        .delete_term(Term::from_field_text(f.tx_hash, &d.tx_hash));
+                    self.writer.add_document(to_document(d, &f))?;
+                    done += 1;
+                }
+                at += 1;
+            }
+        }
+        // The same checkpoint: the documents changed, not how far the index
+        // follows the chain.
+        self.pending_checkpoint = Some(cp);
+        self.commit()?;
+        self.stats
+            .redecoded
+            .fetch_add(done as u64, Ordering::Relaxed);
+        self.stats
+            .redecode_pending
+            .store(pending.saturating_sub(done as u64), Ordering::Relaxed);
+        Ok(done)
+    }
+
     /// Whether `e` is a fault of the index's disk (full, read-only,
     /// failing) rather than of the data: told by the error itself, or, for
     /// an error tantivy reports from its own threads, by a probe of the
@@ -344,6 +485,10 @@ impl Stage for Indexer {
 
     fn disk_dir(&self) -> Option<PathBuf> {
         self.index.path().map(Path::to_path_buf)
+    }
+
+    fn wakes_on(&self) -> Vec<store::Family> {
+        vec![records::abis::ABIS, records::mapping::MAPPINGS]
     }
 
     async fn step(mut self, head: Option<i64>) -> Result<(Self, Step), IndexError> {

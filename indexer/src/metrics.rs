@@ -52,10 +52,24 @@ impl Collector for IndexCollector {
                 "Stored records the configured keys could not open (indexed without decrypted fields)",
                 &s.unreadable_records,
             ),
+            (
+                "lookthrough_index_redecoded",
+                "Documents decoded again after their contract's ABI or mapping changed",
+                &s.redecoded,
+            ),
         ] {
             let c = ConstCounter::new(v.load(Ordering::Relaxed));
             c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
         }
+        let g = ConstGauge::new(
+            i64::try_from(s.redecode_pending.load(Ordering::Relaxed)).unwrap_or(i64::MAX),
+        );
+        g.encode(encoder.encode_descriptor(
+            "lookthrough_index_redecode_pending",
+            "Documents decoded under an older ABI or mapping, still to decode again",
+            None,
+            g.metric_type(),
+        )?)?;
         s.commit_seconds.encode(
             &mut encoder,
             "lookthrough_index_commit",

@@ -22,6 +22,7 @@
 //! moves to the next endpoint. Network errors are retried with exponential
 //! backoff and jitter, then also move to the next endpoint.
 
+pub mod abis;
 pub mod health;
 pub mod metrics;
 pub mod source;

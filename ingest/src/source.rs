@@ -321,6 +321,30 @@ impl Endpoint {
         })
     }
 
+    /// `getABI`: the JSON ABI the endpoint keeps for the contract at
+    /// `address` (the one its deploy transaction carried); `None` when it
+    /// keeps none (an empty answer).
+    pub async fn abi(&self, address: &str) -> Result<Option<String>, SourceError> {
+        let (v, body) = self
+            .call(
+                "getABI",
+                vec![json!(self.group), json!(self.node), json!(address)],
+                abi::MAX_ABI_BYTES + MAX_SMALL_ANSWER_BYTES,
+            )
+            .await?;
+        match v {
+            Value::String(s) if s.trim().is_empty() => Ok(None),
+            Value::String(s) => Ok(Some(s)),
+            Value::Null => Ok(None),
+            other => Err(SourceError::Malformed {
+                endpoint: self.url.clone(),
+                method: "getABI",
+                reason: format!("the result is {other}, not a string"),
+                body,
+            }),
+        }
+    }
+
     /// `getSealerList`: the committee the endpoint reports.
     pub async fn sealer_list(&self) -> Result<Vec<Sealer>, SourceError> {
         let (_, body) = self

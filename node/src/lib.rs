@@ -74,6 +74,9 @@ pub enum NodeError {
     /// The search index failed.
     #[error("index: {0}")]
     Index(#[from] IndexError),
+    /// The fetcher of contract ABIs could not start.
+    #[error("ABI fetcher: {0}")]
+    AbiFetcher(String),
     /// The ingest pipeline failed.
     #[error("ingest: {0}")]
     Ingest(#[from] IngestError),
@@ -141,6 +144,7 @@ pub struct Node {
     pub sealer: Arc<RecordSealer>,
     /// The chain's crypto suite.
     pub suite: chain::CryptoSuite,
+    abi_fetcher: Option<ingest::abis::AbiFetcher>,
     indexer: Option<Indexer>,
     index_stats: Option<Arc<IndexStats>>,
     policies: Option<policies::Engine>,
@@ -249,6 +253,21 @@ impl Node {
         })?);
         let sealer = Arc::new(RecordSealer::from_keyring(&keyring).map_err(NodeError::Sealer)?);
         let suite = config.suite;
+        let endpoints = config
+            .endpoints
+            .iter()
+            .map(|url| {
+                ingest::source::Endpoint::new(
+                    url,
+                    &config.group,
+                    &config.node,
+                    config.request_timeout,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| NodeError::AbiFetcher(e.to_string()))?;
+        let abi_fetcher = ingest::abis::AbiFetcher::new(store.clone(), endpoints, config.stop_at)
+            .map_err(|e| NodeError::AbiFetcher(e.to_string()))?;
         let ingest = Arc::new(Ingest::new(
             config,
             store.clone(),
@@ -264,13 +283,15 @@ impl Node {
             }
         };
         let index_stats = indexer.as_ref().map(Indexer::stats);
-        let stages = indexer.iter().map(Indexer::progress).collect();
+        let mut stages: Vec<_> = indexer.iter().map(Indexer::progress).collect();
+        stages.push(store::follow::Stage::progress(&abi_fetcher));
         Ok(Self {
             store,
             ingest,
             index,
             sealer,
             suite,
+            abi_fetcher: Some(abi_fetcher),
             indexer,
             index_stats,
             policies: None,
@@ -401,6 +422,10 @@ impl Node {
             stopped(stop_rx.clone()),
         ));
         let stops_itself = self.indexer.as_ref().is_some_and(Indexer::has_stop_height);
+        let abis = self
+            .abi_fetcher
+            .take()
+            .map(|f| tokio::spawn(f.run(stopped(stop_rx.clone()))));
         let indexer = self
             .indexer
             .take()
@@ -433,6 +458,13 @@ impl Node {
             None => Ok(()),
         };
         let _ = stop_tx.send(true);
+        if let Some(task) = abis {
+            match task.await {
+                Ok(Err(e)) => tracing::error!(error = %e, "ABI fetcher stopped"),
+                Err(e) => tracing::error!(error = %e, "ABI fetcher panicked"),
+                Ok(Ok(())) => {}
+            }
+        }
         for s in senders {
             let sent = s.await.map_err(|source| NodeError::Panicked {
                 task: "sender",

@@ -716,8 +716,8 @@ impl store::follow::Stage for Sender {
         self.progress.clone()
     }
 
-    fn wakes_on(&self) -> Option<store::Family> {
-        Some(crate::family::OUTBOX)
+    fn wakes_on(&self) -> Vec<store::Family> {
+        vec![crate::family::OUTBOX]
     }
 
     async fn step(self, _head: Option<i64>) -> Result<(Self, store::follow::Step), EngineError> {

@@ -157,6 +157,10 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
             &[],
             opts.until_height,
         )?;
+        // How the devnet's contracts carry their business; their ABIs come
+        // from the chain itself (getABI), as they would from a FISCO BCOS
+        // node.
+        node.save_mappings(&devnet::contracts::mappings())?;
         let metrics = node::metrics::serve("127.0.0.1:0".parse()?, node.registry()).await?;
         let node_key = Arc::new(PrivateKey::generate()?);
         let search_config = write_search_config(data, &regulator_pem, &node_key, &urls)?;
@@ -332,8 +336,9 @@ fn print_line(
             p.height.load(Ordering::Relaxed)
         )
     });
+    let abis = records::abis::contracts(store).map_or(0, |c| c.len());
     println!(
-        "  height {:>5} | {:>7} tx | {:>6.0} tx/s | public {} | opened {} | not-for-us {} | inconsistent {} | findings {}{indexed}{alerts}",
+        "  height {:>5} | {:>7} tx | {:>6.0} tx/s | public {} | opened {} | not-for-us {} | inconsistent {} | findings {} | contract ABIs {abis}{indexed}{alerts}",
         stats.height.load(Ordering::Relaxed),
         total,
         stats.tx_per_second(),
@@ -350,6 +355,10 @@ fn print_search(search: &Search, store: &store::Store) {
     const QUERY: &str = "跨境汇款";
     let Ok(page) = search.search(&SearchRequest {
         query: Some(QUERY.into()),
+        filter: indexer::search::Filter {
+            method: Some("pay".into()),
+            ..Default::default()
+        },
         first: 1,
         sort: indexer::search::Sort {
             by: indexer::search::SortBy::Chain,
@@ -372,6 +381,37 @@ fn print_search(search: &Search, store: &store::Store) {
         "  search    \"{QUERY}\": {} matches; newest in block {} ({class}) {}",
         page.total, hit.height, hit.tx_hash
     );
+    if let Some(line) = decoded_line(store, &hit.tx_hash) {
+        println!("            {line}");
+    }
+}
+
+/// The newest decoded call of `tx_hash` as one line: the contract's method
+/// with its arguments and what the mapping makes of them.
+fn decoded_line(store: &store::Store, tx_hash: &str) -> Option<String> {
+    let hash = chain::hexbytes::decode_fixed::<32>("tx", tx_hash).ok()?;
+    let tx = store.transaction(&hash).ok()??;
+    let catalog = records::decode::Catalog::load(store, chain::CryptoSuite::Sm).ok()?;
+    let call = catalog.decode_call(&tx.tx.to, &tx.tx.input)?;
+    let name = call.name.as_deref()?;
+    let args: Vec<String> = call
+        .args
+        .iter()
+        .filter(|a| a.ty != "bytes")
+        .map(|a| format!("{}={}", a.name, a.text()))
+        .collect();
+    let from = tx.tx.claimed_from.map(|a| chain::hexbytes::encode0x(&a));
+    let b = catalog.business(from.as_deref(), Some(&call), &[]);
+    let money = match (b.amount, b.currency) {
+        (Some(a), Some(c)) => format!(" → {a} {c}"),
+        (Some(a), None) => format!(" → {a}"),
+        _ => String::new(),
+    };
+    Some(format!(
+        "decoded   {name}({}) by ABI v{}{money}",
+        args.join(", "),
+        call.abi_version.unwrap_or(0)
+    ))
 }
 
 async fn print_status(

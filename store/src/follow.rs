@@ -64,10 +64,10 @@ pub trait Stage: Send + Sized + 'static {
     /// The stage's counters, shared with `/metrics`.
     fn progress(&self) -> Arc<Progress>;
 
-    /// A family whose writes wake the stage besides the chain log (the
-    /// senders' outbox).
-    fn wakes_on(&self) -> Option<Family> {
-        None
+    /// Families whose writes wake the stage besides the chain log (the
+    /// senders' outbox; the ABI registry and mappings for the indexer).
+    fn wakes_on(&self) -> Vec<Family> {
+        Vec::new()
     }
 
     /// The directory the stage writes, which a [`Next::DiskFault`] waits
@@ -156,12 +156,16 @@ pub async fn follow<S: Stage>(
     tokio::pin!(shutdown);
     let progress = stage.progress();
     let mut log = store.subscribe();
-    let mut family = stage.wakes_on().map(|f| store.subscribe_family(f));
+    let mut families: Vec<_> = stage
+        .wakes_on()
+        .into_iter()
+        .map(|f| store.subscribe_family(f))
+        .collect();
     loop {
         // Marked seen before the step reads: a write during the step wakes
         // the wait below.
         let head = *log.borrow_and_update();
-        if let Some(f) = family.as_mut() {
+        for f in &mut families {
             f.borrow_and_update();
         }
         let (s, step) = stage.step(head).await?;
@@ -206,13 +210,18 @@ pub async fn follow<S: Stage>(
                     }
                 };
                 let family_changed = async {
-                    match family.as_mut() {
-                        Some(f) => {
+                    let waits = families.iter_mut().map(|f| {
+                        Box::pin(async move {
                             if f.changed().await.is_err() {
                                 std::future::pending::<()>().await;
                             }
-                        }
-                        None => std::future::pending().await,
+                        })
+                    });
+                    let waits: Vec<_> = waits.collect();
+                    if waits.is_empty() {
+                        std::future::pending::<()>().await;
+                    } else {
+                        futures_util::future::select_all(waits).await;
                     }
                 };
                 let stop = tokio::select! {
