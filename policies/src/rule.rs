@@ -621,8 +621,18 @@ fn compile_expr(
             format!("{what}: syntax error: {msg}"),
         )
     })?;
+    // Variables a macro binds (`tx.events.exists(e, ...)`) are the
+    // expression's own.
+    let mut bound: BTreeSet<String> = BTreeSet::new();
+    walk(program.expression(), &mut |node| {
+        if let Expr::Comprehension(c) = &node.expr {
+            bound.insert(c.iter_var.clone());
+            bound.extend(c.iter_var2.clone());
+            bound.insert(c.accu_var.clone());
+        }
+    });
     for v in program.references().variables() {
-        if v != "tx" && v != "lists" {
+        if v != "tx" && v != "lists" && !bound.contains(v) {
             return Err((
                 start,
                 format!("{what}: unknown variable '{v}' (there are tx and lists)"),

@@ -1,6 +1,8 @@
-//! `GET /tx/{hash}`: a transaction: its block, parties, the decrypted
-//! payload for roles that may read it (withheld, with the reason, for the
-//! others), the envelope's status and why, the receipt and the rules hit.
+//! `GET /tx/{hash}`: a transaction: its block, parties, the contract call
+//! and events decoded (method, arguments, the ABI version used, or why they
+//! did not decode; the raw input one click away), the decrypted payload for
+//! roles that may read it (withheld, with the reason, for the others), the
+//! envelope's status and why, the receipt and the rules hit.
 
 use axum::extract::{Path, State};
 
@@ -19,6 +21,9 @@ query DashboardTransaction($hash: String!) {
     privacyClass envelopeStatus envelopeDetail
     block { hash sealer signatureCount }
     receipt { status succeeded gasUsed }
+    input
+    call { contract abiVersion status method signature args { name type value } error }
+    events { logIndex contract abiVersion status name signature args { name type value indexed } error }
     payload { scenario action reference payer payee amount currency memo rawText }
     rulesHit { rule alertId }
   }
@@ -44,6 +49,7 @@ async fn page(d: &Dashboards, cx: &Caller, hash: &str) -> Result<Response, PageE
     }
     let payload_withheld = a.forbidden_at(&[json!("transaction"), json!("payload")]);
     let rules_withheld = a.forbidden_at(&[json!("transaction"), json!("rulesHit")]);
+    let call_withheld = a.forbidden_at(&[json!("transaction"), json!("call")]);
     let pl = &t["payload"];
     let status = text(t, "envelopeStatus");
     let body = html! {
@@ -62,6 +68,26 @@ async fn page(d: &Dashboards, cx: &Caller, hash: &str) -> Result<Response, PageE
                 @if t["receipt"].is_null() { span.muted { "—" } }
                 @else if t["receipt"]["succeeded"].as_bool() == Some(true) { (cx.t("succeeded")) }
                 @else { (cx.t("failed")) " (" (int(&t["receipt"], "status")) ")" }
+            }
+        }
+        section aria-labelledby="call-title" {
+            h2 id="call-title" { (cx.t("contract_call")) }
+            @if call_withheld {
+                p.withheld role="note" { (cx.t("withheld_call")) }
+            } @else if t["call"].is_null() {
+                p.muted { (cx.t("no_call")) }
+            } @else {
+                (decoded(cx, &t["call"], "method"))
+                @if !list(t, "events").is_empty() {
+                    h3 { (cx.t("events")) }
+                    @for e in list(t, "events") {
+                        (decoded(cx, e, "name"))
+                    }
+                }
+            }
+            details {
+                summary { (cx.t("raw_input")) }
+                pre.raw.mono { (text(t, "input")) }
             }
         }
         section aria-labelledby="env-title" {
@@ -110,4 +136,45 @@ async fn page(d: &Dashboards, cx: &Caller, hash: &str) -> Result<Response, PageE
         }
     };
     Ok(layout::page(cx, cx.t("transaction"), "search", body))
+}
+
+/// A decoded call or event: `name(args)` with the ABI version, the
+/// arguments as a table (name, type, value), or why it did not decode.
+fn decoded(cx: &Caller, d: &serde_json::Value, name_field: &str) -> maud::Markup {
+    let status = text(d, "status");
+    let why: &'static str = match status {
+        "UNKNOWN_CONTRACT" => "UNKNOWN_CONTRACT",
+        "UNKNOWN_SELECTOR" => "UNKNOWN_SELECTOR",
+        _ => "MALFORMED",
+    };
+    html! {
+        div.decoded {
+            p {
+                @if status == "DECODED" {
+                    strong.mono { (text(d, name_field)) } " "
+                    span.muted { "ABI v" (int(d, "abiVersion")) " · " }
+                } @else {
+                    span class={ "status status-" (status.to_ascii_lowercase()) } { (cx.t(why)) } " "
+                }
+                (account_link(text(d, "contract")))
+            }
+            @if !text(d, "error").is_empty() {
+                p.muted { (text(d, "error")) }
+            }
+            @if !list(d, "args").is_empty() {
+                table.args {
+                    thead { tr { th { (cx.t("argument")) } th { (cx.t("type")) } th { (cx.t("value")) } } }
+                    tbody {
+                        @for a in list(d, "args") {
+                            tr {
+                                td.mono { (text(a, "name")) @if a["indexed"].as_bool() == Some(true) { " ⁱ" } }
+                                td.mono { (text(a, "type")) }
+                                td.mono.break { (text(a, "value")) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
