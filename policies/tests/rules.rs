@@ -151,3 +151,89 @@ fn each_rule_fires_on_exactly_what_the_generator_planted_and_a_restart_changes_n
     };
     assert_eq!(strip(&again), strip(&alerts));
 }
+
+/// Rules on decoded contract data: with the contracts' ABIs registered,
+/// `tx.call` and `tx.events` give each call's method and arguments and each
+/// receipt's events, and the rules fire on exactly the transactions the
+/// workload made of that kind; without the ABIs, every call is
+/// `unknown-contract` and those rules fire on nothing.
+#[test]
+fn rules_on_decoded_calls_and_events_fire_on_exactly_those_calls() {
+    use devnet::workload::Scenario;
+    const RULES: &str = r#"
+[[rule]]
+id = "private-calls"
+title = "Private submissions"
+condition = 'tx.call.method == "submitPrivate" && tx.call.abi_version == 1'
+
+[[rule]]
+id = "token-transfers"
+title = "Token transfers by their sender"
+condition = 'tx.events.exists(e, e.name == "Transfer" && e.args.from == tx.from)'
+
+[[rule]]
+id = "usd-payments"
+title = "Cross-border payments in USD"
+condition = 'tx.call.method == "pay" && tx.call.args.currency == "USD"'
+
+[[rule]]
+id = "undecoded"
+title = "Calls to contracts without an ABI"
+condition = 'tx.call.status == "unknown-contract"'
+"#;
+    let chain = testkit::chain(43, 24);
+    let manifest = chain.workload.manifest().clone();
+    let (rules, errors) = policies::rule::parse_file(Path::new("decoded.toml"), RULES, None);
+    assert!(errors.is_empty(), "{errors:?}");
+    let run = |with_abis: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        let store = testkit::store(&chain, dir.path());
+        if with_abis {
+            for s in Scenario::ALL {
+                let a = devnet::contracts::artifact(devnet::contracts::of_scenario(s)).unwrap();
+                let at = records::abis::parse_address(s.contract_address()).unwrap();
+                records::abis::save(&store, &at, &a.abi, "test", 0).unwrap();
+            }
+        }
+        let mut e = Engine::new(
+            store.clone(),
+            chain.sealer.clone(),
+            rules.clone(),
+            Watchlists::empty(),
+            Vec::new(),
+        )
+        .unwrap();
+        e.catch_up().unwrap();
+        fired(&store)
+    };
+    let of = |f: &dyn Fn(&devnet::workload::TxRecord) -> bool| -> BTreeSet<String> {
+        manifest
+            .transactions
+            .iter()
+            .filter(|t| f(t))
+            .map(|t| t.tx_hash.clone())
+            .collect()
+    };
+    let got = run(true);
+    let private = of(&|t| t.class != PrivacyClass::Public);
+    let transfers =
+        of(&|t| t.class == PrivacyClass::Public && t.scenario == Scenario::TradeSettlement);
+    let usd = of(&|t| {
+        t.class == PrivacyClass::Public
+            && t.scenario == Scenario::CrossBorderRemittance
+            && t.currency == "USD"
+    });
+    assert!(!private.is_empty() && !transfers.is_empty() && !usd.is_empty());
+    let empty = BTreeSet::new();
+    assert_eq!(got.get("private-calls").unwrap_or(&empty), &private);
+    assert_eq!(got.get("token-transfers").unwrap_or(&empty), &transfers);
+    assert_eq!(got.get("usd-payments").unwrap_or(&empty), &usd);
+    assert_eq!(got.get("undecoded"), None);
+
+    let blind = run(false);
+    for id in ["private-calls", "token-transfers", "usd-payments"] {
+        assert_eq!(blind.get(id), None, "{id} without ABIs");
+    }
+    let all = of(&|_| true);
+    assert_eq!(blind.get("undecoded").unwrap_or(&empty), &all);
+}
