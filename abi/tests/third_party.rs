@@ -268,6 +268,13 @@ fn cases(seed: u64, random: usize) -> Vec<Case> {
         vec![T::Address, T::Uint(256)],
         vec![T::Address, T::Address, T::Uint(256)],
         vec![T::Fixed(32), T::Address, T::Uint(256), T::Str, T::Bytes],
+        // The devnet contracts' other functions and events.
+        vec![T::Fixed(32), T::Address, T::Uint(256), T::Uint(64), T::Str],
+        vec![T::Fixed(32), T::Uint(256), T::Uint(16)],
+        vec![T::Address, T::Uint(256), T::Bytes],
+        vec![T::Fixed(32), T::Bytes],
+        vec![T::Fixed(32), T::Address, T::Fixed(32)],
+        vec![T::Fixed(32), T::Address, T::Address, T::Uint(256), T::Str],
         vec![
             T::Uint(64),
             T::Int(256),

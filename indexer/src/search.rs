@@ -304,6 +304,8 @@ pub enum TermField {
     Privacy,
     /// Envelope status.
     Status,
+    /// The decoded method.
+    Call,
 }
 
 impl TermField {
@@ -318,6 +320,7 @@ impl TermField {
             TermField::Scenario => "scenario",
             TermField::Privacy => "privacy",
             TermField::Status => "status",
+            TermField::Call => "call",
         }
     }
 }

@@ -261,14 +261,16 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
         producer.abort();
         seal(&api.audit).await;
         result?;
+        let search = node.index.clone().map(Search::new);
         print_line(
             &node.store,
             &node.ingest.stats(),
             node.index_stats().as_deref(),
             node.policy_stats().as_deref(),
+            search.as_ref(),
         );
-        if let Some(index) = &node.index {
-            print_search(&Search::new(index.clone()), &node.store);
+        if let Some(search) = &search {
+            print_search(search, &node.store);
         }
         for f in node.store.findings()? {
             println!(
@@ -318,6 +320,7 @@ fn print_line(
     stats: &ingest::Stats,
     index: Option<&IndexStats>,
     policy: Option<&policies::EngineStats>,
+    search: Option<&Search>,
 ) {
     let counts = store.class_counts().unwrap_or_default();
     let n = |c: &str| counts.get(c).copied().unwrap_or(0);
@@ -337,8 +340,32 @@ fn print_line(
         )
     });
     let abis = records::abis::contracts(store).map_or(0, |c| c.len());
+    // The decoded calls searchable so far, by method.
+    let calls = search
+        .and_then(|s| {
+            s.top_terms(
+                None,
+                &indexer::search::Filter::default(),
+                indexer::search::TermField::Call,
+                5,
+                indexer::search::TermOrder::Count,
+            )
+            .ok()
+        })
+        .map_or(String::new(), |t| {
+            let parts: Vec<String> = t
+                .buckets
+                .iter()
+                .map(|b| format!("{} {}", b.key, b.count))
+                .collect();
+            if parts.is_empty() {
+                String::new()
+            } else {
+                format!(" | calls {}", parts.join(" · "))
+            }
+        });
     println!(
-        "  height {:>5} | {:>7} tx | {:>6.0} tx/s | public {} | opened {} | not-for-us {} | inconsistent {} | findings {} | contract ABIs {abis}{indexed}{alerts}",
+        "  height {:>5} | {:>7} tx | {:>6.0} tx/s | public {} | opened {} | not-for-us {} | inconsistent {} | findings {} | contract ABIs {abis}{calls}{indexed}{alerts}",
         stats.height.load(Ordering::Relaxed),
         total,
         stats.tx_per_second(),
@@ -449,7 +476,13 @@ async fn print_status(
                     seen = *seq as usize + 1;
                 }
             }
-            print_line(&store, &stats, index.as_deref(), policy.as_deref());
+            print_line(
+                &store,
+                &stats,
+                index.as_deref(),
+                policy.as_deref(),
+                search.as_deref(),
+            );
             if ticks.is_multiple_of(5)
                 && let Some(s) = &search
             {
