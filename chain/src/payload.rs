@@ -46,10 +46,13 @@ pub fn payload(input: &[u8]) -> &[u8] {
 }
 
 /// The top-level dynamic arguments of call data `input` (selector, then an
-/// ABI-encoded head): for each of the first [`MAX_HEAD_WORDS`] head words
-/// that is an offset (a multiple of 32 past the word itself) to a length
-/// word whose run fits in the input, that run; in head order, each offset
-/// once. The head ends at the first offset found.
+/// ABI-encoded head): for each of the first [`MAX_HEAD_WORDS`] words that
+/// is an offset (a multiple of 32 past the word itself) to a length word
+/// whose run fits in the input, that run; in word order, each offset once.
+/// Every word is looked at, so that an argument whose value happens to look
+/// like an offset (an amount of 64) cannot hide the arguments after it: a
+/// candidate that is no argument is only tried, and refused, by the parsers
+/// it is given to.
 pub fn dynamic_arguments(input: &[u8]) -> Vec<&[u8]> {
     let Some((_selector, body)) = input.split_first_chunk::<4>() else {
         return Vec::new();
@@ -65,10 +68,9 @@ pub fn dynamic_arguments(input: &[u8]) -> Vec<&[u8]> {
     };
     let mut out = Vec::new();
     let mut offsets: Vec<usize> = Vec::new();
-    let mut head_end = body.len();
     for k in 0..MAX_HEAD_WORDS {
         let at = k * 32;
-        if at + 32 > head_end {
+        if at + 32 > body.len() {
             break;
         }
         let Some(offset) = word(at) else { continue };
@@ -81,7 +83,6 @@ pub fn dynamic_arguments(input: &[u8]) -> Vec<&[u8]> {
             continue;
         };
         offsets.push(offset);
-        head_end = head_end.min(offset);
         out.push(&body[start..end]);
     }
     out
@@ -169,14 +170,32 @@ mod tests {
         let input = five(b"CNY", b"{\"memo\":\"x\"}");
         // The amount word (0x40) would be an offset back into the head:
         // not taken.
-        assert_eq!(
-            dynamic_arguments(&input),
-            vec![&b"CNY"[..], &b"{\"memo\":\"x\"}"[..]]
-        );
+        let args = dynamic_arguments(&input);
+        assert!(args.contains(&&b"CNY"[..]), "{args:?}");
+        assert!(args.contains(&&b"{\"memo\":\"x\"}"[..]), "{args:?}");
+        // `f(address, uint256, bytes)` whose amount is 64: that word points
+        // at the next one (the record's offset, read as a length); the
+        // record after it is still found.
+        let word = |n: usize| {
+            let mut w = [0u8; 32];
+            w[24..].copy_from_slice(&(n as u64).to_be_bytes());
+            w
+        };
+        let rec = b"{\"invoice\":\"INV-1\",\"memo\":\"a record longer than 64 bytes, to make the trap fit\"}";
+        let mut v = vec![9, 9, 9, 9];
+        v.extend_from_slice(&word(0xb2));
+        v.extend_from_slice(&word(64));
+        v.extend_from_slice(&word(96));
+        v.extend_from_slice(&word(rec.len()));
+        v.extend_from_slice(rec);
+        v.resize(v.len() + (32 - rec.len() % 32) % 32, 0);
+        assert!(dynamic_arguments(&v).contains(&&rec[..]));
+        assert_eq!(record(&v), &rec[..]);
         assert_eq!(dynamic_arguments(&call(b"hello")), vec![&b"hello"[..]]);
         // Truncated: the record's run no longer fits, the currency's does.
         let cut = &input[..input.len() - 32];
-        assert_eq!(dynamic_arguments(cut), vec![&b"CNY"[..]]);
+        assert!(dynamic_arguments(cut).contains(&&b"CNY"[..]));
+        assert!(!dynamic_arguments(cut).contains(&&b"{\"memo\":\"x\"}"[..]));
         assert!(dynamic_arguments(&input[..3]).is_empty());
         // The record is the JSON one, not the currency.
         assert_eq!(record(&input), b"{\"memo\":\"x\"}");

@@ -398,18 +398,14 @@ impl Indexer {
         stale.dedup();
         let mut done = 0;
         let mut at = 0;
+        // Records that do not open were counted when first indexed.
+        let uncounted = AtomicU64::new(0);
         while at < stale.len() {
             let h = stale[at].0;
-            let docs = records::block_docs(
-                &self.store,
-                &self.sealer,
-                &catalog,
-                h,
-                &self.stats.unreadable_records,
-            )
-            .map_err(|e| IndexError::Store(e.to_string()))?
-            .map(|(_, d)| d)
-            .unwrap_or_default();
+            let docs = records::block_docs(&self.store, &self.sealer, &catalog, h, &uncounted)
+                .map_err(|e| IndexError::Store(e.to_string()))?
+                .map(|(_, d)| d)
+                .unwrap_or_default();
             while at < stale.len() && stale[at].0 == h {
                 let i = stale[at].1;
                 if let Some(d) = docs.iter().find(|d| d.index == i) {
@@ -420,6 +416,16 @@ impl Indexer {
                 }
                 at += 1;
             }
+        }
+        if done == 0 {
+            // Stale documents whose transactions the store no longer gives:
+            // nothing to do for them until the catalog changes again.
+            tracing::warn!(
+                documents = stale.len(),
+                "documents to re-decode are not in the store; left as they are"
+            );
+            self.current_with = Some(catalog);
+            return Ok(0);
         }
         // The same checkpoint: the documents changed, not how far the index
         // follows the chain.

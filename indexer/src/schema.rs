@@ -190,8 +190,8 @@ pub fn to_document(d: &TxDoc, f: &Fields) -> TantivyDocument {
 }
 
 /// The decoded call and events: contracts, names, `name=value` terms, the
-/// ABI tags and statuses (each value once), and every string argument in
-/// the full text.
+/// ABI tags and statuses (each value once), and the string arguments in the
+/// full text (with the payload's text, at most `MAX_TEXT_BYTES`).
 fn add_decoded(doc: &mut TantivyDocument, d: &TxDoc, f: &Fields) {
     use std::collections::BTreeSet;
     let decoded = d.call.iter().chain(&d.events);
@@ -200,6 +200,8 @@ fn add_decoded(doc: &mut TantivyDocument, d: &TxDoc, f: &Fields) {
     let mut statuses = BTreeSet::new();
     let mut events = BTreeSet::new();
     let mut args = BTreeSet::new();
+    // String arguments share the full text's bound with the payload's.
+    let mut text_room = records::doc::MAX_TEXT_BYTES.saturating_sub(d.text.len());
     for x in decoded {
         contracts.insert(x.contract.as_str());
         tags.insert(x.tag.as_str());
@@ -216,8 +218,14 @@ fn add_decoded(doc: &mut TantivyDocument, d: &TxDoc, f: &Fields) {
             args.insert(term);
             if let abi::Value::String(s) = &a.value
                 && !s.is_empty()
+                && text_room > 0
             {
-                doc.add_text(f.text, s);
+                let mut end = s.len().min(text_room);
+                while !s.is_char_boundary(end) {
+                    end -= 1;
+                }
+                doc.add_text(f.text, &s[..end]);
+                text_room -= end;
             }
         }
     }

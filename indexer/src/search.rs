@@ -738,8 +738,9 @@ impl Search {
         tx_hash: &str,
         store: &Store,
         sealer: &RecordSealer,
+        catalog: Option<&records::decode::Catalog>,
     ) -> Result<Vec<Snippet>, SearchError> {
-        let Some(plain) = payload_in_clear(store, sealer, tx_hash) else {
+        let Some(plain) = payload_in_clear_with(store, sealer, catalog, tx_hash) else {
             return Ok(Vec::new());
         };
         self.snippets(query, &plain)
@@ -861,17 +862,34 @@ impl Search {
 
 #[cfg(feature = "store")]
 /// The payload in the clear of a stored transaction: the decrypted record,
-/// or a public transaction's payload. `None` if there is none to read.
+/// or a public transaction's payload (its JSON record, found in its call
+/// data). `None` if there is none to read.
 pub fn payload_in_clear(
     store: &Store,
     sealer: &RecordSealer,
     tx_hash: &str,
 ) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+    payload_in_clear_with(store, sealer, None, tx_hash)
+}
+
+#[cfg(feature = "store")]
+/// [`payload_in_clear`], a public record read from the argument `catalog`'s
+/// mapping names when it names one, as the index and the rules read it.
+pub fn payload_in_clear_with(
+    store: &Store,
+    sealer: &RecordSealer,
+    catalog: Option<&records::decode::Catalog>,
+    tx_hash: &str,
+) -> Option<zeroize::Zeroizing<Vec<u8>>> {
     let hash: [u8; 32] = chain::hexbytes::decode_fixed("tx_hash", tx_hash).ok()?;
     let tx = store.transaction(&hash).ok()??;
     if tx.class == "not-envelope" {
+        let named = catalog.and_then(|c| {
+            c.decode_call(&tx.tx.to, &tx.tx.input)
+                .and_then(|call| c.record_of(&call))
+        });
         return Some(zeroize::Zeroizing::new(
-            chain::payload::record(&tx.tx.input).to_vec(),
+            named.unwrap_or_else(|| chain::payload::record(&tx.tx.input).to_vec()),
         ));
     }
     let sealed = store.record(&hash).ok()??;

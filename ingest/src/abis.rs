@@ -8,14 +8,16 @@
 //!   is registered for the address the receipt names (source
 //!   `chain:deploy H/I`);
 //! - every other contract the block touches (called, or emitting an event)
-//!   and the registry does not know is asked of the endpoints with
-//!   `getABI` (FISCO BCOS 3.x); a non-empty answer that parses is
-//!   registered (source `chain:getABI URL`). What an endpoint says here is
+//!   and the registry does not know is asked of every endpoint with
+//!   `getABI` (FISCO BCOS 3.x); when those that give one give the same, it
+//!   is registered (source `chain:getABI URL…`, naming them); when they
+//!   differ, none is (a warning names them). What endpoints say here is
 //!   not verified (the chain keeps no commitment to an ABI): it only names
 //!   fields, and an admin's upload replaces it as a new version.
 //!
 //! A contract the endpoints have no ABI for is asked again after
-//! [`ASK_AGAIN_AFTER`] (memory of the asking is bounded: [`MAX_ASKED`]).
+//! [`ASK_AGAIN_AFTER`], one no endpoint could be asked about after
+//! [`ASK_AGAIN_SOON`] (memory of the asking is bounded: [`MAX_ASKED`]).
 //! Registering an ABI changes the registry, which the index notices and
 //! re-decodes the contract's documents.
 
@@ -25,18 +27,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use store::follow::{Next, Progress, Stage, Step};
-use store::{Family, Op, Store, StoreError};
+use store::{Store, StoreError};
 
 use crate::source::Endpoint;
 
-/// The stage's family: its checkpoint.
-pub const ABI_FETCH: Family = Family::new("abi_fetch");
-const CHECKPOINT: &[u8] = b"checkpoint";
 /// Blocks handled per step at most.
 pub const STEP_BLOCKS: i64 = 64;
 /// How long a contract without an ABI on the chain waits to be asked again.
 pub const ASK_AGAIN_AFTER: Duration = Duration::from_secs(3600);
-/// Contracts remembered as asked at most (the oldest is forgotten first).
+/// How long a contract waits to be asked again when no endpoint answered.
+pub const ASK_AGAIN_SOON: Duration = Duration::from_secs(60);
+/// Contracts remembered as asked at most.
 pub const MAX_ASKED: usize = 100_000;
 
 /// Why the stage stopped.
@@ -72,7 +73,8 @@ pub struct AbiFetchStats {
 pub struct AbiFetcher {
     store: Arc<Store>,
     endpoints: Vec<Endpoint>,
-    asked: HashMap<[u8; 20], Instant>,
+    /// Contracts asked for, when, and how long until they may be again.
+    asked: HashMap<[u8; 20], (Instant, Duration)>,
     stats: Arc<AbiFetchStats>,
     progress: Arc<Progress>,
     stop_at: Option<i64>,
@@ -158,57 +160,92 @@ impl AbiFetcher {
             if self
                 .asked
                 .get(&address)
-                .is_some_and(|at| now.duration_since(*at) < ASK_AGAIN_AFTER)
+                .is_some_and(|(at, wait)| now.duration_since(*at) < *wait)
             {
                 continue;
             }
-            self.remember(address, now);
             let name = format!("0x{}", hex::encode(address));
-            if let Some((abi, url)) = self.ask(&name).await {
-                let store = self.store.clone();
-                let source = format!("chain:getABI {url}");
-                let saved = blocking(move || save(&store, &address, &abi, &source)).await?;
-                if saved {
-                    self.stats.from_endpoints.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    self.stats.missing.fetch_add(1, Ordering::Relaxed);
+            match self.ask(&name).await {
+                Ok((abi, urls)) => {
+                    let store = self.store.clone();
+                    let source = format!("chain:getABI {urls}");
+                    let saved = blocking(move || save(&store, &address, &abi, &source)).await?;
+                    if saved {
+                        self.stats.from_endpoints.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        self.stats.missing.fetch_add(1, Ordering::Relaxed);
+                        self.remember(address, now, ASK_AGAIN_AFTER);
+                    }
+                }
+                Err(unreachable) => {
+                    let wait = if unreachable {
+                        ASK_AGAIN_SOON
+                    } else {
+                        ASK_AGAIN_AFTER
+                    };
+                    self.remember(address, now, wait);
                 }
             }
         }
         Ok(())
     }
 
-    /// The first ABI an endpoint gives for `address`, and the endpoint.
-    async fn ask(&self, address: &str) -> Option<(String, String)> {
+    /// What the endpoints say of `address`'s ABI: every endpoint is asked;
+    /// the ABI if those that give one agree (with the endpoints that gave
+    /// it), `Err(true)` when none could be asked (ask again soon),
+    /// `Err(false)` when none has one or they disagree (logged).
+    async fn ask(&self, address: &str) -> Result<(String, String), bool> {
+        let mut answers: Vec<(String, String)> = Vec::new();
+        let mut failed = 0;
         for e in &self.endpoints {
             self.stats.asked.fetch_add(1, Ordering::Relaxed);
             match e.abi(address).await {
-                Ok(Some(abi)) => return Some((abi, e.url().to_string())),
+                Ok(Some(abi)) => answers.push((abi, e.url().to_string())),
                 Ok(None) => {
-                    self.stats.missing.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(
                         contract = address,
                         endpoint = e.url(),
                         "no ABI on the chain"
                     );
-                    return None;
                 }
                 Err(err) => {
+                    failed += 1;
                     self.stats.errors.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(contract = address, endpoint = e.url(), error = %err, "getABI failed");
                 }
             }
         }
-        None
+        let Some((first, _)) = answers.first() else {
+            if failed == self.endpoints.len() && failed > 0 {
+                return Err(true);
+            }
+            self.stats.missing.fetch_add(1, Ordering::Relaxed);
+            return Err(false);
+        };
+        if answers.iter().any(|(abi, _)| abi != first) {
+            self.stats.missing.fetch_add(1, Ordering::Relaxed);
+            let endpoints: Vec<&str> = answers.iter().map(|(_, u)| u.as_str()).collect();
+            tracing::warn!(
+                contract = address,
+                ?endpoints,
+                "the endpoints give different ABIs for the contract; none registered"
+            );
+            return Err(false);
+        }
+        let urls: Vec<String> = answers.iter().map(|(_, u)| u.clone()).collect();
+        Ok((first.clone(), urls.join(" ")))
     }
 
-    fn remember(&mut self, address: [u8; 20], at: Instant) {
-        if self.asked.len() >= MAX_ASKED
-            && let Some(oldest) = self.asked.iter().min_by_key(|(_, t)| **t).map(|(a, _)| *a)
-        {
-            self.asked.remove(&oldest);
+    fn remember(&mut self, address: [u8; 20], at: Instant, wait: Duration) {
+        if self.asked.len() >= MAX_ASKED {
+            // Forget what may be asked again anyway; if that is not enough,
+            // everything (each is asked again once more, no worse).
+            self.asked.retain(|_, (t, w)| at.duration_since(*t) < *w);
+            if self.asked.len() >= MAX_ASKED {
+                self.asked.clear();
+            }
         }
-        self.asked.insert(address, at);
+        self.asked.insert(address, (at, wait));
     }
 }
 
@@ -242,11 +279,7 @@ impl Stage for AbiFetcher {
         let written = match result {
             Ok(()) => {
                 blocking(move || {
-                    store.write(&[Op::Put(
-                        ABI_FETCH,
-                        CHECKPOINT.to_vec(),
-                        last.to_be_bytes().to_vec(),
-                    )])?;
+                    store.write(&[records::abis::fetched_to_op(last)])?;
                     Ok(())
                 })
                 .await
@@ -343,10 +376,7 @@ fn registry_error(e: records::abis::AbiRegistryError) -> AbiFetchError {
 }
 
 fn read_checkpoint(store: &Store) -> Result<Option<i64>, AbiFetchError> {
-    Ok(store
-        .read(ABI_FETCH, CHECKPOINT)?
-        .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
-        .map(i64::from_be_bytes))
+    Ok(records::abis::fetched_to(store)?)
 }
 
 fn address(text: &str) -> Option<[u8; 20]> {

@@ -348,6 +348,7 @@ impl Node {
         let engine =
             policies::Engine::new(self.store.clone(), self.sealer.clone(), rules, lists, names)?
                 .suite(self.suite)
+                .wait_for_abis(self.abi_fetcher.is_some())
                 .stop_at(stop_at);
         self.policy_stats = Some(engine.stats());
         self.stages.push(engine.progress());

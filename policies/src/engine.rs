@@ -99,6 +99,7 @@ pub struct Engine {
     store: Arc<Store>,
     sealer: Arc<RecordSealer>,
     catalogs: records::decode::Catalogs,
+    wait_for_abis: bool,
     rules: Vec<Versioned>,
     file_ids: Vec<String>,
     rules_generation: u64,
@@ -154,6 +155,7 @@ impl Engine {
             store,
             sealer,
             catalogs: records::decode::Catalogs::new(chain::CryptoSuite::Sm),
+            wait_for_abis: false,
             rules: Vec::new(),
             file_ids,
             rules_generation: u64::MAX,
@@ -182,6 +184,14 @@ impl Engine {
     /// national-standard by default).
     pub fn suite(mut self, suite: chain::CryptoSuite) -> Self {
         self.catalogs = records::decode::Catalogs::new(suite);
+        self
+    }
+
+    /// Evaluates no block the ABI fetcher (`ingest::abis`, run beside the
+    /// engine by the node) has not handled yet, so that rules on decoded
+    /// calls and events see the ABIs the chain gives for their block.
+    pub fn wait_for_abis(mut self, wait: bool) -> Self {
+        self.wait_for_abis = wait;
         self
     }
 
@@ -351,6 +361,12 @@ impl Engine {
         let mut target = head.unwrap_or(-1);
         if let Some(s) = self.stop_at {
             target = target.min(s);
+        }
+        if self.wait_for_abis {
+            // Not ahead of the ABI fetcher: a call is evaluated once, with
+            // the ABIs the chain gives for its block.
+            let fetched = records::abis::fetched_to(&self.store)?.unwrap_or(-1);
+            target = target.min(fetched);
         }
         let first = self.checkpoint()?.map_or(0, |c| c + 1);
         let last = target.min(first.saturating_add(STEP_BLOCKS as i64 - 1));
@@ -641,6 +657,14 @@ impl Stage for Engine {
 
     fn progress(&self) -> Arc<Progress> {
         self.progress.clone()
+    }
+
+    fn wakes_on(&self) -> Vec<store::Family> {
+        if self.wait_for_abis {
+            vec![records::abis::ABI_FETCH]
+        } else {
+            Vec::new()
+        }
     }
 
     async fn step(mut self, head: Option<i64>) -> Result<(Self, Step), EngineError> {

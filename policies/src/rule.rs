@@ -487,7 +487,14 @@ fn compile(
     // Types: the condition must give a bool and the key a string or a
     // number on a transaction with every field set.
     let probe_lists: BTreeSet<String> = lists.clone();
-    let result = evaluate(&condition, &probe_lists);
+    // Decoded arguments are named by each contract's ABI: the probe's call
+    // and events carry every one the rule names (as the strings they are).
+    let mut names = arg_names(&condition);
+    if let Some(g) = &group_by {
+        names.extend(arg_names(g));
+    }
+    let probe = probe_with_args(&names);
+    let result = evaluate(&condition, &probe_lists, &probe);
     match result {
         Ok(cel::Value::Bool(_)) => {}
         Ok(v) => {
@@ -496,9 +503,6 @@ fn compile(
                 format!("condition: gives {}, not a bool", type_name(&v)),
             ));
         }
-        // An argument the probe's call or events lack: arguments are named
-        // by each contract's ABI, so only the chain can tell.
-        Err(cel::ExecutionError::NoSuchKey(_)) => {}
         Err(e) => {
             return Err(err(
                 spec.condition.span().start,
@@ -507,7 +511,7 @@ fn compile(
         }
     }
     if let (Some(g), Some(gs)) = (&group_by, &spec.group_by) {
-        match evaluate(g, &probe_lists) {
+        match evaluate(g, &probe_lists, &probe) {
             Ok(cel::Value::String(_) | cel::Value::Int(_) | cel::Value::UInt(_)) => {}
             Ok(v) => {
                 return Err(err(
@@ -585,9 +589,50 @@ fn type_name(v: &cel::Value) -> &'static str {
     }
 }
 
-fn evaluate(p: &Program, lists: &BTreeSet<String>) -> Result<cel::Value, cel::ExecutionError> {
+/// The argument names an expression reads as `….args.NAME`.
+fn arg_names(p: &Program) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    walk(p.expression(), &mut |node| {
+        if let Expr::Select(s) = &node.expr
+            && let Expr::Select(inner) = &s.operand.expr
+            && inner.field == "args"
+        {
+            names.insert(s.field.clone());
+        }
+    });
+    names
+}
+
+/// The probe transaction, its decoded call and events carrying an argument
+/// of each of `names` (a string, as every argument is).
+fn probe_with_args(names: &BTreeSet<String>) -> records::TxDoc {
+    let mut d = probe();
+    let add = |x: &mut records::decode::Decoded| {
+        for n in names {
+            if x.arg(n).is_none() {
+                x.args.push(records::decode::DecodedArg {
+                    name: n.clone(),
+                    ty: "string".into(),
+                    value: abi::Value::String("0".into()),
+                    indexed: false,
+                });
+            }
+        }
+    };
+    if let Some(c) = d.call.as_mut() {
+        add(c);
+    }
+    d.events.iter_mut().for_each(add);
+    d
+}
+
+fn evaluate(
+    p: &Program,
+    lists: &BTreeSet<String>,
+    probe: &records::TxDoc,
+) -> Result<cel::Value, cel::ExecutionError> {
     let mut ctx = cel::Context::default();
-    ctx.add_variable_from_value("tx", tx_value(&probe()));
+    ctx.add_variable_from_value("tx", tx_value(probe));
     let empty: std::collections::HashMap<String, cel::Value> = lists
         .iter()
         .map(|l| {
@@ -743,6 +788,34 @@ condition = "tx.amount != null && tx.amount > 10.0"
         let lists: BTreeSet<String> = ["sanctions".to_string()].into();
         let (rules, errors) = parse_file(Path::new("r.toml"), text, Some(&lists));
         (rules.into_iter().map(|r| r.spec.id).collect(), errors)
+    }
+
+    #[test]
+    fn rules_on_decoded_calls_are_checked_like_the_others() {
+        let rule = |condition: &str| format!("[[rule]]\nid = \"r\"\ncondition = '{condition}'\n");
+        for good in [
+            r#"tx.call.method == "pay" && tx.call.args.currency == "USD""#,
+            r#"int(tx.call.args.fee) > 100"#,
+            r#"tx.events.exists(e, e.name == "Transfer" && e.args.value == tx.call.args.amount)"#,
+            r#"tx.call.status == "unknown-contract""#,
+        ] {
+            let (ids, errors) = errors_of(&rule(good));
+            assert!(errors.is_empty(), "{good}: {errors:?}");
+            assert_eq!(ids, ["r"]);
+        }
+        for (bad, needle) in [
+            (r#"tx.call.metod == "pay""#, "condition"),
+            (r#"tx.call.args.fee > 100"#, "type"),
+            (
+                r#"tx.events.exists(e, f.name == "x")"#,
+                "unknown variable 'f'",
+            ),
+        ] {
+            let (ids, errors) = errors_of(&rule(bad));
+            assert!(ids.is_empty(), "{bad} compiled");
+            let text = errors[0].to_string();
+            assert!(text.contains(needle), "{bad}: {text}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject};
 use chain::hexbytes::{Hash, decode_fixed, encode0x};
 use chain::model::Block;
-use indexer::search::{Filter, Range, SearchRequest, Sort, SortBy, payload_in_clear};
+use indexer::search::{Filter, Range, SearchRequest, Sort, SortBy, payload_in_clear_with};
 use privacy::envelope::Class;
 use records::Money;
 use records::doc::{normalise_address, read_payload};
@@ -489,7 +489,9 @@ impl Transaction {
         let hash = self.hash_hex();
         let log = read_log(ctx);
         blocking(move || {
-            let Some(plain) = payload_in_clear(&st.store, &st.sealer, &hash) else {
+            let catalog = st.catalogs.current(&st.store).map_err(internal)?;
+            let Some(plain) = payload_in_clear_with(&st.store, &st.sealer, Some(&catalog), &hash)
+            else {
                 return Ok(None);
             };
             if private {
@@ -525,9 +527,10 @@ impl Transaction {
         let hash = self.hash_hex();
         let log = read_log(ctx);
         blocking(move || {
+            let catalog = st.catalogs.current(&st.store).map_err(internal)?;
             let found = st
                 .search
-                .snippets_from_store(&search, &hash, &st.store, &st.sealer)
+                .snippets_from_store(&search, &hash, &st.store, &st.sealer, Some(&catalog))
                 .map_err(internal)?;
             if private && !found.is_empty() {
                 audit_read(log, &hash, "snippets of decrypted payloads")?;

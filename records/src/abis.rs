@@ -17,8 +17,33 @@ use store::{Family, Op, Store, StoreError};
 
 /// The registry's family.
 pub const ABIS: Family = Family::new("abis");
+/// The ABI fetcher's family (`ingest::abis`): its checkpoint, the last
+/// height whose contracts it has registered ABIs for. The rule engine waits
+/// for it, so that rules on decoded calls see the ABIs the chain gives.
+pub const ABI_FETCH: Family = Family::new("abi_fetch");
+const FETCH_CHECKPOINT: &[u8] = b"checkpoint";
+
+/// The ABI fetcher's checkpoint.
+pub fn fetched_to(store: &Store) -> Result<Option<i64>, StoreError> {
+    Ok(store
+        .read(ABI_FETCH, FETCH_CHECKPOINT)?
+        .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+        .map(i64::from_be_bytes))
+}
+
+/// The write that moves the ABI fetcher's checkpoint to `height`.
+pub fn fetched_to_op(height: i64) -> Op {
+    Op::Put(
+        ABI_FETCH,
+        FETCH_CHECKPOINT.to_vec(),
+        height.to_be_bytes().to_vec(),
+    )
+}
 /// Contracts with an ABI at most.
 pub const MAX_CONTRACTS: usize = 10_000;
+/// Of [`MAX_CONTRACTS`], the contracts only the operators' ABIs (files,
+/// uploads) may take, so that deploys on the chain cannot fill the registry.
+pub const OPERATORS_ROOM: usize = 1_000;
 /// Versions of one contract's ABI at most.
 pub const MAX_VERSIONS: u32 = 1_000;
 
@@ -172,6 +197,10 @@ pub fn save(
             reason: e.to_string(),
         }
     })?;
+    // Read, then write, under the registry's lock: two savers never both
+    // take the next version.
+    let lock = store.write_lock(ABIS);
+    let _held = lock.hold();
     let last = latest(store, address)?;
     if let Some(l) = &last
         && l.abi == abi_text
@@ -185,11 +214,20 @@ pub fn save(
             limit: MAX_VERSIONS as usize,
         });
     }
-    if last.is_none() && contracts(store)?.len() >= MAX_CONTRACTS {
-        return Err(AbiRegistryError::TooMany {
-            what: "contracts with an ABI".into(),
-            limit: MAX_CONTRACTS,
-        });
+    if last.is_none() {
+        // ABIs the chain gives cannot take the room kept for the
+        // operators' (files and uploads).
+        let limit = if source.starts_with("chain") {
+            MAX_CONTRACTS - OPERATORS_ROOM
+        } else {
+            MAX_CONTRACTS
+        };
+        if contracts(store)?.len() >= limit {
+            return Err(AbiRegistryError::TooMany {
+                what: format!("contracts with an ABI (from {source})"),
+                limit,
+            });
+        }
     }
     let value = json!({
         "version": version,

@@ -234,11 +234,28 @@ impl Catalog {
     /// left out with a warning: its contract decodes as unknown.
     #[cfg(feature = "store")]
     pub fn load(store: &store::Store, suite: CryptoSuite) -> Result<Self, CatalogError> {
+        Self::load_after(store, suite, None)
+    }
+
+    /// [`Catalog::load`], keeping the parsed ABIs of `before` whose
+    /// version is still the latest (a change parses only what changed).
+    #[cfg(feature = "store")]
+    pub fn load_after(
+        store: &store::Store,
+        suite: CryptoSuite,
+        before: Option<&Catalog>,
+    ) -> Result<Self, CatalogError> {
         let mut c = Self::empty(suite);
         for address in crate::abis::contracts(store)? {
             let Some(v) = crate::abis::latest(store, &address)? else {
                 continue;
             };
+            if let Some((version, abi)) = before.and_then(|b| b.contracts.get(&address))
+                && *version == v.version
+            {
+                c.contracts.insert(address, (*version, abi.clone()));
+                continue;
+            }
             match Contract::parse(&v.abi, suite) {
                 Ok(abi) => {
                     c.contracts.insert(address, (v.version, Arc::new(abi)));
@@ -441,7 +458,8 @@ impl Catalogs {
         {
             return Ok(c.clone());
         }
-        let c = Arc::new(Catalog::load(store, self.suite)?);
+        let before = current.as_ref().map(|(_, c)| c.clone());
+        let c = Arc::new(Catalog::load_after(store, self.suite, before.as_deref())?);
         *current = Some((stamp, c.clone()));
         Ok(c)
     }

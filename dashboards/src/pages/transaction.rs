@@ -74,10 +74,12 @@ async fn page(d: &Dashboards, cx: &Caller, hash: &str) -> Result<Response, PageE
             h2 id="call-title" { (cx.t("contract_call")) }
             @if call_withheld {
                 p.withheld role="note" { (cx.t("withheld_call")) }
-            } @else if t["call"].is_null() {
-                p.muted { (cx.t("no_call")) }
             } @else {
-                (decoded(cx, &t["call"], "method"))
+                @if t["call"].is_null() {
+                    p.muted { (cx.t("no_call")) }
+                } @else {
+                    (decoded(cx, &t["call"], "method"))
+                }
                 @if !list(t, "events").is_empty() {
                     h3 { (cx.t("events")) }
                     @for e in list(t, "events") {
