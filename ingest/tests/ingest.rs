@@ -540,3 +540,98 @@ async fn receipts_are_bound_to_their_transactions_and_the_receipts_root() {
     let f = failures(&moved);
     assert!(f.contains(&"receipt[4] block-number".to_string()), "{f:?}");
 }
+
+/// An envelope is found in any dynamic argument of a call, and a decoy (a
+/// broken envelope, or another argument) placed before the regulator's
+/// envelope does not hide it: the one that opens wins.
+#[test]
+fn a_decoy_before_the_envelope_does_not_hide_it() {
+    use chain::model::{Block, BlockTransactions};
+    let chain = testkit::chain(31, 12);
+    let manifest = chain.workload.manifest();
+    let rec = manifest
+        .transactions
+        .iter()
+        .find(|t| t.class == devnet::workload::PrivacyClass::Opened)
+        .expect("an opened transaction");
+    let hash = chain::hexbytes::decode_fixed::<32>("tx", &rec.tx_hash).unwrap();
+    let (tx, height, _) = chain.devnet.transaction(&hash).unwrap();
+    let envelope = devnet::contracts::carried(&tx.input).unwrap().to_vec();
+    let decoy = envelope[..envelope.len() / 2].to_vec();
+    let abi = r#"[{"type":"function","name":"submit","inputs":[
+        {"name":"memo","type":"string"},{"name":"decoy","type":"bytes"},
+        {"name":"amount","type":"uint256"},{"name":"envelope","type":"bytes"}],"outputs":[]}]"#;
+    let c = abi::Contract::parse(abi, CryptoSuite::Sm).unwrap();
+    let input = c
+        .encode_call(
+            "submit",
+            &[
+                abi::Value::String("x".into()),
+                abi::Value::Bytes(format!("0x{}", hex::encode(&decoy))),
+                abi::Value::Uint("64".into()),
+                abi::Value::Bytes(format!("0x{}", hex::encode(&envelope))),
+            ],
+        )
+        .unwrap();
+    let mut t = tx.clone();
+    t.input = input;
+    let block = Block {
+        header: chain.devnet.block(height).unwrap().header.clone(),
+        transactions: BlockTransactions::Full(vec![t]),
+    };
+    let (envelopes, opened) =
+        ingest::open_all(&block, &[tx.claimed_from], &chain.keyring, &chain.sealer).unwrap();
+    assert_eq!(opened, 1, "{:?}", envelopes[0].detail);
+    assert_eq!(envelopes[0].class, "opened");
+    // A well-formed envelope not for the regulator first: the one that
+    // opens still wins.
+    let other = manifest
+        .transactions
+        .iter()
+        .find(|t| t.class == devnet::workload::PrivacyClass::NotForUs)
+        .expect("a private transaction not for the regulator");
+    let other_hash = chain::hexbytes::decode_fixed::<32>("tx", &other.tx_hash).unwrap();
+    let (other_tx, _, _) = chain.devnet.transaction(&other_hash).unwrap();
+    let not_ours = devnet::contracts::carried(&other_tx.input)
+        .unwrap()
+        .to_vec();
+    let mut both = tx.clone();
+    both.input = c
+        .encode_call(
+            "submit",
+            &[
+                abi::Value::String("x".into()),
+                abi::Value::Bytes(format!("0x{}", hex::encode(&not_ours))),
+                abi::Value::Uint("7".into()),
+                abi::Value::Bytes(format!("0x{}", hex::encode(&envelope))),
+            ],
+        )
+        .unwrap();
+    let block = Block {
+        transactions: BlockTransactions::Full(vec![both]),
+        ..block
+    };
+    let (envelopes, opened) =
+        ingest::open_all(&block, &[tx.claimed_from], &chain.keyring, &chain.sealer).unwrap();
+    assert_eq!((opened, envelopes[0].class.as_str()), (1, "opened"));
+    // The decoy alone is malformed.
+    let mut alone = tx.clone();
+    alone.input = c
+        .encode_call(
+            "submit",
+            &[
+                abi::Value::String("x".into()),
+                abi::Value::Bytes(format!("0x{}", hex::encode(&decoy))),
+                abi::Value::Uint("1".into()),
+                abi::Value::Bytes("0x00".into()),
+            ],
+        )
+        .unwrap();
+    let block = Block {
+        transactions: BlockTransactions::Full(vec![alone]),
+        ..block
+    };
+    let (envelopes, opened) =
+        ingest::open_all(&block, &[tx.claimed_from], &chain.keyring, &chain.sealer).unwrap();
+    assert_eq!((opened, envelopes[0].class.as_str()), (0, "malformed"));
+}
