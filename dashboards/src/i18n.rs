@@ -167,6 +167,7 @@ const LABELS: &[(&str, &str, &str)] = &[
         "隐私交易的解码调用已隐藏：您的角色无权查看解密数据。",
     ),
     ("argument", "Argument", "参数"),
+    ("bytes", "bytes", "字节"),
     ("type", "Type", "类型"),
     ("value", "Value", "值"),
     (

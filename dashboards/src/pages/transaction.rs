@@ -171,7 +171,17 @@ fn decoded(cx: &Caller, d: &serde_json::Value, name_field: &str) -> maud::Markup
                             tr {
                                 td.mono { (text(a, "name")) @if a["indexed"].as_bool() == Some(true) { " ⁱ" } }
                                 td.mono { (text(a, "type")) }
-                                td.mono.break { (text(a, "value")) }
+                                @let value = text(a, "value");
+                                @if value.len() > 130 && value.starts_with("0x") {
+                                    td.mono.break {
+                                        details {
+                                            summary { ((value.len() - 2) / 2) " " (cx.t("bytes")) }
+                                            (value)
+                                        }
+                                    }
+                                } @else {
+                                    td.mono.break { (value) }
+                                }
                             }
                         }
                     }
