@@ -74,6 +74,24 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(long_lived.decrypt(&raw).expect("decrypt")))
     });
 
+    // The decryption fast path against the crate's own, on one parsed
+    // ciphertext, in the same run.
+    let parsed = privacy::pke::Sm2Cipher::parse(&wrap, CipherFormat::Der).expect("parse");
+    let mut g = c.benchmark_group("sm2_decrypt_path");
+    g.bench_function("fast", |b| {
+        b.iter(|| black_box(regulator.decrypt_cipher(&parsed).expect("decrypt")))
+    });
+    g.bench_function("crate", |b| {
+        b.iter(|| {
+            black_box(
+                regulator
+                    .decrypt_cipher_reference(&parsed)
+                    .expect("decrypt"),
+            )
+        })
+    });
+    g.finish();
+
     let mut g = c.benchmark_group("sm4_gcm");
     let key = [1u8; 16];
     let nonce = [2u8; 12];

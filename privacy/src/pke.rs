@@ -283,14 +283,79 @@ impl PrivateKey {
     /// Decrypts an SM2 ciphertext in `format`; the result is zeroized on drop.
     pub fn decrypt(&self, ciphertext: &[u8], format: CipherFormat) -> Result<Zeroizing<Vec<u8>>> {
         let candidates = Sm2Cipher::parse_candidates(ciphertext, format)?;
-        let key = self.decrypting_key();
         let mut last = Error::Sm2DecryptFailed;
         for candidate in candidates {
-            match key.decrypt(&candidate.to_c1c3c2()) {
-                Ok(plain) => return Ok(Zeroizing::new(plain)),
-                Err(_) => last = Error::Sm2DecryptFailed,
+            match self.decrypt_cipher(&candidate) {
+                Ok(plain) => return Ok(plain),
+                Err(e) => last = e,
             }
         }
         Err(last)
+    }
+
+    /// Decrypts a parsed ciphertext (GB/T 32918.4 §7): C1 must be a point of
+    /// the curve other than the identity (the cofactor of sm2p256v1 is 1,
+    /// so that is the standard's `[h]C1 ≠ O`), then `(x2, y2) = [d]C1` by the
+    /// curve crate's constant-time multiplication, `t = KDF(x2 ‖ y2)` with
+    /// SM3, `M = C2 ⊕ t`, and C3 must equal `SM3(x2 ‖ M ‖ y2)`, compared in
+    /// constant time. The same steps as the `sm2` crate's own `decrypt`
+    /// (which the tests compare it with), without its multiplication of C1
+    /// by a scalar to test the cofactor condition, which cost as much as the
+    /// decryption itself. The shared point and the plaintext are zeroized.
+    pub fn decrypt_cipher(&self, c: &Sm2Cipher) -> Result<Zeroizing<Vec<u8>>> {
+        use sm2::elliptic_curve::sec1::{Coordinates, FromSec1Point, ToSec1Point};
+        use sm3::Digest as _;
+        use subtle::ConstantTimeEq as _;
+        let mut encoded = [0u8; 1 + 2 * COORD_LEN];
+        encoded[0] = 0x04;
+        encoded[1..=COORD_LEN].copy_from_slice(&c.x);
+        encoded[1 + COORD_LEN..].copy_from_slice(&c.y);
+        let point = sm2::Sec1Point::from_bytes(encoded).map_err(|_| Error::Sm2DecryptFailed)?;
+        let c1: sm2::AffinePoint = Option::from(sm2::AffinePoint::from_sec1_point(&point))
+            .ok_or(Error::Sm2DecryptFailed)?;
+        if bool::from(c1.is_identity()) {
+            return Err(Error::Sm2DecryptFailed);
+        }
+        let d = self.decrypting_key().as_nonzero_scalar();
+        let shared = (sm2::ProjectivePoint::from(c1) * d.as_ref()).to_affine();
+        let mut shared = shared.to_sec1_point(false);
+        let mut xy = Zeroizing::new([0u8; 2 * COORD_LEN]);
+        if let Coordinates::Uncompressed { x, y } = shared.coordinates() {
+            xy[..COORD_LEN].copy_from_slice(x);
+            xy[COORD_LEN..].copy_from_slice(y);
+        }
+        zeroize::Zeroize::zeroize(&mut shared);
+        let (x2, y2) = xy.split_at(COORD_LEN);
+        let mut out = Zeroizing::new(c.c2.clone());
+        for (i, chunk) in out.chunks_mut(C3_LEN).enumerate() {
+            let counter = u32::try_from(i + 1).map_err(|_| Error::Sm2DecryptFailed)?;
+            let mut t = Zeroizing::new(
+                sm3::Sm3::new()
+                    .chain_update(x2)
+                    .chain_update(y2)
+                    .chain_update(counter.to_be_bytes())
+                    .finalize(),
+            );
+            chunk.iter_mut().zip(t.iter()).for_each(|(m, k)| *m ^= k);
+            t.iter_mut().for_each(|b| *b = 0);
+        }
+        let u = sm3::Sm3::new()
+            .chain_update(x2)
+            .chain_update(&out[..])
+            .chain_update(y2)
+            .finalize();
+        if !bool::from(u.as_slice().ct_eq(&c.c3[..])) {
+            return Err(Error::Sm2DecryptFailed);
+        }
+        Ok(out)
+    }
+
+    /// The `sm2` crate's own decryption of a parsed ciphertext: the
+    /// reference [`PrivateKey::decrypt_cipher`] is compared with.
+    pub fn decrypt_cipher_reference(&self, c: &Sm2Cipher) -> Result<Zeroizing<Vec<u8>>> {
+        self.decrypting_key()
+            .decrypt(&c.to_c1c3c2())
+            .map(Zeroizing::new)
+            .map_err(|_| Error::Sm2DecryptFailed)
     }
 }
