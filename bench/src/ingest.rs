@@ -351,6 +351,28 @@ pub fn ingest(opts: &IngestBenchOpts) -> Result<ExitCode> {
             }
         }
     }
+    // The yardstick of issue 18: OpenSSL's SM2 verification on one core,
+    // measured now, on this machine.
+    match openssl_sm2_verify_per_second() {
+        Ok((rate, version)) => {
+            println!(
+                "OpenSSL one-core SM2 verify: {rate:.0}/s ({version}, `openssl speed -seconds 3 sm2`)"
+            );
+            for &(shape, receipts, ingest, ..) in &rows {
+                println!(
+                    "{} (receipts {}): ingest ÷ OpenSSL one-core verify = {:.2}",
+                    shape.name(),
+                    if receipts == 0 {
+                        "none".to_string()
+                    } else {
+                        receipts.to_string()
+                    },
+                    ingest / rate
+                );
+            }
+        }
+        Err(e) => println!("OpenSSL one-core SM2 verify: not measured ({e:#})"),
+    }
     println!(
         "({} threads; bench ingest --txs {} --txs-per-block {} --in-flight {} --receipt-concurrency {}{})",
         threads(),
@@ -365,4 +387,49 @@ pub fn ingest(opts: &IngestBenchOpts) -> Result<ExitCode> {
         }
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// OpenSSL's SM2 verifications per second on one core (`openssl speed`),
+/// and its version.
+fn openssl_sm2_verify_per_second() -> Result<(f64, String)> {
+    let out = std::process::Command::new("openssl")
+        .args(["speed", "-seconds", "3", "sm2"])
+        .output()
+        .context("cannot run openssl")?;
+    if !out.status.success() {
+        bail!(
+            "openssl speed failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    parse_openssl_speed(&text).context("no SM2 line in openssl speed's output")
+}
+
+/// The verify/s of the SM2 line of `openssl speed sm2`'s table, and the
+/// version line.
+fn parse_openssl_speed(text: &str) -> Option<(f64, String)> {
+    let version = text
+        .lines()
+        .find(|l| l.starts_with("version:") || l.starts_with("OpenSSL"))
+        .unwrap_or("OpenSSL")
+        .trim()
+        .to_string();
+    let line = text.lines().find(|l| l.contains("SM2 ("))?;
+    let rate = line.split_whitespace().last()?.parse::<f64>().ok()?;
+    Some((rate, version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openssl_speed_output_is_read() {
+        let text = "version: 3.0.19\nbuilt on: ...\n                              sign    verify    sign/s verify/s\n 256 bits SM2 (CurveSM2)   0.0003s   0.0003s   2927.6   3129.0\n";
+        let (rate, version) = parse_openssl_speed(text).unwrap();
+        assert_eq!(rate, 3129.0);
+        assert_eq!(version, "version: 3.0.19");
+        assert!(parse_openssl_speed("nothing").is_none());
+    }
 }
