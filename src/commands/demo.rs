@@ -380,19 +380,19 @@ fn print_line(
 /// One sample search, as a compliance officer would type it.
 fn print_search(search: &Search, store: &store::Store) {
     const QUERY: &str = "跨境汇款";
-    let Ok(page) = search.search(&SearchRequest {
-        query: Some(QUERY.into()),
-        filter: indexer::search::Filter {
-            method: Some("pay".into()),
+    let newest = |filter: indexer::search::Filter| {
+        search.search(&SearchRequest {
+            query: Some(QUERY.into()),
+            filter,
+            first: 1,
+            sort: indexer::search::Sort {
+                by: indexer::search::SortBy::Chain,
+                descending: true,
+            },
             ..Default::default()
-        },
-        first: 1,
-        sort: indexer::search::Sort {
-            by: indexer::search::SortBy::Chain,
-            descending: true,
-        },
-        ..Default::default()
-    }) else {
+        })
+    };
+    let Ok(page) = newest(indexer::search::Filter::default()) else {
         return;
     };
     let Some(hit) = page.hits.first() else {
@@ -408,7 +408,16 @@ fn print_search(search: &Search, store: &store::Store) {
         "  search    \"{QUERY}\": {} matches; newest in block {} ({class}) {}",
         page.total, hit.height, hit.tx_hash
     );
-    if let Some(line) = decoded_line(store, &hit.tx_hash) {
+    // The newest public payment among them, decoded.
+    let pay = indexer::search::Filter {
+        method: Some("pay".into()),
+        ..Default::default()
+    };
+    if let Some(line) = newest(pay)
+        .ok()
+        .and_then(|p| p.hits.first().cloned())
+        .and_then(|h| decoded_line(store, &h.tx_hash))
+    {
         println!("            {line}");
     }
 }
