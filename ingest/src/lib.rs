@@ -1405,12 +1405,6 @@ pub fn envelope_candidates(input: &[u8]) -> Vec<&[u8]> {
     well_formed
 }
 
-/// The payload a transaction's envelope is read from: the first of
-/// [`envelope_candidates`], else the whole input.
-pub fn envelope_of(input: &[u8]) -> &[u8] {
-    envelope_candidates(input).first().copied().unwrap_or(input)
-}
-
 /// Classifies one transaction's payload; `true` when it was opened.
 fn open_one(
     t: &chain::model::Transaction,
@@ -1418,7 +1412,8 @@ fn open_one(
     keyring: &Keyring,
     sealer: &RecordSealer,
 ) -> Result<(TxEnvelope, bool), privacy::Error> {
-    let body = envelope_of(&t.input);
+    let candidates = envelope_candidates(&t.input);
+    let body = candidates.first().copied().unwrap_or(&t.input);
     let Some(sender) = sender else {
         return Ok((
             TxEnvelope {
@@ -1452,7 +1447,7 @@ fn open_one(
     // regulator's envelope does not hide it.
     let mut outcome = keyring.open(body, &ctx);
     if outcome.payload().is_none() {
-        for other in envelope_candidates(&t.input).into_iter().skip(1) {
+        for other in candidates.iter().skip(1) {
             let o = keyring.open(other, &ctx);
             if o.payload().is_some() {
                 outcome = o;

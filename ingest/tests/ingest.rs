@@ -562,17 +562,20 @@ fn a_decoy_before_the_envelope_does_not_hide_it() {
         {"name":"memo","type":"string"},{"name":"decoy","type":"bytes"},
         {"name":"amount","type":"uint256"},{"name":"envelope","type":"bytes"}],"outputs":[]}]"#;
     let c = abi::Contract::parse(abi, CryptoSuite::Sm).unwrap();
-    let input = c
-        .encode_call(
+    // `submit("x", first, amount, second)`.
+    let submit = |first: &[u8], amount: &str, second: &[u8]| {
+        c.encode_call(
             "submit",
             &[
                 abi::Value::String("x".into()),
-                abi::Value::Bytes(format!("0x{}", hex::encode(&decoy))),
-                abi::Value::Uint("64".into()),
-                abi::Value::Bytes(format!("0x{}", hex::encode(&envelope))),
+                abi::Value::Bytes(format!("0x{}", hex::encode(first))),
+                abi::Value::Uint(amount.into()),
+                abi::Value::Bytes(format!("0x{}", hex::encode(second))),
             ],
         )
-        .unwrap();
+        .unwrap()
+    };
+    let input = submit(&decoy, "64", &envelope);
     let mut t = tx.clone();
     t.input = input;
     let block = Block {
@@ -596,17 +599,7 @@ fn a_decoy_before_the_envelope_does_not_hide_it() {
         .unwrap()
         .to_vec();
     let mut both = tx.clone();
-    both.input = c
-        .encode_call(
-            "submit",
-            &[
-                abi::Value::String("x".into()),
-                abi::Value::Bytes(format!("0x{}", hex::encode(&not_ours))),
-                abi::Value::Uint("7".into()),
-                abi::Value::Bytes(format!("0x{}", hex::encode(&envelope))),
-            ],
-        )
-        .unwrap();
+    both.input = submit(&not_ours, "7", &envelope);
     let block = Block {
         transactions: BlockTransactions::Full(vec![both]),
         ..block
@@ -616,17 +609,7 @@ fn a_decoy_before_the_envelope_does_not_hide_it() {
     assert_eq!((opened, envelopes[0].class.as_str()), (1, "opened"));
     // The decoy alone is malformed.
     let mut alone = tx.clone();
-    alone.input = c
-        .encode_call(
-            "submit",
-            &[
-                abi::Value::String("x".into()),
-                abi::Value::Bytes(format!("0x{}", hex::encode(&decoy))),
-                abi::Value::Uint("1".into()),
-                abi::Value::Bytes("0x00".into()),
-            ],
-        )
-        .unwrap();
+    alone.input = submit(&decoy, "1", &[0]);
     let block = Block {
         transactions: BlockTransactions::Full(vec![alone]),
         ..block
