@@ -135,6 +135,52 @@ impl CryptoSuite {
         }
     }
 
+    /// [`Self::verify_tx_signature`] for many transactions at once: on the
+    /// SM suite the points of a batch share one inversion
+    /// ([`crate::sm2verify::Sm2Verifier::verify_many`]).
+    pub fn verify_tx_signatures(
+        self,
+        items: &[(&Hash, &[u8])],
+    ) -> Vec<Result<NodeId, SignatureError>> {
+        match self {
+            CryptoSuite::Sm => {
+                let mut out: Vec<Result<NodeId, SignatureError>> = Vec::with_capacity(items.len());
+                let mut checks = Vec::with_capacity(items.len());
+                let mut publics: Vec<(usize, NodeId)> = Vec::with_capacity(items.len());
+                for (i, (_, sig)) in items.iter().enumerate() {
+                    match check_len(sig, self.tx_signature_len()) {
+                        Ok(()) => {
+                            let mut public = [0u8; 64];
+                            public.copy_from_slice(&sig[64..]);
+                            publics.push((i, public));
+                            out.push(Ok(public));
+                        }
+                        Err(e) => out.push(Err(e)),
+                    }
+                }
+                for (i, public) in &publics {
+                    let (hash, sig) = items[*i];
+                    checks.push(crate::sm2verify::Sm2Check {
+                        msg: hash,
+                        signature: &sig[..64],
+                        public,
+                    });
+                }
+                let results = crate::sm2verify::shared().verify_many(&checks);
+                for ((i, _), result) in publics.iter().zip(results) {
+                    if let Err(e) = result {
+                        out[*i] = Err(e);
+                    }
+                }
+                out
+            }
+            CryptoSuite::Standard => items
+                .iter()
+                .map(|(hash, sig)| self.verify_tx_signature(hash, sig))
+                .collect(),
+        }
+    }
+
     /// Verifies a sealer's signature over a header hash against its node id.
     pub fn verify_sealer_signature(
         self,
@@ -168,11 +214,10 @@ fn check_len(sig: &[u8], expected: usize) -> Result<(), SignatureError> {
 }
 
 fn sm2_verify(hash: &Hash, rs: &[u8], public: &NodeId) -> Result<(), SignatureError> {
-    let pk = privacy::keys::PublicKey::from_bytes(public)
-        .map_err(|e| SignatureError::Malformed(e.to_string()))?;
-    pk.verify(hash, rs).map_err(|e| match e {
-        privacy::Error::BadSignature => SignatureError::Invalid,
-        other => SignatureError::Malformed(other.to_string()),
+    crate::sm2verify::shared().verify(crate::sm2verify::Sm2Check {
+        msg: hash,
+        signature: rs,
+        public,
     })
 }
 

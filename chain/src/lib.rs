@@ -9,6 +9,8 @@
 //!   values with errors that name the field.
 //! - [`crypto`]: the two crypto suites (SM and standard): hashes, transaction
 //!   signatures with sender recovery, sealer signatures.
+//! - [`sm2verify`]: SM2 verification with cached fixed-base tables and batched
+//!   inversions, exact to GB/T 32918.2.
 //! - [`hashing`] and [`merkle`]: header/transaction/receipt hashes, roots, proofs.
 //! - [`verify`]: every check, as a list of named results.
 
@@ -21,6 +23,7 @@ pub mod model;
 pub mod payload;
 pub mod render;
 pub mod rpc;
+pub mod sm2verify;
 pub mod tars;
 pub mod verify;
 

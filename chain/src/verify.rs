@@ -230,10 +230,11 @@ pub fn verify_block_senders(
             senders.reserve(txs.len());
             // Signatures dominate (an SM2 verification each): checked in
             // parallel on rayon's pool, reported in block order.
+            // A chunk's signatures share one inversion.
             let checked: Vec<_> = {
                 use rayon::prelude::*;
-                txs.par_iter()
-                    .map(|t| verify_transaction_inner(suite, t))
+                txs.par_chunks(crate::sm2verify::BATCH)
+                    .flat_map_iter(|chunk| verify_transactions(suite, chunk))
                     .collect()
             };
             for (i, (tr, hash, sender)) in checked.into_iter().enumerate() {
@@ -364,11 +365,41 @@ fn verify_transaction_inner(
     suite: CryptoSuite,
     t: &Transaction,
 ) -> (Report, Hash, Option<Address>) {
-    let mut r = Report::default();
     let computed = transaction_hash(suite, t);
+    let signature = suite.verify_tx_signature(&computed, &t.signature);
+    transaction_report(suite, t, computed, signature)
+}
+
+/// [`verify_transaction_inner`] for consecutive transactions, their
+/// signatures verified together.
+fn verify_transactions(
+    suite: CryptoSuite,
+    txs: &[Transaction],
+) -> Vec<(Report, Hash, Option<Address>)> {
+    let hashes: Vec<Hash> = txs.iter().map(|t| transaction_hash(suite, t)).collect();
+    let items: Vec<(&Hash, &[u8])> = hashes
+        .iter()
+        .zip(txs)
+        .map(|(h, t)| (h, t.signature.as_slice()))
+        .collect();
+    let signatures = suite.verify_tx_signatures(&items);
+    txs.iter()
+        .zip(hashes)
+        .zip(signatures)
+        .map(|((t, h), s)| transaction_report(suite, t, h, s))
+        .collect()
+}
+
+fn transaction_report(
+    suite: CryptoSuite,
+    t: &Transaction,
+    computed: Hash,
+    signature: Result<crate::crypto::NodeId, crate::crypto::SignatureError>,
+) -> (Report, Hash, Option<Address>) {
+    let mut r = Report::default();
     r.eq_hash("tx-hash", &computed, &t.claimed_hash);
     let mut recovered = None;
-    match suite.verify_tx_signature(&computed, &t.signature) {
+    match signature {
         Ok(public) => {
             let sender = suite.address(&public);
             recovered = Some(sender);

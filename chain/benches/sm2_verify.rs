@@ -1,0 +1,102 @@
+//! SM2 verification: the crate's `VerifyingKey::verify` (today's path before
+//! the fast one) against `chain::sm2verify` with a key's table cached, with a
+//! key seen once (no table), a table's construction, and a block's 64
+//! signatures verified one by one or in one batch (one inversion).
+//!
+//! Run: `cargo bench -p chain --bench sm2_verify`. Results are recorded in
+//! `docs/PERFORMANCE.md`.
+
+use chain::sm2verify::{Sm2Check, Sm2Verifier};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use privacy::keys::PrivateKey;
+use sm2::dsa::signature::Verifier;
+use std::hint::black_box;
+
+fn public_of(key: &PrivateKey) -> [u8; 64] {
+    let mut p = [0u8; 64];
+    p.copy_from_slice(&key.public_key().to_uncompressed()[1..]);
+    p
+}
+
+fn bench(c: &mut Criterion) {
+    let key = PrivateKey::generate().expect("key");
+    let public = public_of(&key);
+    let msg = [0x42u8; 32];
+    let sig = key.sign(&msg).expect("sign");
+
+    let mut g = c.benchmark_group("sm2_verify");
+    g.bench_function("crate", |b| {
+        b.iter(|| {
+            let mut sec1 = [4u8; 65];
+            sec1[1..].copy_from_slice(&public);
+            let vk =
+                sm2::dsa::VerifyingKey::from_sec1_bytes("1234567812345678", &sec1).expect("key");
+            let s = sm2::dsa::Signature::from_slice(&sig).expect("sig");
+            black_box(vk.verify(&msg, &s).is_ok())
+        })
+    });
+    let cached = Sm2Verifier::new(16);
+    let check = Sm2Check {
+        msg: &msg,
+        signature: &sig,
+        public: &public,
+    };
+    for _ in 0..2 {
+        assert!(cached.verify(check).is_ok());
+    }
+    assert_eq!(cached.stats().tables, 1);
+    g.bench_function("fast_cached_key", |b| {
+        b.iter(|| black_box(cached.verify(check).is_ok()))
+    });
+    let uncached = Sm2Verifier::new(0);
+    g.bench_function("fast_key_seen_once", |b| {
+        b.iter(|| black_box(uncached.verify(check).is_ok()))
+    });
+    // Two sightings of a new key: the second builds its table.
+    g.bench_function("fast_table_build", |b| {
+        b.iter_batched(
+            || Sm2Verifier::new(1),
+            |v| {
+                v.verify(check).ok();
+                black_box(v.verify(check).is_ok())
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+
+    let keys: Vec<PrivateKey> = (0..4)
+        .map(|_| PrivateKey::generate().expect("key"))
+        .collect();
+    let block: Vec<([u8; 32], [u8; 64], [u8; 64])> = (0..64u8)
+        .map(|i| {
+            let k = &keys[i as usize % keys.len()];
+            let m = [i; 32];
+            (m, k.sign(&m).expect("sign"), public_of(k))
+        })
+        .collect();
+    let checks: Vec<Sm2Check> = block
+        .iter()
+        .map(|(m, s, p)| Sm2Check {
+            msg: m,
+            signature: s,
+            public: p,
+        })
+        .collect();
+    let v = Sm2Verifier::new(16);
+    for _ in 0..2 {
+        assert!(v.verify_many(&checks).iter().all(Result::is_ok));
+    }
+    let mut g = c.benchmark_group("sm2_verify_block_64");
+    g.throughput(Throughput::Elements(64));
+    g.bench_function("one_by_one", |b| {
+        b.iter(|| black_box(checks.iter().filter(|c| v.verify(**c).is_ok()).count()))
+    });
+    g.bench_function("batched", |b| {
+        b.iter(|| black_box(v.verify_many(&checks).iter().filter(|r| r.is_ok()).count()))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
