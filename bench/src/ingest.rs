@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use chain::CryptoSuite;
 use chain::model::BlockTransactions;
-use chain::verify::verify_transaction;
 use devnet::server::{AppState, serve};
 use devnet::signer::NodeKey;
 use devnet::workload::{Workload, WorkloadConfig};
@@ -54,6 +53,11 @@ pub struct IngestBenchOpts {
     /// their cost as a ratio.
     #[arg(long)]
     pub compare_receipts: bool,
+    /// What runs: `ingest` (fetch, verify, open, store), `full` (that, the
+    /// search index and the built-in alert rules, until all three reach the
+    /// head) or `both`, one after the other.
+    #[arg(long, default_value = "full", value_parser = ["ingest", "full", "both"])]
+    pub pipeline: String,
 }
 
 #[derive(Clone, Copy)]
@@ -184,8 +188,18 @@ fn decrypt_floor(key: &PrivateKey, n: usize) -> Result<f64> {
     }))
 }
 
-/// Transaction verifications (hash and SM2 signature) per second, on every core.
-fn verify_floor(devnet: &Devnet, n: usize) -> f64 {
+/// Transaction verifications per second, on every core.
+#[derive(Clone, Copy)]
+struct VerifyFloor {
+    /// Hash and signature as ingest checks them: 64 at a time
+    /// (`CryptoSuite::verify_tx_signatures`, the fast path).
+    fast: f64,
+    /// Hash and the `sm2` crate's own `VerifyingKey::verify`, the path
+    /// before the fast one.
+    crate_path: f64,
+}
+
+fn verify_floor(devnet: &Devnet, n: usize) -> VerifyFloor {
     let mut txs = Vec::new();
     for h in 1..=devnet.head() {
         if let Some(b) = devnet.block(h)
@@ -193,26 +207,69 @@ fn verify_floor(devnet: &Devnet, n: usize) -> f64 {
         {
             txs.extend(ts.iter().cloned());
         }
-        if txs.len() >= 2_000 {
+        if txs.len() >= 2_048 {
             break;
         }
     }
     if txs.is_empty() {
-        return 0.0;
+        return VerifyFloor {
+            fast: 0.0,
+            crate_path: 0.0,
+        };
     }
-    parallel_rate(n, |i| {
-        std::hint::black_box(verify_transaction(CryptoSuite::Sm, &txs[i % txs.len()]).passed());
-    })
+    let suite = CryptoSuite::Sm;
+    let chunks: Vec<&[chain::model::Transaction]> = txs.chunks(chain::sm2verify::BATCH).collect();
+    let batches = n.div_ceil(chain::sm2verify::BATCH);
+    let fast = parallel_rate(batches, |i| {
+        let chunk = chunks[i % chunks.len()];
+        let hashes: Vec<_> = chunk
+            .iter()
+            .map(|t| chain::hashing::transaction_hash(suite, t))
+            .collect();
+        let items: Vec<(&[u8; 32], &[u8])> = hashes
+            .iter()
+            .zip(chunk)
+            .map(|(h, t)| (h, t.signature.as_slice()))
+            .collect();
+        let ok = suite.verify_tx_signatures(&items).iter().all(Result::is_ok);
+        std::hint::black_box(ok);
+    }) * chain::sm2verify::BATCH as f64;
+    let crate_path = parallel_rate(n / 4, |i| {
+        use sm2::dsa::signature::Verifier;
+        let t = &txs[i % txs.len()];
+        let hash = chain::hashing::transaction_hash(suite, t);
+        let mut sec1 = [4u8; 65];
+        sec1[1..].copy_from_slice(&t.signature[64..]);
+        let ok = sm2::dsa::VerifyingKey::from_sec1_bytes("1234567812345678", &sec1)
+            .ok()
+            .zip(sm2::dsa::Signature::from_slice(&t.signature[..64]).ok())
+            .is_some_and(|(k, s)| k.verify(&hash, &s).is_ok());
+        std::hint::black_box(ok);
+    });
+    VerifyFloor { fast, crate_path }
 }
 
-/// Syncs a fresh store from a loopback server of `devnet`; returns tx/s.
+/// One measured sync.
+struct Row {
+    shape: Shape,
+    full: bool,
+    receipts: usize,
+    sync: Synced,
+    decrypt: f64,
+    verify: VerifyFloor,
+}
+
+/// Syncs a fresh store from a loopback server of `devnet`; with `full`,
+/// the index and the rule engine too, until every one of them has reached the
+/// head. Returns tx/s, the envelopes opened and the time.
 async fn ingest_rate(
     devnet: Devnet,
     key: PrivateKey,
     in_flight: usize,
     receipt_concurrency: usize,
+    full: bool,
     data: &Path,
-) -> Result<(f64, u64, Duration)> {
+) -> Result<Synced> {
     let head = devnet.head();
     let committee = devnet.committee();
     let txs: usize = (1..=head)
@@ -222,10 +279,28 @@ async fn ingest_rate(
             _ => 0,
         })
         .sum();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    // The chain's server runs on threads of its own, so that what the node
+    // itself spends can be told apart (a real chain node is another machine).
+    let server = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(SERVER_THREADS)
+        .enable_all()
+        .build()
+        .context("cannot start the chain server's runtime")?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
     let url = format!("http://{}/", listener.local_addr()?);
     let state = AppState::new(Arc::new(tokio::sync::RwLock::new(devnet)), None);
-    tokio::spawn(serve(listener, state, std::future::pending()));
+    server.spawn(async move {
+        match tokio::net::TcpListener::from_std(listener) {
+            Ok(l) => {
+                if let Err(e) = serve(l, state, std::future::pending()).await {
+                    eprintln!("the chain server stopped: {e}");
+                }
+            }
+            Err(e) => eprintln!("the chain server cannot listen: {e}"),
+        }
+    });
     let mut keyring = Keyring::new();
     keyring.add("bench regulator key", key)?;
     let mut config = IngestConfig::new(
@@ -237,7 +312,16 @@ async fn ingest_rate(
     config.in_flight = in_flight;
     config.receipt_concurrency = receipt_concurrency;
     config.stop_at = Some(head);
-    let node = Node::open(config, data, keyring, None)?;
+    let index = full.then(|| indexer::IndexerConfig {
+        stop_at: Some(head),
+        ..indexer::IndexerConfig::default()
+    });
+    let mut node = Node::open(config, data, keyring, index)?;
+    if full {
+        node = node.with_policies(None, None, &[], Some(head))?;
+    }
+    let index_stats = node.index_stats();
+    let policy_stats = node.policy_stats();
     let stats = node.ingest.stats();
     let bar = indicatif::ProgressBar::new(head as u64);
     let progress = {
@@ -255,16 +339,90 @@ async fn ingest_rate(
             }
         })
     };
+    let (cpu_before, server_before) = cpu_seconds(SERVER_THREADS);
     let start = Instant::now();
-    node.ingest.run(std::future::pending()).await?;
+    if full {
+        node.run(std::future::pending()).await?;
+    } else {
+        node.ingest.run(std::future::pending()).await?;
+    }
     let took = start.elapsed();
+    let (cpu_after, server_after) = cpu_seconds(SERVER_THREADS);
+    server.shutdown_background();
+    let server_cpu = server_after - server_before;
+    let node_cpu = (cpu_after - cpu_before - server_cpu).max(0.0);
     progress.abort();
     bar.finish_and_clear();
     if node.store.checkpoint()? != Some(head) {
         bail!("the sync stopped before the head");
     }
+    if let Some(ix) = &index_stats {
+        let docs = ix.docs.load(std::sync::atomic::Ordering::Relaxed);
+        if docs != txs as u64 {
+            bail!("the index holds {docs} documents of {txs} transactions");
+        }
+    }
+    if let Some(p) = &policy_stats {
+        let evaluated = p.transactions.load(std::sync::atomic::Ordering::Relaxed);
+        if evaluated != txs as u64 {
+            bail!("the rules saw {evaluated} of {txs} transactions");
+        }
+    }
     let opened = stats.opened.load(std::sync::atomic::Ordering::Relaxed);
-    Ok((txs as f64 / took.as_secs_f64(), opened, took))
+    Ok(Synced {
+        rate: txs as f64 / took.as_secs_f64(),
+        opened,
+        took,
+        node_cpu_us: node_cpu * 1e6 / txs.max(1) as f64,
+        server_cpu_us: server_cpu * 1e6 / txs.max(1) as f64,
+    })
+}
+
+/// What one sync measured.
+struct Synced {
+    rate: f64,
+    opened: u64,
+    took: Duration,
+    /// CPU the node spent per transaction (all its threads), µs.
+    node_cpu_us: f64,
+    /// CPU the chain's server spent per transaction, µs.
+    server_cpu_us: f64,
+}
+
+/// The name of the chain server's threads.
+const SERVER_THREADS: &str = "devnet-server";
+
+/// CPU seconds (user + system) this process has used, and those of its
+/// live threads whose name starts with `prefix`, from `/proc` (Linux; zero
+/// elsewhere). Clock ticks are taken as 100 per second (Linux's USER_HZ).
+fn cpu_seconds(prefix: &str) -> (f64, f64) {
+    fn ticks(stat: &str) -> Option<(String, u64)> {
+        let open = stat.find('(')?;
+        let close = stat.rfind(')')?;
+        let name = stat.get(open + 1..close)?.to_string();
+        let rest: Vec<&str> = stat.get(close + 2..)?.split(' ').collect();
+        // Fields 14 and 15 (utime, stime), counted from 1 with the name as 2.
+        let utime: u64 = rest.get(11)?.parse().ok()?;
+        let stime: u64 = rest.get(12)?.parse().ok()?;
+        Some((name, utime + stime))
+    }
+    let total = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| ticks(&s))
+        .map_or(0, |(_, t)| t);
+    let mut matching = 0;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for t in tasks.flatten() {
+            if let Some((name, t)) = std::fs::read_to_string(t.path().join("stat"))
+                .ok()
+                .and_then(|s| ticks(&s))
+                && name.starts_with(prefix)
+            {
+                matching += t;
+            }
+        }
+    }
+    (total as f64 / 100.0, matching as f64 / 100.0)
 }
 
 /// `lookthrough-bench ingest`.
@@ -274,9 +432,17 @@ pub fn ingest(opts: &IngestBenchOpts) -> Result<ExitCode> {
     }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let mut rows = Vec::new();
-    let mut variants = vec![opts.receipt_concurrency];
-    if opts.compare_receipts && opts.receipt_concurrency > 0 {
-        variants.push(0);
+    let pipelines: Vec<bool> = match opts.pipeline.as_str() {
+        "ingest" => vec![false],
+        "full" => vec![true],
+        _ => vec![false, true],
+    };
+    let mut variants = Vec::new();
+    for &full in &pipelines {
+        variants.push((full, opts.receipt_concurrency));
+        if opts.compare_receipts && opts.receipt_concurrency > 0 {
+            variants.push((full, 0));
+        }
     }
     for shape in [Shape::Wrap, Shape::Session] {
         if opts.traffic != "both" && opts.traffic != shape.dir() {
@@ -287,7 +453,7 @@ pub fn ingest(opts: &IngestBenchOpts) -> Result<ExitCode> {
         let decrypt = decrypt_floor(&key, 20_000)?;
         let verify = verify_floor(&devnet, 20_000);
         let mut first = Some((devnet, key));
-        for &receipts in &variants {
+        for &(full, receipts) in &variants {
             let (devnet, key) = match first.take() {
                 Some(c) => c,
                 None => chain(shape, opts)?,
@@ -296,90 +462,116 @@ pub fn ingest(opts: &IngestBenchOpts) -> Result<ExitCode> {
                 .prefix("lookthrough-bench-")
                 .tempdir()?;
             eprintln!(
-                "ingesting the {} chain ({} tx, receipt concurrency {receipts})",
+                "{} the {} chain ({} tx, receipt concurrency {receipts})",
+                if full {
+                    "syncing, indexing and evaluating"
+                } else {
+                    "ingesting"
+                },
                 shape.name(),
                 opts.txs
             );
-            let (rate, opened, took) = runtime.block_on(ingest_rate(
+            let sync = runtime.block_on(ingest_rate(
                 devnet,
                 key,
                 opts.in_flight,
                 receipts,
+                full,
                 data.path(),
             ))?;
-            rows.push((shape, receipts, rate, opened, took, decrypt, verify));
+            rows.push(Row {
+                shape,
+                full,
+                receipts,
+                sync,
+                decrypt,
+                verify,
+            });
         }
     }
+    // The yardstick of issue 18: OpenSSL's SM2 verification on one core,
+    // measured now, on this machine.
+    let openssl = openssl_sm2_verify_per_second();
+    match &openssl {
+        Ok((rate, version)) => println!(
+            "OpenSSL one-core SM2 verify: {rate:.0}/s ({version}, `openssl speed -seconds 3 sm2`)"
+        ),
+        Err(e) => println!("OpenSSL one-core SM2 verify: not measured ({e:#})"),
+    }
     println!(
-        "| traffic | receipts | tx | ingest tx/s | SM2 decrypt/s | ingest ÷ decrypt | tx verify/s | verify+decrypt floor tx/s | ingest ÷ that floor | opened | time |"
+        "| traffic | pipeline | receipts | tx | tx/s | ÷ OpenSSL one-core verify | tx verify/s (crate's verify) | SM2 decrypt/s | verify+decrypt floor tx/s | ÷ that floor | node CPU µs/tx | server CPU µs/tx | opened | time |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
-    for &(shape, receipts, rate, opened, took, decrypt, verify) in &rows {
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for r in &rows {
         // What each transaction must cost at least: its signature check,
         // and for a fresh wrap one SM2 decryption.
-        let floor = match shape {
-            Shape::Wrap => 1.0 / (1.0 / decrypt + 1.0 / verify),
-            Shape::Session => verify,
+        let floor = match r.shape {
+            Shape::Wrap => 1.0 / (1.0 / r.decrypt + 1.0 / r.verify.fast),
+            Shape::Session => r.verify.fast,
         };
         println!(
-            "| {} | {} | {} | {:.0} | {:.0} | {:.2} | {:.0} | {:.0} | {:.2} | {} | {:.1} s |",
-            shape.name(),
-            if receipts == 0 {
+            "| {} | {} | {} | {} | {:.0} | {} | {:.0} ({:.0}) | {:.0} | {:.0} | {:.2} | {:.0} | {:.0} | {} | {:.1} s |",
+            r.shape.name(),
+            if r.full {
+                "verify, open, store, index, rules"
+            } else {
+                "verify, open, store"
+            },
+            if r.receipts == 0 {
                 "none".to_string()
             } else {
-                format!("{receipts} at once")
+                format!("{} at once", r.receipts)
             },
             opts.txs,
-            rate,
-            decrypt,
-            rate / decrypt,
-            verify,
+            r.sync.rate,
+            match &openssl {
+                Ok((one_core, _)) => format!("{:.2}", r.sync.rate / one_core),
+                Err(_) => "–".into(),
+            },
+            r.verify.fast,
+            r.verify.crate_path,
+            r.decrypt,
             floor,
-            rate / floor,
-            opened,
-            took.as_secs_f64()
+            r.sync.rate / floor,
+            r.sync.node_cpu_us,
+            r.sync.server_cpu_us,
+            r.sync.opened,
+            r.sync.took.as_secs_f64()
         );
     }
     if opts.compare_receipts {
         for pair in rows.chunks(2) {
             if let [with, without] = pair {
                 println!(
-                    "{}: with receipts ÷ without = {:.2}",
-                    with.0.name(),
-                    with.2 / without.2
+                    "{} ({}): with receipts ÷ without = {:.2}; a receipt costs the node {:.0} µs of CPU and the server {:.0} µs",
+                    with.shape.name(),
+                    if with.full { "full" } else { "ingest" },
+                    with.sync.rate / without.sync.rate,
+                    with.sync.node_cpu_us - without.sync.node_cpu_us,
+                    with.sync.server_cpu_us - without.sync.server_cpu_us,
                 );
             }
         }
     }
-    // The yardstick of issue 18: OpenSSL's SM2 verification on one core,
-    // measured now, on this machine.
-    match openssl_sm2_verify_per_second() {
-        Ok((rate, version)) => {
-            println!(
-                "OpenSSL one-core SM2 verify: {rate:.0}/s ({version}, `openssl speed -seconds 3 sm2`)"
-            );
-            for &(shape, receipts, ingest, ..) in &rows {
-                println!(
-                    "{} (receipts {}): ingest ÷ OpenSSL one-core verify = {:.2}",
-                    shape.name(),
-                    if receipts == 0 {
-                        "none".to_string()
-                    } else {
-                        receipts.to_string()
-                    },
-                    ingest / rate
-                );
-            }
-        }
-        Err(e) => println!("OpenSSL one-core SM2 verify: not measured ({e:#})"),
-    }
+    let cache = chain::sm2verify::shared().stats();
     println!(
-        "({} threads; bench ingest --txs {} --txs-per-block {} --in-flight {} --receipt-concurrency {}{})",
+        "SM2 key tables: hit rate {:.4} ({} hits, {} misses), {} built, {} evicted, {} held in {:.1} MB",
+        cache.hit_rate(),
+        cache.hits,
+        cache.misses,
+        cache.built,
+        cache.evicted,
+        cache.tables,
+        cache.bytes as f64 / 1e6
+    );
+    println!(
+        "({} threads; bench ingest --txs {} --txs-per-block {} --in-flight {} --receipt-concurrency {} --pipeline {}{})",
         threads(),
         opts.txs,
         opts.txs_per_block,
         opts.in_flight,
         opts.receipt_concurrency,
+        opts.pipeline,
         if opts.compare_receipts {
             " --compare-receipts"
         } else {

@@ -1,7 +1,8 @@
 //! The follower: a stage of the store ([`store::follow`]) that indexes
 //! every block in height order and commits near real time (at most
 //! `commit_interval` after a block arrives, or every `commit_docs`
-//! documents), each commit carrying the checkpoint. `rebuild` makes a new
+//! documents; while more than [`CATCH_UP_LAG`] blocks behind, every
+//! `catch_up_commit_interval`), each commit carrying the checkpoint. `rebuild` makes a new
 //! index from the store alone.
 
 use std::future::Future;
@@ -20,6 +21,10 @@ use crate::IndexError;
 use crate::index::{Checkpoint, TxIndex};
 use crate::schema::{SCHEMA_VERSION, to_document};
 
+/// Blocks behind the store beyond which the follower is catching up and
+/// commits by [`IndexerConfig::catch_up_commit_interval`].
+pub const CATCH_UP_LAG: i64 = 64;
+
 /// How the follower commits.
 #[derive(Debug, Clone)]
 pub struct IndexerConfig {
@@ -27,6 +32,11 @@ pub struct IndexerConfig {
     pub commit_interval: Duration,
     /// Commit at least every this many documents.
     pub commit_docs: u64,
+    /// Longest time between commits while the index is more than
+    /// [`CATCH_UP_LAG`] blocks behind the store (a sync from genesis, a
+    /// restart after downtime): fewer, larger segments and fewer merges,
+    /// while nobody waits for a block that recent.
+    pub catch_up_commit_interval: Duration,
     /// tantivy indexing threads.
     pub threads: usize,
     /// tantivy indexing memory, bytes (shared by the threads).
@@ -47,6 +57,7 @@ impl Default for IndexerConfig {
         Self {
             commit_interval: Duration::from_millis(500),
             commit_docs: 50_000,
+            catch_up_commit_interval: Duration::from_secs(10),
             threads,
             heap_bytes: 64 << 20,
             stop_at: None,
@@ -220,11 +231,18 @@ impl Indexer {
         Ok(())
     }
 
-    /// Whether the commit policy calls for a commit now.
-    fn commit_due(&self) -> bool {
+    /// Whether the commit policy calls for a commit now, `behind` the
+    /// store's head by that many blocks.
+    fn commit_due(&self, behind: i64) -> bool {
+        let interval = if behind > CATCH_UP_LAG {
+            self.config
+                .catch_up_commit_interval
+                .max(self.config.commit_interval)
+        } else {
+            self.config.commit_interval
+        };
         self.pending_checkpoint.is_some()
-            && (self.pending >= self.config.commit_docs
-                || self.last_commit.elapsed() >= self.config.commit_interval)
+            && (self.pending >= self.config.commit_docs || self.last_commit.elapsed() >= interval)
     }
 
     /// Indexes every stored block up to `until` (inclusive), committing by
@@ -237,7 +255,7 @@ impl Indexer {
         while self.next <= until {
             self.index_next()?;
             progress(self.next - 1);
-            if self.commit_due() {
+            if self.commit_due(until - self.next) {
                 self.commit()?;
             }
         }
@@ -265,7 +283,7 @@ impl Indexer {
                 break;
             }
             self.index_next()?;
-            if self.commit_due() {
+            if self.commit_due(target - self.next) {
                 self.commit()?;
             }
         }

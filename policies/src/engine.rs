@@ -459,11 +459,14 @@ impl Engine {
         let mut firings: Vec<Firing> = Vec::new();
         let mut touched: Vec<WindowKey> = Vec::new();
         let mut removed = Removed::default();
+        // The standard library and the lists once per block; each
+        // transaction in a scope of its own.
+        let mut root = cel::Context::default();
+        root.add_variable_from_value("lists", self.lists_value.clone());
         for (doc, d) in docs.iter().enumerate() {
             self.stats.transactions.fetch_add(1, Ordering::Relaxed);
-            let mut ctx = cel::Context::default();
+            let mut ctx = root.new_inner_scope();
             ctx.add_variable_from_value("tx", tx_value(d));
-            ctx.add_variable_from_value("lists", self.lists_value.clone());
             for (rule, vr) in self.rules.iter().enumerate() {
                 let r = &vr.rule;
                 if !r.spec.enabled {
