@@ -1,7 +1,8 @@
 //! SM2 verification: the crate's `VerifyingKey::verify` (today's path before
 //! the fast one) against `chain::sm2verify` with a key's table cached, with a
 //! key seen once (no table), a table's construction, and a block's 64
-//! signatures verified one by one or in one batch (one inversion).
+//! signatures verified one by one or in one batch (one inversion); and the
+//! cache's worst cases, 100,000 senders each signing once or twice.
 //!
 //! Run: `cargo bench -p chain --bench sm2_verify`. Results are recorded in
 //! `docs/PERFORMANCE.md`.
@@ -98,5 +99,91 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// The worst cases of the cache: 100,000 senders, each signing once, or
+/// each twice in a row (the second sighting earns a table that is never used
+/// again), against the crate's verification of the same signatures.
+fn distinct_senders(c: &mut Criterion) {
+    const SENDERS: usize = 100_000;
+    eprintln!("signing with {SENDERS} keys");
+    let items: Vec<([u8; 32], [u8; 64], [u8; 64])> = (0..SENDERS)
+        .map(|i| {
+            let k = PrivateKey::generate().expect("key");
+            let m = [(i % 251) as u8; 32];
+            (m, k.sign(&m).expect("sign"), public_of(&k))
+        })
+        .collect();
+    let check = |i: usize| {
+        let (m, s, p) = &items[i % SENDERS];
+        Sm2Check {
+            msg: m,
+            signature: s,
+            public: p,
+        }
+    };
+    // Machines drift over seconds; the paths are timed in turns of 2,000
+    // signatures over the same items, and compared as ratios of the sums.
+    let crate_verify = |i: usize| {
+        let (m, s, p) = &items[i % SENDERS];
+        let mut sec1 = [4u8; 65];
+        sec1[1..].copy_from_slice(p);
+        let vk = sm2::dsa::VerifyingKey::from_sec1_bytes("1234567812345678", &sec1).expect("key");
+        let s = sm2::dsa::Signature::from_slice(s).expect("sig");
+        vk.verify(m, &s).is_ok()
+    };
+    let once = Sm2Verifier::new(chain::sm2verify::DEFAULT_TABLES);
+    let twice = Sm2Verifier::new(chain::sm2verify::DEFAULT_TABLES);
+    let (mut t_crate, mut t_once, mut t_twice) = (0f64, 0f64, 0f64);
+    const TURN: usize = 2_000;
+    let turns = 2 * SENDERS / TURN;
+    for turn in 0..turns {
+        let base = turn * TURN;
+        let start = std::time::Instant::now();
+        for i in base..base + TURN {
+            assert!(black_box(crate_verify(i / 2)));
+        }
+        t_crate += start.elapsed().as_secs_f64();
+        let start = std::time::Instant::now();
+        for i in base..base + TURN {
+            // Each key once per pass over the 100,000.
+            assert!(black_box(once.verify(check(i)).is_ok()));
+        }
+        t_once += start.elapsed().as_secs_f64();
+        let start = std::time::Instant::now();
+        for i in base..base + TURN {
+            // Each key twice in a row: the second sighting may build a table.
+            assert!(black_box(twice.verify(check(i / 2)).is_ok()));
+        }
+        t_twice += start.elapsed().as_secs_f64();
+    }
+    let n = (turns * TURN) as f64;
+    let (o, t) = (once.stats(), twice.stats());
+    println!(
+        "sm2_verify_100k_senders ({} signatures per path, in turns of {TURN}):",
+        turns * TURN
+    );
+    println!("  crate: {:.1} µs/signature", t_crate / n * 1e6);
+    println!(
+        "  fast, each key once: {:.1} µs/signature, {:.2}x the crate (hit rate {:.4}, {} tables built, {} held in {:.1} MB)",
+        t_once / n * 1e6,
+        t_crate / t_once,
+        o.hit_rate(),
+        o.built,
+        o.tables,
+        o.bytes as f64 / 1e6
+    );
+    println!(
+        "  fast, each key twice in a row: {:.1} µs/signature, {:.2}x the crate (hit rate {:.4}, {} built, {} deferred, {} evicted, {} held in {:.1} MB)",
+        t_twice / n * 1e6,
+        t_crate / t_twice,
+        t.hit_rate(),
+        t.built,
+        t.deferred,
+        t.evicted,
+        t.tables,
+        t.bytes as f64 / 1e6
+    );
+    let _ = c;
+}
+
+criterion_group!(benches, bench, distinct_senders);
 criterion_main!(benches);
