@@ -119,6 +119,39 @@ impl Collector for IngestCollector {
             "Blocks that failed verification, recorded by this process",
             s.findings.load(Ordering::Relaxed),
         )?;
+        // The SM2 verifier's key tables (shared by every verification of
+        // the process).
+        let sm2 = chain::sm2verify::shared().stats();
+        counter(
+            &mut encoder,
+            "lookthrough_sm2_key_table_hits",
+            "SM2 verifications whose public key had a cached table",
+            sm2.hits,
+        )?;
+        counter(
+            &mut encoder,
+            "lookthrough_sm2_key_table_misses",
+            "SM2 verifications whose public key had no cached table",
+            sm2.misses,
+        )?;
+        counter(
+            &mut encoder,
+            "lookthrough_sm2_key_tables_built",
+            "SM2 key tables built (on a key's second sighting, within the build budget)",
+            sm2.built,
+        )?;
+        counter(
+            &mut encoder,
+            "lookthrough_sm2_key_tables_evicted",
+            "SM2 key tables dropped to make room",
+            sm2.evicted,
+        )?;
+        gauge(
+            &mut encoder,
+            "lookthrough_sm2_key_table_bytes",
+            "Memory held by cached SM2 key tables",
+            i64::try_from(sm2.bytes).unwrap_or(i64::MAX),
+        )?;
         counter(
             &mut encoder,
             "lookthrough_network_errors",

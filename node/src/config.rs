@@ -256,6 +256,9 @@ pub struct IngestSection {
     pub confirm: usize,
     /// Receipts requested at once per block; 0 keeps no receipts.
     pub receipt_concurrency: usize,
+    /// SM2 public keys whose verification tables are kept (about 99 KB
+    /// each; 0: none, every signature verified without one).
+    pub sm2_key_tables: usize,
 }
 
 impl Default for IngestSection {
@@ -271,6 +274,7 @@ impl Default for IngestSection {
             hedge_min_ms: 20,
             confirm: 0,
             receipt_concurrency: 32,
+            sm2_key_tables: chain::sm2verify::DEFAULT_TABLES,
         }
     }
 }
@@ -562,6 +566,13 @@ impl Config {
         }
         if i.failover_after == 0 {
             bad!("ingest.failover_after", "must be at least 1");
+        }
+        if i.sm2_key_tables > 65_536 {
+            bad!(
+                "ingest.sm2_key_tables",
+                "must be 0 to 65536 (about 99 KB each), got {}",
+                i.sm2_key_tables
+            );
         }
         if !(1..=i.request_timeout_ms).contains(&i.hedge_min_ms) {
             bad!(

@@ -160,6 +160,7 @@ impl Node {
     /// `storage.data_dir`, its rules, watchlists and channels. With
     /// `until_height`, ingest, the index and the rules stop at that height.
     pub fn build(config: &Config, until_height: Option<i64>) -> Result<Self, NodeError> {
+        chain::sm2verify::shared().set_capacity(config.ingest.sm2_key_tables);
         let mut ingest_config = config.ingest_config()?;
         ingest_config.stop_at = until_height;
         let mut index_config = config.indexer_config();

@@ -208,7 +208,7 @@ pub fn grafana_metrics() -> std::collections::BTreeSet<String> {
         while let Some(at) = rest.find("lookthrough_") {
             let tail = &rest[at..];
             let end = tail
-                .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+                .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
                 .unwrap_or(tail.len());
             names.insert(tail[..end].to_string());
             rest = &tail[end..];
