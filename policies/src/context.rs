@@ -6,9 +6,10 @@
 //! `null`, and `tx.readable` says whether the business fields were read.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use cel::Value;
+use cel::objects::{Key, Map};
 use records::TxDoc;
 
 /// The fields of `tx`, with their CEL types, as the rule reference lists
@@ -58,9 +59,39 @@ pub const FIELDS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The map keys of `tx` and of a decoded call, made once: a rule's `tx` is
+/// built for every transaction, and a key is an `Arc<String>`.
+static KEYS: LazyLock<HashMap<&'static str, Key>> = LazyLock::new(|| {
+    FIELDS
+        .iter()
+        .map(|(name, _)| *name)
+        .chain([
+            "contract",
+            "method",
+            "name",
+            "signature",
+            "status",
+            "abi_version",
+            "args",
+        ])
+        .map(|name| (name, Key::String(Arc::new(name.to_string()))))
+        .collect()
+});
+
+/// The key `name` (one of [`KEYS`]).
+fn key(name: &'static str) -> Key {
+    KEYS.get(name)
+        .cloned()
+        .unwrap_or_else(|| Key::String(Arc::new(name.to_string())))
+}
+
+fn map(m: HashMap<Key, Value>) -> Value {
+    Value::Map(Map { map: Arc::new(m) })
+}
+
 /// A decoded call or event as a map; `None` gives the map of no call.
 fn decoded_value(d: Option<&records::decode::Decoded>) -> Value {
-    let mut m: HashMap<String, Value> = HashMap::with_capacity(6);
+    let mut m: HashMap<Key, Value> = HashMap::with_capacity(7);
     let (contract, name, signature, status, version) = match d {
         Some(d) => (
             Some(d.contract.as_str()),
@@ -71,13 +102,13 @@ fn decoded_value(d: Option<&records::decode::Decoded>) -> Value {
         ),
         None => (None, None, None, "none", None),
     };
-    m.insert("contract".into(), text(contract));
-    m.insert("method".into(), text(name));
-    m.insert("name".into(), text(name));
-    m.insert("signature".into(), text(signature));
-    m.insert("status".into(), text(Some(status)));
+    m.insert(key("contract"), text(contract));
+    m.insert(key("method"), text(name));
+    m.insert(key("name"), text(name));
+    m.insert(key("signature"), text(signature));
+    m.insert(key("status"), text(Some(status)));
     m.insert(
-        "abi_version".into(),
+        key("abi_version"),
         version.map_or(Value::Null, |v| Value::Int(i64::from(v))),
     );
     let args: HashMap<String, Value> = d
@@ -89,8 +120,8 @@ fn decoded_value(d: Option<&records::decode::Decoded>) -> Value {
                 .collect()
         })
         .unwrap_or_default();
-    m.insert("args".into(), Value::from(args));
-    Value::from(m)
+    m.insert(key("args"), Value::from(args));
+    map(m)
 }
 
 fn text(s: Option<&str>) -> Value {
@@ -108,39 +139,39 @@ pub fn tx_value(d: &TxDoc) -> Value {
         || b.payer.key().is_some()
         || b.payee.key().is_some();
     let (hour, weekday) = records::time::hour_weekday(d.time_ms);
-    let mut m: HashMap<String, Value> = HashMap::with_capacity(FIELDS.len());
-    m.insert("hash".into(), text(Some(&d.tx_hash)));
-    m.insert("height".into(), Value::Int(d.height));
-    m.insert("index".into(), Value::Int(i64::from(d.index)));
-    m.insert("time".into(), Value::Int(d.time_ms));
-    m.insert("hour".into(), Value::Int(hour));
-    m.insert("weekday".into(), Value::Int(weekday));
-    m.insert("from".into(), text(d.from.as_deref()));
-    m.insert("to".into(), text(Some(&d.to)));
-    m.insert("method".into(), text(d.method.as_deref()));
-    m.insert("privacy".into(), text(Some(d.privacy())));
-    m.insert("status".into(), text(Some(&d.status)));
-    m.insert("readable".into(), Value::Bool(readable));
-    m.insert("scenario".into(), text(b.scenario.as_deref()));
-    m.insert("action".into(), text(b.action.as_deref()));
-    m.insert("reference".into(), text(b.reference.as_deref()));
-    m.insert("payer".into(), text(b.payer.key()));
-    m.insert("payer_account".into(), text(b.payer.account.as_deref()));
-    m.insert("payer_id".into(), text(b.payer.id.as_deref()));
-    m.insert("payee".into(), text(b.payee.key()));
-    m.insert("payee_account".into(), text(b.payee.account.as_deref()));
-    m.insert("payee_id".into(), text(b.payee.id.as_deref()));
+    let mut m: HashMap<Key, Value> = HashMap::with_capacity(FIELDS.len());
+    m.insert(key("hash"), text(Some(&d.tx_hash)));
+    m.insert(key("height"), Value::Int(d.height));
+    m.insert(key("index"), Value::Int(i64::from(d.index)));
+    m.insert(key("time"), Value::Int(d.time_ms));
+    m.insert(key("hour"), Value::Int(hour));
+    m.insert(key("weekday"), Value::Int(weekday));
+    m.insert(key("from"), text(d.from.as_deref()));
+    m.insert(key("to"), text(Some(&d.to)));
+    m.insert(key("method"), text(d.method.as_deref()));
+    m.insert(key("privacy"), text(Some(d.privacy())));
+    m.insert(key("status"), text(Some(&d.status)));
+    m.insert(key("readable"), Value::Bool(readable));
+    m.insert(key("scenario"), text(b.scenario.as_deref()));
+    m.insert(key("action"), text(b.action.as_deref()));
+    m.insert(key("reference"), text(b.reference.as_deref()));
+    m.insert(key("payer"), text(b.payer.key()));
+    m.insert(key("payer_account"), text(b.payer.account.as_deref()));
+    m.insert(key("payer_id"), text(b.payer.id.as_deref()));
+    m.insert(key("payee"), text(b.payee.key()));
+    m.insert(key("payee_account"), text(b.payee.account.as_deref()));
+    m.insert(key("payee_id"), text(b.payee.id.as_deref()));
     m.insert(
-        "amount".into(),
+        key("amount"),
         match b.amount {
             Some(c) => Value::Float(c.units_f64()),
             None => Value::Null,
         },
     );
-    m.insert("currency".into(), text(b.currency.as_deref()));
-    m.insert("memo".into(), text(b.memo.as_deref()));
+    m.insert(key("currency"), text(b.currency.as_deref()));
+    m.insert(key("memo"), text(b.memo.as_deref()));
     m.insert(
-        "parties".into(),
+        key("parties"),
         Value::List(Arc::new(
             d.parties()
                 .into_iter()
@@ -148,14 +179,14 @@ pub fn tx_value(d: &TxDoc) -> Value {
                 .collect(),
         )),
     );
-    m.insert("call".into(), decoded_value(d.call.as_ref()));
+    m.insert(key("call"), decoded_value(d.call.as_ref()));
     m.insert(
-        "events".into(),
+        key("events"),
         Value::List(Arc::new(
             d.events.iter().map(|e| decoded_value(Some(e))).collect(),
         )),
     );
-    Value::from(m)
+    map(m)
 }
 
 /// A readable transaction with every field set, on which a new rule is
