@@ -235,15 +235,17 @@ fn verify_floor(devnet: &Devnet, n: usize) -> VerifyFloor {
         std::hint::black_box(ok);
     }) * chain::sm2verify::BATCH as f64;
     let crate_path = parallel_rate(n / 4, |i| {
-        use sm2::dsa::signature::Verifier;
         let t = &txs[i % txs.len()];
         let hash = chain::hashing::transaction_hash(suite, t);
-        let mut sec1 = [4u8; 65];
-        sec1[1..].copy_from_slice(&t.signature[64..]);
-        let ok = sm2::dsa::VerifyingKey::from_sec1_bytes("1234567812345678", &sec1)
-            .ok()
-            .zip(sm2::dsa::Signature::from_slice(&t.signature[..64]).ok())
-            .is_some_and(|(k, s)| k.verify(&hash, &s).is_ok());
+        let public: Option<&[u8; 64]> = t.signature.get(64..).and_then(|p| p.try_into().ok());
+        let ok = public.is_some_and(|public| {
+            chain::sm2verify::Sm2Check {
+                msg: &hash,
+                signature: &t.signature[..64],
+                public,
+            }
+            .verify_reference()
+        });
         std::hint::black_box(ok);
     });
     VerifyFloor { fast, crate_path }

@@ -284,6 +284,24 @@ pub struct Sm2Check<'a> {
     pub public: &'a NodeId,
 }
 
+impl Sm2Check<'_> {
+    /// The `sm2` crate's own answer (`VerifyingKey::verify` with the
+    /// default user id): the reference the fast path is tested, fuzzed and
+    /// benchmarked against.
+    pub fn verify_reference(&self) -> bool {
+        use sm2::dsa::signature::Verifier;
+        let mut sec1 = [4u8; 65];
+        sec1[1..].copy_from_slice(self.public);
+        let Ok(key) = sm2::dsa::VerifyingKey::from_sec1_bytes("1234567812345678", &sec1) else {
+            return false;
+        };
+        let Ok(sig) = sm2::dsa::Signature::from_slice(self.signature) else {
+            return false;
+        };
+        key.verify(self.msg, &sig).is_ok()
+    }
+}
+
 /// The verifier every caller of [`crate::CryptoSuite`] shares.
 pub fn shared() -> &'static Sm2Verifier {
     static SHARED: LazyLock<Sm2Verifier> = LazyLock::new(|| Sm2Verifier::new(DEFAULT_TABLES));

@@ -17,7 +17,6 @@ use chain::sm2verify::{Sm2Check, Sm2Verifier};
 use privacy::keys::PrivateKey;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
-use sm2::dsa::signature::Verifier;
 use sm2::elliptic_curve::ff::{Field, PrimeField};
 use sm2::{FieldBytes, Scalar};
 
@@ -29,15 +28,12 @@ const N: [u8; 32] = [
 
 /// The crate's answer: does `rs` verify over `msg` under `public`?
 fn reference(msg: &[u8], rs: &[u8], public: &[u8; 64]) -> bool {
-    let mut sec1 = [4u8; 65];
-    sec1[1..].copy_from_slice(public);
-    let Ok(key) = sm2::dsa::VerifyingKey::from_sec1_bytes("1234567812345678", &sec1) else {
-        return false;
-    };
-    let Ok(sig) = sm2::dsa::Signature::from_slice(rs) else {
-        return false;
-    };
-    key.verify(msg, &sig).is_ok()
+    Sm2Check {
+        msg,
+        signature: rs,
+        public,
+    }
+    .verify_reference()
 }
 
 /// Every verifier agrees with the crate on one case, alone and in a batch;

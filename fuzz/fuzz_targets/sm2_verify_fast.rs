@@ -15,22 +15,18 @@ use chain::sm2verify::{Sm2Check, Sm2Verifier};
 use libfuzzer_sys::fuzz_target;
 use lookthrough_fuzz::{SCALAR_1, key};
 use privacy::keys::PrivateKey;
-use sm2::dsa::signature::Verifier;
 
 static KEY: LazyLock<PrivateKey> = LazyLock::new(|| key(&SCALAR_1));
 static CACHED: LazyLock<Sm2Verifier> = LazyLock::new(|| Sm2Verifier::new(8));
 static PLAIN: LazyLock<Sm2Verifier> = LazyLock::new(|| Sm2Verifier::new(0));
 
 fn reference(msg: &[u8], rs: &[u8], public: &[u8; 64]) -> bool {
-    let mut sec1 = [4u8; 65];
-    sec1[1..].copy_from_slice(public);
-    let Ok(key) = sm2::dsa::VerifyingKey::from_sec1_bytes("1234567812345678", &sec1) else {
-        return false;
-    };
-    let Ok(sig) = sm2::dsa::Signature::from_slice(rs) else {
-        return false;
-    };
-    key.verify(msg, &sig).is_ok()
+    Sm2Check {
+        msg,
+        signature: rs,
+        public,
+    }
+    .verify_reference()
 }
 
 fn compare(msg: &[u8], rs: &[u8], public: &[u8; 64]) {
@@ -42,12 +38,19 @@ fn compare(msg: &[u8], rs: &[u8], public: &[u8; 64]) {
     };
     for round in 0..3 {
         let got = CACHED.verify(check);
-        assert_eq!(got.is_ok(), expected, "cached verifier, round {round}: {got:?}");
+        assert_eq!(
+            got.is_ok(),
+            expected,
+            "cached verifier, round {round}: {got:?}"
+        );
     }
     let got = PLAIN.verify(check);
     assert_eq!(got.is_ok(), expected, "verifier without tables: {got:?}");
     let batch = CACHED.verify_many(&[check, check]);
-    assert!(batch.iter().all(|r| r.is_ok() == expected), "batch: {batch:?}");
+    assert!(
+        batch.iter().all(|r| r.is_ok() == expected),
+        "batch: {batch:?}"
+    );
 }
 
 fuzz_target!(|data: &[u8]| {
