@@ -21,8 +21,9 @@ use crate::IndexError;
 use crate::index::{Checkpoint, TxIndex};
 use crate::schema::{SCHEMA_VERSION, to_document};
 
-/// Blocks behind the store beyond which the follower is catching up and
-/// commits by [`IndexerConfig::catch_up_commit_interval`].
+/// Blocks behind the chain's head (as ingest last heard it, else the
+/// store's) beyond which the follower is catching up and commits by
+/// [`IndexerConfig::catch_up_commit_interval`].
 pub const CATCH_UP_LAG: i64 = 64;
 
 /// How the follower commits.
@@ -33,7 +34,7 @@ pub struct IndexerConfig {
     /// Commit at least every this many documents.
     pub commit_docs: u64,
     /// Longest time between commits while the index is more than
-    /// [`CATCH_UP_LAG`] blocks behind the store (a sync from genesis, a
+    /// [`CATCH_UP_LAG`] blocks behind the chain (a sync from genesis, a
     /// restart after downtime): fewer, larger segments and fewer merges,
     /// while nobody waits for a block that recent.
     pub catch_up_commit_interval: Duration,
@@ -91,7 +92,7 @@ pub struct Indexer {
     index: Arc<TxIndex>,
     store: Arc<Store>,
     sealer: Arc<RecordSealer>,
-    catalogs: records::decode::Catalogs,
+    reader: Arc<records::BlockReader>,
     /// The catalog every document was last found up to date with: nothing
     /// to re-decode until the registry or the mappings change again.
     current_with: Option<Arc<records::decode::Catalog>>,
@@ -140,12 +141,14 @@ impl Indexer {
             .store(cp.as_ref().map_or(-1, |c| c.height), Ordering::Relaxed);
         let docs = cp.as_ref().map_or(0, |c| c.docs);
         stats.docs.store(docs, Ordering::Relaxed);
+        let reader = Arc::new(records::BlockReader::new(sealer.clone(), config.suite));
+        reader.join();
         Ok(Self {
             next: cp.as_ref().map_or(0, |c| c.height + 1),
             index,
             store,
             sealer,
-            catalogs: records::decode::Catalogs::new(config.suite),
+            reader,
             current_with: None,
             config,
             writer,
@@ -156,6 +159,16 @@ impl Indexer {
             stats,
             progress: Progress::new("index", cp.as_ref().map(|c| c.height)),
         })
+    }
+
+    /// Reads blocks through `reader`, shared with the other consumers of
+    /// the store (the rules), instead of a reader of its own: each block is
+    /// read and opened once for all of them. The reader must decode with
+    /// this index's crypto suite.
+    pub fn shared_reader(mut self, reader: Arc<records::BlockReader>) -> Self {
+        reader.join();
+        self.reader = reader;
+        self
     }
 
     /// The counters.
@@ -182,23 +195,16 @@ impl Indexer {
     /// committed). Returns how many.
     pub fn index_next(&mut self) -> Result<usize, IndexError> {
         let h = self.next;
-        let catalog = self
-            .catalogs
-            .current(&self.store)
+        let read = self
+            .reader
+            .read(&self.store, h, &self.stats.unreadable_records)
             .map_err(|e| IndexError::Store(e.to_string()))?;
-        let docs = records::block_docs(
-            &self.store,
-            &self.sealer,
-            &catalog,
-            h,
-            &self.stats.unreadable_records,
-        )
-        .map_err(|e| IndexError::Store(e.to_string()))?;
-        let Some((block_hash, docs)) = docs else {
+        let Some(read) = read else {
             return Err(IndexError::Store(format!("block {h} is not in the store")));
         };
         let fields = *self.index.fields();
-        for d in &docs {
+        let docs = &read.docs;
+        for d in docs {
             self.writer.add_document(to_document(d, &fields))?;
         }
         let n = docs.len() as u64;
@@ -207,7 +213,7 @@ impl Indexer {
         self.pending_checkpoint = Some(Checkpoint {
             version: SCHEMA_VERSION,
             height: h,
-            block_hash,
+            block_hash: read.block_hash.clone(),
             docs: self.docs,
         });
         self.next += 1;
@@ -278,12 +284,21 @@ impl Indexer {
         if let Some(s) = self.config.stop_at {
             target = target.min(s);
         }
+        // Behind the chain, not only the store: while the node syncs history
+        // the store is barely ahead of the index, but nobody waits for
+        // those blocks to be searchable within the second.
+        let chain = self
+            .store
+            .chain_head()
+            .map(|h| self.config.stop_at.map_or(h, |s| h.min(s)))
+            .unwrap_or(target)
+            .max(target);
         for _ in 0..STEP_BLOCKS {
             if self.next > target {
                 break;
             }
             self.index_next()?;
-            if self.commit_due(target - self.next) {
+            if self.commit_due(chain - self.next) {
                 self.commit()?;
             }
         }
@@ -304,10 +319,17 @@ impl Indexer {
         }
         // Caught up: commit what is due, else wait for a new block or the
         // commit deadline.
+        let interval = if chain - self.next > CATCH_UP_LAG {
+            self.config
+                .catch_up_commit_interval
+                .max(self.config.commit_interval)
+        } else {
+            self.config.commit_interval
+        };
         let mut deadline = self
             .pending_checkpoint
             .as_ref()
-            .and_then(|_| self.last_commit.checked_add(self.config.commit_interval));
+            .and_then(|_| self.last_commit.checked_add(interval));
         if deadline.is_some_and(|d| Instant::now() >= d) {
             self.commit()?;
             deadline = None;
@@ -342,7 +364,8 @@ impl Indexer {
         use tantivy::schema::{IndexRecordOption, Value};
         use tantivy::{TantivyDocument, Term};
         let catalog = self
-            .catalogs
+            .reader
+            .catalogs()
             .current(&self.store)
             .map_err(|e| IndexError::Store(e.to_string()))?;
         if self
@@ -604,4 +627,51 @@ fn sibling(dir: &Path, suffix: &str) -> PathBuf {
     let mut name = dir.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".{suffix}"));
     dir.with_file_name(name)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The commits a follower makes indexing the whole store in steps, with
+    /// a commit due after every block at the head and none while catching
+    /// up; `chain_head` is what ingest last heard of the chain's head.
+    fn commits_following(chain_head: Option<i64>) -> u64 {
+        let chain = testkit::chain(7, 6);
+        let dir = tempfile::tempdir().unwrap();
+        let store = testkit::store(&chain, &dir.path().join("store"));
+        let head = store.checkpoint().unwrap().unwrap();
+        if let Some(h) = chain_head {
+            store.note_chain_head(h);
+        }
+        let index = Arc::new(TxIndex::open(&dir.path().join("index")).unwrap());
+        let config = IndexerConfig {
+            commit_interval: Duration::ZERO,
+            catch_up_commit_interval: Duration::from_secs(3600),
+            threads: 1,
+            heap_bytes: 20_000_000,
+            ..IndexerConfig::default()
+        };
+        let mut indexer = Indexer::new(index, store.clone(), chain.sealer.clone(), config).unwrap();
+        let stats = indexer.stats();
+        loop {
+            let step = indexer.step_blocking(Some(head)).unwrap();
+            if !matches!(step.next, Next::Now) {
+                break;
+            }
+        }
+        assert_eq!(indexer.next_height(), head + 1, "indexed every block");
+        stats.commits.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn far_behind_the_chain_it_commits_by_the_catch_up_interval() {
+        // At the head (the chain's head unknown, or the store's): a commit
+        // per block, as freshness asks.
+        assert!(commits_following(None) >= 6);
+        // The chain far ahead of the store: the index is catching up with
+        // history, so nothing is committed before the catch-up interval.
+        assert_eq!(commits_following(Some(10_000)), 0);
+    }
 }

@@ -313,3 +313,69 @@ fn an_index_of_another_chain_is_refused_and_rebuild_replaces_it() {
     assert!(want.iter().all(|h| got.get(h) == Some(&1)));
     assert!(Indexer::new(index, store_b, b.sealer.clone(), config()).is_ok());
 }
+
+/// The index and the rules read the same blocks: a shared reader reads and
+/// opens each once for both (the second gets the very same documents), lets
+/// go of a block once both took it, reads again when the catalog changed in
+/// between, and a consumer far ahead of the other reads alone.
+#[test]
+fn a_shared_reader_reads_each_block_once_for_its_consumers() {
+    use records::{BlockReader, SHARED_BLOCKS};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let chain = common::chain(31, SHARED_BLOCKS + 8);
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::store(&chain, &dir.path().join("store"));
+    let reader = BlockReader::new(chain.sealer.clone(), chain::CryptoSuite::Sm);
+    reader.join();
+    reader.join();
+    let (a, b) = (AtomicU64::new(0), AtomicU64::new(0));
+    let first = reader.read(&store, 1, &a).unwrap().unwrap();
+    assert_eq!(reader.held(), 1, "held for the second consumer");
+    let second = reader.read(&store, 1, &b).unwrap().unwrap();
+    assert!(
+        Arc::ptr_eq(&first, &second),
+        "the second consumer read again"
+    );
+    assert_eq!(reader.held(), 0, "kept after both took it");
+    assert_eq!(first.docs.len(), common::TXS_PER_BLOCK);
+    assert_eq!(
+        a.load(Ordering::Relaxed),
+        b.load(Ordering::Relaxed),
+        "each consumer counts the unreadable records"
+    );
+    // The documents are those a reader of its own gives.
+    let alone = records::block_docs(&store, &chain.sealer, &first.catalog, 1, &AtomicU64::new(0))
+        .unwrap()
+        .unwrap();
+    assert_eq!(alone.0, first.block_hash);
+    let hashes = |d: &[records::TxDoc]| d.iter().map(|d| d.tx_hash.clone()).collect::<Vec<_>>();
+    assert_eq!(hashes(&alone.1), hashes(&first.docs));
+
+    // An ABI saved between the two reads: the second decodes with it.
+    let first = reader.read(&store, 2, &a).unwrap().unwrap();
+    records::abis::save(&store, &[0x42; 20], "[]", "file:test.json", 0).unwrap();
+    let second = reader.read(&store, 2, &b).unwrap().unwrap();
+    assert!(!Arc::ptr_eq(&first, &second), "read with the old catalog");
+    assert!(!Arc::ptr_eq(&first.catalog, &second.catalog));
+    assert_eq!(reader.held(), 0);
+
+    // One consumer far ahead: at most SHARED_BLOCKS blocks wait for the
+    // other, which reads the oldest again by itself.
+    let head = store.checkpoint().unwrap().unwrap();
+    let early = reader.read(&store, 3, &a).unwrap().unwrap();
+    for h in 4..=head {
+        reader.read(&store, h, &a).unwrap();
+    }
+    assert_eq!(reader.held(), SHARED_BLOCKS);
+    let late = reader.read(&store, 3, &b).unwrap().unwrap();
+    assert!(!Arc::ptr_eq(&early, &late), "block 3 was let go");
+    assert_eq!(hashes(&early.docs), hashes(&late.docs));
+    let last = reader.read(&store, head, &b).unwrap().unwrap();
+    assert_eq!(last.docs.len(), common::TXS_PER_BLOCK);
+    assert_eq!(reader.held(), SHARED_BLOCKS - 1);
+    assert!(
+        reader.read(&store, head + 1, &a).unwrap().is_none(),
+        "not stored"
+    );
+    assert_eq!(reader.held(), SHARED_BLOCKS - 1);
+}

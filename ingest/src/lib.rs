@@ -439,6 +439,7 @@ impl Ingest {
             self.set_endpoint(self.fetcher.url(served_by));
             let stored = chain.checkpoint.unwrap_or(-1);
             self.stats.head.store(head.max(stored), Ordering::Relaxed);
+            self.store.note_chain_head(head);
             let last = self.config.stop_at.map_or(head, |s| s.min(head));
             if last < next {
                 if sleep_or_shutdown(self.config.poll_interval, shutdown).await {

@@ -144,6 +144,8 @@ pub struct Node {
     pub sealer: Arc<RecordSealer>,
     /// The chain's crypto suite.
     pub suite: chain::CryptoSuite,
+    /// Reads each stored block once for the index and the rules.
+    reader: Arc<records::BlockReader>,
     abi_fetcher: Option<ingest::abis::AbiFetcher>,
     indexer: Option<Indexer>,
     index_stats: Option<Arc<IndexStats>>,
@@ -275,11 +277,13 @@ impl Node {
             Arc::new(keyring),
             sealer.clone(),
         )?);
+        let reader = Arc::new(records::BlockReader::new(sealer.clone(), suite));
         let (index, indexer) = match index {
             None => (None, None),
             Some(ic) => {
                 let index = Arc::new(TxIndex::open(&data_dir.join("index"))?);
-                let indexer = Indexer::new(index.clone(), store.clone(), sealer.clone(), ic)?;
+                let indexer = Indexer::new(index.clone(), store.clone(), sealer.clone(), ic)?
+                    .shared_reader(reader.clone());
                 (Some(index), Some(indexer))
             }
         };
@@ -292,6 +296,7 @@ impl Node {
             index,
             sealer,
             suite,
+            reader,
             abi_fetcher: Some(abi_fetcher),
             indexer,
             index_stats,
@@ -348,7 +353,7 @@ impl Node {
         );
         let engine =
             policies::Engine::new(self.store.clone(), self.sealer.clone(), rules, lists, names)?
-                .suite(self.suite)
+                .shared_reader(self.reader.clone())
                 .wait_for_abis(self.abi_fetcher.is_some())
                 .stop_at(stop_at);
         self.policy_stats = Some(engine.stats());

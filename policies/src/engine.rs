@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use cel::Value;
 use privacy::at_rest::RecordSealer;
-use records::{TxDoc, block_docs, seq};
+use records::{TxDoc, seq};
 use store::follow::{Next, Progress, Stage, Step};
 use store::{Op, Store};
 
@@ -98,7 +98,7 @@ struct Firing {
 pub struct Engine {
     store: Arc<Store>,
     sealer: Arc<RecordSealer>,
-    catalogs: records::decode::Catalogs,
+    reader: Arc<records::BlockReader>,
     wait_for_abis: bool,
     rules: Vec<Versioned>,
     file_ids: Vec<String>,
@@ -128,6 +128,13 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// A reader of the engine's own, read by it alone.
+fn own_reader(sealer: &Arc<RecordSealer>, suite: chain::CryptoSuite) -> Arc<records::BlockReader> {
+    let r = Arc::new(records::BlockReader::new(sealer.clone(), suite));
+    r.join();
+    r
+}
+
 impl Engine {
     /// An engine over `store` with `rules` (each stored as a new version
     /// when its text changed), reading `watchlists`, notifying the
@@ -151,10 +158,11 @@ impl Engine {
         backfill_alert_counts(&store)?;
         let file_ids: Vec<String> = rules.iter().map(|r| r.spec.id.clone()).collect();
         let lists_value = watchlists.value();
+        let reader = own_reader(&sealer, chain::CryptoSuite::Sm);
         let mut e = Self {
             store,
             sealer,
-            catalogs: records::decode::Catalogs::new(chain::CryptoSuite::Sm),
+            reader,
             wait_for_abis: false,
             rules: Vec::new(),
             file_ids,
@@ -183,7 +191,17 @@ impl Engine {
     /// Decodes calls and events with `suite`'s hash (the chain's;
     /// national-standard by default).
     pub fn suite(mut self, suite: chain::CryptoSuite) -> Self {
-        self.catalogs = records::decode::Catalogs::new(suite);
+        self.reader = own_reader(&self.sealer, suite);
+        self
+    }
+
+    /// Reads blocks through `reader`, shared with the other consumers of
+    /// the store (the index), instead of a reader of its own: each block is
+    /// read and opened once for all of them. The reader decodes with its
+    /// own suite (this replaces [`Engine::suite`]).
+    pub fn shared_reader(mut self, reader: Arc<records::BlockReader>) -> Self {
+        reader.join();
+        self.reader = reader;
         self
     }
 
@@ -411,31 +429,20 @@ impl Engine {
     /// result with the new checkpoint.
     pub fn process(&mut self, h: i64) -> Result<(), EngineError> {
         let started = std::time::Instant::now();
-        let catalog = self
-            .catalogs
-            .current(&self.store)
+        let Some(read) = self
+            .reader
+            .read(&self.store, h, &self.unreadable_records)
             .map_err(|e| EngineError::Read {
                 height: h,
                 reason: e.to_string(),
-            })?;
-        let Some((_, docs)) = block_docs(
-            &self.store,
-            &self.sealer,
-            &catalog,
-            h,
-            &self.unreadable_records,
-        )
-        .map_err(|e| EngineError::Read {
-            height: h,
-            reason: e.to_string(),
-        })?
+            })?
         else {
             return Err(EngineError::Read {
                 height: h,
                 reason: "not stored".into(),
             });
         };
-        self.process_docs(h, &docs)?;
+        self.process_docs(h, &read.docs)?;
         self.stats.evaluation_seconds.since(started);
         Ok(())
     }

@@ -15,7 +15,8 @@
 //! - [`seq`]: a transaction's position in chain order as one number.
 //! - [`time`]: the clock and Beijing time (hours, weekdays, days, RFC 3339).
 //! - [`block_docs`] (feature `store`): the documents of one stored block,
-//!   with the decrypted records opened by the record sealer.
+//!   with the decrypted records opened by the record sealer; [`BlockReader`]
+//!   reads each block once for all the consumers that read it.
 //! - [`abis`] (feature `store`): the ABI registry, each contract's JSON ABI
 //!   with every version kept, which decoding reads.
 //!
@@ -36,7 +37,7 @@ pub mod abis;
 #[cfg(feature = "store")]
 mod from_store;
 #[cfg(feature = "store")]
-pub use from_store::{RecordsError, block_docs};
+pub use from_store::{BlockDocs, BlockReader, ReadError, RecordsError, SHARED_BLOCKS, block_docs};
 
 /// Transactions per block at most, for [`seq`]: FISCO BCOS blocks hold a
 /// few thousand transactions at most, far below this.

@@ -307,6 +307,9 @@ pub struct Store {
     db: RwLock<Arc<DB>>,
     path: PathBuf,
     feed: tokio::sync::watch::Sender<Option<i64>>,
+    /// The highest head the chain's endpoints told (in memory only; -1:
+    /// none yet): how far behind the chain the log and its consumers are.
+    chain_head: std::sync::atomic::AtomicI64,
     families: family::Families,
     disk: Arc<disk::Disk>,
     /// Held while [`Store::recover`] runs: one reopening at a time.
@@ -424,6 +427,7 @@ impl Store {
             db: RwLock::new(Arc::new(db)),
             path: path.to_path_buf(),
             feed: tokio::sync::watch::channel(None).0,
+            chain_head: std::sync::atomic::AtomicI64::new(-1),
             families: family::Families::default(),
             disk: Arc::default(),
             recovering: Mutex::new(()),
@@ -587,6 +591,22 @@ impl Store {
             None => Ok(None),
             Some(v) => Ok(Some(be_i64("checkpoint", &v)?)),
         }
+    }
+
+    /// Notes the head the chain's endpoints last told (ingest calls it each
+    /// round). Kept in memory only: a hint for consumers' batching, never
+    /// data, so an endpoint that lies about it changes how often they
+    /// commit and nothing else, and only until the next round's answer.
+    pub fn note_chain_head(&self, height: i64) {
+        self.chain_head
+            .store(height, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The highest chain head noted since opening, if any: a consumer
+    /// further behind it than the store's checkpoint is catching up with
+    /// the chain's history, not following its head, and may batch more.
+    pub fn chain_head(&self) -> Option<i64> {
+        Some(self.chain_head.load(std::sync::atomic::Ordering::Relaxed)).filter(|h| *h >= 0)
     }
 
     /// A receiver of new checkpoints: consumers wait on it for new heights.
