@@ -34,6 +34,10 @@ pub const EXACT_ANALYZER: &str = "lookthrough_exact";
 /// events (`contract`, `call`, `event`, `arg`, `abi`, `decode`), no `rule`.
 pub const SCHEMA_VERSION: u32 = 3;
 
+/// Longest `bytes` argument kept as an `arg` term, in bytes (a word: hashes,
+/// `bytes32` references); longer ones are left out of `arg`.
+pub const MAX_ARG_BYTES: usize = 32;
+
 /// Longest `name=value` term of a decoded argument kept, in bytes (a longer
 /// value is cut at a character boundary).
 pub const MAX_ARG_TERM_BYTES: usize = 256;
@@ -91,7 +95,8 @@ pub struct Fields {
     /// The decoded events' names. Multi-valued.
     pub event: Field,
     /// Each decoded argument and event field as `name=value` (the value as
-    /// [`records::decode::DecodedArg::text`] prints it). Multi-valued.
+    /// [`records::decode::DecodedArg::text`] prints it), but `bytes` longer
+    /// than [`MAX_ARG_BYTES`]. Multi-valued.
     pub arg: Field,
     /// `contract@version` (or `contract@none`, with the mappings' digest) of
     /// each contract decoded: what re-decoding looks for when an ABI or a
@@ -207,6 +212,14 @@ fn add_decoded(doc: &mut TantivyDocument, d: &TxDoc, f: &Fields) {
         tags.insert(x.tag.as_str());
         statuses.insert(x.status.as_str());
         for a in &x.args {
+            // Bytes longer than a word (an envelope, a blob) are no value
+            // anyone searches by; their long unique terms cost the term
+            // dictionary most of its building and merging.
+            if let abi::Value::Bytes(h) = &a.value
+                && h.len() > 2 + 2 * MAX_ARG_BYTES
+            {
+                continue;
+            }
             let mut term = format!("{}={}", a.name, a.text());
             if term.len() > MAX_ARG_TERM_BYTES {
                 let mut end = MAX_ARG_TERM_BYTES;
@@ -394,6 +407,44 @@ mod tests {
             out.push(s.token().text.clone());
         }
         out
+    }
+
+    #[test]
+    fn arguments_are_terms_but_bytes_longer_than_a_word() {
+        use records::decode::{Decoded, DecodedArg, Status};
+        let arg = |name: &str, ty: &str, value: abi::Value| DecodedArg {
+            name: name.into(),
+            ty: ty.into(),
+            value,
+            indexed: false,
+        };
+        let word = format!("0x{}", "ab".repeat(MAX_ARG_BYTES));
+        let blob = format!("0x{}", "cd".repeat(MAX_ARG_BYTES + 1));
+        let d = TxDoc {
+            call: Some(Decoded {
+                contract: "0x00000000000000000000000000000000000000cc".into(),
+                abi_version: Some(1),
+                status: Status::Decoded,
+                name: Some("pay".into()),
+                signature: Some("pay(bytes,bytes,uint256)".into()),
+                args: vec![
+                    arg("ref", "bytes", abi::Value::Bytes(word.clone())),
+                    arg("record", "bytes", abi::Value::Bytes(blob)),
+                    arg("amount", "uint256", abi::Value::Uint("125".into())),
+                ],
+                error: None,
+                tag: "0x00000000000000000000000000000000000000cc@1".into(),
+            }),
+            ..TxDoc::default()
+        };
+        let (_, f) = build();
+        let doc = to_document(&d, &f);
+        let mut terms: Vec<String> = doc
+            .get_all(f.arg)
+            .filter_map(|v| tantivy::schema::Value::as_str(&v).map(str::to_string))
+            .collect();
+        terms.sort();
+        assert_eq!(terms, vec!["amount=125".to_string(), format!("ref={word}")]);
     }
 
     #[test]
