@@ -58,6 +58,9 @@ pub struct IngestBenchOpts {
     /// head) or `both`, one after the other.
     #[arg(long, default_value = "full", value_parser = ["ingest", "full", "both"])]
     pub pipeline: String,
+    /// The search index's indexing memory, MiB (the node's `index.memory_mb`).
+    #[arg(long, default_value_t = 64)]
+    pub index_memory_mb: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -270,6 +273,7 @@ async fn ingest_rate(
     in_flight: usize,
     receipt_concurrency: usize,
     full: bool,
+    index_memory_mb: usize,
     data: &Path,
 ) -> Result<Synced> {
     let head = devnet.head();
@@ -316,6 +320,7 @@ async fn ingest_rate(
     config.stop_at = Some(head);
     let index = full.then(|| indexer::IndexerConfig {
         stop_at: Some(head),
+        heap_bytes: index_memory_mb << 20,
         ..indexer::IndexerConfig::default()
     });
     let mut node = Node::open(config, data, keyring, index)?;
@@ -479,6 +484,7 @@ pub fn ingest(opts: &IngestBenchOpts) -> Result<ExitCode> {
                 opts.in_flight,
                 receipts,
                 full,
+                opts.index_memory_mb,
                 data.path(),
             ))?;
             rows.push(Row {
@@ -567,13 +573,14 @@ pub fn ingest(opts: &IngestBenchOpts) -> Result<ExitCode> {
         cache.bytes as f64 / 1e6
     );
     println!(
-        "({} threads; bench ingest --txs {} --txs-per-block {} --in-flight {} --receipt-concurrency {} --pipeline {}{})",
+        "({} threads; bench ingest --txs {} --txs-per-block {} --in-flight {} --receipt-concurrency {} --pipeline {} --index-memory-mb {}{})",
         threads(),
         opts.txs,
         opts.txs_per_block,
         opts.in_flight,
         opts.receipt_concurrency,
         opts.pipeline,
+        opts.index_memory_mb,
         if opts.compare_receipts {
             " --compare-receipts"
         } else {
