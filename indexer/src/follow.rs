@@ -26,6 +26,10 @@ use crate::schema::{SCHEMA_VERSION, to_document};
 /// [`IndexerConfig::catch_up_commit_interval`].
 pub const CATCH_UP_LAG: i64 = 64;
 
+/// Restarts of a killed index writer from one committed checkpoint (see
+/// `Indexer::restarts_writer`) before the indexer stops with the error.
+pub const MAX_WRITER_RESTARTS: u32 = 5;
+
 /// How the follower commits.
 #[derive(Debug, Clone)]
 pub struct IndexerConfig {
@@ -107,6 +111,9 @@ pub struct Indexer {
     /// The checkpoint to commit (the last fully added block).
     pending_checkpoint: Option<Checkpoint>,
     last_commit: Instant,
+    /// The committed height at which killed writers were last restarted,
+    /// and how many times there.
+    writer_restarts: (i64, u32),
     stats: Arc<IndexStats>,
     progress: Arc<Progress>,
 }
@@ -156,6 +163,7 @@ impl Indexer {
             pending: 0,
             pending_checkpoint: None,
             last_commit: Instant::now(),
+            writer_restarts: (-1, 0),
             stats,
             progress: Progress::new("index", cp.as_ref().map(|c| c.height)),
         })
@@ -502,6 +510,31 @@ impl Indexer {
         }
     }
 
+    /// Whether `e` says tantivy's writer was killed (a worker thread failed,
+    /// most likely writing a segment to a full disk, whose room may be back
+    /// by the time the next operation sees it) and the writer may be
+    /// restarted from the last commit, as after a disk fault: at most
+    /// [`MAX_WRITER_RESTARTS`] times from the same committed checkpoint, so
+    /// that a worker failing for another reason stops the indexer with its
+    /// error instead of looping.
+    fn restarts_writer(&mut self, e: &IndexError) -> bool {
+        if !matches!(
+            e,
+            IndexError::Tantivy(tantivy::TantivyError::ErrorInThread(_))
+        ) {
+            return false;
+        }
+        let at = self.stats.height.load(Ordering::Relaxed);
+        if self.writer_restarts.0 != at {
+            self.writer_restarts = (at, 0);
+        }
+        if self.writer_restarts.1 >= MAX_WRITER_RESTARTS {
+            return false;
+        }
+        self.writer_restarts.1 += 1;
+        true
+    }
+
     /// After a disk fault: reports the index's directory, drops what was
     /// added since the last commit (the writer rolls back to it) and goes
     /// back to the committed checkpoint. Returns that checkpoint's height.
@@ -541,7 +574,7 @@ impl Stage for Indexer {
     async fn step(mut self, head: Option<i64>) -> Result<(Self, Step), IndexError> {
         tokio::task::spawn_blocking(move || match self.step_blocking(head) {
             Ok(step) => Ok((self, step)),
-            Err(e) if self.is_disk_fault(&e) => {
+            Err(e) if self.is_disk_fault(&e) || self.restarts_writer(&e) => {
                 let checkpoint = self.after_disk_fault(&e)?;
                 Ok((self, Step::disk_fault(checkpoint)))
             }

@@ -436,11 +436,11 @@ impl Node {
         let indexer = self
             .indexer
             .take()
-            .map(|ix| tokio::spawn(ix.run(stopped(stop_rx.clone()))));
+            .map(|ix| tokio::spawn(reported("indexer", ix.run(stopped(stop_rx.clone())))));
         let policies = self
             .policies
             .take()
-            .map(|e| tokio::spawn(e.run(stopped(stop_rx.clone()))));
+            .map(|e| tokio::spawn(reported("rule engine", e.run(stopped(stop_rx.clone())))));
         let senders: Vec<_> = self
             .senders
             .drain(..)
@@ -546,4 +546,18 @@ pub async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// `task`'s future, logging its error the moment it stops with one (the
+/// node reports it again when it shuts down), so that a follower that
+/// stopped is not silent while ingest goes on.
+async fn reported<E: std::fmt::Display>(
+    task: &'static str,
+    run: impl Future<Output = Result<(), E>>,
+) -> Result<(), E> {
+    let result = run.await;
+    if let Err(e) = &result {
+        tracing::error!(task, error = %e, "stopped with an error; the node goes on without it until restarted");
+    }
+    result
 }
