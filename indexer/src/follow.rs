@@ -699,6 +699,40 @@ mod tests {
     }
 
     #[test]
+    fn a_killed_writer_restarts_a_bounded_number_of_times_per_checkpoint() {
+        let chain = testkit::chain(9, 1);
+        let dir = tempfile::tempdir().unwrap();
+        let store = testkit::store(&chain, &dir.path().join("store"));
+        let index = Arc::new(TxIndex::open(&dir.path().join("index")).unwrap());
+        let mut indexer = Indexer::new(
+            index,
+            store,
+            chain.sealer.clone(),
+            IndexerConfig {
+                threads: 1,
+                heap_bytes: 20_000_000,
+                ..IndexerConfig::default()
+            },
+        )
+        .unwrap();
+        let killed = IndexError::Tantivy(tantivy::TantivyError::ErrorInThread(
+            "An index writer was killed.".into(),
+        ));
+        let other = IndexError::Store("something else".into());
+        assert!(!indexer.restarts_writer(&other), "only a killed writer");
+        for _ in 0..MAX_WRITER_RESTARTS {
+            assert!(indexer.restarts_writer(&killed));
+        }
+        assert!(
+            !indexer.restarts_writer(&killed),
+            "bounded at one checkpoint"
+        );
+        // A commit moves the checkpoint: restarts are allowed again.
+        indexer.stats.height.store(0, Ordering::Relaxed);
+        assert!(indexer.restarts_writer(&killed));
+    }
+
+    #[test]
     fn far_behind_the_chain_it_commits_by_the_catch_up_interval() {
         // At the head (the chain's head unknown, or the store's): a commit
         // per block, as freshness asks.
