@@ -538,7 +538,13 @@ mod tests {
         assert_eq!(who.id, record.id);
         // The store holds the digest, never the secret.
         let stored = crate::records::token(&store, &record.id)?.expect("stored");
-        let secret = token.rsplit('_').next().expect("secret");
+        // `lt_<hex id>_<base64url secret>`: the secret may hold '_' itself.
+        let secret = token
+            .strip_prefix(TOKEN_PREFIX)
+            .and_then(|rest| rest.split_once('_'))
+            .map(|(_, secret)| secret)
+            .expect("secret");
+        assert!(secret.len() >= 40, "{secret}");
         assert!(!String::from_utf8_lossy(&stored).contains(secret));
 
         revoke_token(&store, &record.id, 2)?;
