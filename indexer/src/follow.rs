@@ -148,8 +148,7 @@ impl Indexer {
             .store(cp.as_ref().map_or(-1, |c| c.height), Ordering::Relaxed);
         let docs = cp.as_ref().map_or(0, |c| c.docs);
         stats.docs.store(docs, Ordering::Relaxed);
-        let reader = Arc::new(records::BlockReader::new(sealer.clone(), config.suite));
-        reader.join();
+        let reader = records::BlockReader::alone(sealer.clone(), config.suite);
         Ok(Self {
             next: cp.as_ref().map_or(0, |c| c.height + 1),
             index,
@@ -246,7 +245,7 @@ impl Indexer {
     }
 
     /// Whether the commit policy calls for a commit now, `behind` the
-    /// store's head by that many blocks.
+    /// chain's head by that many blocks.
     fn commit_due(&self, behind: i64) -> bool {
         let interval = if behind > CATCH_UP_LAG {
             self.config

@@ -128,13 +128,6 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-/// A reader of the engine's own, read by it alone.
-fn own_reader(sealer: &Arc<RecordSealer>, suite: chain::CryptoSuite) -> Arc<records::BlockReader> {
-    let r = Arc::new(records::BlockReader::new(sealer.clone(), suite));
-    r.join();
-    r
-}
-
 impl Engine {
     /// An engine over `store` with `rules` (each stored as a new version
     /// when its text changed), reading `watchlists`, notifying the
@@ -158,7 +151,7 @@ impl Engine {
         backfill_alert_counts(&store)?;
         let file_ids: Vec<String> = rules.iter().map(|r| r.spec.id.clone()).collect();
         let lists_value = watchlists.value();
-        let reader = own_reader(&sealer, chain::CryptoSuite::Sm);
+        let reader = records::BlockReader::alone(sealer.clone(), chain::CryptoSuite::Sm);
         let mut e = Self {
             store,
             sealer,
@@ -191,7 +184,7 @@ impl Engine {
     /// Decodes calls and events with `suite`'s hash (the chain's;
     /// national-standard by default).
     pub fn suite(mut self, suite: chain::CryptoSuite) -> Self {
-        self.reader = own_reader(&self.sealer, suite);
+        self.reader = records::BlockReader::alone(self.sealer.clone(), suite);
         self
     }
 

@@ -133,6 +133,13 @@ impl BlockReader {
         }
     }
 
+    /// A reader for one consumer alone (it reads without holding blocks).
+    pub fn alone(sealer: Arc<RecordSealer>, suite: CryptoSuite) -> Arc<Self> {
+        let r = Arc::new(Self::new(sealer, suite));
+        r.join();
+        r
+    }
+
     /// Counts one more consumer that reads every block once.
     pub fn join(&self) {
         self.consumers.fetch_add(1, Ordering::Relaxed);

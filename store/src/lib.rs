@@ -307,8 +307,8 @@ pub struct Store {
     db: RwLock<Arc<DB>>,
     path: PathBuf,
     feed: tokio::sync::watch::Sender<Option<i64>>,
-    /// The highest head the chain's endpoints told (in memory only; -1:
-    /// none yet): how far behind the chain the log and its consumers are.
+    /// The head the chain's endpoints last told (in memory only; -1: none
+    /// yet): how far behind the chain the log and its consumers are.
     chain_head: std::sync::atomic::AtomicI64,
     families: family::Families,
     disk: Arc<disk::Disk>,
@@ -602,7 +602,7 @@ impl Store {
             .store(height, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// The highest chain head noted since opening, if any: a consumer
+    /// The chain head last noted since opening, if any: a consumer
     /// further behind it than the store's checkpoint is catching up with
     /// the chain's history, not following its head, and may batch more.
     pub fn chain_head(&self) -> Option<i64> {
