@@ -16,11 +16,11 @@ use serde_json::json;
 use store::{Family, Op, Store, StoreError};
 
 /// The registry's family.
-pub const ABIS: Family = Family::new("abis");
+pub const ABIS: Family = Family::per_chain("abis");
 /// The ABI fetcher's family (`ingest::abis`): its checkpoint, the last
 /// height whose contracts it has registered ABIs for. The rule engine waits
 /// for it, so that rules on decoded calls see the ABIs the chain gives.
-pub const ABI_FETCH: Family = Family::new("abi_fetch");
+pub const ABI_FETCH: Family = Family::per_chain("abi_fetch");
 const FETCH_CHECKPOINT: &[u8] = b"checkpoint";
 
 /// The ABI fetcher's checkpoint.

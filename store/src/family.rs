@@ -8,6 +8,7 @@
 //! A family is created by its first write; reading one that was never
 //! written (or that a read-only opener did not find) reads as empty.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -16,19 +17,42 @@ use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBat
 use super::{FAMILIES, Store, StoreError};
 
 /// A column family of a consumer's records, declared as a constant by the
-/// consumer: `const ALERTS: Family = Family::new("alerts");`.
+/// consumer: `const ALERTS: Family = Family::new("alerts");`. A family is
+/// the node's (one for every chain: alerts, tokens, the audit log) or each
+/// chain's own (`Family::per_chain`: the chain's ABIs), in which case each
+/// chain's handle ([`Store::for_chain`]) reads and writes its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Family(&'static str);
+pub struct Family {
+    name: &'static str,
+    per_chain: bool,
+}
 
 impl Family {
-    /// The family named `name` (RocksDB's column family name).
+    /// The node's family named `name` (RocksDB's column family name).
     pub const fn new(name: &'static str) -> Self {
-        Self(name)
+        Self {
+            name,
+            per_chain: false,
+        }
     }
 
-    /// The column family's name.
+    /// A family each chain has its own of (chain 0's is named `name`,
+    /// chain n's `c<n>/name`).
+    pub const fn per_chain(name: &'static str) -> Self {
+        Self {
+            name,
+            per_chain: true,
+        }
+    }
+
+    /// The family's name (chain 0's column family name).
     pub const fn name(self) -> &'static str {
-        self.0
+        self.name
+    }
+
+    /// Whether each chain has its own.
+    pub const fn is_per_chain(self) -> bool {
+        self.per_chain
     }
 }
 
@@ -69,22 +93,33 @@ impl WriteLock {
 /// The store's per-family state: locks and change counters.
 #[derive(Debug, Default)]
 pub(super) struct Families {
-    locks: Mutex<HashMap<&'static str, WriteLock>>,
-    feeds: Mutex<HashMap<&'static str, tokio::sync::watch::Sender<u64>>>,
+    locks: Mutex<HashMap<String, WriteLock>>,
+    feeds: Mutex<HashMap<String, tokio::sync::watch::Sender<u64>>>,
 }
 
 impl Families {
-    fn feed(&self, f: Family) -> tokio::sync::watch::Sender<u64> {
-        self.feeds
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(f.name())
+    fn feed(&self, cf: &str) -> tokio::sync::watch::Sender<u64> {
+        let mut feeds = self.feeds.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(f) = feeds.get(cf) {
+            return f.clone();
+        }
+        feeds
+            .entry(cf.to_owned())
             .or_insert_with(|| tokio::sync::watch::channel(0).0)
             .clone()
     }
 }
 
 impl Store {
+    /// The column family name of `f` for this handle's chain.
+    fn family_cf(&self, f: Family) -> Cow<'static, str> {
+        if f.per_chain {
+            crate::chain_cf(self.chain, f.name)
+        } else {
+            Cow::Borrowed(f.name)
+        }
+    }
+
     /// Applies `ops` in one atomic, synced write: after a crash either all
     /// of them hold or none does. Creates a family at its first write and
     /// wakes the followers of every family written
@@ -105,34 +140,36 @@ impl Store {
         let mut batch = WriteBatch::default();
         for op in ops {
             match op {
-                Op::Put(f, k, v) => batch.put_cf(&crate::cf(&db, f.name())?, k, v),
-                Op::Delete(f, k) => batch.delete_cf(&crate::cf(&db, f.name())?, k),
+                Op::Put(f, k, v) => batch.put_cf(&crate::cf(&db, &self.family_cf(*f))?, k, v),
+                Op::Delete(f, k) => batch.delete_cf(&crate::cf(&db, &self.family_cf(*f))?, k),
             }
         }
         let mut wo = WriteOptions::default();
         wo.set_sync(true);
         self.wrote(db.write_opt(batch, &wo))?;
         for f in touched {
-            self.families
-                .feed(f)
+            self.shared
+                .families
+                .feed(&self.family_cf(f))
                 .send_modify(|n| *n = n.wrapping_add(1));
         }
         Ok(())
     }
 
     fn create_family(&self, db: &crate::DB, f: Family) -> Result<(), StoreError> {
-        if FAMILIES.contains(&f.name()) {
+        if FAMILIES.contains(&f.name()) || f.name() == crate::CF_CHAINS {
             return Err(StoreError::InvalidCommit(format!(
                 "family `{}` belongs to the chain log, which only a block commit writes",
                 f.name()
             )));
         }
-        if db.cf_handle(f.name()).is_none() {
-            let d = ColumnFamilyDescriptor::new(f.name(), Options::default());
+        let name = self.family_cf(f);
+        if db.cf_handle(&name).is_none() {
+            let d = ColumnFamilyDescriptor::new(name.as_ref(), Options::default());
             match db.create_cf(d.name(), &Options::default()) {
                 Ok(()) => {}
                 // Created by another writer in the meantime.
-                Err(_) if db.cf_handle(f.name()).is_some() => {}
+                Err(_) if db.cf_handle(&name).is_some() => {}
                 Err(e) => return self.wrote(Err(e)),
             }
         }
@@ -142,7 +179,7 @@ impl Store {
     /// The value at `key` of family `f`.
     pub fn read(&self, f: Family, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let db = self.db();
-        match db.cf_handle(f.name()) {
+        match db.cf_handle(&self.family_cf(f)) {
             None => Ok(None),
             Some(cf) => Ok(db.get_cf(&cf, key)?),
         }
@@ -160,7 +197,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<Entry>, StoreError> {
         let db = self.db();
-        let Some(cf) = db.cf_handle(f.name()) else {
+        let Some(cf) = db.cf_handle(&self.family_cf(f)) else {
             return Ok(Vec::new());
         };
         let mut upper = prefix.to_vec();
@@ -201,11 +238,12 @@ impl Store {
     /// overwrites another's change. One lock per owner family; a consumer
     /// names one family as the owner of all of its records.
     pub fn write_lock(&self, owner: Family) -> WriteLock {
-        self.families
+        self.shared
+            .families
             .locks
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .entry(owner.name())
+            .entry(self.family_cf(owner).into_owned())
             .or_default()
             .clone()
     }
@@ -213,13 +251,13 @@ impl Store {
     /// The counter [`Store::subscribe_family`] watches, as it stands: equal
     /// values mean no write to `f` in between (within this process).
     pub fn family_changes(&self, f: Family) -> u64 {
-        *self.families.feed(f).borrow()
+        *self.shared.families.feed(&self.family_cf(f)).borrow()
     }
 
     /// A counter that moves on every write to family `f`, for followers
     /// (senders, subscriptions) to wake on.
     pub fn subscribe_family(&self, f: Family) -> tokio::sync::watch::Receiver<u64> {
-        self.families.feed(f).subscribe()
+        self.shared.families.feed(&self.family_cf(f)).subscribe()
     }
 }
 

@@ -23,9 +23,16 @@
 //! | `findings` | BE64 sequence | finding JSON |
 //! | `receipts` | tx hash | the transaction's verified receipt (JSON) |
 //!
+//! One database holds several chains ([`chains`]): each has a number, and
+//! chain n's log families are named `c<n>/<family>` (chain 0's have the bare
+//! names, so a store made for one chain is chain 0's unchanged). A
+//! [`Store`] is the handle of one chain's log; every handle of a database
+//! shares the rest.
+//!
 //! Consumers keep their own records beside the log in families they
 //! declare themselves ([`family`]): the policy engine's in `policies`, the
-//! API's tokens and audit log in `query-api`. The store does not know them.
+//! API's tokens and audit log in `query-api`, each chain's ABIs in
+//! `records`. The store does not know them.
 //!
 //! **Invariant:** the store is the only writer of RocksDB; it writes the
 //! chain log's families only in [`Store::commit`], and only blocks that
@@ -44,11 +51,13 @@ use chain::model::{Block, BlockTransactions, LogEntry, Receipt, Transaction};
 use chain::render::{BlockDetail, block_json, transaction_json};
 use chain::verify::Sealer;
 
+pub mod chains;
 pub mod disk;
 pub mod family;
 pub mod follow;
 pub mod timing;
 
+pub use chains::ChainEntry;
 pub use family::{Entry, Family, Op, WriteLock};
 
 /// RocksDB with column families created while open (a consumer's family at
@@ -65,6 +74,8 @@ const CF_RECORDS: &str = "records";
 const CF_COMMITTEES: &str = "committees";
 const CF_FINDINGS: &str = "findings";
 const CF_RECEIPTS: &str = "receipts";
+/// The registry of chains ([`chains`]), the store's own, of the node.
+const CF_CHAINS: &str = "chains";
 /// The chain log's families, which only [`Store::commit`] writes.
 const FAMILIES: [&str; 10] = [
     CF_META,
@@ -88,6 +99,9 @@ const KEY_FINDING_SEQ: &str = "finding_seq";
 const CLASS_COUNT_PREFIX: &str = "class_count/";
 /// The on-disk format version (2: the `tx_classes` index).
 pub const FORMAT: u32 = 2;
+/// The highest chain number: a transaction's chain position keeps the
+/// chain in its top byte, below the sign bit.
+pub const MAX_CHAIN_NUMBER: u8 = 127;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -300,27 +314,70 @@ struct CommitteeRow {
     weights: Vec<i64>,
 }
 
-/// The store. Cheap to share behind an `Arc`: RocksDB is thread-safe.
-pub struct Store {
+/// What every chain's handle of one database shares: the database itself,
+/// its directory, the consumers' family state and the disk faults.
+struct Shared {
     /// The database; replaced only by [`Store::recover`] (RocksDB refuses
     /// every write after a failed one until it is reopened).
     db: RwLock<Arc<DB>>,
     path: PathBuf,
-    feed: tokio::sync::watch::Sender<Option<i64>>,
-    /// The head the chain's endpoints last told (in memory only; -1: none
-    /// yet): how far behind the chain the log and its consumers are.
-    chain_head: std::sync::atomic::AtomicI64,
     families: family::Families,
     disk: Arc<disk::Disk>,
     /// Held while [`Store::recover`] runs: one reopening at a time.
     recovering: Mutex<()>,
+    /// Each chain's change feed and head hint, by chain number: every
+    /// handle of a chain shares them.
+    logs: Mutex<BTreeMap<u8, Arc<Log>>>,
+    /// Whether the database was opened for writing.
+    writable: bool,
+}
+
+/// One chain's in-memory state: the feed of its checkpoints and the head
+/// its endpoints last told.
+struct Log {
+    feed: tokio::sync::watch::Sender<Option<i64>>,
+    /// The head the chain's endpoints last told (in memory only; -1: none
+    /// yet): how far behind the chain the log and its consumers are.
+    chain_head: std::sync::atomic::AtomicI64,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Self {
+            feed: tokio::sync::watch::channel(None).0,
+            chain_head: std::sync::atomic::AtomicI64::new(-1),
+        }
+    }
+}
+
+/// The store, as the handle of one chain's log ([`Store::chain_number`];
+/// [`Store::open`] gives chain 0's, [`Store::for_chain`] another's). Every
+/// handle of a database shares the consumers' families, the disk faults and
+/// the database itself, so a batch of a consumer's records spans chains.
+/// Cheap to share behind an `Arc`: RocksDB is thread-safe.
+pub struct Store {
+    shared: Arc<Shared>,
+    chain: u8,
+    log: Arc<Log>,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
-            .field("path", &self.path)
+            .field("path", &self.shared.path)
+            .field("chain", &self.chain)
             .finish_non_exhaustive()
+    }
+}
+
+/// The column family name of family `base` of chain `chain`: chain 0's
+/// are the bare names (a store made before there were several chains is
+/// chain 0's, unchanged), chain n's are `c<n>/<base>`.
+pub(crate) fn chain_cf(chain: u8, base: &'static str) -> std::borrow::Cow<'static, str> {
+    if chain == 0 {
+        std::borrow::Cow::Borrowed(base)
+    } else {
+        std::borrow::Cow::Owned(format!("c{chain}/{base}"))
     }
 }
 
@@ -369,6 +426,55 @@ impl Store {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let db = Self::open_writable(path)?;
         Self::with_db(db, path, true)
+    }
+
+    /// This handle's chain number (0 for the first registered chain, and
+    /// for every store made before there were several).
+    pub fn chain_number(&self) -> u8 {
+        self.chain
+    }
+
+    /// The handle of chain `number`'s log in the same database, its
+    /// families created when missing (a read-only opener reads a chain
+    /// whose families are missing as an error naming the family).
+    pub fn for_chain(&self, number: u8) -> Result<Store, StoreError> {
+        if number > MAX_CHAIN_NUMBER {
+            return Err(StoreError::InvalidCommit(format!(
+                "chain number {number} is above {MAX_CHAIN_NUMBER}"
+            )));
+        }
+        if self.shared.writable {
+            let db = self.writer()?;
+            for base in FAMILIES {
+                let name = chain_cf(number, base);
+                if db.cf_handle(&name).is_none() {
+                    match db.create_cf(name.as_ref(), &Options::default()) {
+                        Ok(()) => {}
+                        Err(_) if db.cf_handle(&name).is_some() => {}
+                        Err(e) => self.wrote(Err(e))?,
+                    }
+                }
+            }
+        }
+        let (log, new) = {
+            let mut logs = self
+                .shared
+                .logs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let new = !logs.contains_key(&number);
+            (logs.entry(number).or_default().clone(), new)
+        };
+        let store = Store {
+            shared: self.shared.clone(),
+            chain: number,
+            log,
+        };
+        if new {
+            let cp = store.checkpoint()?;
+            store.log.feed.send_replace(cp);
+        }
+        Ok(store)
     }
 
     fn open_writable(path: &Path) -> Result<DB, StoreError> {
@@ -423,14 +529,19 @@ impl Store {
     /// Checks (or, when `writable` and new, writes) the format, and primes
     /// the change feed with the checkpoint.
     fn with_db(db: DB, path: &Path, writable: bool) -> Result<Self, StoreError> {
+        let log = Arc::new(Log::default());
         let store = Self {
-            db: RwLock::new(Arc::new(db)),
-            path: path.to_path_buf(),
-            feed: tokio::sync::watch::channel(None).0,
-            chain_head: std::sync::atomic::AtomicI64::new(-1),
-            families: family::Families::default(),
-            disk: Arc::default(),
-            recovering: Mutex::new(()),
+            shared: Arc::new(Shared {
+                db: RwLock::new(Arc::new(db)),
+                path: path.to_path_buf(),
+                families: family::Families::default(),
+                disk: Arc::default(),
+                recovering: Mutex::new(()),
+                logs: Mutex::new(BTreeMap::from([(0, log.clone())])),
+                writable,
+            }),
+            chain: 0,
+            log,
         };
         match store.get(CF_META, KEY_FORMAT)? {
             None if writable => {
@@ -447,13 +558,14 @@ impl Store {
             }
         }
         let cp = store.checkpoint()?;
-        store.feed.send_replace(cp);
+        store.log.feed.send_replace(cp);
         Ok(store)
     }
 
     /// The database now (a reader keeps it for one operation).
     fn db(&self) -> Arc<DB> {
-        self.db
+        self.shared
+            .db
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
@@ -461,13 +573,13 @@ impl Store {
 
     /// The store's directory.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.shared.path
     }
 
     /// The disk faults of this node: the store reports its own, the other
     /// writers (the index) theirs.
     pub fn disk(&self) -> Arc<disk::Disk> {
-        self.disk.clone()
+        self.shared.disk.clone()
     }
 
     /// Checks a write's outcome: a failure of the disk (RocksDB's I/O
@@ -480,11 +592,11 @@ impl Store {
             // read-only view of `recover`) is the fault's too.
             let disk =
                 e.kind() == rocksdb::ErrorKind::IOError && disk::mentions_disk_error(e.as_ref());
-            if disk || self.disk.fault(&self.path).is_some() {
+            if disk || self.shared.disk.fault(&self.shared.path).is_some() {
                 let reason = e.to_string();
-                self.disk.report(&self.path, &reason);
+                self.shared.disk.report(&self.shared.path, &reason);
                 StoreError::Disk {
-                    dir: self.path.clone(),
+                    dir: self.shared.path.clone(),
                     reason,
                 }
             } else {
@@ -499,8 +611,12 @@ impl Store {
     /// the database under, and is cleared only once the writable database
     /// is back: a writer never gets the read-only view.
     fn writer(&self) -> Result<Arc<DB>, StoreError> {
-        let db = self.db.read().unwrap_or_else(PoisonError::into_inner);
-        match self.disk.fault(&self.path) {
+        let db = self
+            .shared
+            .db
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        match self.shared.disk.fault(&self.shared.path) {
             Some(f) => Err(StoreError::Disk {
                 dir: f.dir,
                 reason: f.error,
@@ -513,20 +629,20 @@ impl Store {
     /// own passes, reopens the database ([`Store::recover`]). Returns
     /// whether every directory is writable now.
     pub fn recover_disks(&self) -> bool {
-        for f in self.disk.faults() {
-            if f.dir == self.path {
+        for f in self.shared.disk.faults() {
+            if f.dir == self.shared.path {
                 match self.recover() {
                     Ok(_) => {}
-                    Err(e) => self.disk.report(&self.path, &e.to_string()),
+                    Err(e) => self.shared.disk.report(&self.shared.path, &e.to_string()),
                 }
             } else {
                 match disk::probe(&f.dir) {
-                    Ok(()) => self.disk.clear(&f.dir),
-                    Err(e) => self.disk.report(&f.dir, &e.to_string()),
+                    Ok(()) => self.shared.disk.clear(&f.dir),
+                    Err(e) => self.shared.disk.report(&f.dir, &e.to_string()),
                 }
             }
         }
-        self.disk.faults().is_empty()
+        self.shared.disk.faults().is_empty()
     }
 
     /// After a disk fault of the store's directory: when a probe of the
@@ -537,20 +653,26 @@ impl Store {
     /// writes again.
     pub fn recover(&self) -> Result<bool, StoreError> {
         let _one = self
+            .shared
             .recovering
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if self.disk.fault(&self.path).is_none() {
+        if self.shared.disk.fault(&self.shared.path).is_none() {
             return Ok(true);
         }
-        if let Err(e) = disk::probe(&self.path) {
-            self.disk
-                .report(&self.path, &format!("still not writable: {e}"));
+        if let Err(e) = disk::probe(&self.shared.path) {
+            self.shared
+                .disk
+                .report(&self.shared.path, &format!("still not writable: {e}"));
             return Ok(false);
         }
-        let reader = Arc::new(Self::open_reader(&self.path)?);
+        let reader = Arc::new(Self::open_reader(&self.shared.path)?);
         let mut failed = std::mem::replace(
-            &mut *self.db.write().unwrap_or_else(PoisonError::into_inner),
+            &mut *self
+                .shared
+                .db
+                .write()
+                .unwrap_or_else(PoisonError::into_inner),
             reader,
         );
         // Readers that took the failed database finish their operation.
@@ -564,25 +686,52 @@ impl Store {
                 }
                 Err(_) => {
                     return Err(StoreError::Disk {
-                        dir: self.path.clone(),
+                        dir: self.shared.path.clone(),
                         reason: "the failed database is still in use; retrying".into(),
                     });
                 }
             }
         };
         drop(failed);
-        let db = Self::open_writable(&self.path)?;
-        *self.db.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(db);
-        // A write reported failed may have reached the log after all.
-        let cp = self.checkpoint()?;
-        self.feed.send_replace(cp);
-        self.disk.clear(&self.path);
+        let db = Self::open_writable(&self.shared.path)?;
+        *self
+            .shared
+            .db
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(db);
+        // A write reported failed may have reached a log after all.
+        let logs: Vec<(u8, Arc<Log>)> = self
+            .shared
+            .logs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(n, l)| (*n, l.clone()))
+            .collect();
+        for (number, log) in logs {
+            let handle = Store {
+                shared: self.shared.clone(),
+                chain: number,
+                log: log.clone(),
+            };
+            log.feed.send_replace(handle.checkpoint()?);
+        }
+        self.shared.disk.clear(&self.shared.path);
         Ok(true)
     }
 
-    fn get(&self, family: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    fn get(&self, family: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let db = self.db();
-        Ok(db.get_cf(&cf(&db, family)?, key)?)
+        Ok(db.get_cf(&self.log_cf(&db, family)?, key)?)
+    }
+
+    /// The handle of this chain's log family `base` in `db`.
+    fn log_cf<'a>(
+        &self,
+        db: &'a DB,
+        base: &'static str,
+    ) -> Result<Arc<rocksdb::BoundColumnFamily<'a>>, StoreError> {
+        cf(db, &chain_cf(self.chain, base))
     }
 
     /// The highest stored height, or `None` when empty.
@@ -598,7 +747,8 @@ impl Store {
     /// data, so an endpoint that lies about it changes how often they
     /// commit and nothing else, and only until the next round's answer.
     pub fn note_chain_head(&self, height: i64) {
-        self.chain_head
+        self.log
+            .chain_head
             .store(height, std::sync::atomic::Ordering::Relaxed);
     }
 
@@ -606,12 +756,17 @@ impl Store {
     /// further behind it than the store's checkpoint is catching up with
     /// the chain's history, not following its head, and may batch more.
     pub fn chain_head(&self) -> Option<i64> {
-        Some(self.chain_head.load(std::sync::atomic::Ordering::Relaxed)).filter(|h| *h >= 0)
+        Some(
+            self.log
+                .chain_head
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+        .filter(|h| *h >= 0)
     }
 
     /// A receiver of new checkpoints: consumers wait on it for new heights.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Option<i64>> {
-        self.feed.subscribe()
+        self.log.feed.subscribe()
     }
 
     /// Appends one verified block, atomically and durably (synced), with its
@@ -677,8 +832,8 @@ impl Store {
         let height = be64(h.number);
         let block_text = serde_json::to_vec(&block_json(&c.block, BlockDetail::TxHashes))
             .map_err(|e| StoreError::InvalidCommit(e.to_string()))?;
-        batch.put_cf(&cf(&db, CF_BLOCKS)?, height, block_text);
-        batch.put_cf(&cf(&db, CF_BLOCK_HASHES)?, h.claimed_hash, height);
+        batch.put_cf(&self.log_cf(&db, CF_BLOCKS)?, height, block_text);
+        batch.put_cf(&self.log_cf(&db, CF_BLOCK_HASHES)?, h.claimed_hash, height);
         let mut counts: BTreeMap<String, i64> = BTreeMap::new();
         for (i, (t, e)) in txs.iter().zip(&c.envelopes).enumerate() {
             let index = u32::try_from(i)
@@ -692,28 +847,32 @@ impl Store {
             };
             let row =
                 serde_json::to_vec(&row).map_err(|e| StoreError::InvalidCommit(e.to_string()))?;
-            batch.put_cf(&cf(&db, CF_TXS)?, t.claimed_hash, row);
+            batch.put_cf(&self.log_cf(&db, CF_TXS)?, t.claimed_hash, row);
             let pos = position(h.number, index);
-            batch.put_cf(&cf(&db, CF_TX_POSITIONS)?, pos, t.claimed_hash);
+            batch.put_cf(&self.log_cf(&db, CF_TX_POSITIONS)?, pos, t.claimed_hash);
             batch.put_cf(
-                &cf(&db, CF_TX_CLASSES)?,
+                &self.log_cf(&db, CF_TX_CLASSES)?,
                 class_key(&e.class, &pos),
                 t.claimed_hash,
             );
             if let Some(record) = &e.sealed_record {
-                batch.put_cf(&cf(&db, CF_RECORDS)?, t.claimed_hash, record);
+                batch.put_cf(&self.log_cf(&db, CF_RECORDS)?, t.claimed_hash, record);
             }
             if let Some(r) = c.receipts.as_ref().and_then(|rs| rs.get(i)) {
                 let row = serde_json::to_vec(&ReceiptRow::of(r))
                     .map_err(|e| StoreError::InvalidCommit(e.to_string()))?;
-                batch.put_cf(&cf(&db, CF_RECEIPTS)?, t.claimed_hash, row);
+                batch.put_cf(&self.log_cf(&db, CF_RECEIPTS)?, t.claimed_hash, row);
             }
             *counts.entry(e.class.clone()).or_default() += 1;
         }
         for (class, n) in counts {
             let key = format!("{CLASS_COUNT_PREFIX}{class}");
             let now = self.counter(&key)?;
-            batch.put_cf(&cf(&db, CF_META)?, key.as_bytes(), (now + n).to_be_bytes());
+            batch.put_cf(
+                &self.log_cf(&db, CF_META)?,
+                key.as_bytes(),
+                (now + n).to_be_bytes(),
+            );
         }
         if self.committee_at(h.number)?.as_deref() != Some(c.committee.as_slice()) {
             let row = CommitteeRow {
@@ -722,13 +881,13 @@ impl Store {
             };
             let row =
                 serde_json::to_vec(&row).map_err(|e| StoreError::InvalidCommit(e.to_string()))?;
-            batch.put_cf(&cf(&db, CF_COMMITTEES)?, height, row);
+            batch.put_cf(&self.log_cf(&db, CF_COMMITTEES)?, height, row);
         }
-        batch.put_cf(&cf(&db, CF_META)?, KEY_CHECKPOINT, height);
+        batch.put_cf(&self.log_cf(&db, CF_META)?, KEY_CHECKPOINT, height);
         let mut wo = WriteOptions::default();
         wo.set_sync(true);
         self.wrote(db.write_opt(batch, &wo))?;
-        self.feed.send_replace(Some(h.number));
+        self.log.feed.send_replace(Some(h.number));
         Ok(())
     }
 
@@ -743,7 +902,8 @@ impl Store {
     pub fn class_counts(&self) -> Result<BTreeMap<String, i64>, StoreError> {
         let db = self.db();
         let mut out = BTreeMap::new();
-        let iter = db.prefix_iterator_cf(&cf(&db, CF_META)?, CLASS_COUNT_PREFIX.as_bytes());
+        let iter =
+            db.prefix_iterator_cf(&self.log_cf(&db, CF_META)?, CLASS_COUNT_PREFIX.as_bytes());
         for item in iter {
             let (k, v) = item?;
             let Some(class) = k.strip_prefix(CLASS_COUNT_PREFIX.as_bytes()) else {
@@ -811,7 +971,7 @@ impl Store {
     /// made before receipts were kept has none).
     pub fn receipt(&self, hash: &Hash) -> Result<Option<Receipt>, StoreError> {
         let db = self.db();
-        let Some(cf) = db.cf_handle(CF_RECEIPTS) else {
+        let Some(cf) = db.cf_handle(&chain_cf(self.chain, CF_RECEIPTS)) else {
             return Ok(None);
         };
         let Some(bytes) = db.get_cf(&cf, hash)? else {
@@ -831,7 +991,7 @@ impl Store {
         let db = self.db();
         let prefix = be64(height);
         let mut out = Vec::new();
-        for item in db.prefix_iterator_cf(&cf(&db, CF_TX_POSITIONS)?, prefix) {
+        for item in db.prefix_iterator_cf(&self.log_cf(&db, CF_TX_POSITIONS)?, prefix) {
             let (k, v) = item?;
             if !k.starts_with(&prefix) {
                 break;
@@ -859,7 +1019,7 @@ impl Store {
         let start = position(from.0, from.1);
         let mut out = Vec::new();
         for item in db.iterator_cf(
-            &cf(&db, CF_TX_POSITIONS)?,
+            &self.log_cf(&db, CF_TX_POSITIONS)?,
             rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward),
         ) {
             if out.len() >= limit {
@@ -886,7 +1046,7 @@ impl Store {
         let start = class_key(class, &position(from.0, from.1));
         let mut out = Vec::new();
         for item in db.iterator_cf(
-            &cf(&db, CF_TX_CLASSES)?,
+            &self.log_cf(&db, CF_TX_CLASSES)?,
             rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward),
         ) {
             let (k, v) = item?;
@@ -920,7 +1080,7 @@ impl Store {
     pub fn committee_at(&self, height: i64) -> Result<Option<Vec<Sealer>>, StoreError> {
         let db = self.db();
         let mut iter = db.iterator_cf(
-            &cf(&db, CF_COMMITTEES)?,
+            &self.log_cf(&db, CF_COMMITTEES)?,
             rocksdb::IteratorMode::From(&be64(height), rocksdb::Direction::Reverse),
         );
         let Some(item) = iter.next() else {
@@ -946,9 +1106,9 @@ impl Store {
         let seq = self.counter(KEY_FINDING_SEQ)?;
         let mut batch = WriteBatch::default();
         let row = serde_json::to_vec(f).map_err(|e| StoreError::InvalidCommit(e.to_string()))?;
-        batch.put_cf(&cf(&db, CF_FINDINGS)?, seq.to_be_bytes(), row);
+        batch.put_cf(&self.log_cf(&db, CF_FINDINGS)?, seq.to_be_bytes(), row);
         batch.put_cf(
-            &cf(&db, CF_META)?,
+            &self.log_cf(&db, CF_META)?,
             KEY_FINDING_SEQ.as_bytes(),
             (seq + 1).to_be_bytes(),
         );
@@ -985,7 +1145,10 @@ impl Store {
         let start = i64::try_from(first).unwrap_or(i64::MAX).to_be_bytes();
         let mode = rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward);
         let mut out = Vec::new();
-        for item in db.iterator_cf(&cf(&db, CF_FINDINGS)?, mode).take(limit) {
+        for item in db
+            .iterator_cf(&self.log_cf(&db, CF_FINDINGS)?, mode)
+            .take(limit)
+        {
             let (k, v) = item?;
             let seq = be_i64("finding key", &k)?;
             let f = serde_json::from_slice(&v).map_err(|e| corrupt("finding", e))?;

@@ -267,3 +267,99 @@ fn a_reader_opens_the_store_beside_its_writer() {
     assert_eq!(reader.checkpoint().unwrap(), Some(3));
     assert!(Store::open_read_only(&dir.path().join("none")).is_err());
 }
+
+/// Several chains in one store: each chain's log, findings and per-chain
+/// families are its own; the node's families are shared; numbers are
+/// kept across a reopen; a store made before there were several chains is
+/// chain 0's, adopted by the first chain registered.
+#[test]
+fn chains_in_one_store_keep_their_logs_apart() {
+    const NODE: store::Family = store::Family::new("test_node");
+    const OWN: store::Family = store::Family::per_chain("test_own");
+    let (a, b) = (chain(6), chain(3));
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // An old single-chain store: chain 0's log under the bare names.
+        let old = Store::open(dir.path()).unwrap();
+        for h in 0..=a.head() {
+            old.commit(&commit_of(&a, h)).unwrap();
+        }
+    }
+    let root = Store::open(dir.path()).unwrap();
+    assert!(root.chains().unwrap().is_empty());
+    let first = root.open_chain("first", "group0").unwrap();
+    assert_eq!(first.chain_number(), 0);
+    assert_eq!(first.checkpoint().unwrap(), Some(a.head()), "adopted");
+    let second = root.open_chain("second", "group0").unwrap();
+    assert_eq!(second.chain_number(), 1);
+    assert_eq!(second.checkpoint().unwrap(), None);
+    let mut feed = second.subscribe();
+    let mut first_feed = first.subscribe();
+    first_feed.borrow_and_update();
+    for h in 0..=b.head() {
+        second.commit(&commit_of(&b, h)).unwrap();
+    }
+    assert_eq!(*feed.borrow_and_update(), Some(b.head()));
+    assert!(!first_feed.has_changed().unwrap(), "another chain's feed");
+    // The same block heights hold each chain's own blocks.
+    assert_eq!(
+        second.block_hash(1).unwrap(),
+        Some(b.block(1).unwrap().header.claimed_hash)
+    );
+    assert_eq!(
+        first.block_hash(1).unwrap(),
+        Some(a.block(1).unwrap().header.claimed_hash)
+    );
+    let tx_b = second.transactions_at(2).unwrap();
+    assert!(!tx_b.is_empty());
+    // Both devnets sign with the same keys and payloads; what chain 1 has
+    // is read from chain 1's families.
+    assert_eq!(second.transactions_from((0, 0), 100).unwrap().len(), 3);
+    second
+        .add_finding(&Finding {
+            at_ms: 1,
+            height: Some(2),
+            endpoint: "http://b".into(),
+            check: "quorum".into(),
+            detail: "d".into(),
+            evidence: "e".into(),
+        })
+        .unwrap();
+    assert_eq!(second.finding_count().unwrap(), 1);
+    assert_eq!(
+        first.finding_count().unwrap(),
+        0,
+        "a finding is its chain's"
+    );
+    // Families: the node's are shared, per-chain ones apart.
+    first
+        .write(&[
+            store::Op::Put(NODE, b"k".to_vec(), b"node".to_vec()),
+            store::Op::Put(OWN, b"k".to_vec(), b"first".to_vec()),
+        ])
+        .unwrap();
+    assert_eq!(second.read(NODE, b"k").unwrap(), Some(b"node".to_vec()));
+    assert_eq!(second.read(OWN, b"k").unwrap(), None);
+    // A chain id cannot change its group, nor be anything but plain.
+    let e = root.open_chain("second", "group1").unwrap_err().to_string();
+    assert!(e.contains("group1") && e.contains("second"), "{e}");
+    assert!(root.open_chain("a/b", "g").is_err());
+    drop((root, first, second));
+    let root = Store::open(dir.path()).unwrap();
+    let ids: Vec<(String, u8)> = root
+        .chains()
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.id, e.number))
+        .collect();
+    assert_eq!(ids, vec![("first".into(), 0), ("second".into(), 1)]);
+    let second = root.open_chain("second", "group0").unwrap();
+    assert_eq!(second.checkpoint().unwrap(), Some(b.head()));
+    assert_eq!(second.read(OWN, b"k").unwrap(), None);
+    let ro = Store::open_read_only(dir.path()).unwrap();
+    assert_eq!(
+        ro.for_chain(1).unwrap().checkpoint().unwrap(),
+        Some(b.head())
+    );
+    assert_eq!(ro.chains().unwrap().len(), 2);
+}
