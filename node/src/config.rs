@@ -70,8 +70,10 @@ macro_rules! bad {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// The chain followed.
-    pub chain: ChainSection,
+    /// The chains followed: one `[chain]` table or several `[[chain]]`
+    /// entries, each with its own id.
+    #[serde(rename = "chain", deserialize_with = "one_or_many")]
+    pub chains: Vec<ChainSection>,
     /// The regulator's keys.
     pub keys: KeysSection,
     /// Where data lives.
@@ -142,10 +144,42 @@ impl Default for PoliciesSection {
     }
 }
 
-/// `[chain]`.
+/// `chain`: one `[chain]` table or an array of `[[chain]]` tables (errors
+/// still name the key that is wrong).
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ChainSection>, D::Error> {
+    struct Visit;
+    impl<'de> serde::de::Visitor<'de> for Visit {
+        type Value = Vec<ChainSection>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a [chain] table or [[chain]] entries")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            let one = ChainSection::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+            Ok(vec![one])
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            Vec::<ChainSection>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+        }
+    }
+    d.deserialize_any(Visit)
+}
+
+/// The id a single chain gets when its entry names none.
+pub const DEFAULT_CHAIN_ID: &str = "main";
+
+/// At most this many chains in one node.
+pub const MAX_CHAINS: usize = 128;
+
+/// `[chain]` or one `[[chain]]` entry.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChainSection {
+    /// The chain's id in this node (1 to 32 letters, digits, `-`, `_`):
+    /// in the API, the dashboards, alerts and metrics. Needed when there
+    /// are several chains; a single chain without one is `main`. Kept for
+    /// good: the store registers it with the chain's data.
+    #[serde(default)]
+    pub id: Option<String>,
     /// JSON-RPC endpoints of the group, in order of preference.
     pub endpoints: Vec<String>,
     /// Group id.
@@ -166,6 +200,41 @@ pub struct ChainSection {
     /// The consortium's published genesis block hash (0x hex).
     #[serde(default)]
     pub genesis_hash: Option<String>,
+    /// This chain's own ingest limits, over `[ingest]`'s.
+    #[serde(default)]
+    pub ingest: ChainIngest,
+}
+
+impl ChainSection {
+    /// The chain's id (`main` for a single chain that names none).
+    pub fn id(&self) -> &str {
+        self.id.as_deref().unwrap_or(DEFAULT_CHAIN_ID)
+    }
+
+    /// The chain's crypto suite.
+    pub fn suite(&self) -> CryptoSuite {
+        match self.crypto {
+            CryptoMode::Sm => CryptoSuite::Sm,
+            CryptoMode::Standard => CryptoSuite::Standard,
+        }
+    }
+}
+
+/// `[chain.ingest]`: a chain's own limits; what it leaves out is
+/// `[ingest]`'s.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChainIngest {
+    /// Blocks fetched and verified at once.
+    pub in_flight: Option<usize>,
+    /// Head polling interval once caught up, ms.
+    pub poll_interval_ms: Option<u64>,
+    /// A request's total deadline, ms.
+    pub request_timeout_ms: Option<u64>,
+    /// Endpoints asked for each stored block's hash.
+    pub confirm: Option<usize>,
+    /// Receipts requested at once per block; 0 keeps no receipts.
+    pub receipt_concurrency: Option<usize>,
 }
 
 /// The chain's crypto.
@@ -482,8 +551,10 @@ impl Config {
         if let Some(p) = self.api.jwt.as_mut().and_then(|j| j.key_file.as_mut()) {
             fix(p);
         }
-        if let Some(p) = &mut self.chain.sealers_file {
-            fix(p);
+        for c in &mut self.chains {
+            if let Some(p) = &mut c.sealers_file {
+                fix(p);
+            }
         }
         if let Some(p) = &mut self.policies.rules_dir {
             fix(p);
@@ -512,40 +583,26 @@ impl Config {
                 );
             }
         }
-        let c = &self.chain;
-        if c.endpoints.is_empty() {
-            bad!("chain.endpoints", "at least one endpoint is needed");
+        if self.chains.is_empty() {
+            bad!("chain", "at least one chain is needed");
         }
-        for (i, e) in c.endpoints.iter().enumerate() {
-            if !(e.starts_with("http://") || e.starts_with("https://")) {
+        if self.chains.len() > MAX_CHAINS {
+            bad!(
+                "chain",
+                "{} chains; one node follows at most {MAX_CHAINS}",
+                self.chains.len()
+            );
+        }
+        let several = self.chains.len() > 1;
+        for (n, c) in self.chains.iter().enumerate() {
+            self.validate_chain(&chain_key(several, n), several, c)?;
+            if let Some(m) = self.chains[..n].iter().position(|o| o.id() == c.id()) {
                 bad!(
-                    format!("chain.endpoints[{i}]"),
-                    "'{e}' is not an http:// or https:// URL"
+                    format!("{}.id", chain_key(several, n)),
+                    "{:?} is also the id of chain[{m}]",
+                    c.id()
                 );
             }
-        }
-        if c.group.is_empty() {
-            bad!("chain.group", "must not be empty");
-        }
-        match (c.trust, c.sealers.is_empty(), &c.sealers_file) {
-            (TrustMode::Genesis, true, None) => bad!(
-                "chain.trust",
-                "\"genesis\" needs chain.sealers or chain.sealers_file (or set chain.trust = \"first-use\")"
-            ),
-            (TrustMode::Genesis, false, Some(_)) => {
-                bad!("chain.sealers and chain.sealers_file", "give one, not both")
-            }
-            (TrustMode::FirstUse, false, _) | (TrustMode::FirstUse, _, Some(_)) => bad!(
-                "chain.sealers/sealers_file",
-                "set, but chain.trust = \"first-use\" would ignore them"
-            ),
-            _ => {}
-        }
-        if let Some(h) = &c.genesis_hash {
-            parse_hash("chain.genesis_hash", h)?;
-        }
-        for (i, s) in c.sealers.iter().enumerate() {
-            sealer(&format!("chain.sealers[{i}]"), s)?;
         }
         if self.keys.regulator.is_empty() {
             bad!(
@@ -580,14 +637,6 @@ impl Config {
                 "must be 1 to request_timeout_ms ({}), got {}",
                 i.request_timeout_ms,
                 i.hedge_min_ms
-            );
-        }
-        if i.confirm > self.chain.endpoints.len() {
-            bad!(
-                "ingest.confirm",
-                "asks {} endpoints for each block's hash but chain.endpoints names {}",
-                i.confirm,
-                self.chain.endpoints.len()
             );
         }
         let x = &self.index;
@@ -651,6 +700,97 @@ impl Config {
         Ok(())
     }
 
+    /// Checks one chain's entry (`k`: its key in errors).
+    fn validate_chain(&self, k: &str, several: bool, c: &ChainSection) -> Result<()> {
+        match &c.id {
+            None if several => bad!(format!("{k}.id"), "needed when there are several chains"),
+            Some(id) if !store::chains::valid_id(id) => bad!(
+                format!("{k}.id"),
+                "{id:?} is not 1 to 32 letters, digits, '-' or '_'"
+            ),
+            _ => {}
+        }
+        if c.endpoints.is_empty() {
+            bad!(format!("{k}.endpoints"), "at least one endpoint is needed");
+        }
+        for (i, e) in c.endpoints.iter().enumerate() {
+            if !(e.starts_with("http://") || e.starts_with("https://")) {
+                bad!(
+                    format!("{k}.endpoints[{i}]"),
+                    "'{e}' is not an http:// or https:// URL"
+                );
+            }
+        }
+        if c.group.is_empty() {
+            bad!(format!("{k}.group"), "must not be empty");
+        }
+        match (c.trust, c.sealers.is_empty(), &c.sealers_file) {
+            (TrustMode::Genesis, true, None) => bad!(
+                format!("{k}.trust"),
+                "\"genesis\" needs {k}.sealers or {k}.sealers_file (or set {k}.trust = \"first-use\")"
+            ),
+            (TrustMode::Genesis, false, Some(_)) => {
+                bad!(
+                    format!("{k}.sealers and {k}.sealers_file"),
+                    "give one, not both"
+                )
+            }
+            (TrustMode::FirstUse, false, _) | (TrustMode::FirstUse, _, Some(_)) => bad!(
+                format!("{k}.sealers/sealers_file"),
+                "set, but {k}.trust = \"first-use\" would ignore them"
+            ),
+            _ => {}
+        }
+        if let Some(h) = &c.genesis_hash {
+            parse_hash(&format!("{k}.genesis_hash"), h)?;
+        }
+        for (i, s) in c.sealers.iter().enumerate() {
+            sealer(&format!("{k}.sealers[{i}]"), s)?;
+        }
+        let i = self.ingest_for(c);
+        if i.in_flight == 0 || i.in_flight > 256 {
+            bad!(
+                format!("{k}.ingest.in_flight"),
+                "must be 1 to 256, got {}",
+                i.in_flight
+            );
+        }
+        if i.receipt_concurrency > 1024 {
+            bad!(
+                format!("{k}.ingest.receipt_concurrency"),
+                "must be 0 (no receipts) to 1024, got {}",
+                i.receipt_concurrency
+            );
+        }
+        if i.poll_interval_ms == 0 || i.request_timeout_ms == 0 {
+            bad!(
+                format!("{k}.ingest"),
+                "poll_interval_ms and request_timeout_ms must be at least 1"
+            );
+        }
+        if i.confirm > c.endpoints.len() {
+            bad!(
+                "ingest.confirm",
+                "asks {} endpoints for each block's hash but {k}.endpoints names {}",
+                i.confirm,
+                c.endpoints.len()
+            );
+        }
+        Ok(())
+    }
+
+    /// `[ingest]` with chain `c`'s own limits over it.
+    pub fn ingest_for(&self, c: &ChainSection) -> IngestSection {
+        let mut i = self.ingest.clone();
+        let o = &c.ingest;
+        i.in_flight = o.in_flight.unwrap_or(i.in_flight);
+        i.poll_interval_ms = o.poll_interval_ms.unwrap_or(i.poll_interval_ms);
+        i.request_timeout_ms = o.request_timeout_ms.unwrap_or(i.request_timeout_ms);
+        i.confirm = o.confirm.unwrap_or(i.confirm);
+        i.receipt_concurrency = o.receipt_concurrency.unwrap_or(i.receipt_concurrency);
+        i
+    }
+
     /// The index directory: `DATA_DIR/index`.
     pub fn index_dir(&self) -> PathBuf {
         self.storage.data_dir.join("index")
@@ -661,12 +801,11 @@ impl Config {
         self.storage.data_dir.join("store")
     }
 
-    /// The chain's crypto suite.
+    /// The first chain's crypto suite.
     pub fn suite(&self) -> CryptoSuite {
-        match self.chain.crypto {
-            CryptoMode::Sm => CryptoSuite::Sm,
-            CryptoMode::Standard => CryptoSuite::Standard,
-        }
+        self.chains
+            .first()
+            .map_or(CryptoSuite::Sm, ChainSection::suite)
     }
 
     /// The follower's configuration.
@@ -685,41 +824,52 @@ impl Config {
         c
     }
 
-    /// The pipeline configuration (reads `sealers_file`).
+    /// The first chain's pipeline configuration (reads `sealers_file`).
     pub fn ingest_config(&self) -> Result<IngestConfig> {
-        let c = &self.chain;
+        let c = self
+            .chains
+            .first()
+            .ok_or_else(|| invalid("chain", "at least one chain is needed"))?;
+        self.chain_ingest_config(c)
+    }
+
+    /// Chain `c`'s pipeline configuration (reads `sealers_file`).
+    pub fn chain_ingest_config(&self, c: &ChainSection) -> Result<IngestConfig> {
         let trust = match c.trust {
             TrustMode::FirstUse => Trust::FirstUse,
             TrustMode::Genesis => match &c.sealers_file {
                 Some(path) => {
                     let text =
                         std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                            key: "chain.sealers_file".into(),
+                            key: format!("chain {}: sealers_file", c.id()),
                             path: path.clone(),
                             source,
                         })?;
                     Trust::Genesis(parse_sealer_list(&text).map_err(|e| {
-                        invalid("chain.sealers_file", format!("{}: {e}", path.display()))
+                        invalid(
+                            format!("chain {}: sealers_file", c.id()),
+                            format!("{}: {e}", path.display()),
+                        )
                     })?)
                 }
                 None => Trust::Genesis(
                     c.sealers
                         .iter()
                         .enumerate()
-                        .map(|(i, s)| sealer(&format!("chain.sealers[{i}]"), s))
+                        .map(|(i, s)| sealer(&format!("chain {}: sealers[{i}]", c.id()), s))
                         .collect::<Result<Vec<_>>>()?,
                 ),
             },
         };
-        let suite = self.suite();
+        let suite = c.suite();
         let mut ic = IngestConfig::new(c.endpoints.clone(), &c.group, suite, trust);
         ic.node.clone_from(&c.node);
         ic.genesis_hash = c
             .genesis_hash
             .as_deref()
-            .map(|h| parse_hash("chain.genesis_hash", h))
+            .map(|h| parse_hash(&format!("chain {}: genesis_hash", c.id()), h))
             .transpose()?;
-        let i = &self.ingest;
+        let i = &self.ingest_for(c);
         ic.in_flight = i.in_flight;
         ic.poll_interval = Duration::from_millis(i.poll_interval_ms);
         ic.request_timeout = Duration::from_millis(i.request_timeout_ms);
@@ -731,6 +881,16 @@ impl Config {
         ic.confirm = i.confirm;
         ic.receipt_concurrency = i.receipt_concurrency;
         Ok(ic)
+    }
+}
+
+/// A chain's key in errors: `chain` when there is one, `chain[n]` when
+/// there are several.
+fn chain_key(several: bool, n: usize) -> String {
+    if several {
+        format!("chain[{n}]")
+    } else {
+        "chain".to_owned()
     }
 }
 
@@ -900,6 +1060,55 @@ data_dir = "data"
         }
     }
 
+    /// `GOOD` with its `[chain]` turned into `[[chain]]` entries.
+    fn chains(entries: &[&str]) -> String {
+        let (_, rest) = GOOD.split_once("[keys]").unwrap();
+        let mut out = String::new();
+        for e in entries {
+            out.push_str(&format!(
+                "[[chain]]\nendpoints = [\"http://127.0.0.1:20200\"]\ngroup = \"group0\"\ncrypto = \"sm\"\ntrust = \"first-use\"\n{e}\n\n"
+            ));
+        }
+        format!("{out}[keys]{rest}")
+    }
+
+    #[test]
+    fn several_chains_each_with_an_id_and_their_own_limits() {
+        let one = Config::from_toml(GOOD, Path::new("/etc/lt")).unwrap();
+        assert_eq!(one.chains.len(), 1);
+        assert_eq!(one.chains[0].id(), "main");
+        let c = Config::from_toml(
+            &chains(&[
+                "id = \"bsn-sh\"",
+                "id = \"bsn-bj\"\ncrypto = \"standard\"\n[chain.ingest]\nin_flight = 2",
+            ])
+            .replace("crypto = \"sm\"\ntrust = \"first-use\"\nid = \"bsn-bj\"\ncrypto = \"standard\"", "trust = \"first-use\"\nid = \"bsn-bj\"\ncrypto = \"standard\""),
+            Path::new("/etc/lt"),
+        )
+        .unwrap();
+        let ids: Vec<&str> = c.chains.iter().map(ChainSection::id).collect();
+        assert_eq!(ids, ["bsn-sh", "bsn-bj"]);
+        assert_eq!(c.chains[1].suite(), CryptoSuite::Standard);
+        assert_eq!(c.chain_ingest_config(&c.chains[0]).unwrap().in_flight, 8);
+        assert_eq!(c.chain_ingest_config(&c.chains[1]).unwrap().in_flight, 2);
+        // Each entry is checked, and the error names it.
+        let e = err(&chains(&["id = \"a\"", ""]));
+        assert!(e.contains("chain[1].id") && e.contains("several"), "{e}");
+        let e = err(&chains(&["id = \"a\"", "id = \"a\""]));
+        assert!(e.contains("chain[1].id") && e.contains("chain[0]"), "{e}");
+        let e = err(&chains(&["id = \"a b\"", "id = \"c\""]));
+        assert!(e.contains("chain[0].id"), "{e}");
+        let e = err(&chains(&["id = \"a\"", "id = \"b\"\n[chain.ingest]\nin_flight = 0"]));
+        assert!(e.contains("chain[1].ingest.in_flight"), "{e}");
+        let e = err(&chains(&["id = \"a\"", "id = \"b\"\nsurprise = 1"]));
+        assert!(e.contains("surprise"), "{e}");
+        let e = err(&chains(&["id = \"a\"\nendpoints = []"]).replace(
+            "endpoints = [\"http://127.0.0.1:20200\"]\n",
+            "",
+        ));
+        assert!(e.contains("chain.endpoints"), "{e}");
+    }
+
     #[test]
     #[allow(clippy::result_large_err)] // figment's Jail API returns its own large error
     fn environment_overrides_the_file() {
@@ -909,7 +1118,7 @@ data_dir = "data"
             jail.set_env("LOOKTHROUGH_INGEST__IN_FLIGHT", "3");
             jail.set_env("LOOKTHROUGH_KEY_PASSPHRASE", "not a config key");
             let c = Config::load(Path::new("lookthrough.toml")).map_err(|e| e.to_string())?;
-            assert_eq!(c.chain.group, "group7");
+            assert_eq!(c.chains[0].group, "group7");
             assert_eq!(c.ingest.in_flight, 3);
             jail.set_env("LOOKTHROUGH_INGEST__NOPE", "3");
             let e = Config::load(Path::new("lookthrough.toml")).unwrap_err();

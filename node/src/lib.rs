@@ -163,6 +163,13 @@ impl Node {
     /// `until_height`, ingest, the index and the rules stop at that height.
     pub fn build(config: &Config, until_height: Option<i64>) -> Result<Self, NodeError> {
         chain::sm2verify::shared().set_capacity(config.ingest.sm2_key_tables);
+        if config.chains.len() > 1 {
+            return Err(ConfigError::Invalid {
+                key: "chain".into(),
+                message: "several [[chain]] entries: this build follows one chain".into(),
+            }
+            .into());
+        }
         let mut ingest_config = config.ingest_config()?;
         ingest_config.stop_at = until_height;
         let mut index_config = config.indexer_config();

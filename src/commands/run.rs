@@ -93,7 +93,7 @@ pub fn run(config_path: &Path, until_height: Option<i64>) -> Result<ExitCode> {
         tracing::info!(
             store = %config.store_dir().display(),
             checkpoint = ?node.store.checkpoint()?,
-            endpoints = ?config.chain.endpoints,
+            chains = ?config.chains.iter().map(|c| c.id()).collect::<Vec<_>>(),
             "following the chain"
         );
         let progress = tokio::spawn(report_progress(
