@@ -106,7 +106,14 @@ pub fn policies(opts: &PoliciesBenchOpts) -> Result<ExitCode> {
         let start = Instant::now();
         let catalog = records::decode::Catalog::load(&store, chain::CryptoSuite::Sm)?;
         for h in 0..=opts.blocks as i64 {
-            records::block_docs(&store, &sealer, &catalog, h, &unreadable)?;
+            records::block_docs(
+                &store,
+                &records::ChainLabel::default(),
+                &sealer,
+                &catalog,
+                h,
+                &unreadable,
+            )?;
         }
         txs / start.elapsed().as_secs_f64()
     };

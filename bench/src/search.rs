@@ -300,6 +300,9 @@ impl Records {
         };
         let payer = self.workload.organisations().get(tx.payer);
         TxDoc {
+            chain: 0,
+            chain_id: String::new(),
+            group: String::new(),
             tx_hash: hash_hex(self.seed, DOMAIN_TX, n),
             block_hash: block_hash.to_string(),
             height,
@@ -1852,6 +1855,7 @@ mod tests {
                 let plain = (stored.class == "opened").then(|| opened.payload().expect("opens"));
                 let receipt = devnet.receipt(&tx.claimed_hash).cloned();
                 let mut node = records::doc::from_store(
+                    &records::ChainLabel::default(),
                     &block,
                     &stored,
                     receipt.as_ref(),

@@ -1,5 +1,6 @@
 //! The follower: a stage of the store ([`store::follow`]) that indexes
-//! every block in height order and commits near real time (at most
+//! every block of the store's merged log (every chain's, see
+//! [`store::merge`]) in its order and commits near real time (at most
 //! `commit_interval` after a block arrives, or every `commit_docs`
 //! documents; while more than [`CATCH_UP_LAG`] blocks behind, every
 //! `catch_up_commit_interval`), each commit carrying the checkpoint. `rebuild` makes a new
@@ -48,9 +49,11 @@ pub struct IndexerConfig {
     pub heap_bytes: usize,
     /// Stop after committing this height (tests, benchmarks).
     pub stop_at: Option<i64>,
-    /// The chain's crypto suite: whose hash names functions and events
+    /// The chains' crypto suite: whose hash names functions and events
     /// when calls are decoded (national-standard by default).
     pub suite: chain::CryptoSuite,
+    /// The suite of each chain (by number) that differs from `suite`.
+    pub chain_suites: std::collections::BTreeMap<u8, chain::CryptoSuite>,
 }
 
 impl Default for IndexerConfig {
@@ -67,6 +70,7 @@ impl Default for IndexerConfig {
             heap_bytes: 64 << 20,
             stop_at: None,
             suite: chain::CryptoSuite::Sm,
+            chain_suites: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -95,14 +99,14 @@ pub struct IndexStats {
 pub struct Indexer {
     index: Arc<TxIndex>,
     store: Arc<Store>,
-    sealer: Arc<RecordSealer>,
     reader: Arc<records::BlockReader>,
-    /// The catalog every document was last found up to date with: nothing
-    /// to re-decode until the registry or the mappings change again.
-    current_with: Option<Arc<records::decode::Catalog>>,
+    /// The catalog of each chain every document was last found up to date
+    /// with: nothing to re-decode until its registry or the mappings change
+    /// again.
+    current_with: std::collections::BTreeMap<u8, Arc<records::decode::Catalog>>,
     config: IndexerConfig,
     writer: IndexWriter,
-    /// The next height to index.
+    /// The next position of the merged log to index.
     next: i64,
     /// Documents committed plus those pending.
     docs: u64,
@@ -148,14 +152,16 @@ impl Indexer {
             .store(cp.as_ref().map_or(-1, |c| c.height), Ordering::Relaxed);
         let docs = cp.as_ref().map_or(0, |c| c.docs);
         stats.docs.store(docs, Ordering::Relaxed);
-        let reader = records::BlockReader::alone(sealer.clone(), config.suite);
+        let reader = records::BlockReader::alone(sealer, config.suite);
+        for (n, s) in &config.chain_suites {
+            reader.set_suite(*n, *s);
+        }
         Ok(Self {
             next: cp.as_ref().map_or(0, |c| c.height + 1),
             index,
             store,
-            sealer,
             reader,
-            current_with: None,
+            current_with: std::collections::BTreeMap::new(),
             config,
             writer,
             docs,
@@ -170,8 +176,8 @@ impl Indexer {
 
     /// Reads blocks through `reader`, shared with the other consumers of
     /// the store (the rules), instead of a reader of its own: each block is
-    /// read and opened once for all of them. The reader must decode with
-    /// this index's crypto suite.
+    /// read and opened once for all of them. The reader decodes each chain
+    /// with its suite.
     pub fn shared_reader(mut self, reader: Arc<records::BlockReader>) -> Self {
         reader.join();
         self.reader = reader;
@@ -193,13 +199,13 @@ impl Indexer {
         self.config.stop_at.is_some()
     }
 
-    /// The next height to index.
+    /// The next position of the merged log to index.
     pub fn next_height(&self) -> i64 {
         self.next
     }
 
-    /// Adds the transactions of the next block to the writer (not yet
-    /// committed). Returns how many.
+    /// Adds the transactions of the next block of the merged log to the
+    /// writer (not yet committed). Returns how many.
     pub fn index_next(&mut self) -> Result<usize, IndexError> {
         let h = self.next;
         let read = self
@@ -207,7 +213,9 @@ impl Indexer {
             .read(&self.store, h, &self.stats.unreadable_records)
             .map_err(|e| IndexError::Store(e.to_string()))?;
         let Some(read) = read else {
-            return Err(IndexError::Store(format!("block {h} is not in the store")));
+            return Err(IndexError::Store(format!(
+                "position {h} is not in the store's merged log"
+            )));
         };
         let fields = *self.index.fields();
         let docs = &read.docs;
@@ -258,8 +266,9 @@ impl Indexer {
             && (self.pending >= self.config.commit_docs || self.last_commit.elapsed() >= interval)
     }
 
-    /// Indexes every stored block up to `until` (inclusive), committing by
-    /// the policy and at the end; `progress` sees each height.
+    /// Indexes every merged block up to position `until` (inclusive),
+    /// committing by the policy and at the end; `progress` sees each
+    /// position.
     pub fn catch_up(
         &mut self,
         until: i64,
@@ -294,12 +303,8 @@ impl Indexer {
         // Behind the chain, not only the store: while the node syncs history
         // the store is barely ahead of the index, but nobody waits for
         // those blocks to be searchable within the second.
-        let chain = self
-            .store
-            .chain_head()
-            .map(|h| self.config.stop_at.map_or(h, |s| h.min(s)))
-            .unwrap_or(target)
-            .max(target);
+        let unstored = self.store.unstored_blocks();
+        let chain = target.saturating_add(unstored);
         for _ in 0..STEP_BLOCKS {
             if self.next > target {
                 break;
@@ -366,24 +371,46 @@ impl Indexer {
     /// checkpoint they had. Returns how many; 0 when every document is up
     /// to date with the catalog (remembered until it changes).
     fn redecode_batch(&mut self) -> Result<usize, IndexError> {
+        let mut chains: Vec<u8> = self
+            .store
+            .chains()
+            .map_err(store_error)?
+            .iter()
+            .map(|e| e.number)
+            .collect();
+        if chains.is_empty() {
+            chains.push(self.store.chain_number());
+        }
+        let mut done = 0;
+        for chain in chains {
+            done += self.redecode_chain(chain)?;
+            if done > 0 {
+                break;
+            }
+        }
+        Ok(done)
+    }
+
+    /// [`Indexer::redecode_batch`] for chain `chain`'s documents.
+    fn redecode_chain(&mut self, chain: u8) -> Result<usize, IndexError> {
+        use std::ops::Bound;
         use tantivy::collector::{Count, TopDocs};
-        use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+        use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
         use tantivy::schema::{IndexRecordOption, Value};
         use tantivy::{TantivyDocument, Term};
         let catalog = self
             .reader
-            .catalogs()
-            .current(&self.store)
+            .catalog(&self.store, chain)
             .map_err(|e| IndexError::Store(e.to_string()))?;
         if self
             .current_with
-            .as_ref()
+            .get(&chain)
             .is_some_and(|c| Arc::ptr_eq(c, &catalog))
         {
             return Ok(0);
         }
         let Some(cp) = self.index.checkpoint()? else {
-            self.current_with = Some(catalog);
+            self.current_with.insert(chain, catalog);
             return Ok(0);
         };
         let f = *self.index.fields();
@@ -397,6 +424,11 @@ impl Indexer {
         contracts.dedup();
         let mut stale: Vec<(i64, u32)> = Vec::new();
         let mut pending = 0u64;
+        let lo = Term::from_field_u64(f.seq, records::seq_in(chain, 0, 0));
+        let hi = Term::from_field_u64(
+            f.seq,
+            records::seq_in(chain, records::MAX_SEQ_HEIGHT, u32::MAX),
+        );
         for a in contracts {
             let name = format!("0x{}", hex::encode(a));
             let tag = catalog.tag(&name);
@@ -407,6 +439,13 @@ impl Indexer {
                         Term::from_field_text(f.contract, &name),
                         IndexRecordOption::Basic,
                     )) as Box<dyn Query>,
+                ),
+                (
+                    Occur::Must,
+                    Box::new(RangeQuery::new(
+                        Bound::Included(lo.clone()),
+                        Bound::Included(hi.clone()),
+                    )),
                 ),
                 (
                     Occur::MustNot,
@@ -424,7 +463,7 @@ impl Indexer {
             };
             pending += count as u64;
             if count > 0 {
-                tracing::info!(contract = %name, tag = %tag, documents = count, "re-decoding documents decoded under an older ABI or mapping");
+                tracing::info!(chain, contract = %name, tag = %tag, documents = count, "re-decoding documents decoded under an older ABI or mapping");
             }
             for (_, address) in hits {
                 let doc: TantivyDocument = searcher.doc(address)?;
@@ -439,7 +478,7 @@ impl Indexer {
             .redecode_pending
             .store(pending, Ordering::Relaxed);
         if stale.is_empty() {
-            self.current_with = Some(catalog);
+            self.current_with.insert(chain, catalog);
             return Ok(0);
         }
         stale.sort_unstable();
@@ -450,10 +489,11 @@ impl Indexer {
         let uncounted = AtomicU64::new(0);
         while at < stale.len() {
             let h = stale[at].0;
-            let docs = records::block_docs(&self.store, &self.sealer, &catalog, h, &uncounted)
-                .map_err(|e| IndexError::Store(e.to_string()))?
-                .map(|(_, d)| d)
-                .unwrap_or_default();
+            let docs = self
+                .reader
+                .read_block(&self.store, chain, h, &uncounted)
+                .map_err(|e| IndexError::Store(e.to_string()))?;
+            let docs = docs.as_ref().map(|d| &d.docs[..]).unwrap_or_default();
             while at < stale.len() && stale[at].0 == h {
                 let i = stale[at].1;
                 if let Some(d) = docs.iter().find(|d| d.index == i) {
@@ -469,10 +509,11 @@ impl Indexer {
             // Stale documents whose transactions the store no longer gives:
             // nothing to do for them until the catalog changes again.
             tracing::warn!(
+                chain,
                 documents = stale.len(),
                 "documents to re-decode are not in the store; left as they are"
             );
-            self.current_with = Some(catalog);
+            self.current_with.insert(chain, catalog);
             return Ok(0);
         }
         // The same checkpoint: the documents changed, not how far the index
@@ -570,6 +611,10 @@ impl Stage for Indexer {
         vec![records::abis::ABIS, records::mapping::MAPPINGS]
     }
 
+    fn follows_merged(&self) -> bool {
+        true
+    }
+
     async fn step(mut self, head: Option<i64>) -> Result<(Self, Step), IndexError> {
         tokio::task::spawn_blocking(move || match self.step_blocking(head) {
             Ok(step) => Ok((self, step)),
@@ -601,9 +646,16 @@ fn store_error(e: store::StoreError) -> IndexError {
     IndexError::Store(e.to_string())
 }
 
-/// Refuses an index whose checkpoint is not a block of `store`.
+/// Refuses an index whose checkpoint is not a block of `store`'s merged
+/// log.
 fn check_belongs(cp: &Checkpoint, store: &Store, index: &TxIndex) -> Result<(), IndexError> {
-    let stored = store.block_hash(cp.height).map_err(store_error)?;
+    let stored = match store.merged_at(cp.height).map_err(store_error)? {
+        Some(m) => store
+            .chain_of(&m)
+            .and_then(|c| c.block_hash(m.height))
+            .map_err(store_error)?,
+        None => None,
+    };
     if stored.map(|h| encode0x(&h)).as_deref() != Some(cp.block_hash.as_str()) {
         return Err(IndexError::Foreign {
             path: index.path().map(Path::to_path_buf).unwrap_or_default(),
@@ -626,7 +678,12 @@ pub fn rebuild(
     mut config: IndexerConfig,
     progress: &mut dyn FnMut(i64, i64),
 ) -> Result<Option<Checkpoint>, IndexError> {
-    let head = store.checkpoint().map_err(store_error)?;
+    // Blocks stored since the merged log was last appended to (or before
+    // it existed) are merged first.
+    store::merge::Merger::for_store(&store)
+        .and_then(|mut m| m.catch_up())
+        .map_err(store_error)?;
+    let head = store.merged_head().map_err(store_error)?;
     let fresh = sibling(dir, "rebuild");
     let old = sibling(dir, "old");
     for leftover in [&fresh, &old] {

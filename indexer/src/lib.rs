@@ -95,7 +95,8 @@ pub enum IndexError {
 }
 
 impl IndexError {
-    fn io(path: &Path, source: std::io::Error) -> Self {
+    /// An I/O error on `path`.
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
         IndexError::Io {
             path: path.to_path_buf(),
             source,

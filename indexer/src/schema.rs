@@ -12,7 +12,7 @@
 //!   store keeps sealed at rest. The terms themselves are in the index, so
 //!   its directory must be protected like the store's.
 
-use records::{TxDoc, seq};
+use records::TxDoc;
 use tantivy::{DateTime, TantivyDocument};
 
 use crate::jieba::JiebaTokenizer;
@@ -32,7 +32,8 @@ pub const EXACT_ANALYZER: &str = "lookthrough_exact";
 /// The version of the schema and its analyzers; an index of another version
 /// must be rebuilt. 2: jieba with the finance lexicon. 3: decoded calls and
 /// events (`contract`, `call`, `event`, `arg`, `abi`, `decode`), no `rule`.
-pub const SCHEMA_VERSION: u32 = 3;
+/// 4: several chains (`chain`, `group`; `seq` holds the chain's number).
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Longest `bytes` argument kept as an `arg` term, in bytes (a word: hashes,
 /// `bytes32` references); longer ones are left out of `arg`.
@@ -45,6 +46,10 @@ pub const MAX_ARG_TERM_BYTES: usize = 256;
 /// The fields of the schema, by name.
 #[derive(Debug, Clone, Copy)]
 pub struct Fields {
+    /// The chain's id (lowercased, as every exact field).
+    pub chain: Field,
+    /// The chain's group.
+    pub group: Field,
     /// Transaction hash, `0x` + lowercase hex (stored: hits return it).
     pub tx_hash: Field,
     /// Block hash.
@@ -53,7 +58,7 @@ pub struct Fields {
     pub height: Field,
     /// Index in the block.
     pub index: Field,
-    /// [`seq`]: chain order.
+    /// [`records::seq_in`]: chain number and order.
     pub seq: Field,
     /// Block time (ms precision).
     pub time: Field,
@@ -113,7 +118,9 @@ pub struct Fields {
 
 impl Fields {
     /// Field names accepted in `field:value` queries and filters.
-    pub const QUERYABLE: [&'static str; 25] = [
+    pub const QUERYABLE: [&'static str; 27] = [
+        "chain",
+        "group",
         "tx_hash",
         "block_hash",
         "height",
@@ -145,11 +152,13 @@ impl Fields {
 /// The tantivy document of a transaction in the clear.
 pub fn to_document(d: &TxDoc, f: &Fields) -> TantivyDocument {
     let mut doc = TantivyDocument::new();
+    doc.add_text(f.chain, &d.chain_id);
+    doc.add_text(f.group, &d.group);
     doc.add_text(f.tx_hash, &d.tx_hash);
     doc.add_text(f.block_hash, &d.block_hash);
     doc.add_i64(f.height, d.height);
     doc.add_u64(f.index, u64::from(d.index));
-    doc.add_u64(f.seq, seq(d.height, d.index));
+    doc.add_u64(f.seq, d.seq());
     doc.add_date(f.time, DateTime::from_timestamp_millis(d.time_ms));
     if let Some(from) = &d.from {
         doc.add_text(f.from, from);
@@ -289,6 +298,8 @@ pub fn build() -> (Schema, Fields) {
             .set_tokenizer(TEXT_ANALYZER)
             .set_index_option(IndexRecordOption::WithFreqsAndPositions),
     );
+    let chain = b.add_text_field("chain", exact(true, false));
+    let group = b.add_text_field("group", exact(true, false));
     let tx_hash = b.add_text_field("tx_hash", exact(false, true));
     let block_hash = b.add_text_field("block_hash", exact(false, false));
     let height = b.add_i64_field(
@@ -324,6 +335,8 @@ pub fn build() -> (Schema, Fields) {
     let memo = b.add_text_field("memo", text.clone());
     let text = b.add_text_field("text", text);
     let fields = Fields {
+        chain,
+        group,
         tx_hash,
         block_hash,
         height,

@@ -344,9 +344,16 @@ fn a_shared_reader_reads_each_block_once_for_its_consumers() {
         "each consumer counts the unreadable records"
     );
     // The documents are those a reader of its own gives.
-    let alone = records::block_docs(&store, &chain.sealer, &first.catalog, 1, &AtomicU64::new(0))
-        .unwrap()
-        .unwrap();
+    let alone = records::block_docs(
+        &store,
+        &records::chain_label(&store).unwrap(),
+        &chain.sealer,
+        &first.catalog,
+        1,
+        &AtomicU64::new(0),
+    )
+    .unwrap()
+    .unwrap();
     assert_eq!(alone.0, first.block_hash);
     let hashes = |d: &[records::TxDoc]| d.iter().map(|d| d.tx_hash.clone()).collect::<Vec<_>>();
     assert_eq!(hashes(&alone.1), hashes(&first.docs));

@@ -117,6 +117,13 @@ impl AbiFetcher {
         })
     }
 
+    /// The same fetcher, its stage named `name` in `/metrics` (`abis:ID`
+    /// for a chain of several).
+    pub fn named(mut self, name: &str) -> Self {
+        self.progress = Progress::new(name, Some(self.progress.checkpoint()).filter(|c| *c >= 0));
+        self
+    }
+
     /// The counters.
     pub fn stats(&self) -> Arc<AbiFetchStats> {
         self.stats.clone()

@@ -111,6 +111,9 @@ pub struct Config {
 pub struct AbiEntry {
     /// The contract's address (`0x` and 40 hex digits).
     pub address: String,
+    /// The chain (id) it is registered for; absent: every chain.
+    #[serde(default)]
+    pub chain: Option<String>,
     /// Its JSON ABI (solc's `--abi` output, or an artifact with an `abi`
     /// field).
     pub file: PathBuf,
@@ -575,6 +578,14 @@ impl Config {
             }
         }
         for (i, a) in self.abi.iter().enumerate() {
+            if let Some(id) = &a.chain
+                && !self.chains.iter().any(|c| c.id() == id)
+            {
+                bad!(
+                    format!("abi[{i}].chain"),
+                    "{id:?} is not a configured chain's id"
+                );
+            }
             if records::abis::parse_address(&a.address).is_err() {
                 bad!(
                     format!("abi[{i}].address"),
@@ -1082,7 +1093,10 @@ data_dir = "data"
                 "id = \"bsn-sh\"",
                 "id = \"bsn-bj\"\ncrypto = \"standard\"\n[chain.ingest]\nin_flight = 2",
             ])
-            .replace("crypto = \"sm\"\ntrust = \"first-use\"\nid = \"bsn-bj\"\ncrypto = \"standard\"", "trust = \"first-use\"\nid = \"bsn-bj\"\ncrypto = \"standard\""),
+            .replace(
+                "crypto = \"sm\"\ntrust = \"first-use\"\nid = \"bsn-bj\"\ncrypto = \"standard\"",
+                "trust = \"first-use\"\nid = \"bsn-bj\"\ncrypto = \"standard\"",
+            ),
             Path::new("/etc/lt"),
         )
         .unwrap();
@@ -1098,14 +1112,15 @@ data_dir = "data"
         assert!(e.contains("chain[1].id") && e.contains("chain[0]"), "{e}");
         let e = err(&chains(&["id = \"a b\"", "id = \"c\""]));
         assert!(e.contains("chain[0].id"), "{e}");
-        let e = err(&chains(&["id = \"a\"", "id = \"b\"\n[chain.ingest]\nin_flight = 0"]));
+        let e = err(&chains(&[
+            "id = \"a\"",
+            "id = \"b\"\n[chain.ingest]\nin_flight = 0",
+        ]));
         assert!(e.contains("chain[1].ingest.in_flight"), "{e}");
         let e = err(&chains(&["id = \"a\"", "id = \"b\"\nsurprise = 1"]));
         assert!(e.contains("surprise"), "{e}");
-        let e = err(&chains(&["id = \"a\"\nendpoints = []"]).replace(
-            "endpoints = [\"http://127.0.0.1:20200\"]\n",
-            "",
-        ));
+        let e = err(&chains(&["id = \"a\"\nendpoints = []"])
+            .replace("endpoints = [\"http://127.0.0.1:20200\"]\n", ""));
         assert!(e.contains("chain.endpoints"), "{e}");
     }
 

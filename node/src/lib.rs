@@ -131,13 +131,42 @@ pub enum NodeError {
     },
 }
 
-/// A node's parts, wired: the store, the pipeline that fills it, and the
-/// consumers that follow it (the index, the rule engine, the senders).
-pub struct Node {
-    /// The store.
+/// One chain a node follows: its id, its log in the store and the pipeline
+/// that fills it.
+pub struct ChainParts {
+    /// The chain's id (`[[chain]] id`).
+    pub id: String,
+    /// Its group.
+    pub group: String,
+    /// Its log's handle.
     pub store: Arc<Store>,
-    /// The pipeline.
+    /// Its pipeline.
     pub ingest: Arc<Ingest>,
+    /// Its crypto suite.
+    pub suite: chain::CryptoSuite,
+    abi_fetcher: Option<ingest::abis::AbiFetcher>,
+}
+
+/// A chain to open: its id and its pipeline's configuration.
+#[derive(Debug, Clone)]
+pub struct ChainSpec {
+    /// The chain's id.
+    pub id: String,
+    /// Its pipeline's configuration.
+    pub ingest: IngestConfig,
+}
+
+/// A node's parts, wired: the store, the pipelines that fill it (one per
+/// chain), and the consumers that follow every chain through the store's
+/// merged log (the index, the rule engine, the senders).
+pub struct Node {
+    /// The store, as the first chain's handle (every handle reads the
+    /// node's own records alike).
+    pub store: Arc<Store>,
+    /// The first chain's pipeline.
+    pub ingest: Arc<Ingest>,
+    /// Every chain followed, the first first.
+    pub chains: Vec<ChainParts>,
     /// The search index (when indexing).
     pub index: Option<Arc<TxIndex>>,
     /// Seals and opens decrypted records at rest.
@@ -146,7 +175,9 @@ pub struct Node {
     pub suite: chain::CryptoSuite,
     /// Reads each stored block once for the index and the rules.
     reader: Arc<records::BlockReader>,
-    abi_fetcher: Option<ingest::abis::AbiFetcher>,
+    /// Merges the chains' logs when there are several.
+    merger: Option<store::merge::Merger>,
+    fetches_abis: bool,
     indexer: Option<Indexer>,
     index_stats: Option<Arc<IndexStats>>,
     policies: Option<policies::Engine>,
@@ -163,31 +194,27 @@ impl Node {
     /// `until_height`, ingest, the index and the rules stop at that height.
     pub fn build(config: &Config, until_height: Option<i64>) -> Result<Self, NodeError> {
         chain::sm2verify::shared().set_capacity(config.ingest.sm2_key_tables);
-        if config.chains.len() > 1 {
-            return Err(ConfigError::Invalid {
-                key: "chain".into(),
-                message: "several [[chain]] entries: this build follows one chain".into(),
-            }
-            .into());
+        let mut specs = Vec::new();
+        for c in &config.chains {
+            let mut ingest = config.chain_ingest_config(c)?;
+            ingest.stop_at = until_height;
+            specs.push(ChainSpec {
+                id: c.id().to_owned(),
+                ingest,
+            });
         }
-        let mut ingest_config = config.ingest_config()?;
-        ingest_config.stop_at = until_height;
         let mut index_config = config.indexer_config();
-        index_config.stop_at = until_height;
+        // Every chain's blocks up to the height, in the merged log.
+        index_config.stop_at = until_height.map(|h| (h + 1) * specs.len() as i64 - 1);
         let keyring = keys::open_keyring(&config.keys.regulator)?;
-        let node = Self::open(
-            ingest_config,
-            &config.storage.data_dir,
-            keyring,
-            Some(index_config),
-        )?;
+        let node = Self::open_chains(specs, &config.storage.data_dir, keyring, Some(index_config))?;
         node.register_abis(&config.abi)?;
         node.save_mappings(&config.mapping)?;
         node.with_policies(
             config.policies.rules_dir.as_deref(),
             config.policies.watchlists_dir.as_deref(),
             &config.policies.channel,
-            until_height,
+            until_height.map(|h| (h + 1) * config.chains.len() as i64 - 1),
         )?
         .with_max_windows(config.policies.max_windows)
     }
@@ -229,25 +256,50 @@ impl Node {
             }
             let text = std::fs::read_to_string(&a.file).map_err(|e| err(e.to_string()))?;
             let source = format!("file:{}", a.file.display());
-            let saved = records::abis::save(
-                &self.store,
-                &address,
-                &text,
-                &source,
-                records::time::now_ms(),
-            )
-            .map_err(|e| err(e.to_string()))?;
-            if let records::abis::Saved::Added(version) = saved {
-                tracing::info!(contract = %a.address, version, file = %a.file.display(), "ABI registered");
+            for c in self
+                .chains
+                .iter()
+                .filter(|c| a.chain.as_ref().is_none_or(|id| *id == c.id))
+            {
+                let saved = records::abis::save(
+                    &c.store,
+                    &address,
+                    &text,
+                    &source,
+                    records::time::now_ms(),
+                )
+                .map_err(|e| err(e.to_string()))?;
+                if let records::abis::Saved::Added(version) = saved {
+                    tracing::info!(chain = %c.id, contract = %a.address, version, file = %a.file.display(), "ABI registered");
+                }
             }
         }
         Ok(())
     }
 
-    /// Opens the store in `DATA_DIR/store` and builds the pipeline; with
-    /// `index`, also the search index in `DATA_DIR/index` and its follower.
+    /// Opens the store in `DATA_DIR/store` and builds the pipeline of one
+    /// chain (`main`); with `index`, also the search index in
+    /// `DATA_DIR/index` and its follower.
     pub fn open(
         config: IngestConfig,
+        data_dir: &Path,
+        keyring: Keyring,
+        index: Option<IndexerConfig>,
+    ) -> Result<Self, NodeError> {
+        let spec = ChainSpec {
+            id: config::DEFAULT_CHAIN_ID.to_owned(),
+            ingest: config,
+        };
+        Self::open_chains(vec![spec], data_dir, keyring, index)
+    }
+
+    /// Opens the store in `DATA_DIR/store` with a log for each chain of
+    /// `chains` (registered at their first opening) and builds each one's
+    /// pipeline; with `index`, also the search index in `DATA_DIR/index`
+    /// and its follower. With several chains a merger orders their blocks
+    /// for the consumers ([`store::merge`]).
+    pub fn open_chains(
+        chains: Vec<ChainSpec>,
         data_dir: &Path,
         keyring: Keyring,
         index: Option<IndexerConfig>,
@@ -257,38 +309,88 @@ impl Node {
             source,
         })?;
         let path = data_dir.join("store");
-        let store = Arc::new(Store::open(&path).map_err(|source| NodeError::Store {
+        let store_err = |source| NodeError::Store {
             path: path.clone(),
             source,
-        })?);
+        };
+        let root = Store::open(&path).map_err(store_err)?;
         let sealer = Arc::new(RecordSealer::from_keyring(&keyring).map_err(NodeError::Sealer)?);
-        let suite = config.suite;
-        let endpoints = config
-            .endpoints
-            .iter()
-            .map(|url| {
-                ingest::source::Endpoint::new(
-                    url,
-                    &config.group,
-                    &config.node,
-                    config.request_timeout,
-                )
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| NodeError::AbiFetcher(e.to_string()))?;
-        let abi_fetcher = ingest::abis::AbiFetcher::new(store.clone(), endpoints, config.stop_at)
-            .map_err(|e| NodeError::AbiFetcher(e.to_string()))?;
-        let ingest = Arc::new(Ingest::new(
-            config,
-            store.clone(),
-            Arc::new(keyring),
-            sealer.clone(),
-        )?);
+        let keyring = Arc::new(keyring);
+        let suite = chains
+            .first()
+            .map_or(chain::CryptoSuite::Sm, |c| c.ingest.suite);
         let reader = Arc::new(records::BlockReader::new(sealer.clone(), suite));
+        let several = chains.len() > 1;
+        let mut parts = Vec::with_capacity(chains.len());
+        for spec in chains {
+            let config = spec.ingest;
+            let store = Arc::new(
+                root.open_chain(&spec.id, &config.group)
+                    .map_err(store_err)?,
+            );
+            reader.set_suite(store.chain_number(), config.suite);
+            let endpoints = config
+                .endpoints
+                .iter()
+                .map(|url| {
+                    ingest::source::Endpoint::new(
+                        url,
+                        &config.group,
+                        &config.node,
+                        config.request_timeout,
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| NodeError::AbiFetcher(e.to_string()))?;
+            let mut abi_fetcher =
+                ingest::abis::AbiFetcher::new(store.clone(), endpoints, config.stop_at)
+                    .map_err(|e| NodeError::AbiFetcher(e.to_string()))?;
+            if several {
+                abi_fetcher = abi_fetcher.named(&format!("abis:{}", spec.id));
+            }
+            let suite = config.suite;
+            let group = config.group.clone();
+            let ingest = Arc::new(Ingest::new(
+                config,
+                store.clone(),
+                keyring.clone(),
+                sealer.clone(),
+            )?);
+            parts.push(ChainParts {
+                id: spec.id,
+                group,
+                store,
+                ingest,
+                suite,
+                abi_fetcher: Some(abi_fetcher),
+            });
+        }
+        let first = parts.first().ok_or_else(|| ConfigError::Invalid {
+            key: "chain".into(),
+            message: "at least one chain is needed".into(),
+        })?;
+        let (store, ingest) = (first.store.clone(), first.ingest.clone());
+        let merger = several.then(|| {
+            store::merge::Merger::new(
+                parts.iter().map(|c| c.store.clone()).collect(),
+                store::merge::DEFAULT_HOLD,
+            )
+        });
         let (index, indexer) = match index {
             None => (None, None),
             Some(ic) => {
-                let index = Arc::new(TxIndex::open(&data_dir.join("index"))?);
+                let dir = data_dir.join("index");
+                let index = match TxIndex::open(&dir) {
+                    Err(IndexError::SchemaChanged { .. }) => {
+                        // The index is a view of the store: an index of an
+                        // older schema is dropped and built again.
+                        tracing::warn!(index = %dir.display(), "the index was made by an older version; rebuilding it from the store (searches see it grow)");
+                        std::fs::remove_dir_all(&dir).map_err(|e| IndexError::io(&dir, e))?;
+                        TxIndex::open(&dir)?
+                    }
+                    opened => opened?,
+                };
+                let index = Arc::new(index);
                 let indexer = Indexer::new(index.clone(), store.clone(), sealer.clone(), ic)?
                     .shared_reader(reader.clone());
                 (Some(index), Some(indexer))
@@ -296,15 +398,21 @@ impl Node {
         };
         let index_stats = indexer.as_ref().map(Indexer::stats);
         let mut stages: Vec<_> = indexer.iter().map(Indexer::progress).collect();
-        stages.push(store::follow::Stage::progress(&abi_fetcher));
+        for c in &parts {
+            if let Some(f) = &c.abi_fetcher {
+                stages.push(store::follow::Stage::progress(f));
+            }
+        }
         Ok(Self {
             store,
             ingest,
+            chains: parts,
             index,
             sealer,
             suite,
             reader,
-            abi_fetcher: Some(abi_fetcher),
+            merger,
+            fetches_abis: true,
             indexer,
             index_stats,
             policies: None,
@@ -361,7 +469,7 @@ impl Node {
         let engine =
             policies::Engine::new(self.store.clone(), self.sealer.clone(), rules, lists, names)?
                 .shared_reader(self.reader.clone())
-                .wait_for_abis(self.abi_fetcher.is_some())
+                .wait_for_abis(self.fetches_abis)
                 .stop_at(stop_at);
         self.policy_stats = Some(engine.stats());
         self.stages.push(engine.progress());
@@ -436,10 +544,16 @@ impl Node {
             stopped(stop_rx.clone()),
         ));
         let stops_itself = self.indexer.as_ref().is_some_and(Indexer::has_stop_height);
-        let abis = self
-            .abi_fetcher
+        let abis: Vec<_> = self
+            .chains
+            .iter_mut()
+            .filter_map(|c| c.abi_fetcher.take())
+            .map(|f| tokio::spawn(f.run(stopped(stop_rx.clone()))))
+            .collect();
+        let merger = self
+            .merger
             .take()
-            .map(|f| tokio::spawn(f.run(stopped(stop_rx.clone()))));
+            .map(|m| tokio::spawn(reported("merger", m.run(stopped(stop_rx.clone())))));
         let indexer = self
             .indexer
             .take()
@@ -453,7 +567,35 @@ impl Node {
             .drain(..)
             .map(|s| tokio::spawn(s.run(stopped(stop_rx.clone()))))
             .collect();
-        let result = self.ingest.run(stopped(stop_rx)).await;
+        // Every chain's pipeline; the first error stops the node.
+        let ingests: Vec<_> = self
+            .chains
+            .iter()
+            .map(|c| {
+                let ingest = c.ingest.clone();
+                let id = c.id.clone();
+                let stop = stopped(stop_rx.clone());
+                let stop_tx = stop_tx.clone();
+                tokio::spawn(async move {
+                    let r = ingest.run(stop).await;
+                    if let Err(e) = &r {
+                        tracing::error!(chain = %id, error = %e, "ingest stopped with an error; stopping the node");
+                        let _ = stop_tx.send(true);
+                    }
+                    r
+                })
+            })
+            .collect();
+        let mut result = Ok(());
+        for task in ingests {
+            let r = task.await.map_err(|source| NodeError::Panicked {
+                task: "ingest",
+                source,
+            })?;
+            if result.is_ok() {
+                result = r;
+            }
+        }
         if result.is_err() || !stops_itself {
             let _ = stop_tx.send(true);
         }
@@ -472,13 +614,20 @@ impl Node {
             None => Ok(()),
         };
         let _ = stop_tx.send(true);
-        if let Some(task) = abis {
+        for task in abis {
             match task.await {
                 Ok(Err(e)) => tracing::error!(error = %e, "ABI fetcher stopped"),
                 Err(e) => tracing::error!(error = %e, "ABI fetcher panicked"),
                 Ok(Ok(())) => {}
             }
         }
+        let merged = match merger {
+            Some(task) => task.await.map_err(|source| NodeError::Panicked {
+                task: "merger",
+                source,
+            })?,
+            None => Ok(()),
+        };
         for s in senders {
             let sent = s.await.map_err(|source| NodeError::Panicked {
                 task: "sender",
@@ -491,6 +640,10 @@ impl Node {
         signal.abort();
         disk.abort();
         result?;
+        merged.map_err(|source| NodeError::Store {
+            path: self.store.path().to_path_buf(),
+            source,
+        })?;
         indexed?;
         evaluated?;
         Ok(())

@@ -28,6 +28,7 @@ fn configured_abis_are_registered_once_per_text() {
     std::fs::write(&file, TOKEN).unwrap();
     let address = format!("0x{}", "5a".repeat(20));
     let entry = AbiEntry {
+        chain: None,
         address: address.clone(),
         file: file.clone(),
     };
@@ -57,6 +58,7 @@ fn configured_abis_are_registered_once_per_text() {
         other => panic!("{other:?}"),
     }
     let missing = AbiEntry {
+        chain: None,
         address,
         file: dir.path().join("missing.json"),
     };

@@ -15,6 +15,8 @@ use records::TxDoc;
 /// The fields of `tx`, with their CEL types, as the rule reference lists
 /// them.
 pub const FIELDS: &[(&str, &str)] = &[
+    ("chain", "string: the chain's id in this node"),
+    ("group", "string: the chain's group"),
     ("hash", "string: transaction hash, 0x-hex"),
     ("height", "int: block height"),
     ("index", "int: position in the block"),
@@ -140,6 +142,8 @@ pub fn tx_value(d: &TxDoc) -> Value {
         || b.payee.key().is_some();
     let (hour, weekday) = records::time::hour_weekday(d.time_ms);
     let mut m: HashMap<Key, Value> = HashMap::with_capacity(FIELDS.len());
+    m.insert(key("chain"), text(Some(&d.chain_id)));
+    m.insert(key("group"), text(Some(&d.group)));
     m.insert(key("hash"), text(Some(&d.tx_hash)));
     m.insert(key("height"), Value::Int(d.height));
     m.insert(key("index"), Value::Int(i64::from(d.index)));
@@ -193,6 +197,8 @@ pub fn tx_value(d: &TxDoc) -> Value {
 /// tried to find type errors before it runs on the chain.
 pub fn probe() -> TxDoc {
     let mut d = TxDoc {
+        chain_id: "main".into(),
+        group: "group0".into(),
         tx_hash: format!("0x{}", "ab".repeat(32)),
         block_hash: format!("0x{}", "cd".repeat(32)),
         height: 7,

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use cel::Value;
 use privacy::at_rest::RecordSealer;
-use records::{TxDoc, seq};
+use records::TxDoc;
 use store::follow::{Next, Progress, Stage, Step};
 use store::{Op, Store};
 
@@ -332,6 +332,25 @@ impl Engine {
         Ok(())
     }
 
+    /// The chains of the store (chain 0 alone, unlabelled, when none is
+    /// registered).
+    fn chains(&self) -> Result<Vec<records::ChainLabel>, EngineError> {
+        let mut out: Vec<records::ChainLabel> = self
+            .store
+            .chains()?
+            .into_iter()
+            .map(|e| records::ChainLabel {
+                number: e.number,
+                id: e.id,
+                group: e.group,
+            })
+            .collect();
+        if out.is_empty() {
+            out.push(records::ChainLabel::default());
+        }
+        Ok(out)
+    }
+
     fn load_silences(&mut self) -> Result<(), EngineError> {
         self.silences = crate::family::silences(&self.store, false)?;
         Ok(())
@@ -342,10 +361,10 @@ impl Engine {
         checkpoint(&self.store)
     }
 
-    /// Evaluates every stored block past the checkpoint; returns how many.
+    /// Evaluates every merged block past the checkpoint; returns how many.
     pub fn catch_up(&mut self) -> Result<usize, EngineError> {
         let mut n = 0;
-        let head = self.store.checkpoint()?;
+        let head = self.store.merged_head()?;
         while let Some(head) = head {
             let next = self.checkpoint()?.map_or(0, |c| c + 1);
             if next > head {
@@ -366,23 +385,39 @@ impl Engine {
         store::follow::follow(self, &store, shutdown).await
     }
 
-    /// Evaluates up to [`STEP_BLOCKS`] blocks towards `head` and says what
-    /// comes next.
+    /// Evaluates up to [`STEP_BLOCKS`] blocks of the merged log towards
+    /// position `head` and says what comes next.
     fn step_blocking(&mut self, head: Option<i64>) -> Result<Step, EngineError> {
         let mut target = head.unwrap_or(-1);
         if let Some(s) = self.stop_at {
             target = target.min(s);
         }
-        if self.wait_for_abis {
-            // Not ahead of the ABI fetcher: a call is evaluated once, with
-            // the ABIs the chain gives for its block.
-            let fetched = records::abis::fetched_to(&self.store)?.unwrap_or(-1);
-            target = target.min(fetched);
-        }
         let first = self.checkpoint()?.map_or(0, |c| c + 1);
         let last = target.min(first.saturating_add(STEP_BLOCKS as i64 - 1));
-        for h in first..=last {
-            self.process(h)?;
+        if last >= first {
+            let positions = self.store.merged_from(first, STEP_BLOCKS)?;
+            let mut fetched: BTreeMap<u8, i64> = BTreeMap::new();
+            for m in positions.iter().take_while(|m| m.position <= last) {
+                if self.wait_for_abis {
+                    // Not ahead of the chain's ABI fetcher: a call is
+                    // evaluated once, with the ABIs the chain gives for its
+                    // block.
+                    let to = match fetched.get(&m.chain) {
+                        Some(t) => *t,
+                        None => {
+                            let c = self.store.chain_of(m)?;
+                            let t = records::abis::fetched_to(&c)?.unwrap_or(-1);
+                            fetched.insert(m.chain, t);
+                            t
+                        }
+                    };
+                    if m.height > to {
+                        target = m.position - 1;
+                        break;
+                    }
+                }
+                self.process(m.position)?;
+            }
         }
         let checkpoint = self.checkpoint()?;
         let next = if self
@@ -418,8 +453,8 @@ impl Engine {
         }
     }
 
-    /// Evaluates block `h` (the one after the checkpoint) and commits the
-    /// result with the new checkpoint.
+    /// Evaluates the block at position `h` of the merged log (the one after
+    /// the checkpoint) and commits the result with the new checkpoint.
     pub fn process(&mut self, h: i64) -> Result<(), EngineError> {
         let started = std::time::Instant::now();
         let Some(read) = self
@@ -440,9 +475,9 @@ impl Engine {
         Ok(())
     }
 
-    /// Evaluates `docs` as the transactions of block `h` (what
-    /// [`Engine::process`] does once it has read them from the store) and
-    /// commits the result with the new checkpoint.
+    /// Evaluates `docs` as the transactions of the block at position `h`
+    /// (what [`Engine::process`] does once it has read them from the store)
+    /// and commits the result with the new checkpoint.
     pub fn process_docs(&mut self, h: i64, docs: &[TxDoc]) -> Result<(), EngineError> {
         self.maybe_reload_watchlists();
         // Rules, silences and the engine's own windows are read without the
@@ -469,7 +504,9 @@ impl Engine {
             ctx.add_variable_from_value("tx", tx_value(d));
             for (rule, vr) in self.rules.iter().enumerate() {
                 let r = &vr.rule;
-                if !r.spec.enabled {
+                if !r.spec.enabled
+                    || (!r.spec.chains.is_empty() && !r.spec.chains.contains(&d.chain_id))
+                {
                     continue;
                 }
                 match r.condition.execute(&ctx) {
@@ -538,12 +575,19 @@ impl Engine {
                 &self.channels,
             )?;
         }
-        // Findings the node recorded since the last block: one alert each,
-        // read from where the last block left off (at most a page a block;
-        // the rest follow with the next blocks).
-        let seen = batch.counter(key::FINDINGS_SEEN)?;
-        let findings = self.store.findings_from(seen, FINDINGS_PER_BLOCK)?;
-        if let Some((last, _)) = findings.last() {
+        // Findings the node recorded since the last block, on every chain:
+        // one alert each, read from where the last block left off (at most
+        // a page a block and chain; the rest follow with the next blocks).
+        for chain in self.chains()? {
+            let seen_key = key::findings_seen(chain.number);
+            let seen = batch.counter(&seen_key)?;
+            let findings = self
+                .store
+                .for_chain(chain.number)?
+                .findings_from(seen, FINDINGS_PER_BLOCK)?;
+            let Some((last, _)) = findings.last() else {
+                continue;
+            };
             let next_seen = last + 1;
             for (_, f) in &findings {
                 let rule = block_rule();
@@ -551,9 +595,20 @@ impl Engine {
                 values.insert("check".into(), f.check.clone());
                 values.insert("detail".into(), f.detail.chars().take(500).collect());
                 values.insert("endpoint".into(), f.endpoint.clone());
-                let key = format!("{}@{}", f.endpoint, f.height.unwrap_or(-1));
+                if !chain.id.is_empty() {
+                    values.insert("chain".into(), chain.id.clone());
+                }
+                // Chain 0's keys are as they were before there were several.
+                let key = if chain.number == 0 {
+                    format!("{}@{}", f.endpoint, f.height.unwrap_or(-1))
+                } else {
+                    format!("{}:{}@{}", chain.id, f.endpoint, f.height.unwrap_or(-1))
+                };
                 let doc = TxDoc {
-                    height: f.height.unwrap_or(h),
+                    chain: chain.number,
+                    chain_id: chain.id.clone(),
+                    group: chain.group.clone(),
+                    height: f.height.unwrap_or(-1),
                     time_ms: f.at_ms,
                     ..Default::default()
                 };
@@ -568,7 +623,7 @@ impl Engine {
                     &self.channels,
                 )?;
             }
-            batch.set_counter(key::FINDINGS_SEEN, next_seen);
+            batch.set_counter(&seen_key, next_seen);
         }
         // Window state of the keys this block touched, and windows that
         // expired.
@@ -668,6 +723,10 @@ impl Stage for Engine {
         } else {
             Vec::new()
         }
+    }
+
+    fn follows_merged(&self) -> bool {
+        true
     }
 
     async fn step(mut self, head: Option<i64>) -> Result<(Self, Step), EngineError> {
@@ -1003,7 +1062,7 @@ impl<'s> Batch<'s> {
             // The by-rule link holds the transaction's chain position too,
             // which the index filters on far faster than on hashes.
             let seq = if *h == d.tx_hash {
-                Some(seq(d.height, d.index))
+                Some(d.seq())
             } else {
                 position(self.store, h)?
             };

@@ -63,8 +63,19 @@ pub(crate) mod key {
     pub(crate) const OUTBOX_SEQ: &[u8] = b"outbox_seq";
     /// The last silence id.
     pub(crate) const SILENCE_SEQ: &[u8] = b"silence_seq";
-    /// Findings of the node turned into alerts so far.
+    /// Findings of the node turned into alerts so far, of chain 0 (see
+    /// [`findings_seen`]).
     pub(crate) const FINDINGS_SEEN: &[u8] = b"findings_seen";
+
+    /// The count of chain `chain`'s findings turned into alerts so far
+    /// (chain 0's is [`FINDINGS_SEEN`], as before there were several).
+    pub(crate) fn findings_seen(chain: u8) -> Vec<u8> {
+        if chain == 0 {
+            FINDINGS_SEEN.to_vec()
+        } else {
+            format!("findings_seen/{chain}").into_bytes()
+        }
+    }
     /// Moves on every rule saved through the API (the engine reloads).
     pub(crate) const RULES_GENERATION: &[u8] = b"rules_generation";
     /// Set once the by-rule links of a store written before them are filled in.
@@ -300,12 +311,22 @@ pub fn rule_positions(store: &Store, rule: &str) -> Result<Vec<u64>, EngineError
     Ok(out)
 }
 
-/// The chain position of stored transaction `hash`, if it is stored.
+/// The chain position (`records::seq_in`) of stored transaction `hash`,
+/// if one of the store's chains holds it (the first, by chain number).
 pub(crate) fn position(store: &Store, hash: &str) -> Result<Option<u64>, EngineError> {
     let Ok(h) = chain::hexbytes::decode_fixed::<32>("hash", hash) else {
         return Ok(None);
     };
-    Ok(store.transaction(&h)?.map(|t| seq(t.height, t.index)))
+    let chains = store.chains()?;
+    if chains.is_empty() {
+        return Ok(store.transaction(&h)?.map(|t| seq(t.height, t.index)));
+    }
+    for c in chains {
+        if let Some(t) = store.for_chain(c.number)?.transaction(&h)? {
+            return Ok(Some(records::seq_in(c.number, t.height, t.index)));
+        }
+    }
+    Ok(None)
 }
 
 /// Alerts rule `id` has opened.

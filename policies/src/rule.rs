@@ -116,6 +116,10 @@ pub struct RuleSpec {
     /// Channels its alerts are sent to.
     #[serde(default)]
     pub notify: Vec<String>,
+    /// The chains (ids) whose transactions it sees; empty: every chain's,
+    /// so a window spans them (a party paying on two chains).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chains: Vec<String>,
     /// Whether it runs.
     #[serde(default = "yes")]
     pub enabled: bool,

@@ -69,6 +69,12 @@ pub struct Business {
 /// One transaction in the clear, as the index and the rules see it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TxDoc {
+    /// The chain's number in the node (see [`crate::seq_in`]).
+    pub chain: u8,
+    /// The chain's id.
+    pub chain_id: String,
+    /// Its group.
+    pub group: String,
     /// Transaction hash, `0x` + lowercase hex.
     pub tx_hash: String,
     /// Block hash.
@@ -101,6 +107,12 @@ pub struct TxDoc {
 }
 
 impl TxDoc {
+    /// The transaction's position across the node's chains
+    /// ([`crate::seq_in`]).
+    pub fn seq(&self) -> u64 {
+        crate::seq_in(self.chain, self.height, self.index)
+    }
+
     /// `public` for a plaintext payload, `private` for an envelope.
     pub fn privacy(&self) -> &'static str {
         privacy_of(&self.status)
@@ -145,6 +157,7 @@ pub fn privacy_of(status: &str) -> &'static str {
 /// `catalog`; the business fields are the record's, completed by what the
 /// mappings take from the decoded call and events.
 pub fn from_store(
+    chain: &crate::ChainLabel,
     block: &Block,
     tx: &StoredTx,
     receipt: Option<&Receipt>,
@@ -172,6 +185,9 @@ pub fn from_store(
         &catalog.business(from.as_deref(), call.as_ref(), &events),
     );
     TxDoc {
+        chain: chain.number,
+        chain_id: chain.id.clone(),
+        group: chain.group.clone(),
         tx_hash: encode0x(&t.claimed_hash),
         block_hash: encode0x(&h.claimed_hash),
         height: tx.height,

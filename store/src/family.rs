@@ -157,9 +157,11 @@ impl Store {
     }
 
     fn create_family(&self, db: &crate::DB, f: Family) -> Result<(), StoreError> {
-        if FAMILIES.contains(&f.name()) || f.name() == crate::CF_CHAINS {
+        if FAMILIES.contains(&f.name())
+            || [crate::CF_CHAINS, crate::merge::CF_MERGED].contains(&f.name())
+        {
             return Err(StoreError::InvalidCommit(format!(
-                "family `{}` belongs to the chain log, which only a block commit writes",
+                "family `{}` is the store's own (the chain log, which only a block commit writes, the chain registry or the merged log)",
                 f.name()
             )));
         }

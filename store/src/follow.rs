@@ -65,9 +65,17 @@ pub trait Stage: Send + Sized + 'static {
     fn progress(&self) -> Arc<Progress>;
 
     /// Families whose writes wake the stage besides the chain log (the
-    /// senders' outbox; the ABI registry and mappings for the indexer).
+    /// senders' outbox; the ABI registry and mappings for the indexer). A
+    /// family each chain has its own of wakes the stage for every chain.
     fn wakes_on(&self) -> Vec<Family> {
         Vec::new()
+    }
+
+    /// Whether the stage follows the store's merged log (every chain's
+    /// blocks, [`crate::merge`]) rather than one chain's: its `head` and
+    /// checkpoints are then positions of the merged log.
+    fn follows_merged(&self) -> bool {
+        false
     }
 
     /// The directory the stage writes, which a [`Next::DiskFault`] waits
@@ -155,12 +163,30 @@ pub async fn follow<S: Stage>(
 ) -> Result<(), S::Error> {
     tokio::pin!(shutdown);
     let progress = stage.progress();
-    let mut log = store.subscribe();
-    let mut families: Vec<_> = stage
-        .wakes_on()
-        .into_iter()
-        .map(|f| store.subscribe_family(f))
-        .collect();
+    let mut log = if stage.follows_merged() {
+        store.subscribe_merged()
+    } else {
+        store.subscribe()
+    };
+    let mut families = Vec::new();
+    for f in stage.wakes_on() {
+        if f.is_per_chain() && stage.follows_merged() {
+            let mut numbers: Vec<u8> = store
+                .chains()
+                .map(|cs| cs.iter().map(|e| e.number).collect())
+                .unwrap_or_default();
+            if numbers.is_empty() {
+                numbers.push(store.chain_number());
+            }
+            for n in numbers {
+                if let Ok(c) = store.for_chain(n) {
+                    families.push(c.subscribe_family(f));
+                }
+            }
+        } else {
+            families.push(store.subscribe_family(f));
+        }
+    }
     loop {
         // Marked seen before the step reads: a write during the step wakes
         // the wait below.

@@ -55,6 +55,7 @@ pub mod chains;
 pub mod disk;
 pub mod family;
 pub mod follow;
+pub mod merge;
 pub mod timing;
 
 pub use chains::ChainEntry;
@@ -330,6 +331,13 @@ struct Shared {
     logs: Mutex<BTreeMap<u8, Arc<Log>>>,
     /// Whether the database was opened for writing.
     writable: bool,
+    /// The merged log's last position ([`merge`]).
+    merged: tokio::sync::watch::Sender<Option<i64>>,
+    /// Held while the merged log is appended to.
+    merging: Mutex<()>,
+    /// Whether each commit appends its block to the merged log (until a
+    /// [`merge::Merger`] takes the merging over).
+    auto_merge: std::sync::atomic::AtomicBool,
 }
 
 /// One chain's in-memory state: the feed of its checkpoints and the head
@@ -539,6 +547,9 @@ impl Store {
                 recovering: Mutex::new(()),
                 logs: Mutex::new(BTreeMap::from([(0, log.clone())])),
                 writable,
+                merged: tokio::sync::watch::channel(None).0,
+                merging: Mutex::new(()),
+                auto_merge: std::sync::atomic::AtomicBool::new(true),
             }),
             chain: 0,
             log,
@@ -559,7 +570,20 @@ impl Store {
         }
         let cp = store.checkpoint()?;
         store.log.feed.send_replace(cp);
+        if writable {
+            store.merge_legacy()?;
+        }
+        store.shared.merged.send_replace(store.merged_head()?);
         Ok(store)
+    }
+
+    /// Another handle of this chain.
+    fn handle(&self) -> Store {
+        Store {
+            shared: self.shared.clone(),
+            chain: self.chain,
+            log: self.log.clone(),
+        }
     }
 
     /// The database now (a reader keeps it for one operation).
@@ -716,6 +740,7 @@ impl Store {
             };
             log.feed.send_replace(handle.checkpoint()?);
         }
+        self.shared.merged.send_replace(self.merged_head()?);
         self.shared.disk.clear(&self.shared.path);
         Ok(true)
     }
@@ -762,6 +787,36 @@ impl Store {
                 .load(std::sync::atomic::Ordering::Relaxed),
         )
         .filter(|h| *h >= 0)
+    }
+
+    /// Blocks the chains of this store's handles have told of but not
+    /// stored yet, summed over the chains (a hint, as
+    /// [`Store::chain_head`]): how far the consumers of the merged log are
+    /// from the chains' heads, beyond the merged log's own head.
+    pub fn unstored_blocks(&self) -> i64 {
+        let logs: Vec<(u8, Arc<Log>)> = self
+            .shared
+            .logs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(n, l)| (*n, l.clone()))
+            .collect();
+        let mut total = 0i64;
+        for (number, log) in logs {
+            let head = log.chain_head.load(std::sync::atomic::Ordering::Relaxed);
+            if head < 0 {
+                continue;
+            }
+            let handle = Store {
+                shared: self.shared.clone(),
+                chain: number,
+                log,
+            };
+            let stored = handle.checkpoint().ok().flatten().unwrap_or(-1);
+            total = total.saturating_add((head - stored).max(0));
+        }
+        total
     }
 
     /// A receiver of new checkpoints: consumers wait on it for new heights.
@@ -886,8 +941,30 @@ impl Store {
         batch.put_cf(&self.log_cf(&db, CF_META)?, KEY_CHECKPOINT, height);
         let mut wo = WriteOptions::default();
         wo.set_sync(true);
-        self.wrote(db.write_opt(batch, &wo))?;
-        self.log.feed.send_replace(Some(h.number));
+        if self
+            .shared
+            .auto_merge
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            // No merger: the block takes the merged log's next position in
+            // the same batch (in the order blocks are stored).
+            let merging = self
+                .shared
+                .merging
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            // With the chain's blocks a merger left unmerged first.
+            let from = self.merged_height(self.chain)?.map_or(0, |m| m + 1);
+            let entries: Vec<(u8, i64)> = (from..=h.number).map(|x| (self.chain, x)).collect();
+            let position = self.merge_into(&db, &mut batch, &entries)?;
+            self.wrote(db.write_opt(batch, &wo))?;
+            drop(merging);
+            self.log.feed.send_replace(Some(h.number));
+            self.shared.merged.send_replace(position);
+        } else {
+            self.wrote(db.write_opt(batch, &wo))?;
+            self.log.feed.send_replace(Some(h.number));
+        }
         Ok(())
     }
 
