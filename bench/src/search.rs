@@ -300,6 +300,8 @@ impl Records {
         };
         let payer = self.workload.organisations().get(tx.payer);
         TxDoc {
+            // One chain: its blocks' positions are their heights.
+            position: height,
             chain: 0,
             chain_id: String::new(),
             group: String::new(),
@@ -1863,6 +1865,7 @@ mod tests {
                     &records::decode::Catalog::empty(SUITE),
                 );
                 node.tx_hash.clone_from(&doc.tx_hash);
+                node.position = doc.position;
                 node.block_hash.clone_from(&doc.block_hash);
                 node.sealer.clone_from(&doc.sealer);
                 assert_eq!(&node, doc);

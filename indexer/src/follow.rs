@@ -422,7 +422,7 @@ impl Indexer {
             .collect();
         contracts.sort_unstable();
         contracts.dedup();
-        let mut stale: Vec<(i64, u32)> = Vec::new();
+        let mut stale: Vec<(i64, u32, i64)> = Vec::new();
         let mut pending = 0u64;
         let lo = Term::from_field_u64(f.seq, records::seq_in(chain, 0, 0));
         let hi = Term::from_field_u64(
@@ -469,8 +469,9 @@ impl Indexer {
                 let doc: TantivyDocument = searcher.doc(address)?;
                 let height = doc.get_first(f.height).and_then(|v| v.as_i64());
                 let index = doc.get_first(f.index).and_then(|v| v.as_u64());
+                let pos = doc.get_first(f.pos).and_then(|v| v.as_i64()).unwrap_or(-1);
                 if let (Some(h), Some(i)) = (height, index.and_then(|i| u32::try_from(i).ok())) {
-                    stale.push((h, i));
+                    stale.push((h, i, pos));
                 }
             }
         }
@@ -495,11 +496,14 @@ impl Indexer {
                 .map_err(|e| IndexError::Store(e.to_string()))?;
             let docs = docs.as_ref().map(|d| &d.docs[..]).unwrap_or_default();
             while at < stale.len() && stale[at].0 == h {
-                let i = stale[at].1;
+                let (_, i, pos) = stale[at];
                 if let Some(d) = docs.iter().find(|d| d.index == i) {
                     self.writer
                         .delete_term(Term::from_field_text(f.tx_hash, &d.tx_hash));
-                    self.writer.add_document(to_document(d, &f))?;
+                    // In the place the block has in the merged log.
+                    let mut d = d.clone();
+                    d.position = pos;
+                    self.writer.add_document(to_document(&d, &f))?;
                     done += 1;
                 }
                 at += 1;

@@ -1,9 +1,10 @@
 //! The tantivy index on disk and its checkpoint.
 //!
-//! The checkpoint (the last indexed height and that block's hash) is the
-//! payload of the tantivy commit, so documents and checkpoint move together:
-//! after a crash the index is exactly as of its last commit, which holds
-//! whole blocks only, and the follower resumes at the next height.
+//! The checkpoint (the last indexed position of the store's merged log and
+//! that block's hash) is the payload of the tantivy commit, so documents and
+//! checkpoint move together: after a crash the index is exactly as of its
+//! last commit, which holds whole blocks only, and the follower resumes at
+//! the next position.
 
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
@@ -20,7 +21,8 @@ use crate::schema::{self, Fields, SCHEMA_VERSION};
 pub struct Checkpoint {
     /// Schema version.
     pub version: u32,
-    /// Height.
+    /// The block's position in the store's merged log (its height when the
+    /// store holds one chain).
     pub height: i64,
     /// That block's hash, `0x` + hex: an index built from another chain is
     /// recognised by it.

@@ -60,6 +60,10 @@ pub struct Fields {
     pub index: Field,
     /// [`records::seq_in`]: chain number and order.
     pub seq: Field,
+    /// The block's position in the store's merged log: what a search pins
+    /// (documents indexed after its first page are past the position it
+    /// saw).
+    pub pos: Field,
     /// Block time (ms precision).
     pub time: Field,
     /// The verified sender.
@@ -159,6 +163,7 @@ pub fn to_document(d: &TxDoc, f: &Fields) -> TantivyDocument {
     doc.add_i64(f.height, d.height);
     doc.add_u64(f.index, u64::from(d.index));
     doc.add_u64(f.seq, d.seq());
+    doc.add_i64(f.pos, d.position);
     doc.add_date(f.time, DateTime::from_timestamp_millis(d.time_ms));
     if let Some(from) = &d.from {
         doc.add_text(f.from, from);
@@ -308,6 +313,7 @@ pub fn build() -> (Schema, Fields) {
     );
     let index = b.add_u64_field("index", NumericOptions::default() | FAST | STORED);
     let seq = b.add_u64_field("seq", NumericOptions::default() | INDEXED | FAST);
+    let pos = b.add_i64_field("pos", NumericOptions::default() | FAST | STORED);
     let time = b.add_date_field(
         "time",
         DateOptions::from(INDEXED | FAST | STORED).set_precision(DateTimePrecision::Milliseconds),
@@ -342,6 +348,7 @@ pub fn build() -> (Schema, Fields) {
         height,
         index,
         seq,
+        pos,
         time,
         from,
         to,

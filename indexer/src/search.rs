@@ -44,7 +44,6 @@ use tantivy::{
 use crate::index::TxIndex;
 use crate::schema::Fields;
 use records::doc::read_payload;
-use records::seq;
 
 /// Longest query accepted, in characters.
 pub const MAX_QUERY_CHARS: usize = 1_000;
@@ -637,11 +636,7 @@ impl Search {
             by: sort.by,
             descending: sort.descending,
             after: cursor.as_ref().map(|c| (c.k, c.q)),
-            below_seq: if bound < 0 {
-                0
-            } else {
-                seq(bound.saturating_add(1), 0)
-            },
+            max_pos: bound,
             limit: limit + 1,
         };
         let (total, mut top) = searcher.search(&*query, &collector)?;
@@ -931,7 +926,7 @@ impl Ord for Entry {
     }
 }
 
-/// Counts matches below `below_seq` and keeps the first `limit` of them
+/// Counts matches at positions up to `max_pos` and keeps the first `limit` of them
 /// strictly after `after` in the sort order.
 /// Each exact phrase of `q` also requires its words, as clauses of no
 /// score. A phrase reads the positions of every document holding all its
@@ -972,7 +967,7 @@ struct SortCollector {
     by: SortBy,
     descending: bool,
     after: Option<(i64, u64)>,
-    below_seq: u64,
+    max_pos: i64,
     limit: usize,
 }
 
@@ -989,7 +984,8 @@ struct SortSegment {
     key: KeyColumn,
     descending: bool,
     after: Option<(i64, u64)>,
-    below_seq: u64,
+    pos: Column<i64>,
+    max_pos: i64,
     limit: usize,
     count: u64,
     heap: BinaryHeap<Entry>,
@@ -1017,7 +1013,8 @@ impl Collector for SortCollector {
             key,
             descending: self.descending,
             after: self.after,
-            below_seq: self.below_seq,
+            pos: ff.i64("pos")?,
+            max_pos: self.max_pos,
             limit: self.limit,
             count: 0,
             heap: BinaryHeap::with_capacity(self.limit + 1),
@@ -1044,7 +1041,7 @@ impl SegmentCollector for SortSegment {
         let Some(seq) = self.seq.first(doc) else {
             return;
         };
-        if seq >= self.below_seq {
+        if self.pos.first(doc).is_none_or(|p| p > self.max_pos) || self.max_pos < 0 {
             return;
         }
         self.count += 1;

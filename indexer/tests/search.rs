@@ -20,6 +20,8 @@ const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 fn doc(height: i64, index: u32, memo: &str) -> TxDoc {
     let n = height * 1000 + i64::from(index);
     TxDoc {
+        // One chain: a block's position in the merged log is its height.
+        position: height,
         tx_hash: format!("0x{n:064x}"),
         block_hash: format!("0x{:064x}", height + 7),
         height,

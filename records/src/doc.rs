@@ -69,6 +69,9 @@ pub struct Business {
 /// One transaction in the clear, as the index and the rules see it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TxDoc {
+    /// The block's position in the store's merged log of every chain
+    /// (`store::merge`; -1 when not read through it).
+    pub position: i64,
     /// The chain's number in the node (see [`crate::seq_in`]).
     pub chain: u8,
     /// The chain's id.
@@ -185,6 +188,7 @@ pub fn from_store(
         &catalog.business(from.as_deref(), call.as_ref(), &events),
     );
     TxDoc {
+        position: -1,
         chain: chain.number,
         chain_id: chain.id.clone(),
         group: chain.group.clone(),

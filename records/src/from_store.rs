@@ -247,7 +247,7 @@ impl BlockReader {
 
     /// The documents of chain `number`'s block `height`, read now (no
     /// sharing), decoded with the chain's catalog as it stands; `None` if
-    /// it is not stored.
+    /// it is not stored. Their `position` is unknown (-1).
     pub fn read_block(
         &self,
         root: &Store,
@@ -259,7 +259,7 @@ impl BlockReader {
             .chain(root, number)
             .map_err(|source| RecordsError { height, source })?;
         let catalog = c.catalogs.current(&c.store)?;
-        self.read_now(&c, height, catalog, unreadable)
+        self.read_now(&c, height, None, catalog, unreadable)
     }
 
     /// The documents of the block at `position` of the merged log (`None`
@@ -282,7 +282,7 @@ impl BlockReader {
         let c = self.chain(root, m.chain).map_err(fail)?;
         let catalog = c.catalogs.current(&c.store)?;
         if self.consumers.load(Ordering::Relaxed) <= 1 {
-            return self.read_now(&c, m.height, catalog, unreadable);
+            return self.read_now(&c, m.height, Some(position), catalog, unreadable);
         }
         let slot = {
             let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
@@ -301,7 +301,7 @@ impl BlockReader {
                     Some(d.clone())
                 }
                 _ => {
-                    let read = self.read_now(&c, m.height, catalog, unreadable)?;
+                    let read = self.read_now(&c, m.height, Some(position), catalog, unreadable)?;
                     held.clone_from(&read);
                     read
                 }
@@ -329,11 +329,17 @@ impl BlockReader {
         &self,
         c: &ChainReader,
         height: i64,
+        position: Option<i64>,
         catalog: Arc<Catalog>,
         unreadable: &AtomicU64,
     ) -> Result<Option<Arc<BlockDocs>>, ReadError> {
         let count = AtomicU64::new(0);
-        let read = block_docs(&c.store, &c.label, &self.sealer, &catalog, height, &count)?;
+        let mut read = block_docs(&c.store, &c.label, &self.sealer, &catalog, height, &count)?;
+        if let (Some(p), Some((_, docs))) = (position, read.as_mut()) {
+            for d in docs {
+                d.position = p;
+            }
+        }
         let n = count.into_inner();
         unreadable.fetch_add(n, Ordering::Relaxed);
         Ok(read.map(|(block_hash, docs)| {

@@ -1,0 +1,244 @@
+//! Several chains in one node: three devnets on real ports (two national-
+//! standard, one standard; the second served first by an endpoint that
+//! lies about one block), followed by one node with one store, one index
+//! and one rule engine. Every transaction of every chain is stored,
+//! indexed and evaluated once; a window rule over two chains fires on an
+//! organisation that pays on both; the lie is a finding of its chain only.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use chain::CryptoSuite;
+use chain::model::BlockTransactions;
+use devnet::faults::Fault;
+use devnet::signer::NodeKey;
+use devnet::workload::{Workload, WorkloadConfig};
+use devnet::{ChainConfig, Devnet};
+use indexer::IndexerConfig;
+use indexer::search::{Search, SearchRequest};
+use ingest::{IngestConfig, Trust};
+use node::{ChainSpec, Node};
+use privacy::keyring::Keyring;
+use privacy::keys::PrivateKey;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+const BLOCKS: usize = 8;
+const TXS: usize = 10;
+
+/// A devnet chain whose envelopes are wrapped for `regulator`.
+fn devnet(suite: CryptoSuite, seed: u64, regulator: &[u8; 32]) -> Devnet {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let sealers = (0..4)
+        .map(|_| NodeKey::generate(suite, &mut rng).unwrap())
+        .collect();
+    let config = ChainConfig::new(suite, 4);
+    let mut workload = Workload::with_regulator_key(
+        WorkloadConfig::default(),
+        suite,
+        &config.chain_id,
+        &config.group_id,
+        seed + 1,
+        PrivateKey::from_scalar_bytes(regulator).unwrap(),
+    )
+    .unwrap();
+    let mut d = Devnet::new(config, sealers).unwrap();
+    workload.generate(&mut d, BLOCKS, TXS).unwrap();
+    d
+}
+
+fn hashes(d: &Devnet) -> Vec<String> {
+    (0..=d.head())
+        .flat_map(|h| match &d.block(h).unwrap().transactions {
+            BlockTransactions::Full(ts) => ts
+                .iter()
+                .map(|t| chain::hexbytes::encode0x(&t.claimed_hash))
+                .collect(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+/// Serves `d` on a loopback port (lying as `fault` says); its URL.
+async fn serve(d: &Arc<tokio::sync::RwLock<Devnet>>, fault: Option<Fault>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let state = devnet::server::AppState::new(d.clone(), fault);
+    tokio::spawn(devnet::server::serve(
+        listener,
+        state,
+        std::future::pending(),
+    ));
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_chains_one_node_each_transaction_once_and_findings_apart() {
+    let regulator = PrivateKey::generate().unwrap();
+    let scalar: [u8; 32] = regulator.to_scalar_bytes().as_slice().try_into().unwrap();
+    let chains = [
+        ("sh", CryptoSuite::Sm, 41u64),
+        ("bj", CryptoSuite::Sm, 42),
+        ("hk", CryptoSuite::Standard, 43),
+    ];
+    let mut specs = Vec::new();
+    let mut txs: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut liar = String::new();
+    for (id, suite, seed) in chains {
+        let d = devnet(suite, seed, &scalar);
+        txs.insert(id, hashes(&d));
+        let committee = d.committee();
+        let genesis = d.block(0).map(|b| b.header.claimed_hash);
+        let head = d.head();
+        let shared = Arc::new(tokio::sync::RwLock::new(d));
+        let mut urls = Vec::new();
+        if id == "bj" {
+            liar = serve(&shared, Some("forged-signature@3".parse().unwrap())).await;
+            urls.push(liar.clone());
+        }
+        urls.push(serve(&shared, None).await);
+        let mut c = IngestConfig::new(urls, "group0", suite, Trust::Genesis(committee));
+        c.genesis_hash = genesis;
+        c.poll_interval = Duration::from_millis(20);
+        c.backoff_initial = Duration::from_millis(10);
+        c.backoff_max = Duration::from_millis(200);
+        c.stop_at = Some(head);
+        specs.push(ChainSpec {
+            id: id.to_owned(),
+            ingest: c,
+        });
+    }
+    let total_blocks = (BLOCKS as i64 + 1) * 3;
+    let total_txs: usize = txs.values().map(Vec::len).sum();
+    assert!(total_txs >= BLOCKS * TXS * 3);
+
+    // A window over two chains: an organisation paying on sh and bj.
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(
+        rules.join("cross.toml"),
+        r#"[[rule]]
+id = "pays-on-two-chains"
+title = "Pays on two chains"
+severity = "medium"
+chains = ["sh", "bj"]
+condition = "tx.readable && tx.payer_id != null"
+group_by = "tx.payer_id"
+window = "30d"
+threshold = { count = 2 }
+dedup = "1m"
+"#,
+    )
+    .unwrap();
+    let mut keyring = Keyring::new();
+    keyring.add("regulator", regulator).unwrap();
+    let index_config = IndexerConfig {
+        stop_at: Some(total_blocks - 1),
+        commit_interval: Duration::from_millis(50),
+        ..Default::default()
+    };
+    let mut node = Node::open_chains(specs, &dir.path().join("data"), keyring, Some(index_config))
+        .unwrap()
+        .with_policies(Some(&rules), None, &[], Some(total_blocks - 1))
+        .unwrap();
+    assert_eq!(node.chains.len(), 3);
+    tokio::time::timeout(Duration::from_secs(120), node.run(std::future::pending()))
+        .await
+        .expect("the node follows three chains to their heads")
+        .unwrap();
+
+    // Stored: each chain in its own log, every transaction once.
+    let ids: Vec<(String, u8)> = node
+        .store
+        .chains()
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.id, e.number))
+        .collect();
+    assert_eq!(
+        ids,
+        vec![("sh".into(), 0), ("bj".into(), 1), ("hk".into(), 2)]
+    );
+    let mut chain_of: BTreeMap<String, String> = BTreeMap::new();
+    for c in &node.chains {
+        assert_eq!(c.store.checkpoint().unwrap(), Some(BLOCKS as i64));
+        let stored = c.store.transactions_from((0, 0), usize::MAX).unwrap();
+        let expected = &txs[c.id.as_str()];
+        assert_eq!(stored.len(), expected.len(), "chain {}", c.id);
+        for t in &stored {
+            let h = chain::hexbytes::encode0x(&t.tx.claimed_hash);
+            assert!(expected.contains(&h), "chain {} stores {h}", c.id);
+            assert!(chain_of.insert(h, c.id.clone()).is_none(), "stored twice");
+        }
+    }
+    assert_eq!(node.store.merged_head().unwrap(), Some(total_blocks - 1));
+
+    // Searchable: every transaction once, each under its chain.
+    let index = node.index.clone().unwrap();
+    let once = testkit::indexed_once(&index);
+    assert_eq!(once.len(), total_txs);
+    let search = Search::new(index);
+    for (id, expected) in &txs {
+        let page = search
+            .search(&SearchRequest {
+                query: Some(format!("chain:{id}")),
+                first: 1,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(page.total as usize, expected.len(), "chain:{id}");
+    }
+
+    // Evaluated once each.
+    let stats = node.policy_stats().unwrap();
+    assert_eq!(
+        stats.transactions.load(Ordering::Relaxed) as usize,
+        total_txs
+    );
+
+    // The cross-chain window fired on an organisation's payments on both
+    // chains, and never on the chain the rule leaves out.
+    let alerts = policies::family::all_alerts(&node.store).unwrap();
+    let cross: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.rule == "pays-on-two-chains")
+        .collect();
+    assert!(!cross.is_empty());
+    let spans = |a: &policies::alert::Alert| {
+        a.transactions
+            .iter()
+            .map(|h| chain_of[h].as_str())
+            .collect::<HashSet<_>>()
+    };
+    assert!(cross.iter().all(|a| !spans(a).contains("hk")));
+    assert!(
+        cross
+            .iter()
+            .any(|a| spans(a) == HashSet::from(["sh", "bj"])),
+        "an alert over payments on both chains"
+    );
+
+    // The lie: a finding of bj only, and its alert names bj.
+    let bj = &node.chains[1];
+    let findings = bj.store.findings().unwrap();
+    assert!(!findings.is_empty());
+    assert!(findings.iter().all(|f| f.endpoint == liar));
+    for c in [&node.chains[0], &node.chains[2]] {
+        assert!(c.store.findings().unwrap().is_empty(), "chain {}", c.id);
+    }
+    let lies: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.rule == "block-failed-verification")
+        .collect();
+    assert!(!lies.is_empty());
+    assert!(
+        lies.iter()
+            .all(|a| a.values.get("chain").map(String::as_str) == Some("bj")),
+        "{lies:?}"
+    );
+}
