@@ -336,6 +336,7 @@ pub(crate) fn bench_server(
     let (_, token) = create_token(store, &format!("bench {role}"), role, 0)?;
     let options = ApiOptions {
         suite: chain::CryptoSuite::Sm,
+        chains: Vec::new(),
         limits: Limits {
             rate_per_second: std::num::NonZeroU32::MAX,
             burst: std::num::NonZeroU32::MAX,

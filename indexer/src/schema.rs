@@ -313,7 +313,7 @@ pub fn build() -> (Schema, Fields) {
     );
     let index = b.add_u64_field("index", NumericOptions::default() | FAST | STORED);
     let seq = b.add_u64_field("seq", NumericOptions::default() | INDEXED | FAST);
-    let pos = b.add_i64_field("pos", NumericOptions::default() | FAST | STORED);
+    let pos = b.add_i64_field("pos", NumericOptions::default() | INDEXED | FAST | STORED);
     let time = b.add_date_field(
         "time",
         DateOptions::from(INDEXED | FAST | STORED).set_precision(DateTimePrecision::Milliseconds),

@@ -95,15 +95,27 @@ impl<T> Range<T> {
     pub fn new(min: Option<T>, max: Option<T>) -> Self {
         Self { min, max }
     }
+
+    /// Whether neither end is given.
+    pub fn is_empty(&self) -> bool {
+        self.min.is_none() && self.max.is_none()
+    }
 }
 
 /// Filters; all given ones must hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Filter {
+    /// Only these chains (ids); `None`: every chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chains: Option<Vec<String>>,
     /// Block time, ms since the epoch.
     pub time_ms: Range<i64>,
     /// Block height.
     pub height: Range<i64>,
+    /// The block's position in the store's merged log (the height with
+    /// one chain): what a follower of newly searchable blocks asks for.
+    #[serde(default, skip_serializing_if = "Range::is_empty")]
+    pub position: Range<i64>,
     /// Amount, hundredths.
     pub amount: Range<i64>,
     /// Any party (sender, contract, payer, payee; account or id).
@@ -197,6 +209,8 @@ pub struct SearchRequest {
 /// One hit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hit {
+    /// The chain's number in the store.
+    pub chain: u8,
     /// Transaction hash.
     pub tx_hash: String,
     /// Height.
@@ -488,6 +502,11 @@ impl Search {
                 )));
             }
         };
+        if let Some(chains) = &filter.chains {
+            out.push(Box::new(TermSetQuery::new(chains.iter().map(|c| {
+                Term::from_field_text(f.chain, &c.trim().to_lowercase())
+            }))));
+        }
         exact(f.party, &filter.party, &mut out);
         exact(f.from, &filter.from, &mut out);
         exact(f.to, &filter.to, &mut out);
@@ -542,6 +561,12 @@ impl Search {
             "heightRange",
             &filter.height,
             &|v| Term::from_field_i64(f.height, v),
+            &mut out,
+        )?;
+        range(
+            "position",
+            &filter.position,
+            &|v| Term::from_field_i64(f.pos, v),
             &mut out,
         )?;
         range(
@@ -669,6 +694,7 @@ impl Search {
                 g: generation,
             });
             hits.push(Hit {
+                chain: records::unseq_in(e.seq).0,
                 tx_hash,
                 height,
                 index,

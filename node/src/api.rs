@@ -33,11 +33,15 @@ pub struct ApiOptions {
     pub jwt: Option<JwtSettings>,
     /// The dashboards' cookies and lifetimes.
     pub dashboards: dashboards::Settings,
-    /// The endpoints' health, shown in `chain { endpoints }` (the node's
-    /// ingest, [`crate::Node::endpoint_health`]).
+    /// The endpoints' health of the first chain, shown in `chain {
+    /// endpoints }` (the node's ingest, [`crate::Node::endpoint_health`]),
+    /// when `chains` does not name it.
     pub endpoints: Option<Arc<dyn query_api::EndpointHealth>>,
-    /// The chain's crypto suite, whose hash names functions and events.
+    /// The crypto suite of chains `chains` does not name, whose hash names
+    /// functions and events.
     pub suite: chain::CryptoSuite,
+    /// Each chain's suite and endpoints' health ([`crate::Node::api_chains`]).
+    pub chains: Vec<query_api::ChainOptions>,
 }
 
 impl ApiOptions {
@@ -53,6 +57,7 @@ impl ApiOptions {
             },
             endpoints: None,
             suite: chain::CryptoSuite::Sm,
+            chains: Vec::new(),
         })
     }
 }
@@ -85,13 +90,31 @@ impl ApiParts {
     ) -> Result<Self, NodeError> {
         let jwt = options.jwt.as_ref().map(JwtVerifier::new).transpose()?;
         let audit = Arc::new(AuditLog::open(store.clone(), node_key)?);
+        let mut chain_options = options.chains.clone();
+        if chain_options.is_empty() {
+            // One chain: the first, as the store names it.
+            let label = records::chain_label(&store).map_err(|source| NodeError::Store {
+                path: store.path().to_path_buf(),
+                source,
+            })?;
+            chain_options.push(query_api::ChainOptions {
+                id: label.id,
+                suite: options.suite,
+                endpoints: options.endpoints.clone(),
+            });
+        }
+        let chains = query_api::Chains::from_store(&store, &chain_options, options.suite).map_err(
+            |source| NodeError::Store {
+                path: store.path().to_path_buf(),
+                source,
+            },
+        )?;
         let state = Arc::new(ApiState {
             store: store.clone(),
             search,
             sealer,
             audit: audit.clone(),
-            endpoints: options.endpoints.clone(),
-            catalogs: Arc::new(records::decode::Catalogs::new(options.suite)),
+            chains,
         });
         let mut api = Api::new(
             build_schema(state.clone()),

@@ -495,10 +495,23 @@ impl Node {
         self.index_stats.clone()
     }
 
-    /// The health of the endpoints ingest follows the chain through, for
-    /// the API ([`api::ApiOptions::endpoints`]).
+    /// The health of the endpoints ingest follows the first chain through,
+    /// for the API ([`api::ApiOptions::endpoints`]).
     pub fn endpoint_health(&self) -> Arc<dyn query_api::EndpointHealth> {
         Arc::new(EndpointHealthOf(self.ingest.health()))
+    }
+
+    /// What the API needs of each chain: its suite and its endpoints'
+    /// health ([`api::ApiOptions::chains`]).
+    pub fn api_chains(&self) -> Vec<query_api::ChainOptions> {
+        self.chains
+            .iter()
+            .map(|c| query_api::ChainOptions {
+                id: c.id.clone(),
+                suite: c.suite,
+                endpoints: Some(Arc::new(EndpointHealthOf(c.ingest.health())) as Arc<_>),
+            })
+            .collect()
     }
 
     /// The metrics registry of this node.

@@ -241,4 +241,105 @@ dedup = "1m"
             .all(|a| a.values.get("chain").map(String::as_str) == Some("bj")),
         "{lies:?}"
     );
+
+    // GraphQL over all three and each: the node's API as it serves it.
+    let parts = node::api::ApiParts::build(
+        node.store.clone(),
+        Arc::new(Search::new(node.index.clone().unwrap())),
+        node.sealer.clone(),
+        Some(Arc::new(PrivateKey::generate().unwrap())),
+        node::api::ApiOptions {
+            chains: node.api_chains(),
+            ..Default::default()
+        },
+        None,
+    )
+    .unwrap();
+    let (_, token) =
+        query_api::auth::create_token(&node.store, "analyst", query_api::auth::Role::Analyst, 0)
+            .unwrap();
+    let who = parts
+        .api
+        .authenticate(Some(format!("Bearer {}", token.as_str()).into_bytes()))
+        .await
+        .unwrap();
+    let ask = |q: String| {
+        let api = parts.api.clone();
+        let who = who.clone();
+        async move {
+            let (_, resp) = api
+                .execute_as(&who, async_graphql::Request::new(q))
+                .await
+                .unwrap();
+            serde_json::to_value(resp).unwrap()
+        }
+    };
+    let v = ask("{ chains { id group head findingCount indexedHeight endpoints { url } } }".into())
+        .await;
+    let chains = v["data"]["chains"].as_array().unwrap();
+    let ids: Vec<&str> = chains.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["sh", "bj", "hk"], "{v}");
+    for c in chains {
+        assert_eq!(c["head"], BLOCKS as i64, "{c}");
+        assert_eq!(c["indexedHeight"], BLOCKS as i64, "{c}");
+        let lied = c["id"] == "bj";
+        assert_eq!(c["findingCount"].as_i64().unwrap() > 0, lied, "{c}");
+        assert_eq!(
+            c["endpoints"].as_array().unwrap().len(),
+            if lied { 2 } else { 1 }
+        );
+    }
+    let v = ask(r#"{ transactions(filter: { chains: ["bj", "hk"] }, first: 500) { totalCount edges { node { chain group hash payload { memo } } } } }"#.into()).await;
+    let conn = &v["data"]["transactions"];
+    assert_eq!(conn["totalCount"], txs["bj"].len() + txs["hk"].len(), "{v}");
+    for e in conn["edges"].as_array().unwrap() {
+        let n = &e["node"];
+        let (chain, hash) = (n["chain"].as_str().unwrap(), n["hash"].as_str().unwrap());
+        assert_eq!(chain_of[hash], chain);
+        assert_eq!(n["group"], "group0");
+    }
+    // By hash, found on its chain without naming it; a wrong chain finds
+    // nothing; an unknown one is refused, naming the known ones.
+    let hk_tx = &txs["hk"][3];
+    let v = ask(format!(
+        r#"{{ transaction(hash: "{hk_tx}") {{ chain block {{ chain height }} }} }}"#
+    ))
+    .await;
+    assert_eq!(v["data"]["transaction"]["chain"], "hk", "{v}");
+    assert_eq!(v["data"]["transaction"]["block"]["chain"], "hk", "{v}");
+    let v = ask(format!(
+        r#"{{ transaction(hash: "{hk_tx}", chain: "sh") {{ chain }} }}"#
+    ))
+    .await;
+    assert!(v["data"]["transaction"].is_null(), "{v}");
+    let v = ask(r#"{ chain(id: "nope") { head } }"#.into()).await;
+    let e = &v["errors"][0];
+    assert_eq!(e["extensions"]["code"], "BAD_USER_INPUT", "{v}");
+    assert!(e["message"].as_str().unwrap().contains("sh, bj, hk"), "{v}");
+    let v = ask(
+        r#"{ findings(chain: "bj") { chain endpoint } sh: findings(chain: "sh") { chain } }"#
+            .into(),
+    )
+    .await;
+    assert!(!v["data"]["findings"].as_array().unwrap().is_empty(), "{v}");
+    assert!(v["data"]["sh"].as_array().unwrap().is_empty(), "{v}");
+    // A decrypted read of another chain's transaction names the chain in
+    // the audit log.
+    let opened = node.chains[2]
+        .store
+        .transactions_of_class("opened", (0, 0), 1)
+        .unwrap();
+    let opened = chain::hexbytes::encode0x(&opened[0].tx.claimed_hash);
+    let v = ask(format!(
+        r#"{{ transaction(hash: "{opened}") {{ payload {{ rawHex }} }} }}"#
+    ))
+    .await;
+    assert!(v["errors"].is_null(), "{v}");
+    assert!(
+        v["data"]["transaction"]["payload"]["rawHex"].is_string(),
+        "{v}"
+    );
+    let last = parts.audit.entries(parts.audit.len() - 1, 1).unwrap();
+    let text = format!("{last:?}");
+    assert!(text.contains(&format!("hk:{opened}")), "{text}");
 }

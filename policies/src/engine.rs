@@ -346,7 +346,11 @@ impl Engine {
             })
             .collect();
         if out.is_empty() {
-            out.push(records::ChainLabel::default());
+            out.push(records::ChainLabel {
+                number: 0,
+                id: records::UNREGISTERED_CHAIN.to_owned(),
+                group: String::new(),
+            });
         }
         Ok(out)
     }

@@ -25,11 +25,137 @@ pub struct ApiState {
     pub sealer: Arc<RecordSealer>,
     /// Where reads of decrypted data are logged.
     pub audit: Arc<AuditLog>,
-    /// The health of the endpoints the chain is followed through, when the
-    /// API runs beside the node's ingest.
+    /// The chains the store holds.
+    pub chains: Chains,
+}
+
+/// One chain as the API sees it.
+pub struct ChainView {
+    /// Its id.
+    pub id: String,
+    /// Its number in the store (the top byte of its documents' `seq`).
+    pub number: u8,
+    /// Its group.
+    pub group: String,
+    /// Its log's handle.
+    pub store: Arc<Store>,
+    /// The ABIs and mappings its calls and events are decoded with.
+    pub catalogs: records::decode::Catalogs,
+    /// The health of the endpoints it is followed through, when the API
+    /// runs beside the node's ingest.
     pub endpoints: Option<Arc<dyn EndpointHealth>>,
-    /// The ABIs and mappings calls and events are decoded with.
-    pub catalogs: Arc<records::decode::Catalogs>,
+}
+
+impl std::fmt::Debug for ChainView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChainView")
+            .field("id", &self.id)
+            .field("number", &self.number)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the API needs of a chain beyond the store's registry.
+#[derive(Clone)]
+pub struct ChainOptions {
+    /// Its id.
+    pub id: String,
+    /// Its crypto suite, whose hash names functions and events.
+    pub suite: chain::CryptoSuite,
+    /// Its endpoints' health.
+    pub endpoints: Option<Arc<dyn EndpointHealth>>,
+}
+
+/// The chains of the store, the first (the node's first chain) first.
+#[derive(Debug, Clone)]
+pub struct Chains(Arc<Vec<Arc<ChainView>>>);
+
+impl Chains {
+    /// Every chain `store`'s registry holds (chain 0 alone, as `main`, when
+    /// it holds none), each with its options from `options` by id (else
+    /// `default_suite` and no endpoints).
+    pub fn from_store(
+        store: &Arc<Store>,
+        options: &[ChainOptions],
+        default_suite: chain::CryptoSuite,
+    ) -> Result<Self, store::StoreError> {
+        let mut entries: Vec<(String, u8, String)> = store
+            .chains()?
+            .into_iter()
+            .map(|e| (e.id, e.number, e.group))
+            .collect();
+        if entries.is_empty() {
+            entries.push((records::UNREGISTERED_CHAIN.to_owned(), 0, String::new()));
+        }
+        // The node's first chain first.
+        let first = store.chain_number();
+        entries.sort_by_key(|(_, n, _)| (*n != first, *n));
+        let mut views = Vec::with_capacity(entries.len());
+        for (id, number, group) in entries {
+            let o = options.iter().find(|o| o.id == id);
+            let handle = if number == first {
+                store.clone()
+            } else {
+                Arc::new(store.for_chain(number)?)
+            };
+            views.push(Arc::new(ChainView {
+                catalogs: records::decode::Catalogs::new(o.map_or(default_suite, |o| o.suite)),
+                endpoints: o.and_then(|o| o.endpoints.clone()),
+                id,
+                number,
+                group,
+                store: handle,
+            }));
+        }
+        Ok(Self(Arc::new(views)))
+    }
+
+    /// Every chain.
+    pub fn all(&self) -> &[Arc<ChainView>] {
+        &self.0
+    }
+
+    /// The first chain (the default of every query that takes one).
+    pub fn first(&self) -> Result<&Arc<ChainView>> {
+        self.0
+            .first()
+            .ok_or_else(|| internal("the store holds no chain"))
+    }
+
+    /// The chain numbered `number`.
+    pub fn numbered(&self, number: u8) -> Result<&Arc<ChainView>> {
+        self.0
+            .iter()
+            .find(|c| c.number == number)
+            .ok_or_else(|| internal(format!("no chain numbered {number}")))
+    }
+
+    /// The chain `id` names, the first when `None`; an unknown id is a
+    /// BAD_USER_INPUT error listing the known ones.
+    pub fn named(&self, id: Option<&str>) -> Result<&Arc<ChainView>> {
+        let Some(id) = id else {
+            return self.first();
+        };
+        self.0.iter().find(|c| c.id == id).ok_or_else(|| {
+            let known: Vec<&str> = self.0.iter().map(|c| c.id.as_str()).collect();
+            ErrorCode::BadUserInput.error(format!(
+                "chain: no chain {id:?} (the node holds {})",
+                known.join(", ")
+            ))
+        })
+    }
+
+    /// How a transaction is named in the audit log: its hash, prefixed
+    /// with its chain's id unless on the first chain.
+    pub fn audit_name(&self, number: u8, hash: &str) -> String {
+        match self.0.first() {
+            Some(c) if c.number != number => match self.numbered(number) {
+                Ok(v) => format!("{}:{hash}", v.id),
+                Err(_) => hash.to_owned(),
+            },
+            _ => hash.to_owned(),
+        }
+    }
 }
 
 /// The health of the endpoints the node follows the chain through, as its

@@ -50,5 +50,5 @@ pub mod server;
 pub mod stats;
 pub mod subscription;
 
-pub use context::{ApiState, EndpointHealth, EndpointReport};
+pub use context::{ApiState, ChainOptions, ChainView, Chains, EndpointHealth, EndpointReport};
 pub use schema::{ApiSchema, build_schema};

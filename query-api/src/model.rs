@@ -17,7 +17,11 @@ use records::doc::{normalise_address, read_payload};
 use store::{Store, StoredTx};
 
 use crate::auth::Role;
-use crate::context::{ReadLog, blocking, caller, forbidden, read_log, require, state};
+use std::sync::Arc;
+
+use crate::context::{
+    ApiState, ChainView, Chains, ReadLog, blocking, caller, forbidden, read_log, require, state,
+};
 use crate::error::ErrorCode;
 use crate::error::{bad_input, internal, search_error};
 use crate::paging::page_size;
@@ -148,6 +152,8 @@ pub struct AmountRange {
 /// Transaction filters; all given ones must hold.
 #[derive(InputObject, Clone, Debug, Default)]
 pub struct TransactionFilter {
+    /// Only these chains (ids); absent: every chain's.
+    pub chains: Option<Vec<String>>,
     /// Block time.
     pub time_range: Option<TimeRange>,
     /// Block height.
@@ -216,9 +222,19 @@ impl TransactionFilter {
                 .transpose()
         };
         let heights = self.height_range.unwrap_or_default();
+        if let Some(chains) = &self.chains
+            && chains.len() > MAX_CHAIN_FILTER
+        {
+            return Err(bad_input(format!(
+                "chains: at most {MAX_CHAIN_FILTER}, got {}",
+                chains.len()
+            )));
+        }
         Ok(Filter {
+            chains: self.chains.clone(),
             time_ms: Range::new(when("from", &time.from)?, when("to", &time.to)?),
             height: Range::new(heights.min, heights.max),
+            position: Range::default(),
             amount: Range::new(amount("min", &amounts.min)?, amount("max", &amounts.max)?),
             party: self.party.clone(),
             from: self.from.clone(),
@@ -241,9 +257,13 @@ impl TransactionFilter {
         })
     }
 
-    /// [`TransactionFilter::to_filter`], with `ruleHit` resolved to the
-    /// transactions the rule's alerts list (from the store).
-    pub(crate) fn to_filter_in(&self, store: &Store) -> Result<Filter> {
+    /// [`TransactionFilter::to_filter`], with the chains checked against
+    /// the node's and `ruleHit` resolved to the transactions the rule's
+    /// alerts list (from the store).
+    pub(crate) fn to_filter_in(&self, chains: &Chains, store: &Store) -> Result<Filter> {
+        for id in self.chains.iter().flatten() {
+            chains.named(Some(id))?;
+        }
         let mut f = self.to_filter()?;
         if let Some(rule) = &self.rule_hit {
             let positions = policies::family::rule_positions(store, rule).map_err(|e| match e {
@@ -271,15 +291,30 @@ pub struct SearchInfo {
 /// A page of transactions.
 pub type TransactionConnection = Connection<String, Transaction, SearchInfo, EmptyFields>;
 
+/// The most chains a filter names.
+pub const MAX_CHAIN_FILTER: usize = 128;
+
 /// A verified transaction.
 pub struct Transaction {
     pub(crate) stored: StoredTx,
     pub(crate) time_ms: i64,
+    /// Its chain's number in the store.
+    pub(crate) chain: u8,
 }
 
 impl Transaction {
     fn hash_hex(&self) -> String {
         encode0x(&self.stored.tx.claimed_hash)
+    }
+
+    /// Its chain, as the API sees it.
+    fn view<'a>(&self, st: &'a ApiState) -> Result<&'a Arc<ChainView>> {
+        st.chains.numbered(self.chain)
+    }
+
+    /// How the audit log names it.
+    fn audit_name(&self, st: &ApiState) -> String {
+        st.chains.audit_name(self.chain, &self.hash_hex())
     }
 }
 
@@ -316,6 +351,16 @@ impl Transaction {
         self.hash_hex()
     }
 
+    /// The chain it is on (its id in this node).
+    async fn chain(&self, ctx: &Context<'_>) -> Result<String> {
+        Ok(self.view(state(ctx)?)?.id.clone())
+    }
+
+    /// Its chain's group in this node.
+    async fn group(&self, ctx: &Context<'_>) -> Result<String> {
+        Ok(self.view(state(ctx)?)?.group.clone())
+    }
+
     /// Height of its block.
     async fn height(&self) -> i64 {
         self.stored.height
@@ -343,12 +388,12 @@ impl Transaction {
 
     /// Its block.
     async fn block(&self, ctx: &Context<'_>) -> Result<Option<BlockNode>> {
-        let st = state(ctx)?.clone();
+        let view = self.view(state(ctx)?)?.clone();
         let height = self.stored.height;
         blocking(move || {
-            st.store
+            view.store
                 .block(height)
-                .map(|b| b.map(BlockNode))
+                .map(|b| b.map(|block| BlockNode::new(block, view.number)))
                 .map_err(internal)
         })
         .await
@@ -358,10 +403,10 @@ impl Transaction {
     /// node keeps no receipts (`ingest.receipt_concurrency = 0`). Receipts
     /// are public to the consortium: every role reads them.
     async fn receipt(&self, ctx: &Context<'_>) -> Result<Option<ReceiptNode>> {
-        let st = state(ctx)?.clone();
+        let view = self.view(state(ctx)?)?.clone();
         let hash = self.stored.tx.claimed_hash;
         blocking(move || {
-            st.store
+            view.store
                 .receipt(&hash)
                 .map(|r| r.map(ReceiptNode))
                 .map_err(internal)
@@ -419,11 +464,12 @@ impl Transaction {
     /// and admins, audited.
     async fn call(&self, ctx: &Context<'_>) -> Result<Option<DecodedCall>> {
         let private = self.plaintext_allowed(ctx)?;
-        let st = state(ctx)?.clone();
+        let st = state(ctx)?;
+        let view = self.view(st)?.clone();
         let log = read_log(ctx);
-        let (hash, tx) = (self.hash_hex(), self.stored.tx.clone());
+        let (hash, tx) = (self.audit_name(st), self.stored.tx.clone());
         blocking(move || {
-            let catalog = st.catalogs.current(&st.store).map_err(internal)?;
+            let catalog = view.catalogs.current(&view.store).map_err(internal)?;
             let call = catalog.decode_call(&tx.to, &tx.input);
             if private && call.is_some() {
                 audit_read(log, &hash, "decoded calls of private transactions")?;
@@ -438,15 +484,16 @@ impl Transaction {
     /// private transaction.
     async fn events(&self, ctx: &Context<'_>) -> Result<Vec<DecodedEvent>> {
         let private = self.plaintext_allowed(ctx)?;
-        let st = state(ctx)?.clone();
+        let st = state(ctx)?;
+        let view = self.view(st)?.clone();
         let log = read_log(ctx);
-        let hash = self.hash_hex();
+        let hash = self.audit_name(st);
         let tx_hash = self.stored.tx.claimed_hash;
         blocking(move || {
-            let Some(receipt) = st.store.receipt(&tx_hash).map_err(internal)? else {
+            let Some(receipt) = view.store.receipt(&tx_hash).map_err(internal)? else {
                 return Ok(Vec::new());
             };
-            let catalog = st.catalogs.current(&st.store).map_err(internal)?;
+            let catalog = view.catalogs.current(&view.store).map_err(internal)?;
             let events = catalog.decode_events(&receipt.logs);
             if private && !events.is_empty() {
                 audit_read(log, &hash, "decoded events of private transactions")?;
@@ -486,16 +533,18 @@ impl Transaction {
     async fn payload(&self, ctx: &Context<'_>) -> Result<Option<Payload>> {
         let private = self.plaintext_allowed(ctx)?;
         let st = state(ctx)?.clone();
+        let view = self.view(&st)?.clone();
         let hash = self.hash_hex();
+        let name = self.audit_name(&st);
         let log = read_log(ctx);
         blocking(move || {
-            let catalog = st.catalogs.current(&st.store).map_err(internal)?;
-            let Some(plain) = payload_in_clear_with(&st.store, &st.sealer, Some(&catalog), &hash)
+            let catalog = view.catalogs.current(&view.store).map_err(internal)?;
+            let Some(plain) = payload_in_clear_with(&view.store, &st.sealer, Some(&catalog), &hash)
             else {
                 return Ok(None);
             };
             if private {
-                audit_read(log, &hash, "decrypted payloads")?;
+                audit_read(log, &name, "decrypted payloads")?;
             }
             let (b, _) = read_payload(&plain);
             Ok(Some(Payload {
@@ -524,16 +573,18 @@ impl Transaction {
         }
         let private = self.plaintext_allowed(ctx)?;
         let st = state(ctx)?.clone();
+        let view = self.view(&st)?.clone();
         let hash = self.hash_hex();
+        let name = self.audit_name(&st);
         let log = read_log(ctx);
         blocking(move || {
-            let catalog = st.catalogs.current(&st.store).map_err(internal)?;
+            let catalog = view.catalogs.current(&view.store).map_err(internal)?;
             let found = st
                 .search
-                .snippets_from_store(&search, &hash, &st.store, &st.sealer, Some(&catalog))
+                .snippets_from_store(&search, &hash, &view.store, &st.sealer, Some(&catalog))
                 .map_err(internal)?;
             if private && !found.is_empty() {
-                audit_read(log, &hash, "snippets of decrypted payloads")?;
+                audit_read(log, &name, "snippets of decrypted payloads")?;
             }
             Ok(found.into_iter().map(Snippet::from).collect())
         })
@@ -811,10 +862,22 @@ pub struct LogNode {
 }
 
 /// A verified block.
-pub struct BlockNode(pub(crate) Block);
+pub struct BlockNode(pub(crate) Block, pub(crate) u8);
+
+impl BlockNode {
+    /// Block `block` of chain number `chain`.
+    pub(crate) fn new(block: Block, chain: u8) -> Self {
+        Self(block, chain)
+    }
+}
 
 #[Object(name = "Block")]
 impl BlockNode {
+    /// The chain it is on (its id in this node).
+    async fn chain(&self, ctx: &Context<'_>) -> Result<String> {
+        Ok(state(ctx)?.chains.numbered(self.1)?.id.clone())
+    }
+
     /// Height.
     async fn height(&self) -> i64 {
         self.0.header.number
@@ -855,14 +918,18 @@ impl BlockNode {
 
     /// Its transactions, in block order.
     async fn transactions(&self, ctx: &Context<'_>) -> Result<Vec<Transaction>> {
-        let st = state(ctx)?.clone();
+        let view = state(ctx)?.chains.numbered(self.1)?.clone();
         let height = self.0.header.number;
         let time_ms = self.0.header.timestamp;
         blocking(move || {
-            let txs = st.store.transactions_at(height).map_err(internal)?;
+            let txs = view.store.transactions_at(height).map_err(internal)?;
             Ok(txs
                 .into_iter()
-                .map(|stored| Transaction { stored, time_ms })
+                .map(|stored| Transaction {
+                    stored,
+                    time_ms,
+                    chain: view.number,
+                })
                 .collect())
         })
         .await
@@ -912,6 +979,7 @@ pub(crate) fn stored_for_hit(store: &Store, tx_hash: &str) -> Result<StoredTx> {
         .ok_or_else(|| internal(format!("{tx_hash} is indexed but not in the store")))
 }
 
+/// Transaction `hash` of chain `store`.
 pub(crate) fn load_transaction(store: &Store, hash: &Hash) -> Result<Option<Transaction>> {
     let Some(stored) = store.transaction(hash).map_err(internal)? else {
         return Ok(None);
@@ -920,7 +988,29 @@ pub(crate) fn load_transaction(store: &Store, hash: &Hash) -> Result<Option<Tran
         .block(stored.height)
         .map_err(internal)?
         .map_or(0, |b| b.header.timestamp);
-    Ok(Some(Transaction { stored, time_ms }))
+    Ok(Some(Transaction {
+        stored,
+        time_ms,
+        chain: store.chain_number(),
+    }))
+}
+
+/// Transaction `hash` of the chain `chain` names, else of the first chain
+/// that holds it.
+pub(crate) fn find_transaction(
+    chains: &Chains,
+    chain: Option<&str>,
+    hash: &Hash,
+) -> Result<Option<Transaction>> {
+    if chain.is_some() {
+        return load_transaction(&chains.named(chain)?.store, hash);
+    }
+    for c in chains.all() {
+        if let Some(t) = load_transaction(&c.store, hash)? {
+            return Ok(Some(t));
+        }
+    }
+    Ok(None)
 }
 
 /// One page of a transaction search, as the `transactions` field answers
@@ -967,7 +1057,7 @@ pub(crate) async fn transaction_page(
         // async workers.
         let req = SearchRequest {
             query: search,
-            filter: filter.to_filter_in(&st.store)?,
+            filter: filter.to_filter_in(&st.chains, &st.store)?,
             sort,
             first,
             after,
@@ -996,10 +1086,11 @@ pub(crate) async fn transaction_page(
         );
         for hit in page.hits {
             // The hit carries the block time, so the block is not read.
-            let stored = stored_for_hit(&st.store, &hit.tx_hash)?;
+            let view = st.chains.numbered(hit.chain)?;
+            let stored = stored_for_hit(&view.store, &hit.tx_hash)?;
             if audit_matches && stored.class != Class::NotEnvelope.as_str() {
                 match &log {
-                    Some(log) => log.matched(hit.tx_hash.clone()),
+                    Some(log) => log.matched(st.chains.audit_name(hit.chain, &hit.tx_hash)),
                     None => {
                         return Err(internal("a plaintext search outside an audited request"));
                     }
@@ -1008,6 +1099,7 @@ pub(crate) async fn transaction_page(
             let tx = Transaction {
                 stored,
                 time_ms: hit.time_ms,
+                chain: hit.chain,
             };
             conn.edges.push(Edge::new(hit.cursor, tx));
         }

@@ -23,11 +23,11 @@ use async_graphql::{Context, InputObject, Object, Result, Schema, SimpleObject};
 
 use crate::audit::AuditEntry;
 use crate::auth::{Role, TokenRecord};
-use crate::context::{ApiState, blocking, caller, require, state};
+use crate::context::{ApiState, ChainView, blocking, caller, require, state};
 use crate::error::{bad_input, internal};
 use crate::model::{
     BlockNode, EnvelopeStatus, Transaction, TransactionConnection, TransactionFilter,
-    TransactionOrder, load_transaction, parse_hash, transaction_page,
+    TransactionOrder, find_transaction, parse_hash, transaction_page,
 };
 use crate::paging::{page_cost, page_size, take_page};
 use crate::stats::{Account, Stats};
@@ -95,13 +95,18 @@ pub struct StatusCount {
 /// The chain as the node sees it.
 #[derive(SimpleObject, Debug, Clone)]
 pub struct Chain {
+    /// Its id in this node (`[[chain]] id`): what `chain`, `chains`
+    /// filters and every transaction's `chain` name.
+    pub id: String,
+    /// The group it follows, as configured.
+    pub group: String,
     /// The chain id its transactions carry (none before the first one).
     pub chain_id: Option<String>,
-    /// The groups this node follows (one node follows one group).
+    /// The groups its transactions carry.
     pub groups: Vec<String>,
     /// Highest verified and stored block.
     pub head: Option<i64>,
-    /// Highest block searchable in the index.
+    /// Highest block of this chain searchable in the index.
     pub indexed_height: Option<i64>,
     /// Blocks stored but not yet searchable.
     pub index_lag: Option<i64>,
@@ -276,6 +281,8 @@ pub struct BlockCount {
 /// (the block was not stored).
 #[derive(SimpleObject, Debug, Clone)]
 pub struct Finding {
+    /// The chain it is about (its id in this node).
+    pub chain: String,
     /// When it was found (RFC 3339, Beijing time).
     pub at: String,
     /// The height concerned, if any.
@@ -439,18 +446,20 @@ pub struct CoreQuery;
 
 #[Object]
 impl CoreQuery {
-    /// Every version of a contract's ABI in the registry, oldest first
-    /// (empty when it has none). ABIs are the contracts' public interfaces:
-    /// every role reads them.
+    /// Every version of a contract's ABI in the registry of `chain` (the
+    /// first when not given; each chain has its own), oldest first (empty
+    /// when it has none). ABIs are the contracts' public interfaces: every
+    /// role reads them.
     async fn abi_versions(
         &self,
         ctx: &Context<'_>,
         address: String,
+        chain: Option<String>,
     ) -> Result<Vec<AbiVersionInfo>> {
-        let st = state(ctx)?.clone();
+        let view = state(ctx)?.chains.named(chain.as_deref())?.clone();
         blocking(move || {
             let a = records::abis::parse_address(&address).map_err(abi_error)?;
-            Ok(records::abis::versions(&st.store, &a)
+            Ok(records::abis::versions(&view.store, &a)
                 .map_err(abi_error)?
                 .into_iter()
                 .map(Into::into)
@@ -541,84 +550,31 @@ impl CoreQuery {
         .await
     }
 
-    /// The chain, its head and how far the index covers.
-    async fn chain(&self, ctx: &Context<'_>) -> Result<Chain> {
+    /// Every chain the node holds (the first configured first), each with
+    /// its head and how far the index covers it.
+    async fn chains(&self, ctx: &Context<'_>) -> Result<Vec<Chain>> {
         let st = state(ctx)?.clone();
-        blocking(move || {
-            let head = st.store.checkpoint().map_err(internal)?;
-            let indexed = st.search.index().visible_checkpoint().map(|c| c.height);
-            let sealers = match head {
-                Some(h) => st
-                    .store
-                    .committee_at(h)
-                    .map_err(internal)?
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|s| hex::encode(s.node_id))
-                    .collect(),
-                None => Vec::new(),
-            };
-            let status_counts = st
-                .store
-                .class_counts()
-                .map_err(internal)?
-                .into_iter()
-                .filter_map(|(class, count)| {
-                    EnvelopeStatus::of(&class).map(|status| StatusCount { status, count })
-                })
-                .collect();
-            let first = st.store.transactions_from((0, 0), 1).map_err(internal)?;
-            Ok(Chain {
-                chain_id: first.first().map(|t| t.tx.chain_id.clone()),
-                groups: first.iter().map(|t| t.tx.group_id.clone()).collect(),
-                head,
-                indexed_height: indexed,
-                index_lag: head.map(|h| h - indexed.unwrap_or(-1)),
-                sealers,
-                status_counts,
-                finding_count: st.store.finding_count().map_err(internal)?,
-                endpoints: st
-                    .endpoints
-                    .as_ref()
-                    .map(|e| e.endpoints())
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|e| Endpoint {
-                        url: e.url,
-                        state: e.state,
-                        latency_ms: e.latency_ms,
-                        errors: i64::try_from(e.errors).unwrap_or(i64::MAX),
-                        findings: i64::try_from(e.findings).unwrap_or(i64::MAX),
-                        head: e.head,
-                        benched_for_ms: e
-                            .benched_for_ms
-                            .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
-                    })
-                    .collect(),
-                disk_faults: st
-                    .store
-                    .disk()
-                    .faults()
-                    .into_iter()
-                    .map(|f| DiskFault {
-                        dir: f.dir.display().to_string(),
-                        error: f.error,
-                        since: format_ms(f.since_ms),
-                    })
-                    .collect(),
-            })
-        })
-        .await
+        blocking(move || st.chains.all().iter().map(|v| chain_info(&st, v)).collect()).await
     }
 
-    /// A block by height or by hash (exactly one).
+    /// A chain (by its id; the first when none is given), its head and how
+    /// far the index covers it.
+    async fn chain(&self, ctx: &Context<'_>, id: Option<String>) -> Result<Chain> {
+        let st = state(ctx)?.clone();
+        let view = st.chains.named(id.as_deref())?.clone();
+        blocking(move || chain_info(&st, &view)).await
+    }
+
+    /// A block by height or by hash (exactly one), of `chain` (the first
+    /// when not given).
     async fn block(
         &self,
         ctx: &Context<'_>,
         height: Option<i64>,
         hash: Option<String>,
+        chain: Option<String>,
     ) -> Result<Option<BlockNode>> {
-        let st = state(ctx)?.clone();
+        let view = state(ctx)?.chains.named(chain.as_deref())?.clone();
         let by_hash = match (height, hash) {
             (Some(_), Some(_)) | (None, None) => {
                 return Err(bad_input("give exactly one of height and hash"));
@@ -628,29 +584,31 @@ impl CoreQuery {
         };
         blocking(move || {
             let height = match by_hash {
-                Some(h) => match st.store.height_of(&h).map_err(internal)? {
+                Some(h) => match view.store.height_of(&h).map_err(internal)? {
                     Some(height) => height,
                     None => return Ok(None),
                 },
                 None => height.unwrap_or(-1),
             };
-            st.store
+            view.store
                 .block(height)
-                .map(|b| b.map(BlockNode))
+                .map(|b| b.map(|b| BlockNode::new(b, view.number)))
                 .map_err(internal)
         })
         .await
     }
 
-    /// Stored blocks, newest first; `after` is a cursor of this connection.
+    /// Stored blocks of `chain` (the first when not given), newest first;
+    /// `after` is a cursor of this connection.
     #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn blocks(
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        chain: Option<String>,
     ) -> Result<BlockConnection> {
-        let st = state(ctx)?.clone();
+        let view = state(ctx)?.chains.named(chain.as_deref())?.clone();
         let first = page_size(first)?;
         let below =
             match after.as_deref() {
@@ -660,7 +618,7 @@ impl CoreQuery {
                 })?),
             };
         blocking(move || {
-            let Some(head) = st.store.checkpoint().map_err(internal)? else {
+            let Some(head) = view.store.checkpoint().map_err(internal)? else {
                 return Ok(Connection::with_additional_fields(
                     false,
                     false,
@@ -678,10 +636,11 @@ impl CoreQuery {
             );
             if first > 0 {
                 for h in (bottom..=top).rev() {
-                    let block = st.store.block(h).map_err(internal)?.ok_or_else(|| {
+                    let block = view.store.block(h).map_err(internal)?.ok_or_else(|| {
                         internal(format!("block {h} is below the checkpoint but not stored"))
                     })?;
-                    conn.edges.push(Edge::new(h.to_string(), BlockNode(block)));
+                    conn.edges
+                        .push(Edge::new(h.to_string(), BlockNode::new(block, view.number)));
                 }
             }
             Ok(conn)
@@ -696,22 +655,24 @@ impl CoreQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(default = 100)] last: i32,
+        #[graphql(desc = "The chain (the first when not given).")] chain: Option<String>,
     ) -> Result<Vec<Finding>> {
         if !(0..=MAX_FINDINGS).contains(&last) {
             return Err(bad_input(format!(
                 "last: must be 0 to {MAX_FINDINGS}, got {last}"
             )));
         }
-        let st = state(ctx)?.clone();
+        let view = state(ctx)?.chains.named(chain.as_deref())?.clone();
         blocking(move || {
-            let total = u64::try_from(st.store.finding_count().map_err(internal)?).unwrap_or(0);
+            let total = u64::try_from(view.store.finding_count().map_err(internal)?).unwrap_or(0);
             let last = u64::try_from(last).unwrap_or(0);
-            Ok(st
+            Ok(view
                 .store
                 .findings_from(total.saturating_sub(last), last as usize)
                 .map_err(internal)?
                 .into_iter()
                 .map(|(_, f)| Finding {
+                    chain: view.id.clone(),
                     at: format_ms(f.at_ms),
                     height: f.height,
                     endpoint: f.endpoint,
@@ -736,8 +697,9 @@ impl CoreQuery {
         statuses: Option<Vec<EnvelopeStatus>>,
         first: Option<i32>,
         after: Option<String>,
+        #[graphql(desc = "The chain (the first when not given).")] chain: Option<String>,
     ) -> Result<EnvelopeFindingConnection> {
-        let st = state(ctx)?.clone();
+        let view = state(ctx)?.chains.named(chain.as_deref())?.clone();
         let first = page_size(first)?;
         let statuses = statuses.unwrap_or_else(|| {
             vec![
@@ -766,14 +728,14 @@ impl CoreQuery {
             }
         };
         blocking(move || {
-            let counts = st.store.class_counts().map_err(internal)?;
+            let counts = view.store.class_counts().map_err(internal)?;
             let mut total = 0i64;
             let mut found = Vec::new();
             for s in &statuses {
                 let class = s.class().as_str();
                 total += counts.get(class).copied().unwrap_or(0);
                 found.extend(
-                    st.store
+                    view.store
                         .transactions_of_class(class, from, first + 1)
                         .map_err(internal)?,
                 );
@@ -788,24 +750,39 @@ impl CoreQuery {
             );
             for stored in found {
                 let cursor = format!("{}:{}", stored.height, stored.index);
-                let time_ms = st
+                let time_ms = view
                     .store
                     .block(stored.height)
                     .map_err(internal)?
                     .map_or(0, |b| b.header.timestamp);
-                conn.edges
-                    .push(Edge::new(cursor, Transaction { stored, time_ms }));
+                conn.edges.push(Edge::new(
+                    cursor,
+                    Transaction {
+                        stored,
+                        time_ms,
+                        chain: view.number,
+                    },
+                ));
             }
             Ok(conn)
         })
         .await
     }
 
-    /// A transaction by hash.
-    async fn transaction(&self, ctx: &Context<'_>, hash: String) -> Result<Option<Transaction>> {
+    /// A transaction by hash, on `chain` (else on the first chain that
+    /// holds it).
+    async fn transaction(
+        &self,
+        ctx: &Context<'_>,
+        hash: String,
+        chain: Option<String>,
+    ) -> Result<Option<Transaction>> {
         let st = state(ctx)?.clone();
+        if let Some(id) = chain.as_deref() {
+            st.chains.named(Some(id))?;
+        }
         let hash = parse_hash("hash", &hash)?;
-        blocking(move || load_transaction(&st.store, &hash)).await
+        blocking(move || find_transaction(&st.chains, chain.as_deref(), &hash)).await
     }
 
     /// Transactions matching a full-text search and filters, in the asked
@@ -855,26 +832,29 @@ pub struct CoreMutation;
 
 #[Object]
 impl CoreMutation {
-    /// Registers a contract's JSON ABI (admin): a new version unless the
-    /// latest has the same text; an ABI that does not parse is refused.
-    /// Answers the version in force.
+    /// Registers a contract's JSON ABI (admin) in the registry of `chain`
+    /// (the first when not given): a new version unless the latest has the
+    /// same text; an ABI that does not parse is refused. Answers the version
+    /// in force.
     async fn save_abi(
         &self,
         ctx: &Context<'_>,
         address: String,
         abi: String,
+        chain: Option<String>,
     ) -> Result<AbiVersionInfo> {
         let who = require(ctx, Role::administers, "contract ABIs")?.clone();
-        let st = state(ctx)?.clone();
+        let view = state(ctx)?.chains.named(chain.as_deref())?.clone();
         blocking(move || {
             let a = records::abis::parse_address(&address).map_err(abi_error)?;
             let source = format!("api:{}", who.name);
-            let saved = records::abis::save(&st.store, &a, &abi, &source, records::time::now_ms())
-                .map_err(abi_error)?;
+            let saved =
+                records::abis::save(&view.store, &a, &abi, &source, records::time::now_ms())
+                    .map_err(abi_error)?;
             if let records::abis::Saved::Added(version) = saved {
-                tracing::info!(contract = %address, version, by = %who.name, "ABI registered");
+                tracing::info!(chain = %view.id, contract = %address, version, by = %who.name, "ABI registered");
             }
-            records::abis::latest(&st.store, &a)
+            records::abis::latest(&view.store, &a)
                 .map_err(abi_error)?
                 .map(Into::into)
                 .ok_or_else(|| internal("the ABI just saved is not there"))
@@ -972,4 +952,75 @@ impl CoreMutation {
         })
         .await
     }
+}
+
+/// What `chain` and `chains` answer for one chain.
+fn chain_info(st: &ApiState, view: &ChainView) -> Result<Chain> {
+    let store = &view.store;
+    let head = store.checkpoint().map_err(internal)?;
+    let indexed = match st.search.index().visible_checkpoint() {
+        Some(c) => store
+            .merged_height_at(view.number, c.height)
+            .map_err(internal)?,
+        None => None,
+    };
+    let sealers = match head {
+        Some(h) => store
+            .committee_at(h)
+            .map_err(internal)?
+            .unwrap_or_default()
+            .iter()
+            .map(|s| hex::encode(s.node_id))
+            .collect(),
+        None => Vec::new(),
+    };
+    let status_counts = store
+        .class_counts()
+        .map_err(internal)?
+        .into_iter()
+        .filter_map(|(class, count)| {
+            EnvelopeStatus::of(&class).map(|status| StatusCount { status, count })
+        })
+        .collect();
+    let first = store.transactions_from((0, 0), 1).map_err(internal)?;
+    Ok(Chain {
+        id: view.id.clone(),
+        group: view.group.clone(),
+        chain_id: first.first().map(|t| t.tx.chain_id.clone()),
+        groups: first.iter().map(|t| t.tx.group_id.clone()).collect(),
+        head,
+        indexed_height: indexed,
+        index_lag: head.map(|h| h - indexed.unwrap_or(-1)),
+        sealers,
+        status_counts,
+        finding_count: store.finding_count().map_err(internal)?,
+        endpoints: view
+            .endpoints
+            .as_ref()
+            .map(|e| e.endpoints())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| Endpoint {
+                url: e.url,
+                state: e.state,
+                latency_ms: e.latency_ms,
+                errors: i64::try_from(e.errors).unwrap_or(i64::MAX),
+                findings: i64::try_from(e.findings).unwrap_or(i64::MAX),
+                head: e.head,
+                benched_for_ms: e
+                    .benched_for_ms
+                    .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
+            })
+            .collect(),
+        disk_faults: store
+            .disk()
+            .faults()
+            .into_iter()
+            .map(|f| DiskFault {
+                dir: f.dir.display().to_string(),
+                error: f.error,
+                since: format_ms(f.since_ms),
+            })
+            .collect(),
+    })
 }

@@ -427,7 +427,9 @@ async fn metrics(State(api): State<Api>, headers: HeaderMap) -> Response {
     }
 }
 
-/// Liveness and coverage: the stored head, the indexed height, and how
+/// Liveness and coverage: the stored head and the indexed height (positions
+/// of the merged log of every chain: heights when the node follows one
+/// chain), each chain's head, and how
 /// many directories the node cannot write (a full, read-only or failing
 /// disk: the node answers reads but stores, indexes and evaluates nothing
 /// until it can, so `status` is `disk-fault`; the answer stays 200, since
@@ -436,15 +438,28 @@ async fn metrics(State(api): State<Api>, headers: HeaderMap) -> Response {
 /// route is open to anyone.
 async fn healthz(State(api): State<Api>) -> impl IntoResponse {
     let st = api.state.clone();
-    let (head, indexed) = tokio::task::spawn_blocking(move || {
+    let (head, indexed, chains) = tokio::task::spawn_blocking(move || {
+        let chains: serde_json::Map<String, serde_json::Value> = st
+            .chains
+            .all()
+            .iter()
+            .map(|c| (c.id.clone(), json!(c.store.checkpoint().ok().flatten())))
+            .collect();
         (
-            st.store.checkpoint().ok().flatten(),
+            st.store.merged_head().ok().flatten(),
             st.search.index().visible_checkpoint().map(|c| c.height),
+            chains,
         )
     })
     .await
-    .unwrap_or((None, None));
+    .unwrap_or_default();
     let faults = api.state.store.disk().faults().len();
     let status = if faults == 0 { "ok" } else { "disk-fault" };
-    Json(json!({ "status": status, "head": head, "indexedHeight": indexed, "diskFaults": faults }))
+    Json(json!({
+        "status": status,
+        "head": head,
+        "indexedHeight": indexed,
+        "chains": chains,
+        "diskFaults": faults,
+    }))
 }

@@ -127,13 +127,14 @@ struct Scope {
 impl Scope {
     fn new(
         role: Role,
+        chains: &crate::context::Chains,
         store: &store::Store,
         search: Option<String>,
         mut filter: TransactionFilter,
     ) -> Result<Self> {
         let query = search.filter(|s| !s.trim().is_empty());
         let (warning, _) = restrict_to_role(role, query.is_some(), &mut filter)?;
-        let all = filter.to_filter_in(store)?;
+        let all = filter.to_filter_in(chains, store)?;
         let mut warnings: Vec<String> = warning.into_iter().collect();
         let plain = if role.reads_plaintext() {
             Some(all.clone())
@@ -145,7 +146,7 @@ impl Scope {
                 None
             } else {
                 filter.privacy_class = Some(PrivacyClass::Public);
-                Some(filter.to_filter_in(store)?)
+                Some(filter.to_filter_in(chains, store)?)
             }
         };
         Ok(Self {
@@ -300,7 +301,8 @@ impl Stats {
         let role = caller(ctx)?.role;
         let st = state(ctx)?.clone();
         // `ruleHit` reads the rule's links from the store: off the async workers.
-        let scope = blocking(move || Scope::new(role, &st.store, search, filter)).await?;
+        let scope =
+            blocking(move || Scope::new(role, &st.chains, &st.store, search, filter)).await?;
         Ok(Self { scope })
     }
 }
@@ -420,10 +422,17 @@ impl Stats {
         .await
     }
 
-    /// Blocks refused by verification (findings), over the whole store.
+    /// Blocks refused by verification (findings), over every chain.
     async fn findings(&self, ctx: &Context<'_>) -> Result<i64> {
         let st = state(ctx)?.clone();
-        blocking(move || st.store.finding_count().map_err(internal)).await
+        blocking(move || {
+            let mut n = 0i64;
+            for c in st.chains.all() {
+                n = n.saturating_add(c.store.finding_count().map_err(internal)?);
+            }
+            Ok(n)
+        })
+        .await
     }
 }
 
@@ -441,7 +450,13 @@ impl Account {
     }
 
     fn scope(&self, ctx: &Context<'_>) -> Result<Scope> {
-        Scope::new(caller(ctx)?.role, &state(ctx)?.store, None, self.filter())
+        Scope::new(
+            caller(ctx)?.role,
+            &state(ctx)?.chains,
+            &state(ctx)?.store,
+            None,
+            self.filter(),
+        )
     }
 
     /// The oldest or newest transaction's time.

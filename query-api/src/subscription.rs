@@ -46,9 +46,10 @@ impl CoreSubscription {
         &self,
         ctx: &Context<'_>,
         from_height: Option<i64>,
+        #[graphql(desc = "The chain (the first when not given).")] chain: Option<String>,
     ) -> Result<impl Stream<Item = Result<BlockNode>>> {
         caller(ctx)?;
-        let st = state(ctx)?.clone();
+        let st = state(ctx)?.chains.named(chain.as_deref())?.clone();
         let rx = st.store.subscribe();
         let next = match from_height {
             Some(h) if h < 0 => return Err(bad_input("fromHeight must not be negative")),
@@ -65,7 +66,7 @@ impl CoreSubscription {
                         let block =
                             blocking(move || reader.store.block(next).map_err(internal)).await;
                         let item = match block {
-                            Ok(Some(b)) => Ok(BlockNode(b)),
+                            Ok(Some(b)) => Ok(BlockNode::new(b, st.number)),
                             Ok(None) => Err(internal(format!(
                                 "block {next} is below the checkpoint but not stored"
                             ))),
@@ -82,9 +83,11 @@ impl CoreSubscription {
     }
 
     /// Transactions as their blocks become searchable, from the next block
-    /// on (or from `fromHeight`), that match `search` and `filter` (as in
-    /// the `transactions` query), in chain order. Payloads are fetched with
-    /// the `transaction` query.
+    /// on (or from `fromHeight`: a position of the node's merged log of
+    /// every chain, which is the height when the node follows one chain),
+    /// that match `search` and `filter` (as in the `transactions` query),
+    /// batch by batch as they become searchable, each batch in chain order.
+    /// Payloads are fetched with the `transaction` query.
     async fn transactions(
         &self,
         ctx: &Context<'_>,
@@ -109,7 +112,7 @@ impl CoreSubscription {
             st: st.clone(),
             who,
             query: search.filter(|s| !s.trim().is_empty()),
-            filter: filter.to_filter()?,
+            filter: filter.to_filter_in(&st.chains, &st.store)?,
             audit_matches,
             last: match from_height {
                 Some(h) => h - 1,
@@ -191,12 +194,10 @@ impl Job {
     /// audited before they are sent.
     fn run(self) -> Result<Vec<Transaction>> {
         let mut filter = self.filter.clone();
-        let lo = filter.height.min.map_or(self.from, |m| m.max(self.from));
-        let hi = filter.height.max.map_or(self.to, |m| m.min(self.to));
-        if lo > hi {
+        if self.from > self.to {
             return Ok(Vec::new());
         }
-        filter.height = Range::new(Some(lo), Some(hi));
+        filter.position = Range::new(Some(self.from), Some(self.to));
         let mut req = SearchRequest {
             query: self.query.clone(),
             filter,
@@ -212,13 +213,15 @@ impl Job {
         loop {
             let page = self.st.search.search(&req).map_err(search_error)?;
             for hit in &page.hits {
-                let stored = stored_for_hit(&self.st.store, &hit.tx_hash)?;
+                let view = self.st.chains.numbered(hit.chain)?;
+                let stored = stored_for_hit(&view.store, &hit.tx_hash)?;
                 if self.audit_matches && stored.class != Class::NotEnvelope.as_str() {
-                    matched.push(hit.tx_hash.clone());
+                    matched.push(self.st.chains.audit_name(hit.chain, &hit.tx_hash));
                 }
                 out.push(Transaction {
                     stored,
                     time_ms: hit.time_ms,
+                    chain: hit.chain,
                 });
             }
             match (page.has_next, page.hits.last()) {

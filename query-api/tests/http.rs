@@ -80,6 +80,7 @@ async fn server_with(seed: u64, blocks: usize, stored: Option<i64>, limits: Limi
     // The API as the node wires and serves it.
     let options = ApiOptions {
         suite: chain::CryptoSuite::Sm,
+        chains: Vec::new(),
         limits,
         jwt: Some(JwtSettings {
             algorithm: "HS256".into(),

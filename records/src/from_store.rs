@@ -30,7 +30,8 @@ pub struct RecordsError {
 }
 
 /// The label of `store`'s chain, from the store's registry (a chain never
-/// registered has an empty id and group).
+/// registered has an empty group, and the id `main` for chain 0, which a
+/// store made for one chain holds, else its number).
 pub fn chain_label(store: &Store) -> Result<ChainLabel, StoreError> {
     let number = store.chain_number();
     Ok(store
@@ -40,7 +41,12 @@ pub fn chain_label(store: &Store) -> Result<ChainLabel, StoreError> {
         .map_or(
             ChainLabel {
                 number,
-                ..ChainLabel::default()
+                id: if number == 0 {
+                    crate::UNREGISTERED_CHAIN.to_owned()
+                } else {
+                    number.to_string()
+                },
+                group: String::new(),
             },
             |e| ChainLabel {
                 number,

@@ -81,6 +81,11 @@ pub fn unseq_in(seq: u64) -> (u8, i64, u32) {
     )
 }
 
+/// The id of chain 0 of a store that registered none (one made for one
+/// chain, before chains had ids; the tests' stores): the id a single chain
+/// without one gets in the configuration.
+pub const UNREGISTERED_CHAIN: &str = "main";
+
 /// Which chain a document belongs to: the node's number for it (the top
 /// byte of its [`seq_in`]), its configured id and its group.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -183,6 +183,7 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
             ApiOptions {
                 endpoints: Some(node.endpoint_health()),
                 suite: node.suite,
+                chains: node.api_chains(),
                 ..ApiOptions::from_section(&section, opts.api_listen)?
             },
             Some(node.registry()),

@@ -78,6 +78,7 @@ pub fn run(config_path: &Path, until_height: Option<i64>) -> Result<ExitCode> {
                     ApiOptions {
                 endpoints: Some(node.endpoint_health()),
                 suite: node.suite,
+                chains: node.api_chains(),
                 ..ApiOptions::from_section(&config.api, listen)?
             },
                     Some(node.registry()),

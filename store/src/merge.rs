@@ -69,6 +69,15 @@ fn chain_key(chain: u8) -> [u8; 2] {
     [b'c', chain]
 }
 
+/// `r` ‖ chain ‖ BE64 height: the position a chain's block took.
+fn reverse_key(chain: u8, height: i64) -> [u8; 10] {
+    let mut k = [0u8; 10];
+    k[0] = b'r';
+    k[1] = chain;
+    k[2..].copy_from_slice(&height.to_be_bytes());
+    k
+}
+
 impl Store {
     fn merged_read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let db = self.db();
@@ -100,6 +109,39 @@ impl Store {
             None => Ok(None),
             Some(v) => decode(position, &v).map(Some),
         }
+    }
+
+    /// The position chain `chain`'s block `height` took, if merged.
+    pub fn merged_position(&self, chain: u8, height: i64) -> Result<Option<i64>, StoreError> {
+        match self.merged_read(&reverse_key(chain, height))? {
+            None => Ok(None),
+            Some(v) => Ok(Some(be_i64("merged position", &v)?)),
+        }
+    }
+
+    /// The highest height of chain `chain` merged at or before `position`
+    /// (what a consumer at that position has seen of the chain).
+    pub fn merged_height_at(&self, chain: u8, position: i64) -> Result<Option<i64>, StoreError> {
+        let Some(top) = self.merged_height(chain)? else {
+            return Ok(None);
+        };
+        // Positions grow with heights: the last height at or before it.
+        let (mut lo, mut hi) = (0i64, top);
+        let mut best = None;
+        while lo <= hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.merged_position(chain, mid)? {
+                Some(p) if p <= position => {
+                    best = Some(mid);
+                    lo = mid + 1;
+                }
+                Some(_) => hi = mid - 1,
+                // Merged before positions were kept per height: a store
+                // made for one chain, whose positions are its heights.
+                None => return Ok(Some(position.min(top)).filter(|h| *h >= 0)),
+            }
+        }
+        Ok(best)
     }
 
     /// Up to `limit` positions from `from` on, in order.
@@ -192,6 +234,7 @@ impl Store {
             v[0] = chain;
             v[1..].copy_from_slice(&height.to_be_bytes());
             batch.put_cf(&cf, position_key(next), v);
+            batch.put_cf(&cf, reverse_key(chain, height), next.to_be_bytes());
             next += 1;
         }
         for (chain, h) in &heights {
