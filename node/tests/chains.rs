@@ -343,3 +343,110 @@ dedup = "1m"
     let text = format!("{last:?}");
     assert!(text.contains(&format!("hk:{opened}")), "{text}");
 }
+
+/// A data directory made for one chain, before there were several: its
+/// log under the bare family names, no chain registry, no merged log, an
+/// index of an older schema. The node opens it as chain `main`, number 0,
+/// its log unchanged; the consumers' checkpoints read as positions; the
+/// index is rebuilt; nothing is evaluated twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_chain_data_directory_opens_unchanged() {
+    let regulator = PrivateKey::generate().unwrap();
+    let scalar: [u8; 32] = regulator.to_scalar_bytes().as_slice().try_into().unwrap();
+    let d = devnet(CryptoSuite::Sm, 51, &scalar);
+    let committee = d.committee();
+    let head = d.head();
+    let all = hashes(&d);
+    let shared = Arc::new(tokio::sync::RwLock::new(d));
+    let url = serve(&shared, None).await;
+    let config = |stop: i64| {
+        let mut c = IngestConfig::new(
+            vec![url.clone()],
+            "group0",
+            CryptoSuite::Sm,
+            Trust::Genesis(committee.clone()),
+        );
+        c.poll_interval = Duration::from_millis(20);
+        c.stop_at = Some(stop);
+        c
+    };
+    let keyring = || {
+        let mut k = Keyring::new();
+        k.add("regulator", PrivateKey::from_scalar_bytes(&scalar).unwrap())
+            .unwrap();
+        k
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let half = head / 2;
+    let index_config = |stop: i64| IndexerConfig {
+        stop_at: Some(stop),
+        commit_interval: Duration::from_millis(50),
+        ..Default::default()
+    };
+    let (alerts_before, evaluated_before) = {
+        let mut node = Node::open(config(half), &data, keyring(), Some(index_config(half)))
+            .unwrap()
+            .with_policies(None, None, &[], Some(half))
+            .unwrap();
+        node.run(std::future::pending()).await.unwrap();
+        let alerts = policies::family::all_alerts(&node.store).unwrap().len();
+        (
+            alerts,
+            node.policy_stats()
+                .unwrap()
+                .transactions
+                .load(Ordering::Relaxed),
+        )
+    };
+    assert!(evaluated_before > 0);
+    // As an older version left it: no registry, no merged log, and an
+    // index whose checkpoint says schema 3.
+    {
+        let store = data.join("store");
+        let cfs = rocksdb::DB::list_cf(&rocksdb::Options::default(), &store).unwrap();
+        let mut db = rocksdb::DB::open_cf(&rocksdb::Options::default(), &store, &cfs).unwrap();
+        db.drop_cf("chains").unwrap();
+        db.drop_cf("merged").unwrap();
+    }
+    {
+        let index = indexer::TxIndex::open(&data.join("index")).unwrap();
+        let mut cp = index.checkpoint().unwrap().unwrap();
+        cp.version = 3;
+        let mut writer = index.writer(1, 16 << 20).unwrap();
+        index.commit(&mut writer, &cp).unwrap();
+    }
+    let mut node = Node::open(config(head), &data, keyring(), Some(index_config(head)))
+        .unwrap()
+        .with_policies(None, None, &[], Some(head))
+        .unwrap();
+    let chains = node.store.chains().unwrap();
+    assert_eq!(chains.len(), 1);
+    assert_eq!((chains[0].id.as_str(), chains[0].number), ("main", 0));
+    assert_eq!(
+        node.store.checkpoint().unwrap(),
+        Some(half),
+        "the log as it was"
+    );
+    for p in 0..=half {
+        let m = node.store.merged_at(p).unwrap().unwrap();
+        assert_eq!((m.chain, m.height), (0, p), "positions are the heights");
+    }
+    node.run(std::future::pending()).await.unwrap();
+    assert_eq!(node.store.checkpoint().unwrap(), Some(head));
+    // Every transaction indexed once (the index was rebuilt from the
+    // store), each evaluated once over both runs.
+    let once = testkit::indexed_once(&node.index.clone().unwrap());
+    assert_eq!(once.len(), all.len());
+    let evaluated = node
+        .policy_stats()
+        .unwrap()
+        .transactions
+        .load(Ordering::Relaxed);
+    assert_eq!(
+        evaluated_before + evaluated,
+        all.len() as u64,
+        "each transaction evaluated once over the two runs"
+    );
+    assert!(policies::family::all_alerts(&node.store).unwrap().len() >= alerts_before);
+}
