@@ -66,6 +66,80 @@ fn the_demo_follows_its_chain_and_reports_the_lie() {
     );
 }
 
+/// `demo --chains 3`: three chains (two national-standard, one standard)
+/// in one node; the first one's lie is its finding alone, every chain is
+/// stored to the height, and the index and rules cover all three.
+#[test]
+fn the_demo_follows_three_chains_in_one_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let data_s = data.display().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_lookthrough"))
+        .args([
+            "demo",
+            "--chains",
+            "3",
+            "--until-height",
+            "4",
+            "--interval-ms",
+            "50",
+            "--txs-per-block",
+            "10",
+            "--seed",
+            "7",
+            "--api-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            &data_s,
+        ])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for (id, kind) in [
+        ("sh", "national-standard"),
+        ("bj", "national-standard"),
+        ("hk", "standard"),
+    ] {
+        assert!(
+            stdout.contains(&format!("chain     {id} ({kind})")),
+            "{stdout}"
+        );
+        let last = stdout
+            .lines()
+            .rfind(|l| l.trim_start().starts_with(&format!("{id} ")))
+            .expect("a status line per chain");
+        assert!(last.contains("height     4"), "{last}");
+        assert!(last.contains("     40 tx"), "{last}");
+        assert!(
+            last.contains(if id == "sh" {
+                "findings 1"
+            } else {
+                "findings 0"
+            }),
+            "{last}"
+        );
+        // Every chain's blocks merged, indexed and evaluated: 3 × 5 blocks.
+        assert!(last.contains("searchable to 14 (120 tx)"), "{last}");
+        assert!(last.ends_with("(rules to 14)"), "{last}");
+    }
+    assert!(stdout.contains("finding   sh block 3 from"), "{stdout}");
+    // The configuration it leaves names the three chains, and the search
+    // command reads each one's transactions from the one index.
+    let config = data.join("lookthrough.toml").display().to_string();
+    let hits = search(&config, &["--first", "500"]);
+    assert_eq!(hits.len(), 120);
+    for id in ["sh", "bj", "hk"] {
+        assert_eq!(hits.iter().filter(|h| h["chain"] == id).count(), 40, "{id}");
+    }
+    assert!(
+        hits.iter()
+            .all(|h| h["status"].as_str().is_some_and(|s| !s.is_empty()))
+    );
+}
+
 fn lookthrough(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_lookthrough"))
         .args(args)

@@ -7,7 +7,9 @@
 //! node catches the lie, records it as a finding, moves to the honest
 //! endpoint and goes on, opening every envelope wrapped for the regulator.
 //! The GraphQL API serves what it stores, with a fresh admin token printed
-//! at the start.
+//! at the start. With `--chains 3` the node follows three such chains at
+//! once (two national-standard, one standard; the first one's endpoint
+//! lies), in one store, index, rule engine and dashboard.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -17,7 +19,6 @@ use std::time::Duration;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use chain::CryptoSuite;
 use devnet::faults::Fault;
 use devnet::server::{AppState, produce, serve};
 use indexer::IndexStats;
@@ -58,6 +59,25 @@ pub struct DemoOpts {
     /// Where the GraphQL API listens (`127.0.0.1:0`: any free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub api_listen: std::net::SocketAddr,
+    /// Chains followed at once: 1, or up to 3 (sh and bj national-standard,
+    /// hk standard), each with its own keys and traffic.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=3))]
+    pub chains: u8,
+}
+
+/// The demo's chains when there are several: id and crypto.
+const CHAINS: [(&str, Crypto); 3] = [
+    ("sh", Crypto::Sm),
+    ("bj", Crypto::Sm),
+    ("hk", Crypto::Standard),
+];
+
+/// One of the demo's chains, built.
+struct DemoChain {
+    id: String,
+    crypto: Crypto,
+    devnet: devnet::Devnet,
+    workload: devnet::workload::Workload,
 }
 
 /// Runs the demo.
@@ -75,19 +95,36 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(1)
     });
-    let (devnet, workload) = build(&NewChain {
-        sealers: 4,
-        crypto: Crypto::Sm,
-        seed,
-        session_reuse: false,
-    })?;
-    let committee = devnet.committee();
-    let genesis_hash = devnet.block(0).map(|b| b.header.claimed_hash);
+    let several = opts.chains > 1;
+    let mut chains = Vec::new();
+    for (i, (id, crypto)) in CHAINS.iter().take(usize::from(opts.chains)).enumerate() {
+        let crypto = if several { *crypto } else { Crypto::Sm };
+        let (devnet, workload) = build(&NewChain {
+            sealers: 4,
+            crypto,
+            seed: seed.wrapping_add(i as u64 * 1_000),
+            session_reuse: false,
+        })?;
+        chains.push(DemoChain {
+            id: if several {
+                (*id).to_owned()
+            } else {
+                node::config::DEFAULT_CHAIN_ID.to_owned()
+            },
+            crypto,
+            devnet,
+            workload,
+        });
+    }
+    // One regulator, one key per chain's traffic (the keyring opens each).
     let mut keyring = Keyring::new();
-    let scalar = workload.regulator_key().to_scalar_bytes();
-    let regulator = PrivateKey::from_scalar_bytes(&*scalar)?;
-    let regulator_pem = regulator.to_pkcs8_pem()?;
-    keyring.add("demo regulator key", regulator)?;
+    let mut regulator_pems = Vec::new();
+    for c in &chains {
+        let scalar = c.workload.regulator_key().to_scalar_bytes();
+        let regulator = PrivateKey::from_scalar_bytes(&*scalar)?;
+        regulator_pems.push(regulator.to_pkcs8_pem()?);
+        keyring.add(format!("demo regulator key ({})", c.id), regulator)?;
+    }
     let temp;
     let data: &Path = match &opts.data_dir {
         Some(dir) => {
@@ -113,57 +150,66 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
 
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let shared = Arc::new(tokio::sync::RwLock::new(devnet));
-        let mut urls = Vec::new();
-        for f in [fault, None] {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .context("cannot listen on 127.0.0.1")?;
-            urls.push(format!("http://{}/", listener.local_addr()?));
-            let state = AppState::new(shared.clone(), f);
-            tokio::spawn(serve(listener, state, std::future::pending()));
-            if fault.is_none() {
-                break;
+        let mut specs = Vec::new();
+        let mut served = Vec::new();
+        let mut producers = Vec::new();
+        for (i, c) in chains.into_iter().enumerate() {
+            let committee = c.devnet.committee();
+            let genesis_hash = c.devnet.block(0).map(|b| b.header.claimed_hash);
+            let suite = c.devnet.suite();
+            let shared = Arc::new(tokio::sync::RwLock::new(c.devnet));
+            // The first chain's first endpoint lies.
+            let lies = if i == 0 { fault } else { None };
+            let mut urls = Vec::new();
+            for f in [lies, None] {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .context("cannot listen on 127.0.0.1")?;
+                urls.push(format!("http://{}/", listener.local_addr()?));
+                let state = AppState::new(shared.clone(), f);
+                tokio::spawn(serve(listener, state, std::future::pending()));
+                if lies.is_none() {
+                    break;
+                }
             }
+            producers.push(tokio::spawn(produce(
+                shared.clone(),
+                c.workload,
+                Duration::from_millis(opts.interval_ms.max(1)),
+                opts.txs_per_block,
+            )));
+            let mut config =
+                IngestConfig::new(urls.clone(), "group0", suite, Trust::Genesis(committee));
+            config.genesis_hash = genesis_hash;
+            config.poll_interval = Duration::from_millis(100);
+            config.backoff_initial = Duration::from_millis(50);
+            config.backoff_max = Duration::from_secs(1);
+            config.stop_at = opts.until_height;
+            specs.push(node::ChainSpec {
+                id: c.id.clone(),
+                ingest: config,
+            });
+            served.push((c.id, c.crypto, urls, lies));
         }
-        let producer = tokio::spawn(produce(
-            shared.clone(),
-            workload,
-            Duration::from_millis(opts.interval_ms.max(1)),
-            opts.txs_per_block,
-        ));
-
-        let mut config = IngestConfig::new(
-            urls.clone(),
-            "group0",
-            CryptoSuite::Sm,
-            Trust::Genesis(committee),
-        );
-        config.genesis_hash = genesis_hash;
-        config.poll_interval = Duration::from_millis(100);
-        config.backoff_initial = Duration::from_millis(50);
-        config.backoff_max = Duration::from_secs(1);
-        config.stop_at = opts.until_height;
+        let n = specs.len() as i64;
+        // Every chain's blocks up to the height, in the merged log.
+        let merged_stop = opts.until_height.map(|h| (h + 1) * n - 1);
         let mut index_config = indexer::IndexerConfig {
-            stop_at: opts.until_height,
+            stop_at: merged_stop,
             ..Default::default()
         };
         index_config.threads = index_config.threads.min(2);
         let (rules_dir, lists_dir) = policies::write_examples(&data.join("policies"))
             .context("cannot write the example rules")?;
-        let mut node = Node::open(config, data, keyring, Some(index_config))?.with_policies(
-            Some(&rules_dir),
-            Some(&lists_dir),
-            &[],
-            opts.until_height,
-        )?;
+        let mut node = Node::open_chains(specs, data, keyring, Some(index_config))?
+            .with_policies(Some(&rules_dir), Some(&lists_dir), &[], merged_stop)?;
         // How the devnet's contracts carry their business; their ABIs come
         // from the chain itself (getABI), as they would from a FISCO BCOS
         // node.
         node.save_mappings(&devnet::contracts::mappings())?;
         let metrics = node::metrics::serve("127.0.0.1:0".parse()?, node.registry()).await?;
         let node_key = Arc::new(PrivateKey::generate()?);
-        let search_config = write_search_config(data, &regulator_pem, &node_key, &urls)?;
+        let search_config = write_search_config(data, &regulator_pems, &node_key, &served)?;
         let (_, admin_token) = query_api::auth::create_token(
             &node.store,
             "demo admin",
@@ -202,14 +248,23 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
             })?;
 
         println!("lookthrough demo");
-        match fault {
-            Some(f) => {
-                println!(
-                    "  chain     4 SM2 sealers, group0; JSON-RPC at {} (lies: {f}) and {} (honest)",
+        for (id, crypto, urls, lies) in &served {
+            let (sealers, name) = match crypto {
+                Crypto::Sm => ("4 SM2 sealers", "national-standard"),
+                Crypto::Standard => ("4 secp256k1 sealers", "standard"),
+            };
+            let label = if several {
+                format!("  chain     {id} ({name}): {sealers}, group0;")
+            } else {
+                format!("  chain     {sealers}, group0;")
+            };
+            match lies {
+                Some(f) => println!(
+                    "{label} JSON-RPC at {} (lies: {f}) and {} (honest)",
                     urls[0], urls[1]
-                );
+                ),
+                None => println!("{label} JSON-RPC at {}", urls[0]),
             }
-            None => println!("  chain     4 SM2 sealers, group0; JSON-RPC at {}", urls[0]),
         }
         println!(
             "  node      store and index in {}{}",
@@ -251,36 +306,51 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
         println!("  Ctrl-C to stop");
 
         let status = tokio::spawn(print_status(
-            node.store.clone(),
-            node.ingest.stats(),
+            node.chains
+                .iter()
+                .map(|c| (c.id.clone(), c.store.clone(), c.ingest.stats()))
+                .collect(),
             node.index_stats(),
             node.policy_stats(),
             node.index.clone().map(|i| Arc::new(Search::new(i))),
         ));
         let result = node.run(shutdown_signal()).await;
         status.abort();
-        producer.abort();
+        // A producer busy sealing a block stops after it: waited for, so
+        // that none outlives the runtime.
+        for p in &producers {
+            p.abort();
+        }
+        for p in producers {
+            let _ = p.await;
+        }
         seal(&api.audit).await;
         result?;
         let search = node.index.clone().map(Search::new);
-        print_line(
-            &node.store,
-            &node.ingest.stats(),
-            node.index_stats().as_deref(),
-            node.policy_stats().as_deref(),
-            search.as_ref(),
-        );
+        for c in &node.chains {
+            print_line(
+                several.then_some(c.id.as_str()),
+                &c.store,
+                &c.ingest.stats(),
+                node.index_stats().as_deref(),
+                node.policy_stats().as_deref(),
+                search.as_ref(),
+            );
+        }
         if let Some(search) = &search {
             print_search(search, &node.store);
         }
-        for f in node.store.findings()? {
-            println!(
-                "  finding   block {} from {}: {}: {}",
-                f.height.unwrap_or(-1),
-                f.endpoint,
-                f.check,
-                f.detail
-            );
+        for c in &node.chains {
+            for f in c.store.findings()? {
+                println!(
+                    "  finding   {}block {} from {}: {}: {}",
+                    if several { format!("{} ", c.id) } else { String::new() },
+                    f.height.unwrap_or(-1),
+                    f.endpoint,
+                    f.check,
+                    f.detail
+                );
+            }
         }
         Ok::<_, anyhow::Error>(())
     })?;
@@ -292,31 +362,56 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
 /// the running demo's store and index.
 fn write_search_config(
     data: &Path,
-    regulator_pem: &str,
+    regulator_pems: &[zeroize::Zeroizing<String>],
     node_key: &PrivateKey,
-    urls: &[String],
+    chains: &[(String, Crypto, Vec<String>, Option<Fault>)],
 ) -> Result<std::path::PathBuf> {
-    let key = data.join("regulator.pem");
-    node::keys::write_private(&key, regulator_pem.as_bytes())?;
+    let mut keys = Vec::new();
+    for (i, pem) in regulator_pems.iter().enumerate() {
+        let key = if i == 0 {
+            data.join("regulator.pem")
+        } else {
+            data.join(format!("regulator-{i}.pem"))
+        };
+        node::keys::write_private(&key, pem.as_bytes())?;
+        keys.push(format!("{{ path = {:?} }}", key.display().to_string()));
+    }
     let node_pem = data.join("node.pem");
     node::keys::write_private(&node_pem, node_key.to_pkcs8_pem()?.as_bytes())?;
-    let endpoints: Vec<String> = urls.iter().map(|u| format!("{u:?}")).collect();
-    let text = format!(
-        "# Written by `lookthrough demo` for `lookthrough search`, `reindex`, `token` and `audit`.\n\
-         [chain]\nendpoints = [{}]\ngroup = \"group0\"\ncrypto = \"sm\"\ntrust = \"first-use\"\n\n\
-         [keys]\nregulator = [{{ path = {:?} }}]\nnode = {{ path = {:?} }}\n\n\
+    let several = chains.len() > 1;
+    let mut text = String::from(
+        "# Written by `lookthrough demo` for `lookthrough search`, `reindex`, `token` and `audit`.\n",
+    );
+    for (id, crypto, urls, _) in chains {
+        let endpoints: Vec<String> = urls.iter().map(|u| format!("{u:?}")).collect();
+        let crypto = match crypto {
+            Crypto::Sm => "sm",
+            Crypto::Standard => "standard",
+        };
+        if several {
+            text.push_str(&format!("[[chain]]\nid = {id:?}\n"));
+        } else {
+            text.push_str("[chain]\n");
+        }
+        text.push_str(&format!(
+            "endpoints = [{}]\ngroup = \"group0\"\ncrypto = \"{crypto}\"\ntrust = \"first-use\"\n\n",
+            endpoints.join(", ")
+        ));
+    }
+    text.push_str(&format!(
+        "[keys]\nregulator = [{}]\nnode = {{ path = {:?} }}\n\n\
          [storage]\ndata_dir = {:?}\n\n[server]\nmetrics_listen = \"127.0.0.1:0\"\n",
-        endpoints.join(", "),
-        key.display().to_string(),
+        keys.join(", "),
         node_pem.display().to_string(),
         data.display().to_string(),
-    );
+    ));
     let path = data.join("lookthrough.toml");
     std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
 }
 
 fn print_line(
+    chain: Option<&str>,
     store: &store::Store,
     stats: &ingest::Stats,
     index: Option<&IndexStats>,
@@ -366,7 +461,8 @@ fn print_line(
             }
         });
     println!(
-        "  height {:>5} | {:>7} tx | {:>6.0} tx/s | public {} | opened {} | not-for-us {} | inconsistent {} | findings {} | contract ABIs {abis}{calls}{indexed}{alerts}",
+        "  {}height {:>5} | {:>7} tx | {:>6.0} tx/s | public {} | opened {} | not-for-us {} | inconsistent {} | findings {} | contract ABIs {abis}{calls}{indexed}{alerts}",
+        chain.map_or(String::new(), |c| format!("{c:<3} ")),
         stats.height.load(Ordering::Relaxed),
         total,
         stats.tx_per_second(),
@@ -452,53 +548,56 @@ fn decoded_line(store: &store::Store, tx_hash: &str) -> Option<String> {
 }
 
 async fn print_status(
-    store: Arc<store::Store>,
-    stats: Arc<ingest::Stats>,
+    chains: Vec<(String, Arc<store::Store>, Arc<ingest::Stats>)>,
     index: Option<Arc<IndexStats>>,
     policy: Option<Arc<policies::EngineStats>>,
     search: Option<Arc<Search>>,
 ) {
+    let several = chains.len() > 1;
     let mut tick = tokio::time::interval(Duration::from_secs(2));
-    let mut seen_findings = 0usize;
+    let mut seen_findings = vec![0usize; chains.len()];
     let mut ticks = 0u64;
     loop {
         tick.tick().await;
         ticks += 1;
         // The store and the index are read on the blocking pool.
-        let (store, stats, index, policy, search) = (
-            store.clone(),
-            stats.clone(),
+        let (chains, index, policy, search, mut seen_all) = (
+            chains.clone(),
             index.clone(),
             policy.clone(),
             search.clone(),
+            seen_findings.clone(),
         );
         let printed = tokio::task::spawn_blocking(move || {
-            let mut seen = seen_findings;
-            if let Ok(findings) = store.findings_from(seen as u64, 1_000) {
-                for (seq, f) in &findings {
-                    println!(
-                        "  FINDING   block {} from {}: {} ({}); not stored, switched endpoint",
-                        f.height.unwrap_or(-1),
-                        f.endpoint,
-                        f.check,
-                        f.detail
-                    );
-                    seen = *seq as usize + 1;
+            for ((id, store, stats), seen) in chains.iter().zip(seen_all.iter_mut()) {
+                if let Ok(findings) = store.findings_from(*seen as u64, 1_000) {
+                    for (seq, f) in &findings {
+                        println!(
+                            "  FINDING   {}block {} from {}: {} ({}); not stored, switched endpoint",
+                            if several { format!("{id} ") } else { String::new() },
+                            f.height.unwrap_or(-1),
+                            f.endpoint,
+                            f.check,
+                            f.detail
+                        );
+                        *seen = *seq as usize + 1;
+                    }
                 }
+                print_line(
+                    several.then_some(id.as_str()),
+                    store,
+                    stats,
+                    index.as_deref(),
+                    policy.as_deref(),
+                    search.as_deref(),
+                );
             }
-            print_line(
-                &store,
-                &stats,
-                index.as_deref(),
-                policy.as_deref(),
-                search.as_deref(),
-            );
             if ticks.is_multiple_of(5)
-                && let Some(s) = &search
+                && let (Some(s), Some((_, store, _))) = (&search, chains.first())
             {
-                print_search(s, &store);
+                print_search(s, store);
             }
-            seen
+            seen_all
         })
         .await;
         match printed {

@@ -158,7 +158,14 @@ pub fn search(opts: &SearchOpts) -> Result<ExitCode> {
     for w in &page.warnings {
         eprintln!("note: part of the query was not understood and was ignored: {w}");
     }
+    let labels: std::collections::BTreeMap<u8, String> = store
+        .chains()?
+        .into_iter()
+        .map(|e| (e.number, e.id))
+        .collect();
     for hit in &page.hits {
+        // The hit's chain's log.
+        let store = store.for_chain(hit.chain)?;
         let plain = payload_in_clear(&store, &sealer, &hit.tx_hash);
         let (business, _) = plain
             .as_deref()
@@ -181,6 +188,7 @@ pub fn search(opts: &SearchOpts) -> Result<ExitCode> {
         let amount = business.amount.map(|a| a.to_string());
         if opts.json {
             let v = serde_json::json!({
+                "chain": labels.get(&hit.chain).map_or(records::UNREGISTERED_CHAIN, String::as_str),
                 "tx_hash": hit.tx_hash,
                 "height": hit.height,
                 "index": hit.index,
@@ -269,11 +277,21 @@ pub fn reindex(config_path: &Path) -> Result<ExitCode> {
             store_dir.display()
         )
     })?);
-    let head = store.checkpoint()?;
+    // The configured chains, as the node registers them, each decoded
+    // with its suite.
+    let mut index_config = config.indexer_config();
+    for c in &config.chains {
+        let number = store
+            .open_chain(c.id(), &c.group)
+            .with_context(|| format!("chain {}", c.id()))?
+            .chain_number();
+        index_config.chain_suites.insert(number, c.suite());
+    }
+    let head = store.merged_head()?.max(store.checkpoint()?);
     let bar = indicatif::ProgressBar::new(head.map_or(0, |h| h as u64 + 1));
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "{spinner} reindexing [{bar:40}] block {pos}/{len} ({per_sec}, eta {eta})",
+            "{spinner} reindexing [{bar:40}] block {pos}/{len} of every chain ({per_sec}, eta {eta})",
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
@@ -282,7 +300,7 @@ pub fn reindex(config_path: &Path) -> Result<ExitCode> {
         &config.index_dir(),
         store,
         sealer,
-        config.indexer_config(),
+        index_config,
         &mut |h, _| bar.set_position(h as u64 + 1),
     )?;
     bar.finish_and_clear();
