@@ -59,6 +59,10 @@ pub fn page_for(lang: Lang, cx: Option<&Caller>, title: &str, nav: &str, body: M
                                 }
                             }
                         }
+                        a.chain href="/#chains" title=(lang.t("switch_chain")) {
+                            (lang.t("chain")) ": "
+                            strong { (cx.chain.as_deref().unwrap_or(lang.t("all_chains"))) }
+                        }
                         div.who {
                             span { (lang.t("signed_in_as")) " " strong { (cx.principal.name) } " (" (cx.principal.role.as_str()) ")" }
                             @if let Some(csrf) = &cx.csrf {

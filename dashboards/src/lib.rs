@@ -82,6 +82,9 @@ pub struct Caller {
     pub lang: Lang,
     /// The path and query asked for (for the language switch).
     pub here: String,
+    /// The chain the pages show (its id), from the chain switch; `None`:
+    /// every chain.
+    pub chain: Option<String>,
 }
 
 impl Caller {
@@ -205,11 +208,14 @@ impl Dashboards {
         if let Some(resp) = self.api.over_rate(&principal) {
             return Err(PageError::Refusal(Box::new(resp)));
         }
+        let chain = cookie_value(headers, pages::login::CHAIN_COOKIE)
+            .filter(|c| pages::login::plain_chain_id(c));
         Ok(Caller {
             principal,
             csrf,
             lang,
             here,
+            chain,
         })
     }
 
@@ -290,6 +296,7 @@ pub fn router(d: Dashboards) -> Router {
         .route("/login/link", get(pages::login::link))
         .route("/logout", post(pages::login::logout))
         .route("/lang", get(pages::login::switch_language))
+        .route("/chain", get(pages::login::switch_chain))
         .route("/assets/style.css", get(layout::stylesheet))
         .with_state(d)
 }

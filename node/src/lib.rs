@@ -652,6 +652,10 @@ impl Node {
         }
         signal.abort();
         disk.abort();
+        // Awaited, so that nothing of the node (the store's handle the disk
+        // supervisor holds) outlives `run`.
+        let _ = signal.await;
+        let _ = disk.await;
         result?;
         merged.map_err(|source| NodeError::Store {
             path: self.store.path().to_path_buf(),

@@ -342,6 +342,60 @@ dedup = "1m"
     let last = parts.audit.entries(parts.audit.len() - 1, 1).unwrap();
     let text = format!("{last:?}");
     assert!(text.contains(&format!("hk:{opened}")), "{text}");
+
+    // The dashboards switch between one chain and all of them.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = parts.app();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let bearer = format!("Bearer {}", token.as_str());
+    let page = |path: &str, chain: Option<&str>| {
+        let mut r = http
+            .get(format!("{base}{path}"))
+            .header("Authorization", &bearer);
+        if let Some(c) = chain {
+            r = r.header("Cookie", format!("lt_chain={c}"));
+        }
+        async move {
+            let resp = r.send().await.unwrap();
+            assert_eq!(resp.status(), 200);
+            resp.text().await.unwrap()
+        }
+    };
+    let all = page("/", None).await;
+    for id in ["sh", "bj", "hk"] {
+        assert!(
+            all.contains(&format!("/chain?c={id}&amp;back=%2F")),
+            "a switch to {id}"
+        );
+    }
+    assert_eq!(
+        all.matches("<td class=\"mono\">bj</td>").count(),
+        2,
+        "bj's row and its finding"
+    );
+    let switched = http
+        .get(format!("{base}/chain?c=bj&back=/"))
+        .send()
+        .await
+        .unwrap();
+    assert!(switched.status().is_redirection());
+    let cookie = switched.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.starts_with("lt_chain=bj;"), "{cookie}");
+    let bj = page("/", Some("bj")).await;
+    assert!(
+        bj.contains("<strong aria-current=\"true\">bj</strong>"),
+        "{bj}"
+    );
+    let hk = page("/search?privacy=public&upto=8", Some("hk")).await;
+    let rows = hk.matches("<span class=\"muted\">hk</span>").count();
+    assert!(rows > 0, "{hk}");
+    assert!(!hk.contains("<span class=\"muted\">sh</span>"));
+    assert!(!hk.contains("<span class=\"muted\">bj</span>"));
 }
 
 /// A data directory made for one chain, before there were several: its

@@ -232,6 +232,41 @@ pub async fn switch_language(State(d): State<Dashboards>, Query(q): Query<LangQu
     resp
 }
 
+/// The cookie holding the chain the pages show.
+pub const CHAIN_COOKIE: &str = "lt_chain";
+
+/// Whether `id` could be a chain id (what a cookie may hold).
+pub fn plain_chain_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// `?c=ID` (or `all`) and where to go back to.
+#[derive(serde::Deserialize)]
+pub struct ChainQuery {
+    c: Option<String>,
+    back: Option<String>,
+}
+
+/// `GET /chain?c=ID|all&back=PATH`: the chain switch. Pages show one chain
+/// (kept in a cookie, as the language is) or all of them; a view setting,
+/// so a plain link changes it.
+pub async fn switch_chain(State(d): State<Dashboards>, Query(q): Query<ChainQuery>) -> Response {
+    let back = safe_next(q.back.as_deref().unwrap_or("/"));
+    let mut resp = Redirect::to(&back).into_response();
+    let cookie = match q.c.as_deref() {
+        Some(c) if plain_chain_id(c) && c != "all" => d.cookie(CHAIN_COOKIE, c, 365 * 86_400),
+        _ => d.cookie(CHAIN_COOKIE, "", 0),
+    };
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,21 +15,24 @@ use crate::gql::{int, list, text};
 use crate::{Caller, Dashboards, PageError, layout, respond};
 
 const QUERY: &str = r#"
-query DashboardOverview {
-  chain {
-    head indexedHeight indexLag findingCount statusCounts { status count }
+query DashboardOverview($chain: String, $filter: TransactionFilter) {
+  chain(id: $chain) {
+    id head indexedHeight indexLag findingCount statusCounts { status count }
     endpoints { url state latencyMs errors findings head }
     diskFaults { dir error since }
   }
-  stats { totalCount volume(interval: DAY) { start count amount } }
+  chains { id group head indexedHeight indexLag findingCount }
+  stats(filter: $filter) { totalCount volume(interval: DAY) { start count amount } }
   rules { id title severity alerts }
 }"#;
 
-const HOURLY: &str =
-    r#"query DashboardHourly { stats { volume(interval: HOUR) { start count amount } } }"#;
+const HOURLY: &str = r#"query DashboardHourly($filter: TransactionFilter) {
+  stats(filter: $filter) { volume(interval: HOUR) { start count amount } }
+}"#;
 
-const FINDINGS: &str =
-    r#"query DashboardFindings { findings { at height endpoint check detail } }"#;
+const FINDINGS: &str = r#"query DashboardFindings($chain: String) {
+  findings(chain: $chain) { chain at height endpoint check detail }
+}"#;
 
 /// `GET /`.
 pub async fn handler(State(d): State<Dashboards>, cx: Caller) -> Response {
@@ -37,16 +40,42 @@ pub async fn handler(State(d): State<Dashboards>, cx: Caller) -> Response {
 }
 
 async fn page(d: &Dashboards, cx: &Caller) -> Result<Response, PageError> {
-    let a = d.query(cx, QUERY, json!({})).await?;
+    // One chain (the switch's), else every chain: the sync status and
+    // findings of the first, the volumes over all.
+    let filter = match &cx.chain {
+        Some(c) => json!({ "chains": [c] }),
+        None => json!({}),
+    };
+    let mut a = d
+        .query(cx, QUERY, json!({ "chain": cx.chain, "filter": filter }))
+        .await?;
+    if a.blocking_error().is_some() && cx.chain.is_some() {
+        // A chain the node no longer holds: show them all.
+        a = d
+            .query(cx, QUERY, json!({ "chain": null, "filter": {} }))
+            .await?;
+    }
     if let Some(e) = a.blocking_error() {
         return Err(PageError::Refused(e.message.clone()));
     }
-    let findings = d.query(cx, FINDINGS, json!({})).await?;
     let chain = &a.data["chain"];
+    let shown = text(chain, "id").to_string();
+    let chains = list(&a.data, "chains");
+    // The findings of the chain shown, or of every chain.
+    let mut items = Vec::new();
+    let ids: Vec<String> = match &cx.chain {
+        Some(_) => vec![shown.clone()],
+        None => chains.iter().map(|c| text(c, "id").to_string()).collect(),
+    };
+    for id in ids {
+        let f = d.query(cx, FINDINGS, json!({ "chain": id })).await?;
+        items.extend(list(&f.data, "findings").iter().cloned());
+    }
+    items.sort_by(|x, y| text(x, "at").cmp(text(y, "at")));
     // Per day; per hour when the chain spans fewer than three days.
     let daily = list(&a.data["stats"], "volume");
     let hourly = if daily.len() < 3 {
-        Some(d.query(cx, HOURLY, json!({})).await?)
+        Some(d.query(cx, HOURLY, json!({ "filter": filter })).await?)
     } else {
         None
     };
@@ -92,11 +121,44 @@ async fn page(d: &Dashboards, cx: &Caller) -> Result<Response, PageError> {
             value: int(s, "count") as f64,
         })
         .collect();
-    let items = list(&findings.data, "findings");
+    let back = crate::pages::urlencode("/");
     let body = html! {
         h1 { (cx.t("overview")) }
+        section #chains aria-labelledby="chains-title" {
+            h2 id="chains-title" { (cx.t("chains")) }
+            p.switch {
+                @if cx.chain.is_none() {
+                    strong aria-current="true" { (cx.t("all_chains")) }
+                } @else {
+                    a href={ "/chain?c=all&back=" (back) } { (cx.t("all_chains")) }
+                }
+                @for c in chains.iter() {
+                    " · "
+                    @if cx.chain.as_deref() == Some(text(c, "id")) {
+                        strong aria-current="true" { (text(c, "id")) }
+                    } @else {
+                        a href={ "/chain?c=" (crate::pages::urlencode(text(c, "id"))) "&back=" (back) } { (text(c, "id")) }
+                    }
+                }
+            }
+            table.data #chain-table {
+                thead { tr { th scope="col" { (cx.t("chain")) } th scope="col" { (cx.t("group")) } th scope="col" { (cx.t("head")) } th scope="col" { (cx.t("indexed")) } th scope="col" { (cx.t("lag")) } th scope="col" { (cx.t("findings")) } } }
+                tbody {
+                    @for c in chains.iter() {
+                        tr {
+                            td.mono { (text(c, "id")) }
+                            td { (text(c, "group")) }
+                            td.num { (c["head"].as_i64().map_or("—".into(), |h| h.to_string())) }
+                            td.num { (c["indexedHeight"].as_i64().map_or("—".into(), |h| h.to_string())) }
+                            td.num { (int(c, "indexLag")) }
+                            td.num { (int(c, "findingCount")) }
+                        }
+                    }
+                }
+            }
+        }
         section aria-labelledby="sync-title" {
-            h2 id="sync-title" { (cx.t("sync")) }
+            h2 id="sync-title" { (cx.t("sync")) " · " span.mono { (shown) } }
             dl.facts.sync {
                 dt { (cx.t("head")) } dd #head { (chain["head"].as_i64().map_or("—".into(), |h| h.to_string())) }
                 dt { (cx.t("indexed")) } dd { (chain["indexedHeight"].as_i64().map_or("—".into(), |h| h.to_string())) }
@@ -152,10 +214,10 @@ async fn page(d: &Dashboards, cx: &Caller) -> Result<Response, PageError> {
             h2 id="find-title" { (cx.t("findings")) }
             @if items.is_empty() { p.muted { (cx.t("none")) } } @else {
                 table.data {
-                    thead { tr { th scope="col" { (cx.t("at")) } th scope="col" { (cx.t("height")) } th scope="col" { (cx.t("endpoint")) } th scope="col" { (cx.t("check")) } th scope="col" { (cx.t("detail")) } } }
+                    thead { tr { th scope="col" { (cx.t("chain")) } th scope="col" { (cx.t("at")) } th scope="col" { (cx.t("height")) } th scope="col" { (cx.t("endpoint")) } th scope="col" { (cx.t("check")) } th scope="col" { (cx.t("detail")) } } }
                     tbody {
                         @for f in items.iter().rev().take(20) {
-                            tr { td.time { (when(text(f, "at"))) } td.num { (int(f, "height")) } td.mono { (text(f, "endpoint")) } td { (text(f, "check")) } td.break { (text(f, "detail")) } }
+                            tr { td.mono { (text(f, "chain")) } td.time { (when(text(f, "at"))) } td.num { (int(f, "height")) } td.mono { (text(f, "endpoint")) } td { (text(f, "check")) } td.break { (text(f, "detail")) } }
                         }
                     }
                 }

@@ -54,14 +54,22 @@ query DashboardSearch($search: String, $filter: TransactionFilter, $order: Trans
     totalCount indexedHeight warnings
     pageInfo { hasNextPage endCursor }
     nodes {
-      hash height time from to privacyClass envelopeStatus
+      chain hash height time from to privacyClass envelopeStatus
       payload { payer payee amount currency memo }
       snippets(search: $snip) @include(if: $withSnip) { field fragment highlights { start end } }
     }
   }
 }"#;
 
-const HEIGHT: &str = "query DashboardIndexedHeight { chain { indexedHeight } }";
+const HEIGHT: &str = "query DashboardIndexedHeight($chain: String) { chain(id: $chain) { indexedHeight } chains { id } }";
+
+/// `vars` searching the chain the switch shows, if one.
+fn on_chain(mut vars: Value, cx: &Caller) -> Value {
+    if let Some(c) = &cx.chain {
+        vars["filter"]["chains"] = json!([c]);
+    }
+    vars
+}
 
 /// A date field (`YYYY-MM-DD`) as the start or end of that Beijing day.
 fn day(field: &str, v: &str, end: bool) -> Result<String, PageError> {
@@ -208,16 +216,18 @@ async fn page(d: &Dashboards, cx: &Caller, p: &Params) -> Result<Response, PageE
     let searched = some(&p.q).is_some() || p.url("", &[]).contains('=');
     // Bad input is named before anything else happens.
     let vars = if searched {
-        Some(p.variables(p.page_size()?, some(&p.after))?)
+        Some(on_chain(p.variables(p.page_size()?, some(&p.after))?, cx))
     } else {
         None
     };
     if searched && some(&p.upto).is_none() {
         // Pin the search to the blocks searchable now, in the URL: the
         // address bar is then a deep link that shows these same results
-        // however far the chain has grown.
-        let a = d.query(cx, HEIGHT, json!({})).await?;
-        if let Some(h) = a.data["chain"]["indexedHeight"].as_i64() {
+        // however far the chain has grown (a height names one chain's
+        // blocks: with several, only when one is shown).
+        let a = d.query(cx, HEIGHT, json!({ "chain": cx.chain })).await?;
+        let one = cx.chain.is_some() || list(&a.data, "chains").len() <= 1;
+        if let Some(h) = a.data["chain"]["indexedHeight"].as_i64().filter(|_| one) {
             let to = p.url("/search", &[("upto", Some(&h.to_string()))]);
             return Ok(Redirect::to(&to).into_response());
         }
@@ -389,7 +399,7 @@ fn row(cx: &Caller, a: &Answer, i: usize, n: &Value) -> Markup {
         tr {
             td.time { (when(text(n, "time"))) }
             td { (tx_link(text(n, "hash"))) }
-            td.num { (int(n, "height")) }
+            td.num { span.muted { (text(n, "chain")) } " " (int(n, "height")) }
             @if withheld {
                 td.withheld colspan="3" { (cx.t("withheld")) }
             } @else {
@@ -468,7 +478,7 @@ async fn csv_of(d: &Dashboards, cx: &Caller, p: &Params) -> Result<Vec<u8>, Page
     let mut after: Option<String> = None;
     let mut rows = 0usize;
     loop {
-        let mut vars = p.variables(EXPORT_PAGE, after.as_deref())?;
+        let mut vars = on_chain(p.variables(EXPORT_PAGE, after.as_deref())?, cx);
         vars["withSnip"] = json!(false);
         let a = d.query(cx, &export_query, vars).await?;
         if let Some(e) = a.blocking_error() {

@@ -17,7 +17,7 @@ use crate::{Caller, Dashboards, PageError, layout, respond};
 const QUERY: &str = r#"
 query DashboardTransaction($hash: String!) {
   transaction(hash: $hash) {
-    hash height index time from to method chainId groupId
+    hash chain group height index time from to method chainId groupId
     privacyClass envelopeStatus envelopeDetail
     block { hash sealer signatureCount }
     receipt { status succeeded gasUsed }
@@ -57,6 +57,7 @@ async fn page(d: &Dashboards, cx: &Caller, hash: &str) -> Result<Response, PageE
         p.mono.break { (text(t, "hash")) }
         dl.facts {
             dt { (cx.t("time")) } dd { (when(text(t, "time"))) }
+            dt { (cx.t("chain")) } dd { span.mono { (text(t, "chain")) } " · " (text(t, "group")) }
             dt { (cx.t("block")) } dd { (int(t, "height")) " · #" (int(t, "index")) }
             dt { (cx.t("block_hash")) } dd.mono.break { (text(&t["block"], "hash")) }
             dt { (cx.t("sender")) } dd { (account_link(text(t, "from"))) }
