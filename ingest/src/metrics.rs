@@ -15,27 +15,62 @@ use super::Stats;
 use crate::health::{Health, State};
 use store::Store;
 
-/// Reports the ingest counters on each scrape.
+/// Reports the ingest counters on each scrape: of one chain (unlabelled),
+/// or of several, each metric once with a `chain` label per chain.
 #[derive(Debug)]
 pub struct IngestCollector {
+    chains: Vec<Source>,
+}
+
+/// A chain of [`IngestCollector::for_chains`]: its id, counters, log and
+/// endpoints' health.
+pub type ChainSource = (String, Arc<Stats>, Arc<Store>, Arc<Health>);
+
+/// One chain's counters, log and endpoints.
+#[derive(Debug)]
+struct Source {
+    /// The chain's id; `None` for the one chain of an unlabelled collector.
+    id: Option<String>,
     stats: Arc<Stats>,
     store: Arc<Store>,
     health: Option<Arc<Health>>,
 }
 
 impl IngestCollector {
-    /// A collector over `stats` and `store`.
+    /// A collector over one chain's `stats` and `store`.
     pub fn new(stats: Arc<Stats>, store: Arc<Store>) -> Self {
         Self {
-            stats,
-            store,
-            health: None,
+            chains: vec![Source {
+                id: None,
+                stats,
+                store,
+                health: None,
+            }],
         }
     }
 
-    /// The same collector, also reporting each endpoint's health.
+    /// A collector over several chains, each one's metrics labelled with
+    /// its id.
+    pub fn for_chains(chains: Vec<ChainSource>) -> Self {
+        Self {
+            chains: chains
+                .into_iter()
+                .map(|(id, stats, store, health)| Source {
+                    id: Some(id),
+                    stats,
+                    store,
+                    health: Some(health),
+                })
+                .collect(),
+        }
+    }
+
+    /// The same collector, also reporting each endpoint's health (of the
+    /// one chain of [`IngestCollector::new`]).
     pub fn with_health(mut self, health: Arc<Health>) -> Self {
-        self.health = Some(health);
+        if let Some(c) = self.chains.last_mut() {
+            c.health = Some(health);
+        }
         self
     }
 
@@ -45,6 +80,39 @@ impl IngestCollector {
         r.register_collector(Box::new(self));
         r
     }
+}
+
+/// `extra` labels, after the chain's when it has an id.
+fn labels<'a>(c: &'a Source, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut v = Vec::with_capacity(extra.len() + 1);
+    if let Some(id) = &c.id {
+        v.push(("chain", id.as_str()));
+    }
+    v.extend_from_slice(extra);
+    v
+}
+
+/// One metric family over every chain: `value` of each, labelled by chain
+/// unless the collector has one unlabelled chain.
+fn each<M: EncodeMetric>(
+    encoder: &mut DescriptorEncoder,
+    chains: &[Source],
+    name: &str,
+    help: &str,
+    value: impl Fn(&Source) -> M,
+) -> Result<(), std::fmt::Error> {
+    let Some(first) = chains.first() else {
+        return Ok(());
+    };
+    let ty = value(first).metric_type();
+    let mut family = encoder.encode_descriptor(name, help, None, ty)?;
+    if first.id.is_none() {
+        return value(first).encode(family);
+    }
+    for c in chains {
+        value(c).encode(family.encode_family(&labels(c, &[]))?)?;
+    }
+    Ok(())
 }
 
 fn gauge(
@@ -69,58 +137,67 @@ fn counter(
 
 impl Collector for IngestCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let s = &self.stats;
-        gauge(
+        let cs = &self.chains;
+        let g = |f: fn(&Stats) -> i64| move |c: &Source| ConstGauge::new(f(&c.stats));
+        let n = |f: fn(&Stats) -> u64| move |c: &Source| ConstCounter::new(f(&c.stats));
+        each(
             &mut encoder,
+            cs,
             "lookthrough_height",
             "Highest block height stored (-1 when empty)",
-            s.height.load(Ordering::Relaxed),
+            g(|s| s.height.load(Ordering::Relaxed)),
         )?;
-        gauge(
+        each(
             &mut encoder,
+            cs,
             "lookthrough_chain_head",
             "Highest block height an endpoint reported",
-            s.head.load(Ordering::Relaxed),
+            g(|s| s.head.load(Ordering::Relaxed)),
         )?;
-        gauge(
+        each(
             &mut encoder,
+            cs,
             "lookthrough_lag_blocks",
             "Blocks between the chain head and the stored height",
-            s.lag(),
+            g(Stats::lag),
         )?;
-        let rate = ConstGauge::new(s.tx_per_second());
-        rate.encode(encoder.encode_descriptor(
+        each(
+            &mut encoder,
+            cs,
             "lookthrough_ingest_tx_per_second",
             "Transactions stored per second over the last 10 s",
-            None,
-            rate.metric_type(),
-        )?)?;
-        counter(
+            |c: &Source| ConstGauge::new(c.stats.tx_per_second()),
+        )?;
+        each(
             &mut encoder,
+            cs,
             "lookthrough_blocks_ingested",
             "Blocks verified and stored by this process",
-            s.blocks.load(Ordering::Relaxed),
+            n(|s| s.blocks.load(Ordering::Relaxed)),
         )?;
-        counter(
+        each(
             &mut encoder,
+            cs,
             "lookthrough_transactions_ingested",
             "Transactions verified and stored by this process",
-            s.txs.load(Ordering::Relaxed),
+            n(|s| s.txs.load(Ordering::Relaxed)),
         )?;
-        counter(
+        each(
             &mut encoder,
+            cs,
             "lookthrough_envelopes_opened",
             "Envelopes opened with the regulator's keys by this process",
-            s.opened.load(Ordering::Relaxed),
+            n(|s| s.opened.load(Ordering::Relaxed)),
         )?;
-        counter(
+        each(
             &mut encoder,
+            cs,
             "lookthrough_findings",
             "Blocks that failed verification, recorded by this process",
-            s.findings.load(Ordering::Relaxed),
+            n(|s| s.findings.load(Ordering::Relaxed)),
         )?;
         // The SM2 verifier's key tables (shared by every verification of
-        // the process).
+        // the process, whatever the chain).
         let sm2 = chain::sm2verify::shared().stats();
         counter(
             &mut encoder,
@@ -152,35 +229,53 @@ impl Collector for IngestCollector {
             "Memory held by cached SM2 key tables",
             i64::try_from(sm2.bytes).unwrap_or(i64::MAX),
         )?;
-        counter(
+        each(
             &mut encoder,
+            cs,
             "lookthrough_network_errors",
             "Endpoint requests that failed on the network",
-            s.network_errors.load(Ordering::Relaxed),
+            n(|s| s.network_errors.load(Ordering::Relaxed)),
         )?;
-        for (name, help, t) in [
+        type Pick = fn(&Stats) -> &store::timing::Seconds;
+        let timings: [(&str, &str, Pick); 4] = [
             (
                 "lookthrough_ingest_fetch",
                 "Time to fetch a block with its receipts from an endpoint",
-                &s.fetch_seconds,
+                |s| &s.fetch_seconds,
             ),
             (
                 "lookthrough_ingest_verify",
                 "Time to verify a block: hashes, roots, sealer and sender signatures, receipts",
-                &s.verify_seconds,
+                |s| &s.verify_seconds,
             ),
             (
                 "lookthrough_ingest_open",
                 "Time to open a block's envelopes with the regulator's keys and seal the records",
-                &s.open_seconds,
+                |s| &s.open_seconds,
             ),
             (
                 "lookthrough_ingest_commit",
                 "Time to commit a block to the store (one synced batch)",
-                &s.commit_seconds,
+                |s| &s.commit_seconds,
             ),
-        ] {
-            t.encode(&mut encoder, name, help)?;
+        ];
+        for (name, help, pick) in timings {
+            match cs.as_slice() {
+                [one] if one.id.is_none() => pick(&one.stats).encode(&mut encoder, name, help)?,
+                _ => {
+                    let mut family = encoder.encode_descriptor(
+                        name,
+                        help,
+                        Some(&prometheus_client::registry::Unit::Seconds),
+                        prometheus_client::metrics::MetricType::Histogram,
+                    )?;
+                    for c in cs {
+                        pick(&c.stats)
+                            .histogram()
+                            .encode(family.encode_family(&labels(c, &[]))?)?;
+                    }
+                }
+            }
         }
         let mut cross = encoder.encode_descriptor(
             "lookthrough_cross_checks",
@@ -188,63 +283,97 @@ impl Collector for IngestCollector {
             None,
             prometheus_client::metrics::MetricType::Counter,
         )?;
-        for (result, n) in [
-            ("agreed", &s.confirmed),
-            ("disagreed", &s.disagreed),
-            ("unanswered", &s.unconfirmed),
-            ("skipped", &s.skipped_checks),
-        ] {
-            ConstCounter::new(n.load(Ordering::Relaxed))
-                .encode(cross.encode_family(&[("result", result)])?)?;
-        }
-        if let Some(h) = &self.health {
-            encode_health(&mut encoder, h)?;
-        }
-        // Totals over the whole store; a read error leaves them out of this
-        // scrape rather than failing it.
-        if let Ok(counts) = self.store.class_counts() {
-            let mut family = encoder.encode_descriptor(
-                "lookthrough_stored_transactions",
-                "Transactions in the store, by envelope class",
-                None,
-                prometheus_client::metrics::MetricType::Gauge,
-            )?;
-            for (class, n) in counts {
-                let labels = [("class", class)];
-                ConstGauge::new(n).encode(family.encode_family(&labels)?)?;
+        for c in cs {
+            let s = &c.stats;
+            for (result, n) in [
+                ("agreed", &s.confirmed),
+                ("disagreed", &s.disagreed),
+                ("unanswered", &s.unconfirmed),
+                ("skipped", &s.skipped_checks),
+            ] {
+                ConstCounter::new(n.load(Ordering::Relaxed))
+                    .encode(cross.encode_family(&labels(c, &[("result", result)]))?)?;
             }
         }
-        if let Ok(n) = self.store.finding_count() {
-            gauge(
+        encode_health(&mut encoder, cs)?;
+        // Totals over the whole store; a read error leaves them out of this
+        // scrape rather than failing it.
+        let mut family = encoder.encode_descriptor(
+            "lookthrough_stored_transactions",
+            "Transactions in the store, by envelope class",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for c in cs {
+            if let Ok(counts) = c.store.class_counts() {
+                for (class, n) in counts {
+                    ConstGauge::new(n)
+                        .encode(family.encode_family(&labels(c, &[("class", class.as_str())]))?)?;
+                }
+            }
+        }
+        let found: Vec<i64> = cs
+            .iter()
+            .map(|c| c.store.finding_count())
+            .collect::<Result<_, _>>()
+            .unwrap_or_default();
+        if found.len() == cs.len() {
+            each(
                 &mut encoder,
+                cs,
                 "lookthrough_stored_findings",
                 "Findings in the store",
-                n,
+                |c: &Source| {
+                    let i = cs
+                        .iter()
+                        .position(|x| std::ptr::eq(x, c))
+                        .unwrap_or_default();
+                    ConstGauge::new(found.get(i).copied().unwrap_or_default())
+                },
             )?;
         }
         Ok(())
     }
 }
 
-/// Each endpoint's latency histogram, errors, findings, head and state.
-fn encode_health(encoder: &mut DescriptorEncoder, h: &Health) -> Result<(), std::fmt::Error> {
+/// Each endpoint's latency histogram, errors, findings, head and state, of
+/// every chain (labelled with the chain when there are several).
+fn encode_health(encoder: &mut DescriptorEncoder, cs: &[Source]) -> Result<(), std::fmt::Error> {
     use prometheus_client::metrics::MetricType;
-    h.latency_histograms().encode(encoder.encode_descriptor(
+    let healths: Vec<(&Source, &Health, Vec<crate::health::Report>)> = cs
+        .iter()
+        .filter_map(|c| c.health.as_deref().map(|h| (c, h, h.reports())))
+        .collect();
+    if healths.is_empty() {
+        return Ok(());
+    }
+    let mut latency = encoder.encode_descriptor(
         "lookthrough_endpoint_latency_seconds",
         "Time an endpoint took to answer (abandoned requests count the time they ran)",
         None,
         MetricType::Histogram,
-    )?)?;
-    let reports = h.reports();
+    )?;
+    for (c, h, reports) in &healths {
+        for r in reports {
+            let hist = h
+                .latency_histograms()
+                .get_or_create(&crate::health::EndpointLabel {
+                    endpoint: r.url.clone(),
+                });
+            hist.encode(latency.encode_family(&labels(c, &[("endpoint", r.url.as_str())]))?)?;
+        }
+    }
     let mut errors = encoder.encode_descriptor(
         "lookthrough_endpoint_errors",
         "Requests to an endpoint that failed on the network or passed their deadline",
         None,
         MetricType::Counter,
     )?;
-    for r in &reports {
-        ConstCounter::new(r.errors)
-            .encode(errors.encode_family(&[("endpoint", r.url.as_str())])?)?;
+    for (c, _, reports) in &healths {
+        for r in reports {
+            ConstCounter::new(r.errors)
+                .encode(errors.encode_family(&labels(c, &[("endpoint", r.url.as_str())]))?)?;
+        }
     }
     let mut findings = encoder.encode_descriptor(
         "lookthrough_endpoint_findings",
@@ -252,9 +381,11 @@ fn encode_health(encoder: &mut DescriptorEncoder, h: &Health) -> Result<(), std:
         None,
         MetricType::Counter,
     )?;
-    for r in &reports {
-        ConstCounter::new(r.findings)
-            .encode(findings.encode_family(&[("endpoint", r.url.as_str())])?)?;
+    for (c, _, reports) in &healths {
+        for r in reports {
+            ConstCounter::new(r.findings)
+                .encode(findings.encode_family(&labels(c, &[("endpoint", r.url.as_str())]))?)?;
+        }
     }
     let mut heads = encoder.encode_descriptor(
         "lookthrough_endpoint_head",
@@ -262,9 +393,11 @@ fn encode_health(encoder: &mut DescriptorEncoder, h: &Health) -> Result<(), std:
         None,
         MetricType::Gauge,
     )?;
-    for r in &reports {
-        ConstGauge::new(r.head.unwrap_or(-1))
-            .encode(heads.encode_family(&[("endpoint", r.url.as_str())])?)?;
+    for (c, _, reports) in &healths {
+        for r in reports {
+            ConstGauge::new(r.head.unwrap_or(-1))
+                .encode(heads.encode_family(&labels(c, &[("endpoint", r.url.as_str())]))?)?;
+        }
     }
     let mut states = encoder.encode_descriptor(
         "lookthrough_endpoint_state",
@@ -272,10 +405,12 @@ fn encode_health(encoder: &mut DescriptorEncoder, h: &Health) -> Result<(), std:
         None,
         MetricType::Gauge,
     )?;
-    for r in &reports {
-        for s in State::ALL {
-            let labels = [("endpoint", r.url.as_str()), ("state", s.as_str())];
-            ConstGauge::new(i64::from(r.state == s)).encode(states.encode_family(&labels)?)?;
+    for (c, _, reports) in &healths {
+        for r in reports {
+            for s in State::ALL {
+                let l = labels(c, &[("endpoint", r.url.as_str()), ("state", s.as_str())]);
+                ConstGauge::new(i64::from(r.state == s)).encode(states.encode_family(&l)?)?;
+            }
         }
     }
     Ok(())

@@ -514,11 +514,28 @@ impl Node {
             .collect()
     }
 
-    /// The metrics registry of this node.
+    /// The metrics registry of this node (with several chains, each
+    /// chain's ingest metrics carry a `chain` label).
     pub fn registry(&self) -> Registry {
-        let mut r = IngestCollector::new(self.ingest.stats(), self.store.clone())
-            .with_health(self.ingest.health())
-            .registry();
+        let ingest = if self.chains.len() > 1 {
+            IngestCollector::for_chains(
+                self.chains
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.id.clone(),
+                            c.ingest.stats(),
+                            c.store.clone(),
+                            c.ingest.health(),
+                        )
+                    })
+                    .collect(),
+            )
+        } else {
+            IngestCollector::new(self.ingest.stats(), self.store.clone())
+                .with_health(self.ingest.health())
+        };
+        let mut r = ingest.registry();
         if let Some(s) = &self.index_stats {
             r.register_collector(Box::new(IndexCollector::new(s.clone())));
         }

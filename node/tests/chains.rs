@@ -242,6 +242,29 @@ dedup = "1m"
         "{lies:?}"
     );
 
+    // /metrics: each chain's ingest metrics once per family, by chain.
+    let text = ingest::metrics::render(&node.registry());
+    for family in [
+        "lookthrough_height",
+        "lookthrough_endpoint_state",
+        "lookthrough_ingest_fetch_seconds",
+    ] {
+        let types = text.matches(&format!("# TYPE {family} ")).count();
+        assert_eq!(types, 1, "{family} described once:\n{text}");
+    }
+    for id in ["sh", "bj", "hk"] {
+        assert!(
+            text.contains(&format!("lookthrough_height{{chain=\"{id}\"}} {BLOCKS}")),
+            "{text}"
+        );
+    }
+    assert!(
+        text.contains(&format!(
+            "lookthrough_endpoint_findings_total{{chain=\"bj\",endpoint=\"{liar}\"}} "
+        )),
+        "{text}"
+    );
+
     // GraphQL over all three and each: the node's API as it serves it.
     let parts = node::api::ApiParts::build(
         node.store.clone(),

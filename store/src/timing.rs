@@ -36,6 +36,12 @@ impl Seconds {
         self.observe(start.elapsed());
     }
 
+    /// The histogram itself (to write it as one member of a labelled
+    /// family).
+    pub fn histogram(&self) -> &prometheus_client::metrics::histogram::Histogram {
+        &self.0
+    }
+
     /// Writes the histogram as `name` (with `help`) into a scrape.
     pub fn encode(
         &self,
