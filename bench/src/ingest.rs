@@ -61,6 +61,11 @@ pub struct IngestBenchOpts {
     /// The search index's indexing memory, MiB (the node's `index.memory_mb`).
     #[arg(long, default_value_t = 64)]
     pub index_memory_mb: usize,
+    /// Also sync the same total as this many chains at once (each with
+    /// `--txs` ÷ N transactions and its own keys) into one node, in turns
+    /// with the one chain, and give the ratio (1: not measured).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=16))]
+    pub chains: u8,
 }
 
 #[derive(Clone, Copy)]
@@ -86,13 +91,20 @@ impl Shape {
 
 /// Builds (or loads from `cache`) a chain of `txs` supervised transactions.
 fn chain(shape: Shape, opts: &IngestBenchOpts) -> Result<(Devnet, PrivateKey)> {
+    chain_of(shape, opts, opts.txs, 0)
+}
+
+/// Builds (or loads from `cache`) chain number `n` (its own keys and
+/// traffic; 0 is [`chain`]'s) of `txs` supervised transactions.
+fn chain_of(
+    shape: Shape,
+    opts: &IngestBenchOpts,
+    txs: usize,
+    n: u64,
+) -> Result<(Devnet, PrivateKey)> {
     let cached = opts.cache.as_ref().map(|c| {
-        c.join(format!(
-            "{}-{}-{}",
-            shape.dir(),
-            opts.txs,
-            opts.txs_per_block
-        ))
+        let base = format!("{}-{}-{}", shape.dir(), txs, opts.txs_per_block);
+        c.join(if n == 0 { base } else { format!("{base}-c{n}") })
     });
     if let Some(dir) = &cached
         && dir.join("devnet.json").exists()
@@ -103,7 +115,7 @@ fn chain(shape: Shape, opts: &IngestBenchOpts) -> Result<(Devnet, PrivateKey)> {
         return Ok((devnet, key));
     }
     let suite = CryptoSuite::Sm;
-    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let mut rng = ChaCha20Rng::seed_from_u64(7 + n * 1_000);
     let sealers = (0..4)
         .map(|_| NodeKey::generate(suite, &mut rng))
         .collect::<Result<Vec<_>, _>>()?;
@@ -120,10 +132,10 @@ fn chain(shape: Shape, opts: &IngestBenchOpts) -> Result<(Devnet, PrivateKey)> {
         suite,
         &config.chain_id,
         &config.group_id,
-        8,
+        8 + n * 1_000,
     )?;
     let mut devnet = Devnet::new(config, sealers)?;
-    let bar = indicatif::ProgressBar::new(opts.txs as u64);
+    let bar = indicatif::ProgressBar::new(txs as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
             "generating {msg}: [{bar:40}] {pos}/{len} tx ({per_sec}, eta {eta})",
@@ -131,7 +143,7 @@ fn chain(shape: Shape, opts: &IngestBenchOpts) -> Result<(Devnet, PrivateKey)> {
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.set_message(shape.name());
-    let mut left = opts.txs;
+    let mut left = txs;
     while left > 0 {
         let n = left.min(opts.txs_per_block);
         let ts = workload.next_timestamp();
@@ -276,13 +288,41 @@ async fn ingest_rate(
     index_memory_mb: usize,
     data: &Path,
 ) -> Result<Synced> {
-    let head = devnet.head();
-    let committee = devnet.committee();
-    let txs: usize = (1..=head)
-        .filter_map(|h| devnet.block(h))
-        .map(|b| match &b.transactions {
-            BlockTransactions::Full(t) => t.len(),
-            _ => 0,
+    ingest_rate_of(
+        vec![(devnet, key)],
+        in_flight,
+        receipt_concurrency,
+        full,
+        index_memory_mb,
+        data,
+    )
+    .await
+}
+
+/// [`ingest_rate`] of several chains at once, into one node: each chain
+/// served by its own loopback server, followed by its own pipeline, the
+/// index and the rules over all of them.
+async fn ingest_rate_of(
+    chains: Vec<(Devnet, PrivateKey)>,
+    in_flight: usize,
+    receipt_concurrency: usize,
+    full: bool,
+    index_memory_mb: usize,
+    data: &Path,
+) -> Result<Synced> {
+    let several = chains.len() > 1;
+    let heads: Vec<i64> = chains.iter().map(|(d, _)| d.head()).collect();
+    let positions: i64 = heads.iter().map(|h| h + 1).sum::<i64>() - 1;
+    let txs: usize = chains
+        .iter()
+        .map(|(devnet, _)| {
+            (1..=devnet.head())
+                .filter_map(|h| devnet.block(h))
+                .map(|b| match &b.transactions {
+                    BlockTransactions::Full(t) => t.len(),
+                    _ => 0,
+                })
+                .sum::<usize>()
         })
         .sum();
     // The chain's server runs on threads of its own, so that what the node
@@ -293,54 +333,67 @@ async fn ingest_rate(
         .enable_all()
         .build()
         .context("cannot start the chain server's runtime")?;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    listener.set_nonblocking(true)?;
-    let url = format!("http://{}/", listener.local_addr()?);
-    let state = AppState::new(Arc::new(tokio::sync::RwLock::new(devnet)), None);
-    server.spawn(async move {
-        match tokio::net::TcpListener::from_std(listener) {
-            Ok(l) => {
-                if let Err(e) = serve(l, state, std::future::pending()).await {
-                    eprintln!("the chain server stopped: {e}");
-                }
-            }
-            Err(e) => eprintln!("the chain server cannot listen: {e}"),
-        }
-    });
     let mut keyring = Keyring::new();
-    keyring.add("bench regulator key", key)?;
-    let mut config = IngestConfig::new(
-        vec![url],
-        "group0",
-        CryptoSuite::Sm,
-        Trust::Genesis(committee),
-    );
-    config.in_flight = in_flight;
-    config.receipt_concurrency = receipt_concurrency;
-    config.stop_at = Some(head);
+    let mut specs = Vec::new();
+    for (i, (devnet, key)) in chains.into_iter().enumerate() {
+        let head = devnet.head();
+        let committee = devnet.committee();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let url = format!("http://{}/", listener.local_addr()?);
+        let state = AppState::new(Arc::new(tokio::sync::RwLock::new(devnet)), None);
+        server.spawn(async move {
+            match tokio::net::TcpListener::from_std(listener) {
+                Ok(l) => {
+                    if let Err(e) = serve(l, state, std::future::pending()).await {
+                        eprintln!("the chain server stopped: {e}");
+                    }
+                }
+                Err(e) => eprintln!("the chain server cannot listen: {e}"),
+            }
+        });
+        keyring.add(format!("bench regulator key {i}"), key)?;
+        let mut config = IngestConfig::new(
+            vec![url],
+            "group0",
+            CryptoSuite::Sm,
+            Trust::Genesis(committee),
+        );
+        config.in_flight = in_flight;
+        config.receipt_concurrency = receipt_concurrency;
+        config.stop_at = Some(head);
+        specs.push(node::ChainSpec {
+            id: if several {
+                format!("c{i}")
+            } else {
+                node::config::DEFAULT_CHAIN_ID.to_owned()
+            },
+            ingest: config,
+        });
+    }
     let index = full.then(|| indexer::IndexerConfig {
-        stop_at: Some(head),
+        stop_at: Some(positions),
         heap_bytes: index_memory_mb << 20,
         ..indexer::IndexerConfig::default()
     });
-    let mut node = Node::open(config, data, keyring, index)?;
+    let mut node = Node::open_chains(specs, data, keyring, index)?;
     if full {
-        node = node.with_policies(None, None, &[], Some(head))?;
+        node = node.with_policies(None, None, &[], Some(positions))?;
     }
     let index_stats = node.index_stats();
     let policy_stats = node.policy_stats();
-    let stats = node.ingest.stats();
-    let bar = indicatif::ProgressBar::new(head as u64);
+    let all_stats: Vec<_> = node.chains.iter().map(|c| c.ingest.stats()).collect();
+    let bar = indicatif::ProgressBar::new(heads.iter().map(|h| *h as u64).sum());
     let progress = {
         let bar = bar.clone();
-        let stats = stats.clone();
+        let all_stats = all_stats.clone();
         tokio::spawn(async move {
             loop {
                 bar.set_position(
-                    stats
-                        .height
-                        .load(std::sync::atomic::Ordering::Relaxed)
-                        .max(0) as u64,
+                    all_stats
+                        .iter()
+                        .map(|s| s.height.load(std::sync::atomic::Ordering::Relaxed).max(0) as u64)
+                        .sum(),
                 );
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
@@ -351,7 +404,13 @@ async fn ingest_rate(
     if full {
         node.run(std::future::pending()).await?;
     } else {
-        node.ingest.run(std::future::pending()).await?;
+        let runs = node
+            .chains
+            .iter()
+            .map(|c| c.ingest.run(std::future::pending()));
+        for r in futures_util::future::join_all(runs).await {
+            r?;
+        }
     }
     let took = start.elapsed();
     let (cpu_after, server_after) = cpu_seconds(SERVER_THREADS);
@@ -360,8 +419,10 @@ async fn ingest_rate(
     let node_cpu = (cpu_after - cpu_before - server_cpu).max(0.0);
     progress.abort();
     bar.finish_and_clear();
-    if node.store.checkpoint()? != Some(head) {
-        bail!("the sync stopped before the head");
+    for (c, head) in node.chains.iter().zip(&heads) {
+        if c.store.checkpoint()? != Some(*head) {
+            bail!("the sync of chain {} stopped before the head", c.id);
+        }
     }
     if let Some(ix) = &index_stats {
         let docs = ix.docs.load(std::sync::atomic::Ordering::Relaxed);
@@ -375,7 +436,10 @@ async fn ingest_rate(
             bail!("the rules saw {evaluated} of {txs} transactions");
         }
     }
-    let opened = stats.opened.load(std::sync::atomic::Ordering::Relaxed);
+    let opened = all_stats
+        .iter()
+        .map(|s| s.opened.load(std::sync::atomic::Ordering::Relaxed))
+        .sum();
     Ok(Synced {
         rate: txs as f64 / took.as_secs_f64(),
         opened,
@@ -497,6 +561,49 @@ pub fn ingest(opts: &IngestBenchOpts) -> Result<ExitCode> {
             });
         }
     }
+    // The same total as several chains at once, in turns with one chain.
+    let mut several = Vec::new();
+    if opts.chains > 1 {
+        let n = usize::from(opts.chains);
+        for shape in [Shape::Wrap, Shape::Session] {
+            if opts.traffic != "both" && opts.traffic != shape.dir() {
+                continue;
+            }
+            for round in 0..2 {
+                for multi in [false, true] {
+                    let chains = if multi {
+                        (0..n)
+                            .map(|i| chain_of(shape, opts, opts.txs / n, i as u64 + 1))
+                            .collect::<Result<Vec<_>>>()?
+                    } else {
+                        vec![chain(shape, opts)?]
+                    };
+                    let data = tempfile::Builder::new()
+                        .prefix("lookthrough-bench-")
+                        .tempdir()?;
+                    eprintln!(
+                        "round {}: {} of the {} traffic, full pipeline",
+                        round + 1,
+                        if multi {
+                            format!("{n} chains of {} tx", opts.txs / n)
+                        } else {
+                            format!("one chain of {} tx", opts.txs)
+                        },
+                        shape.name()
+                    );
+                    let sync = runtime.block_on(ingest_rate_of(
+                        chains,
+                        opts.in_flight,
+                        opts.receipt_concurrency,
+                        true,
+                        opts.index_memory_mb,
+                        data.path(),
+                    ))?;
+                    several.push((shape, round, multi, sync));
+                }
+            }
+        }
+    }
     // The yardstick of issue 18: OpenSSL's SM2 verification on one core,
     // measured now, on this machine.
     let openssl = openssl_sm2_verify_per_second();
@@ -561,6 +668,33 @@ pub fn ingest(opts: &IngestBenchOpts) -> Result<ExitCode> {
             }
         }
     }
+    if !several.is_empty() {
+        println!(
+            "\n| traffic | round | chains | tx | tx/s | node CPU µs/tx | time | {} chains ÷ one |",
+            opts.chains
+        );
+        println!("|---|---|---|---|---|---|---|---|");
+        for pair in several.chunks(2) {
+            if let [(shape, round, _, one), (_, _, _, many)] = pair {
+                for (chains, s) in [(1, one), (opts.chains, many)] {
+                    println!(
+                        "| {} | {} | {chains} | {} | {:.0} | {:.0} | {:.1} s | {} |",
+                        shape.name(),
+                        round + 1,
+                        opts.txs,
+                        s.rate,
+                        s.node_cpu_us,
+                        s.took.as_secs_f64(),
+                        if chains == 1 {
+                            String::new()
+                        } else {
+                            format!("{:.2}", many.rate / one.rate)
+                        }
+                    );
+                }
+            }
+        }
+    }
     let cache = chain::sm2verify::shared().stats();
     println!(
         "SM2 key tables: hit rate {:.4} ({} hits, {} misses), {} built, {} evicted, {} held in {:.1} MB",
@@ -573,7 +707,7 @@ pub fn ingest(opts: &IngestBenchOpts) -> Result<ExitCode> {
         cache.bytes as f64 / 1e6
     );
     println!(
-        "({} threads; bench ingest --txs {} --txs-per-block {} --in-flight {} --receipt-concurrency {} --pipeline {} --index-memory-mb {}{})",
+        "({} threads; bench ingest --txs {} --txs-per-block {} --in-flight {} --receipt-concurrency {} --pipeline {} --index-memory-mb {} --chains {}{})",
         threads(),
         opts.txs,
         opts.txs_per_block,
@@ -581,6 +715,7 @@ pub fn ingest(opts: &IngestBenchOpts) -> Result<ExitCode> {
         opts.receipt_concurrency,
         opts.pipeline,
         opts.index_memory_mb,
+        opts.chains,
         if opts.compare_receipts {
             " --compare-receipts"
         } else {

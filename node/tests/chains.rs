@@ -216,6 +216,11 @@ dedup = "1m"
             .collect::<HashSet<_>>()
     };
     assert!(cross.iter().all(|a| !spans(a).contains("hk")));
+    // Each alert names the chain of the transaction that fired it.
+    for a in &cross {
+        let last = a.transactions.last().unwrap();
+        assert_eq!(a.values.get("chain"), Some(&chain_of[last]), "{a:?}");
+    }
     assert!(
         cross
             .iter()

@@ -788,6 +788,11 @@ fn explain(d: &TxDoc) -> BTreeMap<String, String> {
     let mut v = BTreeMap::new();
     v.insert("tx".into(), d.tx_hash.clone());
     v.insert("status".into(), d.status.clone());
+    // Which chain (and group) the transaction that fired is on.
+    v.insert("chain".into(), d.chain_id.clone());
+    if !d.group.is_empty() {
+        v.insert("group".into(), d.group.clone());
+    }
     if let Some(a) = b.amount {
         v.insert("amount".into(), a.to_string());
     }
