@@ -276,32 +276,11 @@ struct Row {
     verify: VerifyFloor,
 }
 
-/// Syncs a fresh store from a loopback server of `devnet`; with `full`,
-/// the index and the rule engine too, until every one of them has reached the
-/// head. Returns tx/s, the envelopes opened and the time.
-async fn ingest_rate(
-    devnet: Devnet,
-    key: PrivateKey,
-    in_flight: usize,
-    receipt_concurrency: usize,
-    full: bool,
-    index_memory_mb: usize,
-    data: &Path,
-) -> Result<Synced> {
-    ingest_rate_of(
-        vec![(devnet, key)],
-        in_flight,
-        receipt_concurrency,
-        full,
-        index_memory_mb,
-        data,
-    )
-    .await
-}
-
-/// [`ingest_rate`] of several chains at once, into one node: each chain
-/// served by its own loopback server, followed by its own pipeline, the
-/// index and the rules over all of them.
+/// Syncs a fresh store from a loopback server of each chain of `chains`
+/// (one, or several at once into one node: each followed by its own
+/// pipeline, the index and the rules over all of them); with `full`, the
+/// index and the rule engine too, until every one of them has reached the
+/// heads. Returns tx/s, the envelopes opened and the time.
 async fn ingest_rate_of(
     chains: Vec<(Devnet, PrivateKey)>,
     in_flight: usize,
@@ -542,9 +521,8 @@ pub fn ingest(opts: &IngestBenchOpts) -> Result<ExitCode> {
                 shape.name(),
                 opts.txs
             );
-            let sync = runtime.block_on(ingest_rate(
-                devnet,
-                key,
+            let sync = runtime.block_on(ingest_rate_of(
+                vec![(devnet, key)],
                 opts.in_flight,
                 receipts,
                 full,

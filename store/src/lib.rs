@@ -724,21 +724,8 @@ impl Store {
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Arc::new(db);
         // A write reported failed may have reached a log after all.
-        let logs: Vec<(u8, Arc<Log>)> = self
-            .shared
-            .logs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(|(n, l)| (*n, l.clone()))
-            .collect();
-        for (number, log) in logs {
-            let handle = Store {
-                shared: self.shared.clone(),
-                chain: number,
-                log: log.clone(),
-            };
-            log.feed.send_replace(handle.checkpoint()?);
+        for handle in self.handles() {
+            handle.log.feed.send_replace(handle.checkpoint()?);
         }
         self.shared.merged.send_replace(self.merged_head()?);
         self.shared.disk.clear(&self.shared.path);
@@ -794,29 +781,30 @@ impl Store {
     /// [`Store::chain_head`]): how far the consumers of the merged log are
     /// from the chains' heads, beyond the merged log's own head.
     pub fn unstored_blocks(&self) -> i64 {
-        let logs: Vec<(u8, Arc<Log>)> = self
-            .shared
-            .logs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(|(n, l)| (*n, l.clone()))
-            .collect();
         let mut total = 0i64;
-        for (number, log) in logs {
-            let head = log.chain_head.load(std::sync::atomic::Ordering::Relaxed);
-            if head < 0 {
+        for handle in self.handles() {
+            let Some(head) = handle.chain_head() else {
                 continue;
-            }
-            let handle = Store {
-                shared: self.shared.clone(),
-                chain: number,
-                log,
             };
             let stored = handle.checkpoint().ok().flatten().unwrap_or(-1);
             total = total.saturating_add((head - stored).max(0));
         }
         total
+    }
+
+    /// A handle of every chain some handle of this database was made for.
+    fn handles(&self) -> Vec<Store> {
+        self.shared
+            .logs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(n, l)| Store {
+                shared: self.shared.clone(),
+                chain: *n,
+                log: l.clone(),
+            })
+            .collect()
     }
 
     /// A receiver of new checkpoints: consumers wait on it for new heights.
