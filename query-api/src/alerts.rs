@@ -88,11 +88,21 @@ pub struct AlertFilter {
     pub assignee: Option<String>,
     /// Listing this transaction.
     pub transaction: Option<String>,
+    /// Fired on these chains (ids): the chain of the transaction or
+    /// finding that fired it; an alert made before there were several
+    /// chains is the first chain's.
+    pub chains: Option<Vec<String>>,
 }
 
 impl AlertFilter {
-    fn matches(&self, a: &Alert) -> bool {
-        self.states
+    /// Whether `a` passes the filter; `first_chain` is the id of the
+    /// chain an alert naming none fired on.
+    fn matches(&self, a: &Alert, first_chain: &str) -> bool {
+        self.chains.as_ref().is_none_or(|cs| {
+            let on = a.values.get("chain").map_or(first_chain, String::as_str);
+            cs.iter().any(|c| c == on)
+        }) && self
+            .states
             .as_ref()
             .is_none_or(|s| s.contains(&a.state.into()))
             && self.rules.as_ref().is_none_or(|r| r.contains(&a.rule))
@@ -442,6 +452,10 @@ impl AlertQuery {
         let st = state(ctx)?.clone();
         let first = page_size(first)?;
         let filter = filter.unwrap_or_default();
+        for id in filter.chains.iter().flatten() {
+            st.chains.named(Some(id))?;
+        }
+        let first_chain = st.chains.first()?.id.clone();
         let below: Option<u64> = match after.as_deref() {
             None => None,
             Some(c) => Some(
@@ -476,7 +490,7 @@ impl AlertQuery {
                 for a in chunk {
                     scanned += 1;
                     let id = a.id;
-                    if filter.matches(&a) {
+                    if filter.matches(&a, &first_chain) {
                         found.push(a);
                         if found.len() > first {
                             break 'scan;
@@ -761,6 +775,9 @@ impl AlertSubscription {
         caller(ctx)?;
         let st = state(ctx)?.clone();
         let filter = filter.unwrap_or_default();
+        for id in filter.chains.iter().flatten() {
+            st.chains.named(Some(id))?;
+        }
         let start = match after_id {
             Some(id) => id,
             None => {
@@ -789,14 +806,17 @@ fn alert_stream(
         after: u64,
         pending: std::collections::VecDeque<Alert>,
         feed: tokio::sync::watch::Receiver<u64>,
+        first_chain: String,
     }
     let feed = st.store.subscribe_family(policies::family::ALERTS);
+    let first_chain = st.chains.first().map(|c| c.id.clone()).unwrap_or_default();
     let follow = Follow {
         st,
         filter,
         after,
         pending: std::collections::VecDeque::new(),
         feed,
+        first_chain,
     };
     stream::unfold(follow, |mut f| async move {
         loop {
@@ -815,7 +835,7 @@ fn alert_stream(
             let got = chunk.len();
             for a in chunk {
                 f.after = f.after.max(a.id);
-                if f.filter.matches(&a) {
+                if f.filter.matches(&a, &f.first_chain) {
                     f.pending.push_back(a);
                 }
             }
