@@ -14,41 +14,22 @@ use std::time::Duration;
 
 use chain::CryptoSuite;
 use chain::model::BlockTransactions;
+use devnet::Devnet;
 use devnet::faults::Fault;
-use devnet::signer::NodeKey;
-use devnet::workload::{Workload, WorkloadConfig};
-use devnet::{ChainConfig, Devnet};
 use indexer::IndexerConfig;
 use indexer::search::{Search, SearchRequest};
 use ingest::{IngestConfig, Trust};
 use node::{ChainSpec, Node};
 use privacy::keyring::Keyring;
 use privacy::keys::PrivateKey;
-use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
 
 const BLOCKS: usize = 8;
 const TXS: usize = 10;
 
 /// A devnet chain whose envelopes are wrapped for `regulator`.
 fn devnet(suite: CryptoSuite, seed: u64, regulator: &[u8; 32]) -> Devnet {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let sealers = (0..4)
-        .map(|_| NodeKey::generate(suite, &mut rng).unwrap())
-        .collect();
-    let config = ChainConfig::new(suite, 4);
-    let mut workload = Workload::with_regulator_key(
-        WorkloadConfig::default(),
-        suite,
-        &config.chain_id,
-        &config.group_id,
-        seed + 1,
-        PrivateKey::from_scalar_bytes(regulator).unwrap(),
-    )
-    .unwrap();
-    let mut d = Devnet::new(config, sealers).unwrap();
-    workload.generate(&mut d, BLOCKS, TXS).unwrap();
-    d
+    let key = PrivateKey::from_scalar_bytes(regulator).unwrap();
+    testkit::generate(suite, seed, BLOCKS, TXS, Some(key)).0
 }
 
 fn hashes(d: &Devnet) -> Vec<String> {

@@ -44,24 +44,7 @@ pub struct Chain {
 
 /// A chain of `blocks` workload blocks after genesis.
 pub fn chain(seed: u64, blocks: usize) -> Chain {
-    let suite = CryptoSuite::Sm;
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let sealers = (0..4)
-        .map(|_| NodeKey::generate(suite, &mut rng).unwrap())
-        .collect();
-    let config = ChainConfig::new(suite, 4);
-    let mut workload = Workload::new(
-        WorkloadConfig::default(),
-        suite,
-        &config.chain_id,
-        &config.group_id,
-        seed + 1,
-    )
-    .unwrap();
-    let mut devnet = Devnet::new(config, sealers).unwrap();
-    workload
-        .generate(&mut devnet, blocks, TXS_PER_BLOCK)
-        .unwrap();
+    let (devnet, workload) = generate(CryptoSuite::Sm, seed, blocks, TXS_PER_BLOCK, None);
     let keyring = keyring(&workload);
     let sealer = Arc::new(RecordSealer::from_keyring(&keyring).unwrap());
     Chain {
@@ -70,6 +53,44 @@ pub fn chain(seed: u64, blocks: usize) -> Chain {
         keyring,
         sealer,
     }
+}
+
+/// A devnet chain of `suite` (four sealers from `seed`) with `blocks`
+/// workload blocks of `txs` transactions after genesis, its envelopes
+/// wrapped for `regulator` (else for a key of the workload's own).
+pub fn generate(
+    suite: CryptoSuite,
+    seed: u64,
+    blocks: usize,
+    txs: usize,
+    regulator: Option<PrivateKey>,
+) -> (Devnet, Workload) {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let sealers = (0..4)
+        .map(|_| NodeKey::generate(suite, &mut rng).unwrap())
+        .collect();
+    let config = ChainConfig::new(suite, 4);
+    let mut workload = match regulator {
+        None => Workload::new(
+            WorkloadConfig::default(),
+            suite,
+            &config.chain_id,
+            &config.group_id,
+            seed + 1,
+        ),
+        Some(key) => Workload::with_regulator_key(
+            WorkloadConfig::default(),
+            suite,
+            &config.chain_id,
+            &config.group_id,
+            seed + 1,
+            key,
+        ),
+    }
+    .unwrap();
+    let mut devnet = Devnet::new(config, sealers).unwrap();
+    workload.generate(&mut devnet, blocks, txs).unwrap();
+    (devnet, workload)
 }
 
 /// The regulator's keyring for a workload's chain.
