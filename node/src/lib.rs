@@ -629,20 +629,8 @@ impl Node {
         if result.is_err() || !stops_itself {
             let _ = stop_tx.send(true);
         }
-        let indexed = match indexer {
-            Some(task) => task.await.map_err(|source| NodeError::Panicked {
-                task: "indexer",
-                source,
-            })?,
-            None => Ok(()),
-        };
-        let evaluated = match policies {
-            Some(task) => task.await.map_err(|source| NodeError::Panicked {
-                task: "rule engine",
-                source,
-            })?,
-            None => Ok(()),
-        };
+        let indexed = joined("indexer", indexer).await?;
+        let evaluated = joined("rule engine", policies).await?;
         let _ = stop_tx.send(true);
         for task in abis {
             match task.await {
@@ -651,13 +639,7 @@ impl Node {
                 Ok(Ok(())) => {}
             }
         }
-        let merged = match merger {
-            Some(task) => task.await.map_err(|source| NodeError::Panicked {
-                task: "merger",
-                source,
-            })?,
-            None => Ok(()),
-        };
+        let merged = joined("merger", merger).await?;
         for s in senders {
             let sent = s.await.map_err(|source| NodeError::Panicked {
                 task: "sender",
@@ -704,6 +686,20 @@ impl query_api::EndpointHealth for EndpointHealthOf {
                     .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             })
             .collect()
+    }
+}
+
+/// The outcome of an optional task, `Ok` when there is none; a panic is
+/// [`NodeError::Panicked`] naming `task`.
+async fn joined<E>(
+    task: &'static str,
+    handle: Option<tokio::task::JoinHandle<Result<(), E>>>,
+) -> Result<Result<(), E>, NodeError> {
+    match handle {
+        Some(h) => h
+            .await
+            .map_err(|source| NodeError::Panicked { task, source }),
+        None => Ok(Ok(())),
     }
 }
 

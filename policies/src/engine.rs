@@ -118,6 +118,9 @@ pub struct Engine {
     watchlist_error: Option<String>,
     stop_at: Option<i64>,
     progress: Arc<Progress>,
+    /// The store's chains and their handles, for the findings of each
+    /// (read again at each step).
+    chains: Option<Arc<Vec<(records::ChainLabel, Store)>>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -171,6 +174,7 @@ impl Engine {
             watchlist_error: None,
             stop_at: None,
             progress: Progress::new("rules", None),
+            chains: None,
         };
         e.load_silences()?;
         e.load_rules()?;
@@ -334,8 +338,13 @@ impl Engine {
 
     /// The chains of the store (chain 0 alone, unlabelled, when none is
     /// registered).
-    fn chains(&self) -> Result<Vec<records::ChainLabel>, EngineError> {
-        let mut out: Vec<records::ChainLabel> = self
+    /// Read once a step (the registry changes only when a node starts), not
+    /// once a block.
+    fn chains(&mut self) -> Result<Arc<Vec<(records::ChainLabel, Store)>>, EngineError> {
+        if let Some(c) = &self.chains {
+            return Ok(c.clone());
+        }
+        let mut labels: Vec<records::ChainLabel> = self
             .store
             .chains()?
             .into_iter()
@@ -345,13 +354,20 @@ impl Engine {
                 group: e.group,
             })
             .collect();
-        if out.is_empty() {
-            out.push(records::ChainLabel {
+        if labels.is_empty() {
+            labels.push(records::ChainLabel {
                 number: 0,
                 id: records::UNREGISTERED_CHAIN.to_owned(),
                 group: String::new(),
             });
         }
+        let mut out = Vec::with_capacity(labels.len());
+        for l in labels {
+            let handle = self.store.for_chain(l.number)?;
+            out.push((l, handle));
+        }
+        let out = Arc::new(out);
+        self.chains = Some(out.clone());
         Ok(out)
     }
 
@@ -392,6 +408,7 @@ impl Engine {
     /// Evaluates up to [`STEP_BLOCKS`] blocks of the merged log towards
     /// position `head` and says what comes next.
     fn step_blocking(&mut self, head: Option<i64>) -> Result<Step, EngineError> {
+        self.chains = None;
         let mut target = head.unwrap_or(-1);
         if let Some(s) = self.stop_at {
             target = target.min(s);
@@ -562,6 +579,7 @@ impl Engine {
                 });
             }
         }
+        let chains = self.chains()?;
         let store = self.store.clone();
         let lock = crate::family::lock(&store);
         let _held = lock.hold();
@@ -582,13 +600,10 @@ impl Engine {
         // Findings the node recorded since the last block, on every chain:
         // one alert each, read from where the last block left off (at most
         // a page a block and chain; the rest follow with the next blocks).
-        for chain in self.chains()? {
+        for (chain, handle) in chains.iter() {
             let seen_key = key::findings_seen(chain.number);
             let seen = batch.counter(&seen_key)?;
-            let findings = self
-                .store
-                .for_chain(chain.number)?
-                .findings_from(seen, FINDINGS_PER_BLOCK)?;
+            let findings = handle.findings_from(seen, FINDINGS_PER_BLOCK)?;
             let Some((last, _)) = findings.last() else {
                 continue;
             };

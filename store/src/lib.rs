@@ -338,6 +338,8 @@ struct Shared {
     /// Whether each commit appends its block to the merged log (until a
     /// [`merge::Merger`] takes the merging over).
     auto_merge: std::sync::atomic::AtomicBool,
+    /// Moves whenever a chain's told head changes ([`Store::note_chain_head`]).
+    heads: tokio::sync::watch::Sender<u64>,
 }
 
 /// One chain's in-memory state: the feed of its checkpoints and the head
@@ -550,6 +552,7 @@ impl Store {
                 merged: tokio::sync::watch::channel(None).0,
                 merging: Mutex::new(()),
                 auto_merge: std::sync::atomic::AtomicBool::new(true),
+                heads: tokio::sync::watch::channel(0).0,
             }),
             chain: 0,
             log,
@@ -755,13 +758,24 @@ impl Store {
     }
 
     /// Notes the head the chain's endpoints last told (ingest calls it each
-    /// round). Kept in memory only: a hint for consumers' batching, never
-    /// data, so an endpoint that lies about it changes how often they
-    /// commit and nothing else, and only until the next round's answer.
+    /// round). Kept in memory only: a hint for consumers' batching and for
+    /// the merger (a chain at its head holds no other back), never data, so
+    /// an endpoint that lies about it changes how often consumers commit and
+    /// how long the merger waits, and only until the next round's answer.
     pub fn note_chain_head(&self, height: i64) {
-        self.log
+        let before = self
+            .log
             .chain_head
-            .store(height, std::sync::atomic::Ordering::Relaxed);
+            .swap(height, std::sync::atomic::Ordering::Relaxed);
+        if before != height {
+            self.shared.heads.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    /// A counter that moves whenever a chain's told head changes (the
+    /// merger waits on it for a lagging chain to reach its head).
+    pub fn subscribe_heads(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.heads.subscribe()
     }
 
     /// The chain head last noted since opening, if any: a consumer

@@ -445,11 +445,14 @@ impl Merger {
         let Some(root) = self.chains.first().cloned() else {
             return Ok(());
         };
+        // A chain reaching its head excuses it without a commit.
+        let mut heads = root.subscribe_heads();
         let disk = root.disk();
         loop {
             for f in &mut feeds {
                 f.borrow_and_update();
             }
+            heads.borrow_and_update();
             let (back, step) = tokio::task::spawn_blocking(move || {
                 let step = self.step(MERGE_BATCH);
                 (self, step)
@@ -493,9 +496,7 @@ impl Merger {
                 () = &mut shutdown => return Ok(()),
                 () = changed => {}
                 () = timer => {}
-                // The heads the endpoints tell move without a commit: look
-                // again now and then while holding.
-                () = tokio::time::sleep(Duration::from_millis(200)), if step.hold_until.is_some() => {}
+                _ = heads.changed(), if step.hold_until.is_some() => {}
             }
         }
     }

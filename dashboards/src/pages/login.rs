@@ -222,11 +222,19 @@ pub struct LangQuery {
 
 /// `GET /lang?to=en&back=/search…`: remembers the language.
 pub async fn switch_language(State(d): State<Dashboards>, Query(q): Query<LangQuery>) -> Response {
-    let back = safe_next(q.back.as_deref().unwrap_or("/"));
+    let cookie =
+        q.to.as_deref()
+            .and_then(Lang::parse)
+            .map(|lang| d.cookie(i18n::COOKIE, lang.code(), 365 * 86_400));
+    back_with(q.back.as_deref(), cookie)
+}
+
+/// A redirect back to the local path `back` (else `/`), setting `cookie`
+/// when given: what the view switches (language, chain) answer.
+fn back_with(back: Option<&str>, cookie: Option<String>) -> Response {
+    let back = safe_next(back.unwrap_or("/"));
     let mut resp = Redirect::to(&back).into_response();
-    if let Some(lang) = q.to.as_deref().and_then(Lang::parse)
-        && let Ok(v) = HeaderValue::from_str(&d.cookie(i18n::COOKIE, lang.code(), 365 * 86_400))
-    {
+    if let Some(v) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
     resp
@@ -255,16 +263,11 @@ pub struct ChainQuery {
 /// (kept in a cookie, as the language is) or all of them; a view setting,
 /// so a plain link changes it.
 pub async fn switch_chain(State(d): State<Dashboards>, Query(q): Query<ChainQuery>) -> Response {
-    let back = safe_next(q.back.as_deref().unwrap_or("/"));
-    let mut resp = Redirect::to(&back).into_response();
     let cookie = match q.c.as_deref() {
         Some(c) if plain_chain_id(c) && c != "all" => d.cookie(CHAIN_COOKIE, c, 365 * 86_400),
         _ => d.cookie(CHAIN_COOKIE, "", 0),
     };
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        resp.headers_mut().append(header::SET_COOKIE, v);
-    }
-    resp
+    back_with(q.back.as_deref(), Some(cookie))
 }
 
 #[cfg(test)]
