@@ -251,6 +251,37 @@ impl Stats {
     }
 }
 
+/// A block offered by another node ([`Ingest::offer`]).
+#[derive(Debug, Clone)]
+pub struct Offer {
+    /// The block, with its full transactions.
+    pub block: Block,
+    /// Its text as it came (kept as evidence when it fails).
+    pub raw: String,
+    /// Each transaction's class and sealed record, in block order.
+    pub envelopes: Vec<TxEnvelope>,
+    /// Its receipts, when the other node kept them.
+    pub receipts: Option<Vec<Receipt>>,
+    /// Who offered it (a finding names it as the endpoint).
+    pub source: String,
+}
+
+/// What became of an offered block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Offered {
+    /// It was the next block; it passed every check and is stored.
+    Stored,
+    /// The same block is already stored.
+    Known,
+    /// It is above the next block the chain needs (`next`).
+    Ahead {
+        /// The height the chain needs next.
+        next: i64,
+    },
+    /// It failed a check (recorded as a finding); nothing was stored.
+    Refused(Box<Finding>),
+}
+
 /// A block that passed the checks that need only itself.
 struct Processed {
     /// The endpoint that served it.
@@ -293,6 +324,9 @@ pub struct Ingest {
     store: Arc<Store>,
     fetcher: Arc<Fetcher>,
     stats: Arc<Stats>,
+    /// The chain as [`Ingest::offer`] last left it (`None`: read it from
+    /// the store at the next offer).
+    offered: tokio::sync::Mutex<Option<ChainState>>,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -319,9 +353,6 @@ impl Ingest {
         keyring: Arc<Keyring>,
         sealer: Arc<RecordSealer>,
     ) -> Result<Self, IngestError> {
-        if config.endpoints.is_empty() {
-            return Err(IngestError::Config("no endpoint configured".into()));
-        }
         if config.in_flight == 0 {
             return Err(IngestError::Config("in_flight must be at least 1".into()));
         }
@@ -361,12 +392,205 @@ impl Ingest {
             store,
             fetcher,
             stats,
+            offered: tokio::sync::Mutex::new(None),
         })
+    }
+
+    /// The height after which the pipeline stops, if any.
+    pub fn stop_at(&self) -> Option<i64> {
+        self.config.stop_at
     }
 
     /// The live counters.
     pub fn stats(&self) -> Arc<Stats> {
         self.stats.clone()
+    }
+
+    /// Takes a block that another node verified and opened (the
+    /// distributed mode's log, [`Offer`]) and checks it again as if an
+    /// endpoint had served it: the block on its own (hashes, roots,
+    /// signatures, receipts), then its parent and the committee in force,
+    /// before committing it with the classes and sealed records it came
+    /// with. Nothing the offer says is trusted but the classification of
+    /// payloads this node cannot open itself. A block that fails is a
+    /// finding against `source`, recorded, and never stored.
+    pub async fn offer(&self, offer: Offer) -> Result<Offered, IngestError> {
+        let mut state = self.offered.lock().await;
+        let header = &offer.block.header;
+        let (height, hash) = (header.number, header.claimed_hash);
+        let cached = state.as_ref().map(|c| c.checkpoint);
+        let trust = self.config.trust.clone();
+        let (reloaded, stored) = self
+            .on_store(
+                move |store| {
+                    // Read again when not cached, or when another writer of this
+                    // chain's log (there should be none) moved it.
+                    let reloaded = match cached {
+                        Some(cp) if store.checkpoint()? == cp => None,
+                        _ => Some(chain_state(store, &trust)?),
+                    };
+                    let stored = store.block_hash(height)?;
+                    Ok((reloaded, stored))
+                },
+                self.store.clone(),
+            )
+            .await?;
+        if let Some(r) = reloaded {
+            *state = Some(r);
+        }
+        let Some(chain) = state.as_mut() else {
+            return Err(IngestError::Worker("the chain state was not read".into()));
+        };
+        let next = chain.next_height();
+        if height < next {
+            if stored == Some(hash) {
+                return Ok(Offered::Known);
+            }
+            let f = Finding {
+                at_ms: now_ms(),
+                height: Some(height),
+                endpoint: offer.source.clone(),
+                check: "conflicting-block".into(),
+                detail: format!(
+                    "block {height} offered as {} but {} is stored",
+                    encode0x(&hash),
+                    stored.map(|h| encode0x(&h)).unwrap_or_default()
+                ),
+                evidence: offer.raw,
+            };
+            self.record_offer_finding(&f).await?;
+            return Ok(Offered::Refused(Box::new(f)));
+        }
+        if height > next {
+            return Ok(Offered::Ahead { next });
+        }
+        let suite = self.config.suite;
+        let Offer {
+            block,
+            raw,
+            envelopes,
+            receipts,
+            source,
+        } = offer;
+        let started = Instant::now();
+        let checked = tokio::task::spawn_blocking(move || {
+            let served = Served { block, raw };
+            if !matches!(served.block.transactions, BlockTransactions::Full(_)) {
+                return Err((
+                    "transactions".to_string(),
+                    "offered without its full transactions".to_string(),
+                    served.raw,
+                ));
+            }
+            let (report, senders) = verify_block_senders(suite, &served.block, None);
+            let report = match (&receipts, report.passed()) {
+                (Some(rs), true) => verify_block_receipts(suite, &served.block, &senders, rs),
+                _ => report,
+            };
+            if !report.passed() {
+                let check = report
+                    .failures()
+                    .next()
+                    .map(|c| c.name.clone())
+                    .unwrap_or_else(|| "verify".into());
+                let detail = report
+                    .failures()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                return Err((check, detail, served.raw));
+            }
+            Ok((served, receipts))
+        })
+        .await
+        .map_err(|e| IngestError::Worker(e.to_string()))?;
+        let (served, receipts) = match checked {
+            Ok(ok) => ok,
+            Err((check, detail, evidence)) => {
+                let f = Finding {
+                    at_ms: now_ms(),
+                    height: Some(height),
+                    endpoint: source,
+                    check,
+                    detail,
+                    evidence,
+                };
+                self.record_offer_finding(&f).await?;
+                return Ok(Offered::Refused(Box::new(f)));
+            }
+        };
+        self.stats.verify_seconds.since(started);
+        let opened = envelopes
+            .iter()
+            .filter(|e| e.sealed_record.is_some())
+            .count() as u64;
+        let p = Processed {
+            endpoint: 0,
+            served,
+            envelopes,
+            receipts,
+            opened,
+            verify_time: Duration::ZERO,
+            open_time: Duration::ZERO,
+        };
+        let accepted = self.accept(chain, p, &source).await;
+        match accepted {
+            Ok(Ok(())) => Ok(Offered::Stored),
+            Ok(Err(f)) => {
+                self.record_offer_finding(&f).await?;
+                Ok(Offered::Refused(f))
+            }
+            Err(e) => {
+                // The chain state may be ahead of what was stored.
+                *state = None;
+                Err(e)
+            }
+        }
+    }
+
+    /// Records a finding about an offered block (once per source, height
+    /// and check).
+    async fn record_offer_finding(&self, f: &Finding) -> Result<(), IngestError> {
+        tracing::error!(
+            source = %f.endpoint,
+            height = ?f.height,
+            check = %f.check,
+            detail = %f.detail,
+            "an offered block fails verification or contradicts the stored chain"
+        );
+        let f = f.clone();
+        let added = self
+            .on_store(
+                move |store| {
+                    let already = store
+                        .findings_from(0, usize::MAX)?
+                        .into_iter()
+                        .any(|(_, g)| {
+                            g.endpoint == f.endpoint && g.height == f.height && g.check == f.check
+                        });
+                    if !already {
+                        store.add_finding(&f)?;
+                    }
+                    Ok(!already)
+                },
+                self.store.clone(),
+            )
+            .await?;
+        if added {
+            self.stats.findings.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on the store on the blocking pool.
+    async fn on_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+        store: Arc<Store>,
+    ) -> Result<T, IngestError> {
+        Ok(tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| IngestError::Worker(e.to_string()))??)
     }
 
     /// Follows the chain until `shutdown` completes (or `stop_at` is stored).
@@ -376,6 +600,9 @@ impl Ingest {
     /// whose write failed is stored), waits until the store takes writes
     /// again ([`store::disk`]) and resumes from the stored checkpoint.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), IngestError> {
+        if self.config.endpoints.is_empty() {
+            return Err(IngestError::Config("no endpoint configured".into()));
+        }
         tokio::pin!(shutdown);
         // Findings waiting to be written outlive a pause: none is lost to a
         // full disk.
@@ -630,26 +857,7 @@ impl Ingest {
     }
 
     fn load_chain_state(&self) -> Result<ChainState, IngestError> {
-        let checkpoint = self.store.checkpoint()?;
-        let (last_hash, committee) = match checkpoint {
-            None => (
-                None,
-                match &self.config.trust {
-                    Trust::Genesis(c) => Some(c.clone()),
-                    Trust::FirstUse => None,
-                },
-            ),
-            Some(cp) => {
-                let hash = self.store.block_hash(cp)?;
-                let committee = self.store.committee_at(cp)?.filter(|c| !c.is_empty());
-                (hash, committee)
-            }
-        };
-        Ok(ChainState {
-            checkpoint,
-            last_hash,
-            committee,
-        })
+        Ok(chain_state(&self.store, &self.config.trust)?)
     }
 
     /// The checks that need the chain so far, then the commit. The outer
@@ -777,6 +985,31 @@ impl Ingest {
         tracing::debug!(height, txs, "stored block");
         Ok(Ok(()))
     }
+}
+
+/// The chain as stored: its checkpoint, last hash and committee in force
+/// (or, before the first block, the trusted one).
+fn chain_state(store: &Store, trust: &Trust) -> Result<ChainState, StoreError> {
+    let checkpoint = store.checkpoint()?;
+    let (last_hash, committee) = match checkpoint {
+        None => (
+            None,
+            match trust {
+                Trust::Genesis(c) => Some(c.clone()),
+                Trust::FirstUse => None,
+            },
+        ),
+        Some(cp) => {
+            let hash = store.block_hash(cp)?;
+            let committee = store.committee_at(cp)?.filter(|c| !c.is_empty());
+            (hash, committee)
+        }
+    };
+    Ok(ChainState {
+        checkpoint,
+        last_hash,
+        committee,
+    })
 }
 
 /// Cross-checks running at once at most ([`IngestConfig::confirm`]).

@@ -227,9 +227,10 @@ struct TxRow {
     detail: String,
 }
 
-/// A receipt as stored: every field its hash covers, and the hashes.
-#[derive(Serialize, Deserialize)]
-struct ReceiptRow {
+/// A receipt as stored (and as the distributed mode's log carries it):
+/// every field its hash covers, and the hashes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptRow {
     version: i32,
     gas_used: String,
     contract_address: String,
@@ -242,15 +243,17 @@ struct ReceiptRow {
     transaction_hash: String,
 }
 
-#[derive(Serialize, Deserialize)]
-struct LogRow {
+/// A receipt's event log as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogRow {
     address: String,
     topics: Vec<String>,
     data: String,
 }
 
 impl ReceiptRow {
-    fn of(r: &Receipt) -> Self {
+    /// The stored form of `r`.
+    pub fn of(r: &Receipt) -> Self {
         Self {
             version: r.version,
             gas_used: r.gas_used.clone(),
@@ -273,7 +276,9 @@ impl ReceiptRow {
         }
     }
 
-    fn into_receipt(self) -> Result<Receipt, String> {
+    /// The receipt again; an error names the field that is not what it
+    /// should be.
+    pub fn into_receipt(self) -> Result<Receipt, String> {
         fn hash(what: &str, s: &str) -> Result<Hash, String> {
             let v = hex::decode(s).map_err(|e| format!("{what}: {e}"))?;
             v.try_into().map_err(|_| format!("{what}: not 32 bytes"))
@@ -1148,6 +1153,52 @@ impl Store {
                 "indexed but missing",
             )
         })
+    }
+
+    /// Block `height` as it was committed: the block with its full
+    /// transactions, each one's class and sealed record, its receipts (when
+    /// every one was stored) and the committee in force. What an observer
+    /// publishes in the distributed mode.
+    pub fn block_commit(&self, height: i64) -> Result<Option<BlockCommit>, StoreError> {
+        let Some(mut block) = self.block(height)? else {
+            return Ok(None);
+        };
+        let stored = self.transactions_at(height)?;
+        let mut txs = Vec::with_capacity(stored.len());
+        let mut envelopes = Vec::with_capacity(stored.len());
+        let mut receipts = Some(Vec::with_capacity(stored.len()));
+        for s in stored {
+            let hash = s.tx.claimed_hash;
+            envelopes.push(TxEnvelope {
+                class: s.class,
+                detail: s.detail,
+                sealed_record: self.record(&hash)?,
+            });
+            receipts = match (receipts, self.receipt(&hash)?) {
+                (Some(mut rs), Some(r)) => {
+                    rs.push(r);
+                    Some(rs)
+                }
+                _ => None,
+            };
+            txs.push(s.tx);
+        }
+        if let BlockTransactions::Hashes(hashes) = &block.transactions
+            && (hashes.len() != txs.len()
+                || hashes.iter().zip(&txs).any(|(h, t)| *h != t.claimed_hash))
+        {
+            return Err(corrupt(
+                format!("block {height}"),
+                "its transactions are not the ones it lists",
+            ));
+        }
+        block.transactions = BlockTransactions::Full(txs);
+        Ok(Some(BlockCommit {
+            block,
+            envelopes,
+            committee: self.committee_at(height)?.unwrap_or_default(),
+            receipts,
+        }))
     }
 
     /// The sealed decrypted record of a transaction.
