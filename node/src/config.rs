@@ -103,6 +103,10 @@ pub struct Config {
     /// the same contract and method or event).
     #[serde(default)]
     pub mapping: Vec<records::mapping::MappingSpec>,
+    /// How blocks travel between observers and consumers: `embedded` (one
+    /// process, the default) or `nats` (`[stream]`, see `docs/operations.md`).
+    #[serde(default)]
+    pub stream: stream::LogConfig,
 }
 
 /// `[[abi]]`: a contract's JSON ABI from a file.
@@ -509,6 +513,16 @@ impl ApiSection {
 }
 
 impl Config {
+    /// Whether this node reads its blocks from the distributed mode's log.
+    pub fn is_consumer(&self) -> bool {
+        self.stream.mode == stream::Mode::Nats && self.stream.role == stream::Role::Consumer
+    }
+
+    /// Whether this node only follows chains and publishes them to the log.
+    pub fn is_observer(&self) -> bool {
+        self.stream.mode == stream::Mode::Nats && self.stream.role == stream::Role::Observer
+    }
+
     /// Reads `path`, then the environment overrides, and validates.
     pub fn load(path: &Path) -> Result<Self> {
         if !path.exists() {
@@ -568,10 +582,30 @@ impl Config {
         for a in &mut self.abi {
             fix(&mut a.file);
         }
+        let st = &mut self.stream;
+        for p in [
+            &mut st.credentials,
+            &mut st.password_file,
+            &mut st.tls_ca,
+            &mut st.tls_cert,
+            &mut st.tls_key,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            fix(p);
+        }
     }
 
     /// Checks that span keys.
     pub fn validate(&self) -> Result<()> {
+        match self.stream.validate() {
+            Err(stream::LogError::Config { key, message }) => {
+                bad!(format!("stream.{key}"), "{message}")
+            }
+            Err(e) => bad!("stream", "{e}"),
+            Ok(()) => {}
+        }
         for (i, m) in self.mapping.iter().enumerate() {
             if let Err(e) = records::mapping::Mapping::from_spec(m) {
                 bad!(format!("mapping[{i}]"), "{e}");
@@ -721,7 +755,9 @@ impl Config {
             ),
             _ => {}
         }
-        if c.endpoints.is_empty() {
+        // A consumer reads blocks from the log; its endpoints (optional)
+        // only serve contract ABIs.
+        if c.endpoints.is_empty() && !self.is_consumer() {
             bad!(format!("{k}.endpoints"), "at least one endpoint is needed");
         }
         for (i, e) in c.endpoints.iter().enumerate() {
@@ -1053,22 +1089,75 @@ data_dir = "data"
         assert_eq!(ic.endpoints.len(), 2);
         assert_eq!(ic.receipt_concurrency, 32);
         // The commented-out channel, as an operator would enable it.
-        let enabled: String = text
-            .lines()
-            .skip_while(|l| !l.starts_with("# [[policies.channel]]"))
-            .map(|l| l.strip_prefix("# ").unwrap_or(l))
-            .map(|l| format!("{}\n", l.split("  #").next().unwrap_or(l)))
-            .collect();
+        let enable = |from: &str, until: &str| -> String {
+            text.lines()
+                .skip_while(|l| !l.starts_with(from))
+                .take_while(|l| !l.starts_with(until))
+                .map(|l| l.strip_prefix("# ").unwrap_or(l))
+                .map(|l| format!("{}\n", l.split("  #").next().unwrap_or(l)))
+                .collect()
+        };
+        let enabled = enable("# [[policies.channel]]", "# The distributed mode");
         let c = Config::from_toml(&format!("{text}\n{enabled}"), dir.path()).unwrap();
         assert_eq!(c.policies.channel.len(), 1);
         assert_eq!(
             c.policies.channel[0].kind,
             policies::deliver::ChannelKind::Webhook
         );
+        // The commented-out distributed mode, with one way to log in.
+        let stream = enable("# [stream]", "# The end")
+            .lines()
+            .filter(|l| !l.starts_with("user ") && !l.starts_with("password_file"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let c = Config::from_toml(&format!("{text}\n{stream}\n"), dir.path()).unwrap();
+        assert!(c.is_observer());
+        assert_eq!(c.stream.servers.len(), 3);
+        assert_eq!(c.stream.replicas, 3);
+        assert_eq!(
+            c.stream.credentials.as_deref(),
+            Some(Path::new("/etc/lookthrough/observer.creds"))
+        );
+        assert_eq!(c.stream.subject("bsn-sh"), "lt.blocks.bsn-sh");
         match ic.trust {
             Trust::Genesis(s) => assert_eq!((s.len(), s[0].weight), (1, 2)),
             Trust::FirstUse => panic!("the example trusts the genesis committee"),
         }
+    }
+
+    #[test]
+    fn the_stream_section_is_checked_naming_its_keys() {
+        let with = |stream: &str| err(&format!("{GOOD}\n[stream]\n{stream}\n"));
+        assert!(with("mode = \"nats\"").contains("stream.servers"));
+        let e = with("mode = \"nats\"\nservers = [\"nats://a:4222\"]\nreplicas = 2");
+        assert!(e.contains("stream.replicas"), "{e}");
+        let e = with("mode = \"nats\"\nservers = [\"nats://a:4222\"]\nsubject_prefix = \"lt.>\"");
+        assert!(e.contains("stream.subject_prefix"), "{e}");
+        let e = with("mode = \"nats\"\nservers = [\"nats://a:4222\"]\ntls_cert = \"c.pem\"");
+        assert!(e.contains("stream.tls_cert"), "{e}");
+        let e = with("mode = \"nats\"\nservers = [\"nats://a:4222\"]\nname = \"a b\"");
+        assert!(e.contains("stream.name"), "{e}");
+        let e = with("mode = \"kafka\"");
+        assert!(e.contains("mode"), "{e}");
+        // An embedded node needs no server; a consumer needs no endpoint.
+        let c = Config::from_toml(
+            &format!("{GOOD}\n[stream]\nmode = \"embedded\"\n"),
+            Path::new("/etc/lt"),
+        )
+        .unwrap();
+        assert!(!c.is_observer() && !c.is_consumer());
+        let consumer = GOOD.replace("endpoints = [\"http://127.0.0.1:20200\"]", "endpoints = []");
+        assert!(err(&consumer).contains("endpoints"));
+        let c = Config::from_toml(
+            &format!("{consumer}\n[stream]\nmode = \"nats\"\nrole = \"consumer\"\nservers = [\"nats://a:4222\"]\npassword_file = \"pw\"\nuser = \"q\"\n"),
+            Path::new("/etc/lt"),
+        )
+        .unwrap();
+        assert!(c.is_consumer());
+        assert_eq!(
+            c.stream.password_file.as_deref(),
+            Some(Path::new("/etc/lt/pw"))
+        );
     }
 
     /// `GOOD` with its `[chain]` turned into `[[chain]]` entries.

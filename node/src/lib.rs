@@ -121,6 +121,9 @@ pub enum NodeError {
         /// Why.
         reason: String,
     },
+    /// The distributed mode's log failed.
+    #[error("stream: {0}")]
+    Stream(#[from] stream::LogError),
     /// A component's task panicked: a bug, reported as one.
     #[error("the {task} task panicked: {source}")]
     Panicked {
@@ -186,6 +189,19 @@ pub struct Node {
     sender_stats: Vec<(String, Arc<policies::deliver::SenderStats>)>,
     /// Every follower's progress, for `/metrics`.
     stages: Vec<Arc<store::follow::Progress>>,
+    /// The distributed mode's settings and role, when not embedded.
+    stream: Option<StreamParts>,
+}
+
+/// One chain's run in the distributed mode: its observer's or its
+/// follower's loop.
+type LogRun = std::pin::Pin<Box<dyn Future<Output = Result<(), stream::LogError>> + Send>>;
+
+/// A node's part in the distributed mode ([`stream`]).
+struct StreamParts {
+    config: stream::LogConfig,
+    /// As an observer, each chain's lease and publisher state.
+    observed: Vec<stream::observe::Observed>,
 }
 
 impl Node {
@@ -207,7 +223,17 @@ impl Node {
         // Every chain's blocks up to the height, in the merged log.
         index_config.stop_at = until_height.map(|h| (h + 1) * specs.len() as i64 - 1);
         let keyring = keys::open_keyring(&config.keys.regulator)?;
-        let node = Self::open_chains(specs, &config.storage.data_dir, keyring, Some(index_config))?;
+        if config.is_observer() {
+            // An observer follows and publishes; consumers index, evaluate
+            // and serve.
+            let node = Self::open_chains(specs, &config.storage.data_dir, keyring, None)?;
+            return Ok(node.observing(&config.stream));
+        }
+        let mut node =
+            Self::open_chains(specs, &config.storage.data_dir, keyring, Some(index_config))?;
+        if config.is_consumer() {
+            node = node.consuming(&config.stream);
+        }
         node.register_abis(&config.abi)?;
         node.save_mappings(&config.mapping)?;
         node.with_policies(
@@ -217,6 +243,40 @@ impl Node {
             until_height.map(|h| (h + 1) * config.chains.len() as i64 - 1),
         )?
         .with_max_windows(config.policies.max_windows)
+    }
+
+    /// Makes this node an observer of the distributed mode: each chain is
+    /// followed, and its blocks published to the log, only while this node
+    /// holds the chain's lease ([`stream::observe`]).
+    pub fn observing(mut self, config: &stream::LogConfig) -> Self {
+        let observed = self
+            .chains
+            .iter()
+            .map(|c| {
+                stream::observe::Observed::new(&c.id, &c.group, c.ingest.clone(), c.store.clone())
+            })
+            .collect();
+        // Contract ABIs are the consumers' business.
+        for c in &mut self.chains {
+            c.abi_fetcher = None;
+        }
+        self.stages.clear();
+        self.stream = Some(StreamParts {
+            config: config.clone(),
+            observed,
+        });
+        self
+    }
+
+    /// Makes this node a consumer of the distributed mode: each chain's
+    /// blocks come from the log ([`stream::follow`]), verified again before
+    /// they are stored; the chains' endpoints serve contract ABIs only.
+    pub fn consuming(mut self, config: &stream::LogConfig) -> Self {
+        self.stream = Some(StreamParts {
+            config: config.clone(),
+            observed: Vec::new(),
+        });
+        self
     }
 
     /// Saves the configured business mappings (`[[mapping]]`).
@@ -420,6 +480,7 @@ impl Node {
             senders: Vec::new(),
             sender_stats: Vec::new(),
             stages,
+            stream: None,
         })
     }
 
@@ -547,6 +608,11 @@ impl Node {
         }
         r.register_collector(Box::new(metrics::StageCollector::new(self.stages.clone())));
         r.register_collector(Box::new(metrics::DiskCollector::new(self.store.disk())));
+        if let Some(parts) = self.stream.as_ref().filter(|p| !p.observed.is_empty()) {
+            r.register_collector(Box::new(metrics::StreamCollector::new(
+                parts.observed.clone(),
+            )));
+        }
         r
     }
 
@@ -597,26 +663,103 @@ impl Node {
             .drain(..)
             .map(|s| tokio::spawn(s.run(stopped(stop_rx.clone()))))
             .collect();
-        // Every chain's pipeline; the first error stops the node.
-        let ingests: Vec<_> = self
-            .chains
-            .iter()
-            .map(|c| {
-                let ingest = c.ingest.clone();
-                let id = c.id.clone();
-                let stop = stopped(stop_rx.clone());
-                let stop_tx = stop_tx.clone();
-                tokio::spawn(async move {
-                    let r = ingest.run(stop).await;
-                    if let Err(e) = &r {
-                        tracing::error!(chain = %id, error = %e, "ingest stopped with an error; stopping the node");
-                        let _ = stop_tx.send(true);
-                    }
-                    r
-                })
-            })
-            .collect();
-        let mut result = Ok(());
+        // The distributed mode's log, when there is one.
+        let log = match &self.stream {
+            None => None,
+            Some(parts) => {
+                let connecting = stream::Log::connect(&parts.config);
+                tokio::select! {
+                    log = connecting => Some(log),
+                    () = stopped(stop_rx.clone()) => None,
+                }
+            }
+        };
+        let log = match log {
+            Some(Err(e)) => {
+                let _ = stop_tx.send(true);
+                Some(Err(e))
+            }
+            other => other,
+        };
+        // Every chain's pipeline (embedded), its lease-holding observer, or
+        // its follower of the log; the first error stops the node.
+        let mut ingests: Vec<tokio::task::JoinHandle<Result<(), NodeError>>> = Vec::new();
+        let mut connect_error = None;
+        match log {
+            Some(Err(e)) => connect_error = Some(e),
+            None if self.stream.is_some() => {}
+            None => {
+                for c in &self.chains {
+                    let ingest = c.ingest.clone();
+                    let id = c.id.clone();
+                    let stop = stopped(stop_rx.clone());
+                    let stop_tx = stop_tx.clone();
+                    ingests.push(tokio::spawn(async move {
+                        let r = ingest.run(stop).await;
+                        if let Err(e) = &r {
+                            tracing::error!(chain = %id, error = %e, "ingest stopped with an error; stopping the node");
+                            let _ = stop_tx.send(true);
+                        }
+                        Ok(r?)
+                    }));
+                }
+            }
+            Some(Ok(log)) => {
+                let parts = self
+                    .stream
+                    .as_ref()
+                    .map(|p| (p.config.node_name(), p.observed.clone()));
+                let (name, observed) = parts.unwrap_or_default();
+                let runs: Vec<(String, LogRun)> = if observed.is_empty() {
+                    self.chains
+                        .iter()
+                        .map(|c| {
+                            let f = stream::follow::Follower::new(
+                                log.clone(),
+                                c.ingest.clone(),
+                                c.store.clone(),
+                                &c.id,
+                                &name,
+                            );
+                            let stop = stopped(stop_rx.clone());
+                            (
+                                c.id.clone(),
+                                Box::pin(async move { f.run(stop).await }) as _,
+                            )
+                        })
+                        .collect()
+                } else {
+                    observed
+                        .into_iter()
+                        .map(|o| {
+                            let id = o.chain.clone();
+                            let run = stream::observe::observe(
+                                log.clone(),
+                                o,
+                                name.clone(),
+                                stopped(stop_rx.clone()),
+                            );
+                            (id, Box::pin(run) as _)
+                        })
+                        .collect()
+                };
+                for (id, run) in runs {
+                    let stop_tx = stop_tx.clone();
+                    ingests.push(tokio::spawn(async move {
+                        let r = run.await;
+                        if let Err(e) = &r {
+                            tracing::error!(chain = %id, error = %e, "the chain's log stopped with an error; stopping the node");
+                            let _ = stop_tx.send(true);
+                        }
+                        Ok(r?)
+                    }));
+                }
+            }
+        }
+        let mut result = match connect_error {
+            Some(e) => Err(NodeError::Stream(e)),
+            None => Ok(()),
+        };
         for task in ingests {
             let r = task.await.map_err(|source| NodeError::Panicked {
                 task: "ingest",

@@ -128,6 +128,73 @@ impl Collector for DiskCollector {
     }
 }
 
+/// An observer's part in the distributed mode ([`stream::observe`]), per
+/// chain: whether it holds the lease, the height the log holds, what it
+/// appended.
+#[derive(Debug)]
+pub struct StreamCollector {
+    observed: Vec<stream::observe::Observed>,
+}
+
+impl StreamCollector {
+    /// The collector of `observed`.
+    pub fn new(observed: Vec<stream::observe::Observed>) -> Self {
+        Self { observed }
+    }
+}
+
+impl Collector for StreamCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use std::sync::atomic::Ordering::Relaxed;
+        type Read = fn(&stream::observe::Observed) -> i64;
+        let gauges: [(&str, &str, Read); 2] = [
+            (
+                "lookthrough_stream_lease_held",
+                "1 while this observer holds the chain's lease (follows and publishes it)",
+                |o| i64::from(o.holding.load(Relaxed)),
+            ),
+            (
+                "lookthrough_stream_published_height",
+                "The highest height of the chain the log holds, as this observer last saw it (-1: none)",
+                |o| o.stats.published.load(Relaxed),
+            ),
+        ];
+        for (name, help, read) in gauges {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for o in &self.observed {
+                ConstGauge::new(read(o))
+                    .encode(family.encode_family(&[("chain", o.chain.as_str())])?)?;
+            }
+        }
+        type Count = fn(&stream::observe::Observed) -> u64;
+        let counters: [(&str, &str, Count); 3] = [
+            (
+                "lookthrough_stream_published_blocks",
+                "Blocks this observer appended to the log",
+                |o| o.stats.blocks.load(Relaxed),
+            ),
+            (
+                "lookthrough_stream_published_bytes",
+                "Compressed bytes of block messages this observer appended to the log",
+                |o| o.stats.bytes.load(Relaxed),
+            ),
+            (
+                "lookthrough_stream_publish_retries",
+                "Appends that failed or found the log moved, then resumed from the log's tail",
+                |o| o.stats.retries.load(Relaxed),
+            ),
+        ];
+        for (name, help, read) in counters {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for o in &self.observed {
+                ConstCounter::new(read(o))
+                    .encode(family.encode_family(&[("chain", o.chain.as_str())])?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `GET /metrics` over `registry`.
 pub fn router(registry: Registry) -> Router {
     let registry = Arc::new(registry);
