@@ -23,17 +23,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod support;
+
+use support::{Guard, Log, drain, lookthrough, metric};
 
 use chain::hexbytes::encode0x;
 use indexer::TxIndex;
@@ -50,168 +51,9 @@ const KILLS: usize = 5;
 const DEADLINE: Duration = Duration::from_secs(120);
 const POLL: Duration = Duration::from_millis(5);
 
-/// The binary, with a predictable environment: info logs (the metrics
-/// address is logged at info), no colours, no configuration overrides
-/// inherited from the caller's environment.
-fn lookthrough() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lookthrough"));
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("LOOKTHROUGH_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("RUST_LOG", "info").env("NO_COLOR", "1");
-    cmd
-}
-
-/// A child process killed (and reaped) when dropped, so that a failing test
-/// leaves nothing running.
-struct Guard {
-    name: &'static str,
-    child: Option<Child>,
-}
-
-impl Guard {
-    fn new(name: &'static str, child: Child) -> Self {
-        Self {
-            name,
-            child: Some(child),
-        }
-    }
-
-    fn child(&mut self) -> &mut Child {
-        self.child.as_mut().expect("the child is still owned")
-    }
-
-    fn id(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
-    }
-
-    /// SIGKILL (on unix) and reap.
-    fn kill(&mut self) -> ExitStatus {
-        let mut child = self.child.take().expect("the child is still owned");
-        child
-            .kill()
-            .unwrap_or_else(|e| panic!("cannot kill {}: {e}", self.name));
-        child.wait().unwrap()
-    }
-
-    /// Waits for the child to exit by itself, at most until `deadline`.
-    fn wait_until(&mut self, deadline: Instant, log: &Log) -> ExitStatus {
-        loop {
-            if let Some(status) = self.child().try_wait().unwrap() {
-                self.child = None;
-                return status;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "{} did not finish within {DEADLINE:?}; its stderr ends with:\n{}",
-                    self.name,
-                    log.tail()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// The last lines a child wrote to stderr, for failure messages.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<VecDeque<String>>>);
-
-impl Log {
-    fn push(&self, line: String) {
-        let mut l = self.0.lock().unwrap();
-        if l.len() == 200 {
-            l.pop_front();
-        }
-        l.push_back(line);
-    }
-
-    fn tail(&self) -> String {
-        let l = self.0.lock().unwrap();
-        let n = l.len().saturating_sub(30);
-        l.iter().skip(n).cloned().collect::<Vec<_>>().join("\n")
-    }
-}
-
-/// Drains `pipe` to its end on a thread (so the child never blocks on a full
-/// pipe), keeping the last lines; the first line holding `http://ADDR/metrics`
-/// sends `("metrics", ADDR)` on the returned channel, the first holding
-/// `http://ADDR/graphql` sends `("graphql", ADDR)`.
-fn drain(
-    pipe: impl Read + Send + 'static,
-    log: Log,
-) -> (mpsc::Receiver<(&'static str, SocketAddr)>, JoinHandle<()>) {
-    let (tx, rx) = mpsc::channel();
-    let handle = std::thread::spawn(move || {
-        let mut reader = BufReader::new(pipe);
-        let mut buf = Vec::new();
-        let mut sent = Vec::new();
-        loop {
-            buf.clear();
-            match reader.read_until(b'\n', &mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-            let line = String::from_utf8_lossy(&buf).trim_end().to_owned();
-            for kind in ["metrics", "graphql"] {
-                if !sent.contains(&kind)
-                    && let Some(addr) = served_addr(&line, kind)
-                {
-                    sent.push(kind);
-                    let _ = tx.send((kind, addr));
-                }
-            }
-            log.push(line);
-        }
-    });
-    (rx, handle)
-}
-
-/// ADDR in a log line containing `http://ADDR/PATH`.
-fn served_addr(line: &str, path: &str) -> Option<SocketAddr> {
-    let start = line.find("http://")? + "http://".len();
-    let rest = &line[start..];
-    let end = rest.find(&format!("/{path}"))?;
-    rest[..end].parse().ok()
-}
-
 /// `lookthrough_height` from `GET /metrics`.
 fn metric_height(addr: SocketAddr) -> Result<i64, String> {
     metric(addr, "lookthrough_height")
-}
-
-/// The value of the sample `name` (with its labels, if any) on `/metrics`.
-fn metric(addr: SocketAddr, name: &str) -> Result<i64, String> {
-    let timeout = Duration::from_secs(5);
-    let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    s.set_write_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(|e| e.to_string())?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).map_err(|e| e.to_string())?;
-    let (head, body) = text.split_once("\r\n\r\n").ok_or("no HTTP header end")?;
-    if !head.starts_with("HTTP/1.0 200") && !head.starts_with("HTTP/1.1 200") {
-        return Err(format!("unexpected response: {head}"));
-    }
-    body.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .ok_or_else(|| format!("no {name} in /metrics"))?
-        .trim()
-        .parse()
-        .map_err(|e| format!("bad {name}: {e}"))
 }
 
 /// xorshift64*: enough to pick kill heights reproducibly from a seed.

@@ -1,13 +1,18 @@
 //! What the end-to-end tests share: the demo as a child process, a plain
-//! HTTP/1.1 GraphQL client, and the npm packages of the Node.js clients.
+//! HTTP/1.1 GraphQL client, the npm packages of the Node.js clients, and
+//! `lookthrough` children killed with the test ([`Guard`]) whose stderr is
+//! kept ([`Log`]) and whose `/metrics` is read ([`metric`]).
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -222,6 +227,20 @@ pub fn grafana_metrics() -> std::collections::BTreeSet<String> {
 /// histogram's `_bucket`, `_sum` or `_count`, a gauge by its name. A family
 /// without samples (no channel configured, say) counts by its `# TYPE`.
 pub fn grafana_metrics_missing_from(exposition: &str) -> Vec<String> {
+    missing_from(exposition, |m| !m.starts_with(OBSERVER_METRICS))
+}
+
+/// The distributed mode's observer metrics: an observer serves them, an
+/// embedded node or a consumer does not.
+pub const OBSERVER_METRICS: &str = "lookthrough_stream_";
+
+/// The observer metrics the Grafana dashboard queries that `exposition` (an
+/// observer's `/metrics`) does not serve with their type.
+pub fn grafana_observer_metrics_missing_from(exposition: &str) -> Vec<String> {
+    missing_from(exposition, |m| m.starts_with(OBSERVER_METRICS))
+}
+
+fn missing_from(exposition: &str, which: impl Fn(&str) -> bool) -> Vec<String> {
     let types: std::collections::BTreeMap<&str, &str> = exposition
         .lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))
@@ -229,6 +248,7 @@ pub fn grafana_metrics_missing_from(exposition: &str) -> Vec<String> {
         .collect();
     grafana_metrics()
         .into_iter()
+        .filter(|m| which(m))
         .filter(|m| {
             let (base, want) = if let Some(b) = m.strip_suffix("_total") {
                 (b, "counter")
@@ -245,4 +265,169 @@ pub fn grafana_metrics_missing_from(exposition: &str) -> Vec<String> {
             types.get(base) != Some(&want) && types.get(m.as_str()) != Some(&want)
         })
         .collect()
+}
+
+/// The binary, with a predictable environment: info logs (the metrics
+/// address is logged at info), no colours, no configuration overrides
+/// inherited from the caller's environment.
+pub fn lookthrough() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lookthrough"));
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("LOOKTHROUGH_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("RUST_LOG", "info").env("NO_COLOR", "1");
+    cmd
+}
+
+/// A child process killed (and reaped) when dropped, so that a failing test
+/// leaves nothing running.
+pub struct Guard {
+    name: &'static str,
+    child: Option<Child>,
+}
+
+impl Guard {
+    pub fn new(name: &'static str, child: Child) -> Self {
+        Self {
+            name,
+            child: Some(child),
+        }
+    }
+
+    pub fn child(&mut self) -> &mut Child {
+        self.child.as_mut().expect("the child is still owned")
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// SIGKILL (on unix) and reap.
+    pub fn kill(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("the child is still owned");
+        child
+            .kill()
+            .unwrap_or_else(|e| panic!("cannot kill {}: {e}", self.name));
+        child.wait().unwrap()
+    }
+
+    /// Waits for the child to exit by itself, at most until `deadline`.
+    pub fn wait_until(&mut self, deadline: Instant, log: &Log) -> ExitStatus {
+        loop {
+            if let Some(status) = self.child().try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{} did not finish in time; its stderr ends with:\n{}",
+                    self.name,
+                    log.tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The last lines a child wrote to stderr, for failure messages.
+#[derive(Clone, Default)]
+pub struct Log(Arc<Mutex<VecDeque<String>>>);
+
+impl Log {
+    pub fn push(&self, line: String) {
+        let mut l = self.0.lock().unwrap();
+        if l.len() == 200 {
+            l.pop_front();
+        }
+        l.push_back(line);
+    }
+
+    pub fn tail(&self) -> String {
+        let l = self.0.lock().unwrap();
+        let n = l.len().saturating_sub(30);
+        l.iter().skip(n).cloned().collect::<Vec<_>>().join("\n")
+    }
+}
+
+/// Drains `pipe` to its end on a thread (so the child never blocks on a full
+/// pipe), keeping the last lines; the first line holding `http://ADDR/metrics`
+/// sends `("metrics", ADDR)` on the returned channel, the first holding
+/// `http://ADDR/graphql` sends `("graphql", ADDR)`.
+pub fn drain(
+    pipe: impl Read + Send + 'static,
+    log: Log,
+) -> (mpsc::Receiver<(&'static str, SocketAddr)>, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let mut reader = BufReader::new(pipe);
+        let mut buf = Vec::new();
+        let mut sent = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let line = String::from_utf8_lossy(&buf).trim_end().to_owned();
+            for kind in ["metrics", "graphql"] {
+                if !sent.contains(&kind)
+                    && let Some(addr) = served_addr(&line, kind)
+                {
+                    sent.push(kind);
+                    let _ = tx.send((kind, addr));
+                }
+            }
+            log.push(line);
+        }
+    });
+    (rx, handle)
+}
+
+/// ADDR in a log line containing `http://ADDR/PATH`.
+pub fn served_addr(line: &str, path: &str) -> Option<SocketAddr> {
+    let start = line.find("http://")? + "http://".len();
+    let rest = &line[start..];
+    let end = rest.find(&format!("/{path}"))?;
+    rest[..end].parse().ok()
+}
+
+/// The text of `GET /metrics` at `addr` (its body).
+pub fn metrics_text(addr: SocketAddr) -> Result<String, String> {
+    let timeout = Duration::from_secs(5);
+    let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    s.set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).map_err(|e| e.to_string())?;
+    let (head, body) = text.split_once("\r\n\r\n").ok_or("no HTTP header end")?;
+    if !head.starts_with("HTTP/1.0 200") && !head.starts_with("HTTP/1.1 200") {
+        return Err(format!("unexpected response: {head}"));
+    }
+    Ok(body.to_string())
+}
+
+/// The value of the sample `name` (with its labels, if any) on `/metrics`.
+pub fn metric(addr: SocketAddr, name: &str) -> Result<i64, String> {
+    metrics_text(addr)?
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .ok_or_else(|| format!("no {name} in /metrics"))?
+        .trim()
+        .parse()
+        .map_err(|e| format!("bad {name}: {e}"))
 }
