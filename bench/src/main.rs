@@ -11,6 +11,7 @@ mod latency;
 mod pages;
 mod rules;
 mod search;
+mod stream;
 
 use std::process::ExitCode;
 
@@ -42,6 +43,8 @@ enum Command {
     Policies(rules::PoliciesBenchOpts),
     /// How long each dashboard page takes to answer over a large store.
     Dashboards(pages::DashboardsBenchOpts),
+    /// The distributed mode's log (NATS JetStream) against the embedded path: throughput and stored-to-searchable latency.
+    Stream(stream::StreamBenchOpts),
 }
 
 fn main() -> ExitCode {
@@ -69,5 +72,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Api(opts) => api::api(&opts),
         Command::Policies(opts) => rules::policies(&opts),
         Command::Dashboards(opts) => pages::dashboards(&opts),
+        Command::Stream(opts) => stream::stream(&opts),
     }
 }
