@@ -13,6 +13,7 @@
 //!   inversions, exact to GB/T 32918.2.
 //! - [`hashing`] and [`merkle`]: header/transaction/receipt hashes, roots, proofs.
 //! - [`verify`]: every check, as a list of named results.
+//! - [`rows`]: the compact row form of a receipt (the store's and the log's).
 
 pub mod crypto;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod merkle;
 pub mod model;
 pub mod payload;
 pub mod render;
+pub mod rows;
 pub mod rpc;
 pub mod sm2verify;
 pub mod tars;

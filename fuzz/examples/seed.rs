@@ -586,6 +586,81 @@ fn key_seeds(out: &mut Out) {
     out.put(t, "encrypted-wrong-passphrase.der", &wrong);
 }
 
+// ---------------------------------------------------------- block messages
+
+/// Messages of the real blocks among the `chain_json` seeds (written first,
+/// from the FISCO BCOS fixtures), compressed and as their JSON.
+fn stream_seeds(out: &mut Out) {
+    let t = "stream_message";
+    let fixtures = out.dir.join("chain_json");
+    let mut names: Vec<_> = fs::read_dir(&fixtures)
+        .expect("the chain_json seeds")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains("getBlockByNumber"))
+        .collect();
+    names.sort();
+    let mut written = 0;
+    for path in names {
+        let text = fs::read_to_string(&path).expect("read fixture");
+        let Ok(chain::verify::Item::Block(mut block)) = chain::verify::Item::parse(&text) else {
+            continue;
+        };
+        let name = path.file_stem().expect("a file").to_string_lossy().into_owned();
+        // A block served with hashes only gets the transactions of the same
+        // block among the fixtures (the message's shape is what is fuzzed).
+        if !matches!(block.transactions, chain::model::BlockTransactions::Full(_)) {
+            let prefix = match name.find("_block") {
+                Some(at) => {
+                    let rest = &name[at + 1..];
+                    let end = rest.find('_').map_or(rest.len(), |e| e + 1);
+                    name[..at + 1 + end].to_string()
+                }
+                None => continue,
+            };
+            let mut txs = Vec::new();
+            let mut tx_names: Vec<_> = fs::read_dir(&fixtures)
+                .expect("the chain_json seeds")
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    let n = p.file_name().map(|n| n.to_string_lossy().into_owned());
+                    n.is_some_and(|n| n.starts_with(&format!("{prefix}tx_")))
+                })
+                .collect();
+            tx_names.sort();
+            for t in tx_names {
+                let text = fs::read_to_string(&t).expect("read fixture");
+                if let Ok(chain::verify::Item::Transaction(tx)) = chain::verify::Item::parse(&text) {
+                    txs.push(tx);
+                }
+            }
+            block.transactions = chain::model::BlockTransactions::Full(txs);
+        }
+        let chain::model::BlockTransactions::Full(txs) = &block.transactions else {
+            continue;
+        };
+        let envelopes: Vec<stream::wire::Envelope> = txs
+            .iter()
+            .enumerate()
+            .map(|(i, _)| stream::wire::Envelope {
+                class: if i % 2 == 0 { "opened" } else { "plain" }.into(),
+                detail: "seed".into(),
+                sealed_record: (i % 2 == 0).then(|| vec![1, 2, 3, i as u8]),
+            })
+            .collect();
+        let json = stream::wire::encode_json("sh", "group0", "obs-a", &block, &envelopes, None)
+            .expect("encode");
+        let msg = stream::wire::encode("sh", "group0", "obs-a", &block, &envelopes, None)
+            .expect("encode");
+        stream::wire::decode("sh", &msg).expect("a seed message decodes");
+        out.put(t, &format!("{name}.json"), &json);
+        out.put(t, &format!("{name}.zst"), &msg);
+        written += 1;
+    }
+    assert!(written > 0, "no block fixture among the chain_json seeds");
+}
+
 fn main() {
     let dir = std::env::args().nth(1).map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds"),
@@ -595,6 +670,7 @@ fn main() {
     envelope_seeds(&mut out);
     sm2_seeds(&mut out);
     key_seeds(&mut out);
+    stream_seeds(&mut out);
     // Sanity: the envelope seeds open as their names say.
     let kr = lookthrough_fuzz::keyring(0);
     let ctx = context();

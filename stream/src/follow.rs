@@ -239,16 +239,10 @@ impl Follower {
                     })));
                 }
             };
-            let height = message.commit.block.header.number;
+            let height = message.block.header.number;
             let offered = self
                 .ingest
-                .offer(Offer {
-                    block: message.commit.block,
-                    raw: message.block_text,
-                    envelopes: message.commit.envelopes,
-                    receipts: message.commit.receipts,
-                    source: format!("stream:{}", message.observer),
-                })
+                .offer(offer_of(message))
                 .await
                 .map_err(|e| Retry(Some(e.into())))?;
             match offered {
@@ -287,6 +281,25 @@ impl Follower {
                 }
             }
         }
+    }
+}
+
+/// What a block message offers the consumer's ingest.
+pub fn offer_of(message: wire::BlockMessage) -> Offer {
+    Offer {
+        block: message.block,
+        raw: message.block_text,
+        envelopes: message
+            .envelopes
+            .into_iter()
+            .map(|e| store::TxEnvelope {
+                class: e.class,
+                detail: e.detail,
+                sealed_record: e.sealed_record,
+            })
+            .collect(),
+        receipts: message.receipts,
+        source: format!("stream:{}", message.observer),
     }
 }
 

@@ -31,13 +31,18 @@
 //! regulator's keys to read them. The connection's credentials and TLS are
 //! configuration ([`LogConfig`]).
 
+#[cfg(feature = "nats")]
 pub mod follow;
+#[cfg(feature = "nats")]
 pub mod lease;
+#[cfg(feature = "nats")]
 pub mod observe;
+#[cfg(feature = "nats")]
 pub mod publish;
 pub mod wire;
 
 use std::path::PathBuf;
+#[cfg(feature = "nats")]
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -204,9 +209,11 @@ pub enum LogError {
     #[error(transparent)]
     Wire(#[from] wire::WireError),
     /// The store failed.
+    #[cfg(feature = "nats")]
     #[error(transparent)]
     Store(#[from] store::StoreError),
     /// The consumer's ingest failed.
+    #[cfg(feature = "nats")]
     #[error(transparent)]
     Ingest(#[from] ingest::IngestError),
     /// The stream does not hold what a consumer needs.
@@ -223,6 +230,7 @@ pub enum LogError {
 }
 
 impl LogError {
+    #[cfg(feature = "nats")]
     fn js(what: impl Into<String>, reason: impl std::fmt::Display) -> Self {
         Self::JetStream {
             what: what.into(),
@@ -315,6 +323,7 @@ impl LogConfig {
     }
 
     /// The lease's heartbeat: three per time to live.
+    #[cfg(feature = "nats")]
     pub fn heartbeat(&self) -> Duration {
         Duration::from_millis(self.lease_ttl_ms / 3)
     }
@@ -336,6 +345,7 @@ pub fn subject_token(chain: &str) -> String {
 }
 
 /// A connection to the log: the client and its JetStream context.
+#[cfg(feature = "nats")]
 #[derive(Clone)]
 pub struct Log {
     /// The settings it was made from.
@@ -345,6 +355,7 @@ pub struct Log {
     client: async_nats::Client,
 }
 
+#[cfg(feature = "nats")]
 impl std::fmt::Debug for Log {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Log")
@@ -354,6 +365,7 @@ impl std::fmt::Debug for Log {
     }
 }
 
+#[cfg(feature = "nats")]
 impl Log {
     /// Connects (retrying while no server answers, as a node that starts
     /// before its cluster must) and makes sure the stream and the lease

@@ -181,7 +181,23 @@ impl Publisher {
                     self.observer.clone(),
                 );
                 let payload = tokio::task::spawn_blocking(move || {
-                    wire::encode(&chain, &group, &observer, &commit)
+                    let envelopes: Vec<wire::Envelope> = commit
+                        .envelopes
+                        .into_iter()
+                        .map(|e| wire::Envelope {
+                            class: e.class,
+                            detail: e.detail,
+                            sealed_record: e.sealed_record,
+                        })
+                        .collect();
+                    wire::encode(
+                        &chain,
+                        &group,
+                        &observer,
+                        &commit.block,
+                        &envelopes,
+                        commit.receipts.as_deref(),
+                    )
                 })
                 .await
                 .map_err(|e| LogError::Worker(e.to_string()))??;

@@ -18,11 +18,11 @@
 //! block published twice is stored once by JetStream's deduplication.
 
 use chain::hexbytes::Hash;
-use chain::model::{Block, BlockTransactions};
+use chain::model::{Block, BlockTransactions, Receipt};
 use chain::render::{BlockDetail, block_json};
+use chain::rows::ReceiptRow;
 use serde::{Deserialize, Serialize};
 use sm3::Digest;
-use store::{BlockCommit, ReceiptRow, TxEnvelope};
 
 /// The largest decompressed message read (a block of about 100,000
 /// transactions); a message claiming more is refused before it is inflated.
@@ -75,6 +75,17 @@ struct EnvelopeRow {
     record: Option<String>,
 }
 
+/// A transaction's class and sealed record, as the observer stored them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// The class (`opened`, `not-for-us`, …).
+    pub class: String,
+    /// Why, in words (never the payload).
+    pub detail: String,
+    /// The opened payload, sealed with the record key.
+    pub sealed_record: Option<Vec<u8>>,
+}
+
 /// A block message, decoded.
 #[derive(Debug, Clone)]
 pub struct BlockMessage {
@@ -84,8 +95,12 @@ pub struct BlockMessage {
     pub group: String,
     /// The observer that published it.
     pub observer: String,
-    /// The block as committed by the observer.
-    pub commit: BlockCommit,
+    /// The block, with its full transactions.
+    pub block: Block,
+    /// One entry per transaction, in block order.
+    pub envelopes: Vec<Envelope>,
+    /// Its receipts, when the observer kept them.
+    pub receipts: Option<Vec<Receipt>>,
     /// The block's JSON text (the evidence of a finding against it).
     pub block_text: String,
 }
@@ -103,14 +118,30 @@ pub fn message_id(chain: &str, group: &str, height: i64, hash: &Hash) -> String 
     hex::encode(h.finalize())
 }
 
-/// The payload of `commit`'s message.
+/// The payload of the message of `block` (with its full transactions),
+/// each transaction's envelope and its receipts.
 pub fn encode(
     chain: &str,
     group: &str,
     observer: &str,
-    commit: &BlockCommit,
+    block: &Block,
+    envelopes: &[Envelope],
+    receipts: Option<&[Receipt]>,
 ) -> Result<Vec<u8>, WireError> {
-    let h = &commit.block.header;
+    let json = encode_json(chain, group, observer, block, envelopes, receipts)?;
+    zstd::bulk::compress(&json, 3).map_err(|e| WireError::Compression(e.to_string()))
+}
+
+/// The JSON inside a message (see [`encode`]).
+pub fn encode_json(
+    chain: &str,
+    group: &str,
+    observer: &str,
+    block: &Block,
+    envelopes: &[Envelope],
+    receipts: Option<&[Receipt]>,
+) -> Result<Vec<u8>, WireError> {
+    let h = &block.header;
     let m = Message {
         v: 1,
         chain: chain.to_string(),
@@ -118,13 +149,9 @@ pub fn encode(
         height: h.number,
         hash: hex::encode(h.claimed_hash),
         observer: observer.to_string(),
-        block: block_json(&commit.block, BlockDetail::Full),
-        receipts: commit
-            .receipts
-            .as_ref()
-            .map(|rs| rs.iter().map(ReceiptRow::of).collect()),
-        envelopes: commit
-            .envelopes
+        block: block_json(block, BlockDetail::Full),
+        receipts: receipts.map(|rs| rs.iter().map(ReceiptRow::of).collect()),
+        envelopes: envelopes
             .iter()
             .map(|e| EnvelopeRow {
                 class: e.class.clone(),
@@ -133,16 +160,21 @@ pub fn encode(
             })
             .collect(),
     };
-    let json = serde_json::to_vec(&m).map_err(|e| WireError::Json(e.to_string()))?;
-    zstd::bulk::compress(&json, 3).map_err(|e| WireError::Compression(e.to_string()))
+    serde_json::to_vec(&m).map_err(|e| WireError::Json(e.to_string()))
 }
 
 /// Reads a message of chain `chain`; the block inside is not verified yet
-/// (that is [`ingest::Ingest::offer`]'s job), only the message's shape.
+/// (that is the consumer's ingest's job, `Ingest::offer`), only the
+/// message's shape.
 pub fn decode(chain: &str, payload: &[u8]) -> Result<BlockMessage, WireError> {
     let json = zstd::bulk::decompress(payload, MAX_DECOMPRESSED_BYTES)
         .map_err(|e| WireError::Compression(e.to_string()))?;
-    let m: Message = serde_json::from_slice(&json).map_err(|e| WireError::Json(e.to_string()))?;
+    decode_json(chain, &json)
+}
+
+/// Reads a message's JSON, once decompressed (see [`decode`]).
+pub fn decode_json(chain: &str, json: &[u8]) -> Result<BlockMessage, WireError> {
+    let m: Message = serde_json::from_slice(json).map_err(|e| WireError::Json(e.to_string()))?;
     let field = |field, message: String| WireError::Field { field, message };
     if m.v != 1 {
         return Err(field("v", format!("version {} (this node reads 1)", m.v)));
@@ -184,7 +216,7 @@ pub fn decode(chain: &str, payload: &[u8]) -> Result<BlockMessage, WireError> {
                     .map_err(|err| field("envelopes", format!("[{i}].record: {err}")))?,
             ),
         };
-        envelopes.push(TxEnvelope {
+        envelopes.push(Envelope {
             class: e.class,
             detail: e.detail,
             sealed_record,
@@ -213,12 +245,9 @@ pub fn decode(chain: &str, payload: &[u8]) -> Result<BlockMessage, WireError> {
         chain: m.chain,
         group: m.group,
         observer: m.observer,
-        commit: BlockCommit {
-            block,
-            envelopes,
-            committee: Vec::new(),
-            receipts,
-        },
+        block,
+        envelopes,
+        receipts,
         block_text,
     })
 }

@@ -35,13 +35,29 @@ fn fresh_ingest(chain: &testkit::Chain, dir: &std::path::Path) -> (Arc<Store>, I
 }
 
 fn offer(message: wire::BlockMessage) -> Offer {
-    Offer {
-        block: message.commit.block,
-        raw: message.block_text,
-        envelopes: message.commit.envelopes,
-        receipts: message.commit.receipts,
-        source: format!("stream:{}", message.observer),
-    }
+    stream::follow::offer_of(message)
+}
+
+/// The message of a stored block, as an observer publishes it.
+fn encode(observer: &str, commit: &store::BlockCommit) -> Vec<u8> {
+    let envelopes: Vec<wire::Envelope> = commit
+        .envelopes
+        .iter()
+        .map(|e| wire::Envelope {
+            class: e.class.clone(),
+            detail: e.detail.clone(),
+            sealed_record: e.sealed_record.clone(),
+        })
+        .collect();
+    wire::encode(
+        "sh",
+        "group0",
+        observer,
+        &commit.block,
+        &envelopes,
+        commit.receipts.as_deref(),
+    )
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,7 +91,7 @@ async fn a_stored_block_crosses_the_log_and_is_verified_again() {
             .iter()
             .filter(|e| e.sealed_record.is_some())
             .count();
-        let payload = wire::encode("sh", "group0", "obs-a", &commit).unwrap();
+        let payload = encode("obs-a", &commit);
         let message = wire::decode("sh", &payload).unwrap();
         assert_eq!(message.observer, "obs-a");
         assert_eq!(ingest.offer(offer(message)).await.unwrap(), Offered::Stored);
@@ -100,13 +116,7 @@ async fn a_stored_block_crosses_the_log_and_is_verified_again() {
     assert!(consumer.findings().unwrap().is_empty());
 
     // A redelivery is known; a block above the next one is ahead.
-    let again = wire::encode(
-        "sh",
-        "group0",
-        "obs-b",
-        &observer.block_commit(2).unwrap().unwrap(),
-    )
-    .unwrap();
+    let again = encode("obs-b", &observer.block_commit(2).unwrap().unwrap());
     assert_eq!(
         ingest
             .offer(offer(wire::decode("sh", &again).unwrap()))
@@ -116,7 +126,7 @@ async fn a_stored_block_crosses_the_log_and_is_verified_again() {
     );
     let longer = testkit::chain(7, BLOCKS + 2);
     let beyond = testkit::block_commit(&longer, BLOCKS as i64 + 2);
-    let payload = wire::encode("sh", "group0", "obs-a", &beyond).unwrap();
+    let payload = encode("obs-a", &beyond);
     assert_eq!(
         ingest
             .offer(offer(wire::decode("sh", &payload).unwrap()))
@@ -135,13 +145,7 @@ async fn an_altered_block_is_a_finding_against_its_observer_and_is_not_stored() 
     let observer = testkit::store(&chain, &dir.path().join("observer"));
     let (consumer, ingest) = fresh_ingest(&chain, &dir.path().join("consumer"));
     for h in 0..=1 {
-        let payload = wire::encode(
-            "sh",
-            "group0",
-            "obs-a",
-            &observer.block_commit(h).unwrap().unwrap(),
-        )
-        .unwrap();
+        let payload = encode("obs-a", &observer.block_commit(h).unwrap().unwrap());
         ingest
             .offer(offer(wire::decode("sh", &payload).unwrap()))
             .await
@@ -153,7 +157,7 @@ async fn an_altered_block_is_a_finding_against_its_observer_and_is_not_stored() 
         panic!("full transactions");
     };
     txs[0].input.push(0);
-    let payload = wire::encode("sh", "group0", "obs-liar", &commit).unwrap();
+    let payload = encode("obs-liar", &commit);
     let Offered::Refused(finding) = ingest
         .offer(offer(wire::decode("sh", &payload).unwrap()))
         .await
@@ -174,13 +178,7 @@ async fn an_altered_block_is_a_finding_against_its_observer_and_is_not_stored() 
         .unwrap();
     assert_eq!(consumer.findings().unwrap().len(), 1);
     // The true block 2 is then stored.
-    let payload = wire::encode(
-        "sh",
-        "group0",
-        "obs-a",
-        &observer.block_commit(2).unwrap().unwrap(),
-    )
-    .unwrap();
+    let payload = encode("obs-a", &observer.block_commit(2).unwrap().unwrap());
     assert_eq!(
         ingest
             .offer(offer(wire::decode("sh", &payload).unwrap()))
@@ -196,7 +194,7 @@ fn a_malformed_message_is_refused_naming_what_is_wrong() {
     let dir = tempfile::tempdir().unwrap();
     let observer = testkit::store(&chain, &dir.path().join("observer"));
     let commit = observer.block_commit(1).unwrap().unwrap();
-    let payload = wire::encode("sh", "group0", "obs-a", &commit).unwrap();
+    let payload = encode("obs-a", &commit);
 
     let truncated = wire::decode("sh", &payload[..payload.len() / 2]).unwrap_err();
     assert!(truncated.to_string().contains("zstd"), "{truncated}");
@@ -209,11 +207,7 @@ fn a_malformed_message_is_refused_naming_what_is_wrong() {
     // One envelope too few.
     let mut short = commit.clone();
     short.envelopes.pop();
-    let e = wire::decode(
-        "sh",
-        &wire::encode("sh", "group0", "obs-a", &short).unwrap(),
-    )
-    .unwrap_err();
+    let e = wire::decode("sh", &encode("obs-a", &short)).unwrap_err();
     assert!(e.to_string().contains("envelopes"), "{e}");
 
     // The message id depends on every part of what it names.
