@@ -34,7 +34,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod support;
 
-use support::{Guard, Log, drain, lookthrough, metric};
+use support::{Guard, Log, Rng, drain, lookthrough, metric};
 
 use chain::hexbytes::encode0x;
 use indexer::TxIndex;
@@ -54,18 +54,6 @@ const POLL: Duration = Duration::from_millis(5);
 /// `lookthrough_height` from `GET /metrics`.
 fn metric_height(addr: SocketAddr) -> Result<i64, String> {
     metric(addr, "lookthrough_height")
-}
-
-/// xorshift64*: enough to pick kill heights reproducibly from a seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
 }
 
 /// A node's configuration; with `node_key`, the GraphQL API too.

@@ -33,7 +33,7 @@ mod support;
 use chain::CryptoSuite;
 use privacy::keys::PrivateKey;
 use store::Store;
-use support::{Guard, Log, drain, lookthrough, metric, metrics_text};
+use support::{Guard, Log, Rng, drain, lookthrough, metric, metrics_text};
 
 /// Blocks after genesis of each chain at first.
 const HEAD: i64 = 150;
@@ -44,21 +44,6 @@ const DEADLINE: Duration = Duration::from_secs(180);
 const POLL: Duration = Duration::from_millis(10);
 /// How long the proxy holds each answer of the chain's endpoint.
 const SLOW: Duration = Duration::from_millis(8);
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn between(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % (hi - lo) as u64) as i64
-    }
-}
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -431,3 +431,21 @@ pub fn metric(addr: SocketAddr, name: &str) -> Result<i64, String> {
         .parse()
         .map_err(|e| format!("bad {name}: {e}"))
 }
+
+/// xorshift64*: enough to pick kill points reproducibly from a seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next number.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `lo..hi`.
+    pub fn between(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + (self.next() % (hi - lo) as u64) as i64
+    }
+}
