@@ -34,7 +34,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod support;
 
-use support::{Guard, Log, Rng, drain, lookthrough, metric};
+use support::{Guard, Log, Rng, drain, lookthrough, metric, spawn_drained};
 
 use chain::hexbytes::encode0x;
 use indexer::TxIndex;
@@ -155,18 +155,13 @@ fn generate_and_serve(root: &Path, txs: usize) -> (std::path::PathBuf, Guard, St
 
 /// `lookthrough run --config CONFIG --until-height HEAD`, to completion.
 fn run_to_head(config: &Path, name: &'static str) {
-    let mut child = lookthrough()
-        .args(["run", "--config"])
-        .arg(config)
-        .args(["--until-height", &HEAD.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = Log::default();
-    let (_addr, drainer) = drain(child.stderr.take().unwrap(), log.clone());
-    let mut guard = Guard::new(name, child);
+    let (mut guard, log, _addr, drainer) = spawn_drained(
+        lookthrough()
+            .args(["run", "--config"])
+            .arg(config)
+            .args(["--until-height", &HEAD.to_string()]),
+        name,
+    );
     let status = guard.wait_until(Instant::now() + DEADLINE, &log);
     drainer.join().unwrap();
     assert!(
@@ -667,18 +662,14 @@ fn sigkill_mid_delivery_loses_no_alert() {
         ),
     );
     let start = |name: &'static str| {
-        let mut child = lookthrough()
-            .args(["run", "--config"])
-            .arg(&config)
-            .env("LT_HOOK_SECRET", HOOK_SECRET)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Log::default();
-        let (addr, drainer) = drain(child.stderr.take().unwrap(), log.clone());
-        (Guard::new(name, child), log, drainer, addr)
+        let (guard, log, addr, drainer) = spawn_drained(
+            lookthrough()
+                .args(["run", "--config"])
+                .arg(&config)
+                .env("LT_HOOK_SECRET", HOOK_SECRET),
+            name,
+        );
+        (guard, log, drainer, addr)
     };
     let wait = |what: &str, log: &Log, mut done: Box<dyn FnMut() -> bool + '_>| {
         let deadline = Instant::now() + DEADLINE;

@@ -33,7 +33,7 @@ mod support;
 use chain::CryptoSuite;
 use privacy::keys::PrivateKey;
 use store::Store;
-use support::{Guard, Log, Rng, drain, lookthrough, metric, metrics_text};
+use support::{Guard, Log, Rng, lookthrough, metric, metrics_text, spawn_drained};
 
 /// Blocks after genesis of each chain at first.
 const HEAD: i64 = 150;
@@ -241,15 +241,7 @@ fn start(config: &Path, name: &'static str, until: Option<i64>) -> Running {
     if let Some(h) = until {
         cmd.args(["--until-height", &h.to_string()]);
     }
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = Log::default();
-    let (addrs, _drainer) = drain(child.stderr.take().unwrap(), log.clone());
-    let mut guard = Guard::new(name, child);
+    let (mut guard, log, addrs, _drainer) = spawn_drained(&mut cmd, name);
     let metrics = loop {
         match addrs.recv_timeout(Duration::from_millis(100)) {
             Ok(("metrics", addr)) => break addr,

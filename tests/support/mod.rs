@@ -449,3 +449,26 @@ impl Rng {
         lo + (self.next() % (hi - lo) as u64) as i64
     }
 }
+
+/// A child spawned from `cmd` with stdin and stdout closed and stderr
+/// drained into a [`Log`] (see [`drain`]): its guard, its log, the
+/// addresses it announces, and the draining thread.
+pub fn spawn_drained(
+    cmd: &mut Command,
+    name: &'static str,
+) -> (
+    Guard,
+    Log,
+    mpsc::Receiver<(&'static str, SocketAddr)>,
+    JoinHandle<()>,
+) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+    let log = Log::default();
+    let (addrs, drainer) = drain(child.stderr.take().expect("stderr is piped"), log.clone());
+    (Guard::new(name, child), log, addrs, drainer)
+}
