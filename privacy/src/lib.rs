@@ -11,6 +11,7 @@
 //! their key id in `Debug`.
 
 pub mod at_rest;
+pub mod dleq;
 pub mod envelope;
 pub mod error;
 pub mod hash;

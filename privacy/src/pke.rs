@@ -304,8 +304,6 @@ impl PrivateKey {
     /// decryption itself. The shared point and the plaintext are zeroized.
     pub fn decrypt_cipher(&self, c: &Sm2Cipher) -> Result<Zeroizing<Vec<u8>>> {
         use sm2::elliptic_curve::sec1::{Coordinates, FromSec1Point, ToSec1Point};
-        use sm3::Digest as _;
-        use subtle::ConstantTimeEq as _;
         let mut encoded = [0u8; 1 + 2 * COORD_LEN];
         encoded[0] = 0x04;
         encoded[1..=COORD_LEN].copy_from_slice(&c.x);
@@ -325,29 +323,7 @@ impl PrivateKey {
             xy[COORD_LEN..].copy_from_slice(y);
         }
         zeroize::Zeroize::zeroize(&mut shared);
-        let (x2, y2) = xy.split_at(COORD_LEN);
-        let mut out = Zeroizing::new(c.c2.clone());
-        for (i, chunk) in out.chunks_mut(C3_LEN).enumerate() {
-            let counter = u32::try_from(i + 1).map_err(|_| Error::Sm2DecryptFailed)?;
-            let mut t = Zeroizing::new(
-                sm3::Sm3::new()
-                    .chain_update(x2)
-                    .chain_update(y2)
-                    .chain_update(counter.to_be_bytes())
-                    .finalize(),
-            );
-            chunk.iter_mut().zip(t.iter()).for_each(|(m, k)| *m ^= k);
-            t.iter_mut().for_each(|b| *b = 0);
-        }
-        let u = sm3::Sm3::new()
-            .chain_update(x2)
-            .chain_update(&out[..])
-            .chain_update(y2)
-            .finalize();
-        if !bool::from(u.as_slice().ct_eq(&c.c3[..])) {
-            return Err(Error::Sm2DecryptFailed);
-        }
-        Ok(out)
+        unwrap_with_shared_point(&xy, c)
     }
 
     /// The `sm2` crate's own decryption of a parsed ciphertext: the
@@ -358,4 +334,40 @@ impl PrivateKey {
             .map(Zeroizing::new)
             .map_err(|_| Error::Sm2DecryptFailed)
     }
+}
+
+/// The last steps of SM2 decryption (GB/T 32918.4 §7.1 B4–B7), given the
+/// shared point `[d]C1 = (x2, y2)` as 64 bytes: `t = KDF(x2 ‖ y2)` with SM3,
+/// `M = C2 ⊕ t`, and C3 must equal `SM3(x2 ‖ M ‖ y2)` (compared in constant
+/// time). Shared by [`PrivateKey::decrypt_cipher`] and the evidence of a wrap
+/// ([`crate::dleq`]), which knows the shared point but not the key.
+pub(crate) fn unwrap_with_shared_point(
+    xy: &[u8; 2 * COORD_LEN],
+    c: &Sm2Cipher,
+) -> Result<Zeroizing<Vec<u8>>> {
+    use sm3::Digest as _;
+    use subtle::ConstantTimeEq as _;
+    let (x2, y2) = xy.split_at(COORD_LEN);
+    let mut out = Zeroizing::new(c.c2.clone());
+    for (i, chunk) in out.chunks_mut(C3_LEN).enumerate() {
+        let counter = u32::try_from(i + 1).map_err(|_| Error::Sm2DecryptFailed)?;
+        let mut t = Zeroizing::new(
+            sm3::Sm3::new()
+                .chain_update(x2)
+                .chain_update(y2)
+                .chain_update(counter.to_be_bytes())
+                .finalize(),
+        );
+        chunk.iter_mut().zip(t.iter()).for_each(|(m, k)| *m ^= k);
+        t.iter_mut().for_each(|b| *b = 0);
+    }
+    let u = sm3::Sm3::new()
+        .chain_update(x2)
+        .chain_update(&out[..])
+        .chain_update(y2)
+        .finalize();
+    if !bool::from(u.as_slice().ct_eq(&c.c3[..])) {
+        return Err(Error::Sm2DecryptFailed);
+    }
+    Ok(out)
 }
