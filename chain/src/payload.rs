@@ -6,6 +6,7 @@
 //! - [`dynamic_arguments`]: every top-level dynamic argument (`bytes`,
 //!   `string`) of any ABI-encoded call, read from the head's offsets, where
 //!   ingest looks for a supervised envelope and records for a JSON record;
+//! - [`envelope_candidates`]: where a supervised envelope may be;
 //! - [`payload`]: the `f(bytes)` argument, else the whole input;
 //! - [`record`]: the JSON record of a public call (the `f(bytes)` argument,
 //!   else the first dynamic argument that is JSON, else the input).
@@ -32,6 +33,37 @@ pub fn record(input: &[u8]) -> &[u8] {
         .into_iter()
         .find(|a| is_json_text(a))
         .unwrap_or(input)
+}
+
+/// Where a transaction's envelope may be: the `f(bytes)` argument, else
+/// every top-level dynamic argument of the call that starts like an
+/// envelope (any contract, with or without its ABI: an envelope cannot hide
+/// in an argument no mapping names), well-formed ones first; empty when
+/// none does (the whole input is then classified as it stands).
+pub fn envelope_candidates(input: &[u8]) -> Vec<&[u8]> {
+    use privacy::envelope::{Envelope, ParseError};
+    if let Some(arg) = bytes_argument(input) {
+        return vec![arg];
+    }
+    let mut well_formed = Vec::new();
+    let mut malformed = Vec::new();
+    for a in dynamic_arguments(input) {
+        match Envelope::parse(a) {
+            Ok(_) => well_formed.push(a),
+            Err(ParseError::NotEnvelope) => {}
+            Err(ParseError::Malformed(_)) => malformed.push(a),
+        }
+    }
+    well_formed.extend(malformed);
+    well_formed
+}
+
+/// Where `part` (a slice of `input`, as [`envelope_candidates`] and the
+/// other readers here return) starts in `input`; `None` for a slice of
+/// other memory.
+pub fn offset_in(input: &[u8], part: &[u8]) -> Option<usize> {
+    let start = (part.as_ptr() as usize).checked_sub(input.as_ptr() as usize)?;
+    (start.checked_add(part.len())? <= input.len()).then_some(start)
 }
 
 /// Whether `bytes` is a JSON object or array.

@@ -108,19 +108,25 @@ impl Devnet {
             evm.install(Address::from_slice(&bytes), &code)
                 .map_err(|e| ChainError::Config(format!("{name}: {e}")))?;
             abis.insert(at.to_string(), a.abi.clone());
-            installed.push(serde_json::json!({"name": name, "address": format!("0x{at}")}));
+            installed.push((name, format!("0x{at}")));
         }
-        let genesis_config = serde_json::json!({
-            "contracts": installed,
-            "sm_crypto": config.suite == CryptoSuite::Sm,
-            "chain_id": config.chain_id,
-            "group_id": config.group_id,
-            "consensus_type": "pbft",
-            "sealers": sealers.iter().zip(&config.weights).map(|(k, w)| serde_json::json!({
-                "node_id": hex::encode(k.node_id()),
-                "weight": w,
-            })).collect::<Vec<_>>(),
-        });
+        // The genesis configuration as FISCO BCOS 3.x writes it into block
+        // 0's extraData (INI-like text; the sealers as `node.N:ID,WEIGHT`),
+        // so that the genesis hash covers the first committee; the devnet's
+        // contracts are listed in a section of their own.
+        let mut genesis_config = format!(
+            "[chain]\nsm_crypto:{}\nchainID: {}\ngroupID: {}\n[consensus]\nconsensus_type: pbft\n",
+            u8::from(config.suite == CryptoSuite::Sm),
+            config.chain_id,
+            config.group_id,
+        );
+        for (i, (k, w)) in sealers.iter().zip(&config.weights).enumerate() {
+            genesis_config.push_str(&format!("node.{i}:{},{w}\n", hex::encode(k.node_id())));
+        }
+        genesis_config.push_str("[devnet]\n");
+        for (i, c) in installed.iter().enumerate() {
+            genesis_config.push_str(&format!("contract.{i}:{},{}\n", c.0, c.1));
+        }
         let mut header = BlockHeader {
             version: BLOCK_VERSION,
             parents: Vec::new(),
@@ -132,7 +138,7 @@ impl Devnet {
             timestamp: 0,
             sealer: 0,
             sealer_list: Vec::new(),
-            extra_data: genesis_config.to_string().into_bytes(),
+            extra_data: genesis_config.into_bytes(),
             consensus_weights: Vec::new(),
             claimed_hash: [0; 32],
             signatures: Vec::new(),

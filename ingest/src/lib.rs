@@ -1616,28 +1616,7 @@ pub fn open_all(
     Ok((out, opened))
 }
 
-/// Where a transaction's envelope may be: the `f(bytes)` argument, else
-/// every top-level dynamic argument of the call that starts like an
-/// envelope (any contract, with or without its ABI: an envelope cannot hide
-/// in an argument no mapping names), well-formed ones first; empty when
-/// none does (the whole input is then classified as it stands).
-pub fn envelope_candidates(input: &[u8]) -> Vec<&[u8]> {
-    use privacy::envelope::{Envelope, ParseError};
-    if let Some(arg) = chain::payload::bytes_argument(input) {
-        return vec![arg];
-    }
-    let mut well_formed = Vec::new();
-    let mut malformed = Vec::new();
-    for a in chain::payload::dynamic_arguments(input) {
-        match Envelope::parse(a) {
-            Ok(_) => well_formed.push(a),
-            Err(ParseError::NotEnvelope) => {}
-            Err(ParseError::Malformed(_)) => malformed.push(a),
-        }
-    }
-    well_formed.extend(malformed);
-    well_formed
-}
+pub use chain::payload::envelope_candidates;
 
 /// Classifies one transaction's payload; `true` when it was opened.
 fn open_one(

@@ -151,6 +151,14 @@ pub enum StoreError {
     /// The commit is internally inconsistent (a programming error upstream).
     #[error("invalid commit: {0}")]
     InvalidCommit(String),
+    /// A read would return more than its bound.
+    #[error("{what}: more than {limit}")]
+    TooMany {
+        /// What was read.
+        what: String,
+        /// The bound.
+        limit: usize,
+    },
 }
 
 impl StoreError {
@@ -232,6 +240,27 @@ struct TxRow {
 struct CommitteeRow {
     node_ids: Vec<String>,
     weights: Vec<i64>,
+}
+
+/// A stored committee row read back.
+fn committee_row(v: &[u8]) -> Result<Vec<Sealer>, StoreError> {
+    let row: CommitteeRow = serde_json::from_slice(v).map_err(|e| corrupt("committee", e))?;
+    if row.node_ids.len() != row.weights.len() {
+        return Err(corrupt(
+            "committee",
+            "node ids and weights differ in number",
+        ));
+    }
+    let mut out = Vec::with_capacity(row.node_ids.len());
+    for (id, w) in row.node_ids.iter().zip(&row.weights) {
+        let node_id = chain::hexbytes::decode_fixed::<64>("committee", id)
+            .map_err(|e| corrupt("committee", e))?;
+        out.push(Sealer {
+            node_id,
+            weight: *w,
+        });
+    }
+    Ok(out)
 }
 
 /// What every chain's handle of one database shares: the database itself,
@@ -1131,17 +1160,39 @@ impl Store {
             return Ok(None);
         };
         let (_, v) = item?;
-        let row: CommitteeRow = serde_json::from_slice(&v).map_err(|e| corrupt("committee", e))?;
-        let mut out = Vec::with_capacity(row.node_ids.len());
-        for (id, w) in row.node_ids.iter().zip(&row.weights) {
-            let node_id = chain::hexbytes::decode_fixed::<64>("committee", id)
-                .map_err(|e| corrupt("committee", e))?;
-            out.push(Sealer {
-                node_id,
-                weight: *w,
-            });
+        Ok(Some(committee_row(&v)?))
+    }
+
+    /// Every change of the committee at or below `height`, oldest first:
+    /// the heights where a new sealer set came into force (the first is
+    /// the committee the chain started with: the configured one at height
+    /// 0, or, trusted on first use, the first signed block's). At most
+    /// `limit`; more is an error naming the bound.
+    pub fn committee_changes(
+        &self,
+        height: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, Vec<Sealer>)>, StoreError> {
+        let db = self.db();
+        let mut out = Vec::new();
+        for item in db.iterator_cf(
+            &self.log_cf(&db, CF_COMMITTEES)?,
+            rocksdb::IteratorMode::Start,
+        ) {
+            let (k, v) = item?;
+            let at = be_i64("committee height", &k)?;
+            if at > height {
+                break;
+            }
+            if out.len() == limit {
+                return Err(StoreError::TooMany {
+                    what: format!("committee changes up to height {height}"),
+                    limit,
+                });
+            }
+            out.push((at, committee_row(&v)?));
         }
-        Ok(Some(out))
+        Ok(out)
     }
 
     /// Records a finding (its own synced write; the checkpoint does not move).
