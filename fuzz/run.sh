@@ -15,7 +15,7 @@ secs=${2:-300}
 shift $(( $# >= 2 ? 2 : 1 ))
 targets=("$target")
 if [[ $target == all ]]; then
-    targets=(envelope_open envelope_mutate sm2_cipher_parse key_pem chain_json index_payload abi_decode mapping sm2_decrypt_fast sm2_verify_fast stream_message)
+    targets=(envelope_open envelope_mutate sm2_cipher_parse key_pem chain_json index_payload abi_decode mapping sm2_decrypt_fast sm2_verify_fast stream_message evidence_pack)
 fi
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t"
