@@ -77,6 +77,11 @@ enum Command {
     /// The audit log of decrypted reads: verify its chain and seals, export it.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Evidence packs: a transaction, its block, committee, proofs and
+    /// opened envelope in one signed file anyone can check
+    /// (docs/evidence.md).
+    #[command(subcommand)]
+    Evidence(EvidenceCommand),
     /// Alert rules.
     #[command(subcommand)]
     Rules(RulesCommand),
@@ -103,6 +108,28 @@ enum RulesCommand {
         /// The watchlists the rules read (checks `lists.NAME`).
         #[arg(long, value_name = "DIR")]
         watchlists: Option<PathBuf>,
+    },
+    /// Run the rules of a file over the stored history and report what
+    /// they would have opened (alerts per day, the first alerts and why);
+    /// writes no alert and sends nothing. Works beside a running node.
+    Backtest {
+        /// The rules file (`[[rule]]` tables).
+        file: PathBuf,
+        /// The configuration file.
+        #[arg(long, default_value = "lookthrough.toml")]
+        config: PathBuf,
+        /// The first day evaluated (Beijing time), YYYY-MM-DD.
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// The last day evaluated (Beijing time), YYYY-MM-DD.
+        #[arg(long, value_name = "DATE")]
+        to: Option<String>,
+        /// How many of the first alerts to print.
+        #[arg(long, default_value_t = 20)]
+        first: usize,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -133,6 +160,36 @@ enum TokenCommand {
         /// The configuration file.
         #[arg(long, default_value = "lookthrough.toml")]
         config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum EvidenceCommand {
+    /// Make a pack of transactions (`--tx`, several allowed; `CHAIN:HASH`
+    /// names the chain) or of an alert's transactions (`--alert`). Reads
+    /// the store read-only, beside a running node.
+    Export {
+        /// The configuration file.
+        #[arg(long, default_value = "lookthrough.toml")]
+        config: PathBuf,
+        /// A transaction hash (0x and 64 hex digits).
+        #[arg(long = "tx", value_name = "HASH")]
+        txs: Vec<String>,
+        /// An alert's id.
+        #[arg(long, conflicts_with = "txs")]
+        alert: Option<u64>,
+        /// The pack to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check a pack from the pack alone; name the first failing part
+    /// (exit 1).
+    Verify {
+        /// The pack.
+        pack: PathBuf,
+        /// The node key it must be sealed by (SPKI PEM).
+        #[arg(long, value_name = "PUB.pem")]
+        signer: Option<PathBuf>,
     },
 }
 
@@ -315,7 +372,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit(AuditCommand::Export { config, out }) => {
             commands::admin::audit_export(&config, out.as_ref())
         }
+        Command::Evidence(EvidenceCommand::Export {
+            config,
+            txs,
+            alert,
+            out,
+        }) => commands::evidence::export(&config, &txs, alert, &out),
+        Command::Evidence(EvidenceCommand::Verify { pack, signer }) => {
+            commands::evidence::verify(&pack, signer.as_ref())
+        }
         Command::Abi(AbiCommand::Decode(opts)) => commands::abi::decode(&opts),
+        Command::Rules(RulesCommand::Backtest {
+            file,
+            config,
+            from,
+            to,
+            first,
+            json,
+        }) => {
+            commands::rules::backtest(&config, &file, from.as_deref(), to.as_deref(), first, json)
+        }
         Command::Rules(RulesCommand::Check { dir, watchlists }) => {
             commands::rules::check(&dir, watchlists.as_deref())
         }

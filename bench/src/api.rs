@@ -348,6 +348,8 @@ pub(crate) fn bench_server(
             ..Default::default()
         },
         endpoints: None,
+        keyring: None,
+        watchlists_dir: None,
     };
     let parts = ApiParts::build(store.clone(), search, sealer, Some(node_key), options, None)?;
     Ok((parts, zeroize::Zeroizing::new(token.as_str().to_string())))

@@ -291,7 +291,13 @@ pub fn router(d: Dashboards) -> Router {
             "/alerts/{id}",
             get(pages::alerts::detail).post(pages::alerts::act),
         )
+        .route("/evidence", post(pages::evidence::download))
         .route("/rules", get(pages::rules::handler))
+        .route(
+            "/rules/backtest",
+            get(pages::rules::backtest_form).post(pages::rules::backtest_run),
+        )
+        .route("/rules/save", post(pages::rules::save))
         .route("/login", get(pages::login::form).post(pages::login::submit))
         .route("/login/link", get(pages::login::link))
         .route("/logout", post(pages::login::logout))

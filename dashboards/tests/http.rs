@@ -22,6 +22,8 @@ struct Server {
     analyst: String,
     analyst_id: String,
     viewer: String,
+    node_key: Arc<privacy::keys::PrivateKey>,
+    sealer: Arc<privacy::at_rest::RecordSealer>,
     _dir: tempfile::TempDir,
 }
 
@@ -43,13 +45,17 @@ async fn server_with(seed: u64, blocks: usize, secure_cookies: bool) -> Server {
             secure_cookies,
             ..Default::default()
         },
+        keyring: Some(Arc::new(testkit::keyring(&chain.workload))),
+        watchlists_dir: Some(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/watchlists"),
+        ),
         ..Default::default()
     };
     let parts = ApiParts::build(
         store.clone(),
         Arc::new(Search::new(index)),
         chain.sealer.clone(),
-        Some(node_key),
+        Some(node_key.clone()),
         options,
         None,
     )
@@ -65,6 +71,8 @@ async fn server_with(seed: u64, blocks: usize, secure_cookies: bool) -> Server {
         analyst: analyst.to_string(),
         analyst_id: record.id,
         viewer: viewer.to_string(),
+        node_key,
+        sealer: chain.sealer.clone(),
         _dir: dir,
     }
 }
@@ -469,4 +477,166 @@ async fn secure_cookies_over_plain_http_are_explained_at_sign_in() {
         attrs.contains("Secure") && attrs.contains("HttpOnly"),
         "{attrs}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_analyst_downloads_an_evidence_pack_and_a_viewer_sees_no_button() {
+    let s = server(23, 6).await;
+    let stored = s.state.store.transactions_from((0, 0), usize::MAX).unwrap();
+    let opened = stored
+        .iter()
+        .find(|t| t.class == Class::Opened.as_str())
+        .map(|t| encode0x(&t.tx.claimed_hash))
+        .unwrap();
+    let http = client();
+
+    // A viewer's transaction page has no button, and the route refuses it.
+    let viewer = sign_in(&s, &s.viewer).await;
+    let page = http
+        .get(format!("{}/tx/{opened}", s.url))
+        .header(COOKIE, &viewer)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("action=\"/evidence\""), "{page}");
+    let csrf = csrf_field(&page);
+    let resp = http
+        .post(format!("{}/evidence", s.url))
+        .header(COOKIE, &viewer)
+        .form(&[("csrf", csrf.as_str()), ("tx", opened.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+
+    // An analyst's has it; without the CSRF token the download is refused.
+    let analyst = sign_in(&s, &s.analyst).await;
+    let page = http
+        .get(format!("{}/tx/{opened}", s.url))
+        .header(COOKIE, &analyst)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("action=\"/evidence\""), "{page}");
+    let resp = http
+        .post(format!("{}/evidence", s.url))
+        .header(COOKIE, &analyst)
+        .form(&[("tx", opened.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let csrf = csrf_field(&page);
+    let resp = http
+        .post(format!("{}/evidence", s.url))
+        .header(COOKIE, &analyst)
+        .form(&[("csrf", csrf.as_str()), ("tx", opened.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let disposition = resp.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        disposition.starts_with("attachment; filename=\"evidence-"),
+        "{disposition}"
+    );
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let bytes = resp.bytes().await.unwrap();
+    let v = evidence::verify::verify_bytes(&bytes, Some(s.node_key.public_key())).unwrap();
+    assert_eq!(v.transactions[0].hash, opened);
+    assert!(v.transactions[0].plaintext.is_some());
+
+    // The download is audited under the page's operation name.
+    let entries = s.state.audit.entries(0, 1_000).unwrap();
+    let pack = entries
+        .iter()
+        .find(|e| e.operation.as_deref() == Some("DashboardEvidencePack"))
+        .expect("the download is audited");
+    assert_eq!(pack.read, vec![opened]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rules_page_backtests_a_rule_before_it_is_saved() {
+    let s = server(29, 20).await;
+    let rule = "[[rule]]\nid = \"big\"\ntitle = \"Big\"\nseverity = \"low\"\ncondition = \"tx.readable && tx.amount != null && tx.amount >= 15000000.0\"\n";
+    // What the engine would open, run directly.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (rules, errors) = policies::rule::parse_file(std::path::Path::new("t"), rule, None);
+    assert!(errors.is_empty(), "{errors:?}");
+    let scratch = tempfile::tempdir().unwrap();
+    let want = policies::backtest::Backtest {
+        log: s.state.store.clone(),
+        sealer: s.sealer.clone(),
+        suites: vec![(0, chain::CryptoSuite::Sm)],
+        rules,
+        watchlists: policies::Watchlists::load(&root.join("../policies/watchlists")).unwrap(),
+        range: Default::default(),
+    }
+    .run(scratch.path(), &|_, _| {})
+    .unwrap();
+    assert!(!want.alerts.is_empty());
+
+    let http = client();
+    let analyst = sign_in(&s, &s.analyst).await;
+    let page = http
+        .get(format!("{}/rules/backtest", s.url))
+        .header(COOKIE, &analyst)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("action=\"/rules/backtest\""), "{page}");
+    let csrf = csrf_field(&page);
+    let resp = http
+        .post(format!("{}/rules/backtest", s.url))
+        .header(COOKIE, &analyst)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("text", rule),
+            ("from", ""),
+            ("to", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let page = resp.text().await.unwrap();
+    assert!(
+        page.contains(&format!("id=\"bt-alerts\">{}<", want.alerts.len())),
+        "{page}"
+    );
+    assert!(
+        page.contains(&want.alerts[0].group_key),
+        "the first alert is listed"
+    );
+    // An analyst may not save it; the form is an admin's.
+    assert!(!page.contains("action=\"/rules/save\""));
+    // Nothing was written.
+    assert!(
+        policies::family::all_alerts(&s.state.store)
+            .unwrap()
+            .is_empty()
+    );
+
+    // A viewer may not run one.
+    let viewer = sign_in(&s, &s.viewer).await;
+    let resp = http
+        .post(format!("{}/rules/backtest", s.url))
+        .header(COOKIE, &viewer)
+        .form(&[("csrf", csrf.as_str()), ("text", rule)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 }

@@ -42,6 +42,12 @@ pub struct ApiOptions {
     pub suite: chain::CryptoSuite,
     /// Each chain's suite and endpoints' health ([`crate::Node::api_chains`]).
     pub chains: Vec<query_api::ChainOptions>,
+    /// The regulator's keys, with which evidence packs prove the wraps
+    /// they open ([`crate::Node::keyring`]); `None`: no evidence packs.
+    pub keyring: Option<Arc<privacy::keyring::Keyring>>,
+    /// The watchlists directory backtests read (`[policies]
+    /// watchlists_dir`).
+    pub watchlists_dir: Option<std::path::PathBuf>,
 }
 
 impl ApiOptions {
@@ -58,6 +64,8 @@ impl ApiOptions {
             endpoints: None,
             suite: chain::CryptoSuite::Sm,
             chains: Vec::new(),
+            keyring: None,
+            watchlists_dir: None,
         })
     }
 }
@@ -89,7 +97,7 @@ impl ApiParts {
         registry: Option<Registry>,
     ) -> Result<Self, NodeError> {
         let jwt = options.jwt.as_ref().map(JwtVerifier::new).transpose()?;
-        let audit = Arc::new(AuditLog::open(store.clone(), node_key)?);
+        let audit = Arc::new(AuditLog::open(store.clone(), node_key.clone())?);
         let mut chain_options = options.chains.clone();
         if chain_options.is_empty() {
             // One chain: the first, as the store names it.
@@ -109,12 +117,23 @@ impl ApiParts {
                 source,
             },
         )?;
+        let evidence = match (&options.keyring, &node_key) {
+            (Some(keyring), Some(node_key)) => Some(query_api::context::EvidenceKeys {
+                keyring: keyring.clone(),
+                node_key: node_key.clone(),
+            }),
+            _ => None,
+        };
         let state = Arc::new(ApiState {
             store: store.clone(),
             search,
             sealer,
             audit: audit.clone(),
             chains,
+            evidence,
+            backtest: query_api::backtest::BacktestOptions {
+                watchlists_dir: options.watchlists_dir.clone(),
+            },
         });
         let mut api = Api::new(
             build_schema(state.clone()),

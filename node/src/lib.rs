@@ -174,6 +174,9 @@ pub struct Node {
     pub index: Option<Arc<TxIndex>>,
     /// Seals and opens decrypted records at rest.
     pub sealer: Arc<RecordSealer>,
+    /// The regulator's keys (ingest opens envelopes with them; evidence
+    /// packs prove wraps with them).
+    pub keyring: Arc<Keyring>,
     /// The chain's crypto suite.
     pub suite: chain::CryptoSuite,
     /// Reads each stored block once for the index and the rules.
@@ -469,6 +472,7 @@ impl Node {
             chains: parts,
             index,
             sealer,
+            keyring,
             suite,
             reader,
             merger,

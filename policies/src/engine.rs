@@ -96,7 +96,16 @@ struct Firing {
 
 /// The engine.
 pub struct Engine {
+    /// The chain data: the merged log, each chain's blocks and findings.
     store: Arc<Store>,
+    /// Where the engine keeps its records (rules, windows, alerts, outbox,
+    /// checkpoint): the same store, or a scratch store for a backtest
+    /// ([`Engine::scratch`]), which then leaves the node's alerts and
+    /// outbox untouched by construction.
+    state: Arc<Store>,
+    /// Whether the node's findings open `block-failed-verification` alerts
+    /// (not in a backtest, which runs the rules it is given only).
+    findings: bool,
     sealer: Arc<RecordSealer>,
     reader: Arc<records::BlockReader>,
     wait_for_abis: bool,
@@ -143,20 +152,56 @@ impl Engine {
         watchlists: Watchlists,
         channels: Vec<String>,
     ) -> Result<Self, EngineError> {
+        Self::build(
+            store.clone(),
+            store,
+            true,
+            sealer,
+            rules,
+            watchlists,
+            channels,
+        )
+    }
+
+    /// An engine reading the chain data of `log` and keeping every record of
+    /// its own in `scratch` (an empty store of its own): what a backtest
+    /// runs. It evaluates `rules` alone (no findings), notifies no channel,
+    /// and writes nothing to `log`.
+    pub fn scratch(
+        log: Arc<Store>,
+        scratch: Arc<Store>,
+        sealer: Arc<RecordSealer>,
+        rules: Vec<Rule>,
+        watchlists: Watchlists,
+    ) -> Result<Self, EngineError> {
+        Self::build(log, scratch, false, sealer, rules, watchlists, Vec::new())
+    }
+
+    fn build(
+        store: Arc<Store>,
+        state: Arc<Store>,
+        findings: bool,
+        sealer: Arc<RecordSealer>,
+        rules: Vec<Rule>,
+        watchlists: Watchlists,
+        channels: Vec<String>,
+    ) -> Result<Self, EngineError> {
         let mut ops = Vec::new();
         for rule in &rules {
-            record_version(&store, rule, &mut ops)?;
+            record_version(&state, rule, &mut ops)?;
         }
         if !ops.is_empty() {
-            store.write(&ops)?;
+            state.write(&ops)?;
         }
-        backfill_rule_links(&store)?;
-        backfill_alert_counts(&store)?;
+        backfill_rule_links(&state)?;
+        backfill_alert_counts(&state)?;
         let file_ids: Vec<String> = rules.iter().map(|r| r.spec.id.clone()).collect();
         let lists_value = watchlists.value();
         let reader = records::BlockReader::alone(sealer.clone(), chain::CryptoSuite::Sm);
         let mut e = Self {
             store,
+            state,
+            findings,
             sealer,
             reader,
             wait_for_abis: false,
@@ -225,7 +270,7 @@ impl Engine {
     fn restore_windows(&mut self) -> Result<(), EngineError> {
         let mut removed = Removed::default();
         let mut windows = Windows::new(self.windows.cap());
-        let store = self.store.clone();
+        let store = self.state.clone();
         for_each_page(
             &store,
             crate::family::STATE,
@@ -254,7 +299,7 @@ impl Engine {
             self.stats
                 .windows_evicted
                 .fetch_add(ops.len() as u64, Ordering::Relaxed);
-            self.store.write(&ops)?;
+            self.state.write(&ops)?;
         }
         self.stats
             .windows
@@ -297,11 +342,11 @@ impl Engine {
     /// that no longer compiles (a watchlist it reads is gone) keeps the
     /// previous rule set's copy, or is left out.
     fn load_rules(&mut self) -> Result<(), EngineError> {
-        let generation = state_u64(&self.store, key::RULES_GENERATION)?;
+        let generation = state_u64(&self.state, key::RULES_GENERATION)?;
         if generation == self.rules_generation {
             return Ok(());
         }
-        let latest = latest_rules(&self.store)?;
+        let latest = latest_rules(&self.state)?;
         let names = self.watchlists.names();
         let mut rules = Vec::new();
         for (id, v) in latest {
@@ -372,13 +417,13 @@ impl Engine {
     }
 
     fn load_silences(&mut self) -> Result<(), EngineError> {
-        self.silences = crate::family::silences(&self.store, false)?;
+        self.silences = crate::family::silences(&self.state, false)?;
         Ok(())
     }
 
     /// The engine's checkpoint: the last height evaluated.
     pub fn checkpoint(&self) -> Result<Option<i64>, EngineError> {
-        checkpoint(&self.store)
+        checkpoint(&self.state)
     }
 
     /// Evaluates every merged block past the checkpoint; returns how many.
@@ -579,11 +624,15 @@ impl Engine {
                 });
             }
         }
-        let chains = self.chains()?;
-        let store = self.store.clone();
-        let lock = crate::family::lock(&store);
+        let chains = if self.findings {
+            self.chains()?
+        } else {
+            Arc::new(Vec::new())
+        };
+        let state = self.state.clone();
+        let lock = crate::family::lock(&state);
         let _held = lock.hold();
-        let mut batch = Batch::new(&self.store)?;
+        let mut batch = Batch::new(&self.state, &self.store)?;
         let now = now_ms();
         for f in firings {
             batch.fire(
@@ -695,7 +744,7 @@ impl Engine {
             key::CHECKPOINT.to_vec(),
             h.to_be_bytes().to_vec(),
         ));
-        self.store.write(&ops)?;
+        self.state.write(&ops)?;
         self.stats
             .alerts_opened
             .fetch_add(opened, Ordering::Relaxed);
@@ -839,7 +888,10 @@ fn event(d: &TxDoc) -> Event {
 /// What one block writes: alerts changed in it (read once, written once),
 /// outbox entries and counters.
 struct Batch<'s> {
+    /// The engine's records.
     store: &'s Store,
+    /// The chain data (transaction positions).
+    log: &'s Store,
     alerts: BTreeMap<u64, Alert>,
     keys: BTreeMap<Vec<u8>, Option<u64>>,
     counters: BTreeMap<Vec<u8>, u64>,
@@ -851,9 +903,10 @@ struct Batch<'s> {
 }
 
 impl<'s> Batch<'s> {
-    fn new(store: &'s Store) -> Result<Self, EngineError> {
+    fn new(store: &'s Store, log: &'s Store) -> Result<Self, EngineError> {
         Ok(Self {
             store,
+            log,
             alerts: BTreeMap::new(),
             keys: BTreeMap::new(),
             counters: BTreeMap::new(),
@@ -1088,7 +1141,7 @@ impl<'s> Batch<'s> {
             let seq = if *h == d.tx_hash {
                 Some(d.seq())
             } else {
-                position(self.store, h)?
+                position(self.log, h)?
             };
             let mut v = id.clone();
             if let Some(seq) = seq {
@@ -1247,7 +1300,7 @@ mod tests {
 
     /// One block's evaluation of `windows`, each a firing of the rule.
     fn block(store: &Store, vr: &Versioned, height: i64, windows: &[Vec<String>]) {
-        let mut batch = Batch::new(store).unwrap();
+        let mut batch = Batch::new(store, store).unwrap();
         let d = TxDoc {
             height,
             time_ms: height * 1_000,

@@ -37,6 +37,9 @@ pub enum EngineError {
     /// data; nothing of the block was written.
     #[error("bug: the rule engine panicked ({0}); the block was not evaluated, please report it")]
     Panicked(String),
+    /// A backtest's scratch store could not be made or removed.
+    #[error("backtest scratch store: {0}")]
+    Scratch(String),
 }
 
 impl EngineError {

@@ -24,6 +24,7 @@
 //! families ([`family`]) → senders → receivers.
 
 pub mod alert;
+pub mod backtest;
 pub mod context;
 pub mod deliver;
 pub mod engine;

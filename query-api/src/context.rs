@@ -27,6 +27,20 @@ pub struct ApiState {
     pub audit: Arc<AuditLog>,
     /// The chains the store holds.
     pub chains: Chains,
+    /// The keys evidence packs need (the regulator's, to prove wraps; the
+    /// node's, to seal); `None` when the node has no node key.
+    pub evidence: Option<EvidenceKeys>,
+    /// What backtests read besides the store (the watchlists).
+    pub backtest: crate::backtest::BacktestOptions,
+}
+
+/// The keys an evidence pack is made with.
+#[derive(Clone)]
+pub struct EvidenceKeys {
+    /// The regulator's keyring.
+    pub keyring: Arc<privacy::keyring::Keyring>,
+    /// The node's signing key.
+    pub node_key: Arc<privacy::keys::PrivateKey>,
 }
 
 /// One chain as the API sees it.
@@ -37,6 +51,8 @@ pub struct ChainView {
     pub number: u8,
     /// Its group.
     pub group: String,
+    /// Its crypto suite.
+    pub suite: chain::CryptoSuite,
     /// Its log's handle.
     pub store: Arc<Store>,
     /// The ABIs and mappings its calls and events are decoded with.
@@ -98,8 +114,10 @@ impl Chains {
             } else {
                 Arc::new(store.for_chain(number)?)
             };
+            let suite = o.map_or(default_suite, |o| o.suite);
             views.push(Arc::new(ChainView {
-                catalogs: records::decode::Catalogs::new(o.map_or(default_suite, |o| o.suite)),
+                catalogs: records::decode::Catalogs::new(suite),
+                suite,
                 endpoints: o.and_then(|o| o.endpoints.clone()),
                 id,
                 number,

@@ -39,8 +39,10 @@
 pub mod alerts;
 pub mod audit;
 pub mod auth;
+pub mod backtest;
 pub mod context;
 pub mod error;
+pub mod evidence;
 pub mod metrics;
 pub mod model;
 pub mod paging;

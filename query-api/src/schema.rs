@@ -43,7 +43,12 @@ pub struct QueryRoot(CoreQuery, crate::alerts::AlertQuery);
 
 /// Every mutation.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct MutationRoot(CoreMutation, crate::alerts::AlertMutation);
+pub struct MutationRoot(
+    CoreMutation,
+    crate::alerts::AlertMutation,
+    crate::evidence::EvidenceMutation,
+    crate::backtest::BacktestMutation,
+);
 
 /// Every subscription.
 #[derive(async_graphql::MergedSubscription, Default)]

@@ -92,6 +92,10 @@ async fn server_with(seed: u64, blocks: usize, stored: Option<i64>, limits: Limi
         }),
         dashboards: Default::default(),
         endpoints: Some(Arc::new(TwoEndpoints)),
+        keyring: Some(Arc::new(testkit::keyring(&chain.workload))),
+        watchlists_dir: Some(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/watchlists"),
+        ),
     };
     let parts = ApiParts::build(
         store.clone(),
@@ -1625,4 +1629,144 @@ async fn a_selective_alert_filter_stops_at_its_scan_bound_and_resumes() {
         after = c["resumeAfter"].clone();
     }
     assert_eq!(found, vec![2, 1, 0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evidence_packs_for_analysts_verify_and_their_plaintext_reads_are_audited() {
+    let s = server(11, 6).await;
+    let (private, public) = opened_and_public(&s);
+    let q = "mutation($t: [String!], $a: Int) { evidencePack(transactions: $t, alert: $a) { fileName content transactions opened sm3 } }";
+
+    // Viewers and auditors may not make one: it holds plaintext.
+    for role in [Role::Viewer, Role::Auditor] {
+        let v = gql_as(&s, role, q, json!({ "t": [private] })).await;
+        assert_eq!(v["errors"][0]["extensions"]["code"], "FORBIDDEN", "{v}");
+    }
+    // Bad and unknown input is named.
+    let v = gql(&s, q, json!({ "t": ["0x12"] })).await;
+    assert_eq!(
+        v["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{v}"
+    );
+    let v = gql(&s, q, json!({ "t": [format!("0x{}", "ab".repeat(32))] })).await;
+    assert_eq!(v["errors"][0]["extensions"]["code"], "NOT_FOUND", "{v}");
+    let v = gql(&s, q, json!({ "t": [private], "a": 1 })).await;
+    assert_eq!(
+        v["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{v}"
+    );
+    let v = gql(&s, q, json!({ "a": 424242 })).await;
+    assert_eq!(v["errors"][0]["extensions"]["code"], "NOT_FOUND", "{v}");
+
+    // An analyst's pack of a private and a public transaction verifies
+    // from the pack alone, sealed by the node's key.
+    let v = gql(&s, q, json!({ "t": [private, public] })).await;
+    assert!(v["errors"].is_null(), "{v}");
+    let pack = &v["data"]["evidencePack"];
+    assert_eq!(
+        (pack["transactions"].as_i64(), pack["opened"].as_i64()),
+        (Some(2), Some(1))
+    );
+    let content = pack["content"].as_str().unwrap();
+    assert_eq!(
+        pack["sm3"].as_str().unwrap(),
+        hex::encode(privacy::hash::sm3(content.as_bytes()))
+    );
+    assert!(pack["fileName"].as_str().unwrap().ends_with(".json"));
+    let verified =
+        evidence::verify::verify_bytes(content.as_bytes(), Some(s.node_key.public_key())).unwrap();
+    assert_eq!(verified.transactions[0].hash, private);
+    assert!(verified.transactions[0].plaintext.is_some());
+    assert_eq!(verified.transactions[1].class, "not-envelope");
+
+    // The one plaintext in it is a read in the audit log.
+    let v = gql_as(
+        &s,
+        Role::Auditor,
+        "{ auditLog(first: 10) { totalCount edges { node { role query read } } } }",
+        json!({}),
+    )
+    .await;
+    let log = &v["data"]["auditLog"];
+    assert_eq!(log["totalCount"], 1, "{v}");
+    let entry = &log["edges"][0]["node"];
+    assert_eq!(entry["read"], json!([private]), "{v}");
+    assert!(entry["query"].as_str().unwrap().contains("evidencePack"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backtest_reports_what_the_live_engine_opened_and_writes_nothing() {
+    let s = server(29, 30).await;
+    let pdir = tempfile::tempdir().unwrap();
+    let mut engine = policy_engine(&s, pdir.path());
+    engine.catch_up().unwrap();
+    drop(engine);
+    let live = policies::family::all_alerts(&s.state.store).unwrap();
+    let rule = r#"
+[[rule]]
+id = "large-transfer-test"
+title = "Large transfer"
+severity = "medium"
+condition = "tx.readable && tx.amount != null && tx.amount >= 15000000.0"
+"#;
+    let want: Vec<&policies::alert::Alert> =
+        live.iter().filter(|a| a.rule == "large-transfer").collect();
+    assert!(!want.is_empty(), "the history has large transfers");
+    let q = "mutation($t: String!, $f: Int = 20) { backtestRule(text: $t, first: $f) { rules blocks transactions alertCount perDay { day alerts } alerts { rule key height transactions transactionCount values { key value } } } }";
+
+    // Viewers and auditors may not run one; bad rules are named.
+    let v = gql_as(&s, Role::Viewer, q, json!({ "t": rule })).await;
+    assert_eq!(v["errors"][0]["extensions"]["code"], "FORBIDDEN", "{v}");
+    let v = gql(
+        &s,
+        q,
+        json!({ "t": "[[rule]]\nid = \"x\"\ncondition = \"tx.nope >\"\n" }),
+    )
+    .await;
+    assert_eq!(
+        v["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{v}"
+    );
+    let v = gql(&s, q, json!({ "t": rule, "f": 100000 })).await;
+    assert_eq!(
+        v["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{v}"
+    );
+
+    let alerts_before = policies::family::all_alerts(&s.state.store).unwrap().len();
+    let outbox_before = policies::family::outbox(&s.state.store, "compliance-webhook")
+        .unwrap()
+        .len();
+    let v = gql(&s, q, json!({ "t": rule, "f": 200 })).await;
+    assert!(v["errors"].is_null(), "{v}");
+    let r = &v["data"]["backtestRule"];
+    assert_eq!(r["rules"], json!(["large-transfer-test"]));
+    assert_eq!(
+        r["alertCount"].as_u64().unwrap() as usize,
+        want.len(),
+        "{r}"
+    );
+    let per_day: u64 = r["perDay"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["alerts"].as_u64().unwrap())
+        .sum();
+    assert_eq!(per_day as usize, want.len());
+    for (got, live) in r["alerts"].as_array().unwrap().iter().zip(&want) {
+        assert_eq!(got["key"], live.group_key.as_str());
+        assert_eq!(got["height"], live.opened_height);
+        assert_eq!(got["transactions"], json!(live.transactions));
+    }
+    // Nothing was written: no alert, no notification.
+    assert_eq!(
+        policies::family::all_alerts(&s.state.store).unwrap().len(),
+        alerts_before
+    );
+    assert_eq!(
+        policies::family::outbox(&s.state.store, "compliance-webhook")
+            .unwrap()
+            .len(),
+        outbox_before
+    );
 }

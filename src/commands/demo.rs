@@ -209,7 +209,7 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
         node.save_mappings(&devnet::contracts::mappings())?;
         let metrics = node::metrics::serve("127.0.0.1:0".parse()?, node.registry()).await?;
         let node_key = Arc::new(PrivateKey::generate()?);
-        let search_config = write_search_config(data, &regulator_pems, &node_key, &served)?;
+        let search_config = write_search_config(data, &regulator_pems, &node_key, &served, (&rules_dir, &lists_dir))?;
         let (_, admin_token) = query_api::auth::create_token(
             &node.store,
             "demo admin",
@@ -230,6 +230,8 @@ pub fn demo(opts: &DemoOpts) -> Result<ExitCode> {
                 endpoints: Some(node.endpoint_health()),
                 suite: node.suite,
                 chains: node.api_chains(),
+                keyring: Some(node.keyring.clone()),
+                watchlists_dir: Some(lists_dir.clone()),
                 ..ApiOptions::from_section(&section, opts.api_listen)?
             },
             Some(node.registry()),
@@ -365,6 +367,7 @@ fn write_search_config(
     regulator_pems: &[zeroize::Zeroizing<String>],
     node_key: &PrivateKey,
     chains: &[(String, Crypto, Vec<String>, Option<Fault>)],
+    policies: (&Path, &Path),
 ) -> Result<std::path::PathBuf> {
     let mut keys = Vec::new();
     for (i, pem) in regulator_pems.iter().enumerate() {
@@ -380,7 +383,7 @@ fn write_search_config(
     node::keys::write_private(&node_pem, node_key.to_pkcs8_pem()?.as_bytes())?;
     let several = chains.len() > 1;
     let mut text = String::from(
-        "# Written by `lookthrough demo` for `lookthrough search`, `reindex`, `token` and `audit`.\n",
+        "# Written by `lookthrough demo` for `lookthrough search`, `reindex`, `token`, `audit`,\n# `evidence` and `rules backtest`.\n",
     );
     for (id, crypto, urls, _) in chains {
         let endpoints: Vec<String> = urls.iter().map(|u| format!("{u:?}")).collect();
@@ -400,10 +403,13 @@ fn write_search_config(
     }
     text.push_str(&format!(
         "[keys]\nregulator = [{}]\nnode = {{ path = {:?} }}\n\n\
-         [storage]\ndata_dir = {:?}\n\n[server]\nmetrics_listen = \"127.0.0.1:0\"\n",
+         [storage]\ndata_dir = {:?}\n\n[server]\nmetrics_listen = \"127.0.0.1:0\"\n\n\
+         [policies]\nrules_dir = {:?}\nwatchlists_dir = {:?}\n",
         keys.join(", "),
         node_pem.display().to_string(),
         data.display().to_string(),
+        policies.0.display().to_string(),
+        policies.1.display().to_string(),
     ));
     let path = data.join("lookthrough.toml");
     std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;

@@ -6,6 +6,7 @@ pub mod chain;
 pub mod demo;
 pub mod devnet;
 pub mod envelope;
+pub mod evidence;
 pub mod keys;
 pub mod rules;
 pub mod run;

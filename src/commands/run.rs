@@ -79,6 +79,8 @@ pub fn run(config_path: &Path, until_height: Option<i64>) -> Result<ExitCode> {
                 endpoints: Some(node.endpoint_health()),
                 suite: node.suite,
                 chains: node.api_chains(),
+                keyring: Some(node.keyring.clone()),
+                watchlists_dir: config.policies.watchlists_dir.clone(),
                 ..ApiOptions::from_section(&config.api, listen)?
             },
                     Some(node.registry()),

@@ -223,6 +223,7 @@ async fn detail_page(d: &Dashboards, cx: &Caller, id: i64) -> Result<Response, P
             dt { (cx.t("last_seen")) } dd { (when(text(al, "lastSeen"))) " · " (cx.t("height")) " " (int(al, "height")) }
             @for l in list(al, "labels") { dt { (text(l, "key")) } dd { (text(l, "value")) } }
         }
+        @if !hashes.is_empty() { (super::evidence::button(cx, None, Some(id))) }
         @if acts { (actions(cx, id, st)) }
         section aria-labelledby="why-title" {
             h2 id="why-title" { (cx.t("values")) }

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod alerts;
+pub mod evidence;
 pub mod login;
 pub mod overview;
 pub mod rules;

@@ -55,6 +55,7 @@ async fn page(d: &Dashboards, cx: &Caller, hash: &str) -> Result<Response, PageE
     let body = html! {
         h1 { (cx.t("transaction")) }
         p.mono.break { (text(t, "hash")) }
+        (super::evidence::button(cx, Some(text(t, "hash")), None))
         dl.facts {
             dt { (cx.t("time")) } dd { (when(text(t, "time"))) }
             dt { (cx.t("chain")) } dd { span.mono { (text(t, "chain")) } " · " (text(t, "group")) }
