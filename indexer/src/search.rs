@@ -712,6 +712,45 @@ impl Search {
         })
     }
 
+    /// The documents with `party` (any case) among their parties (sender,
+    /// contract, payer and payee account or id: the `party` field) at merged
+    /// positions up to `max_pos`, with their hash and position, in position
+    /// order: what a retro-hunt looks up for a new watchlist entry.
+    pub fn with_party(&self, party: &str, max_pos: i64) -> Result<Vec<(String, i64)>, SearchError> {
+        use tantivy::collector::DocSetCollector;
+        let f = *self.fields();
+        let term = TermQuery::new(
+            Term::from_field_text(f.party, &party.trim().to_lowercase()),
+            IndexRecordOption::Basic,
+        );
+        let upto = RangeQuery::new(
+            std::ops::Bound::Unbounded,
+            std::ops::Bound::Included(Term::from_field_i64(f.pos, max_pos)),
+        );
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, Box::new(term) as Box<dyn Query>),
+            (Occur::Must, Box::new(upto)),
+        ]);
+        let searcher = self.index.searcher();
+        let docs = searcher.search(&query, &DocSetCollector)?;
+        let mut out = Vec::with_capacity(docs.len());
+        for address in docs {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            let Some(hash) = self.index.stored_hash(&doc) else {
+                continue;
+            };
+            let pos = searcher
+                .segment_reader(address.segment_ord)
+                .fast_fields()
+                .i64("pos")?
+                .first(address.doc_id)
+                .unwrap_or(-1);
+            out.push((hash, pos));
+        }
+        out.sort_by_key(|(_, p)| *p);
+        Ok(out)
+    }
+
     /// Matches of a query and filter.
     pub fn count(&self, query: Option<&str>, filter: &Filter) -> Result<u64, SearchError> {
         let (q, _) = self.query(query, filter)?;

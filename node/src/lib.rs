@@ -536,6 +536,12 @@ impl Node {
                 .shared_reader(self.reader.clone())
                 .wait_for_abis(self.fetches_abis)
                 .stop_at(stop_at);
+        let engine = match &self.index {
+            Some(index) => engine.party_index(Arc::new(IndexParties(
+                indexer::search::Search::new(index.clone()),
+            ))),
+            None => engine,
+        };
         self.policy_stats = Some(engine.stats());
         self.stages.push(engine.progress());
         self.policies = Some(engine);
@@ -814,6 +820,24 @@ impl Node {
 }
 
 /// The API's view of ingest's endpoint health.
+/// The search index as the rule engine's retro-hunts look parties up in
+/// it ([`policies::retro`]).
+pub struct IndexParties(pub indexer::search::Search);
+
+impl policies::retro::PartyIndex for IndexParties {
+    fn covered(&self) -> Result<Option<i64>, String> {
+        self.0
+            .index()
+            .checkpoint()
+            .map(|c| c.map(|c| c.height))
+            .map_err(|e| e.to_string())
+    }
+
+    fn with_party(&self, entry: &str, up_to: i64) -> Result<Vec<(String, i64)>, String> {
+        self.0.with_party(entry, up_to).map_err(|e| e.to_string())
+    }
+}
+
 struct EndpointHealthOf(Arc<ingest::health::Health>);
 
 impl query_api::EndpointHealth for EndpointHealthOf {

@@ -104,8 +104,14 @@ pub struct Engine {
     /// outbox untouched by construction.
     state: Arc<Store>,
     /// Whether the node's findings open `block-failed-verification` alerts
-    /// (not in a backtest, which runs the rules it is given only).
+    /// and new watchlist entries are hunted in history (not in a backtest,
+    /// which runs the rules it is given only).
     findings: bool,
+    /// The search index, for retro-hunts ([`crate::retro`]); without it a
+    /// hunt scans the evaluated blocks.
+    party_index: Option<Arc<dyn crate::retro::PartyIndex>>,
+    /// The watchlist entries already hunted (read from the records once).
+    hunted: Option<BTreeMap<String, std::collections::BTreeSet<String>>>,
     sealer: Arc<RecordSealer>,
     reader: Arc<records::BlockReader>,
     wait_for_abis: bool,
@@ -202,6 +208,8 @@ impl Engine {
             store,
             state,
             findings,
+            party_index: None,
+            hunted: None,
             sealer,
             reader,
             wait_for_abis: false,
@@ -316,6 +324,12 @@ impl Engine {
             .map_or(0, |r| r.rule.window_ms)
     }
 
+    /// Looks new watchlist entries up in `index` ([`crate::retro`]).
+    pub fn party_index(mut self, index: Arc<dyn crate::retro::PartyIndex>) -> Self {
+        self.party_index = Some(index);
+        self
+    }
+
     /// Stops [`Engine::run`] once this height is evaluated.
     pub fn stop_at(mut self, height: Option<i64>) -> Self {
         self.stop_at = height;
@@ -428,6 +442,7 @@ impl Engine {
 
     /// Evaluates every merged block past the checkpoint; returns how many.
     pub fn catch_up(&mut self) -> Result<usize, EngineError> {
+        self.retro_hunt()?;
         let mut n = 0;
         let head = self.store.merged_head()?;
         while let Some(head) = head {
@@ -454,6 +469,7 @@ impl Engine {
     /// position `head` and says what comes next.
     fn step_blocking(&mut self, head: Option<i64>) -> Result<Step, EngineError> {
         self.chains = None;
+        self.retro_hunt()?;
         let mut target = head.unwrap_or(-1);
         if let Some(s) = self.stop_at {
             target = target.min(s);
@@ -493,6 +509,10 @@ impl Engine {
             Next::Done
         } else if checkpoint.map_or(0, |c| c + 1) <= target {
             Next::Now
+        } else if self.findings && self.watchlists.from_dir() {
+            // Watchlist files are looked at again this often when no block
+            // arrives, so that new entries are hunted without waiting for one.
+            Next::Wait(Some(std::time::Instant::now() + WATCHLIST_POLL))
         } else {
             Next::Wait(None)
         };
@@ -777,6 +797,257 @@ fn block_rule() -> Versioned {
 /// Blocks one step of the engine evaluates at most, so that a shutdown is
 /// seen between steps even while catching up.
 pub const STEP_BLOCKS: usize = 64;
+
+/// How often a caught-up engine looks at its watchlist files.
+pub const WATCHLIST_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn retro_rule() -> Versioned {
+    let spec_text = format!(
+        "[[rule]]\nid = \"{}\"\ntitle = \"回溯命中 Watchlist entry found in history\"\nseverity = \"high\"\ncondition = \"false\"\nlabels = {{ category = \"watchlist\", retrospective = \"true\" }}\n",
+        crate::retro::RETRO_RULE
+    );
+    let (mut rules, _) = crate::rule::parse_file(Path::new("(built-in)"), &spec_text, None);
+    let mut rule = rules.remove(0);
+    // All the matches of one entry are one alert, however far apart.
+    rule.dedup_ms = i64::MAX;
+    Versioned { rule, version: 1 }
+}
+
+impl Engine {
+    /// Hunts the watchlist entries added since the last hunt over the
+    /// history already evaluated ([`crate::retro`]); returns the matches.
+    /// Each opens (or joins) an alert of the built-in rule `retro-hunt`,
+    /// written in one batch with the entries hunted.
+    pub fn retro_hunt(&mut self) -> Result<usize, EngineError> {
+        use crate::retro::{MAX_ENTRIES_PER_HUNT, RetroMatch};
+        if !self.findings {
+            return Ok(0);
+        }
+        self.maybe_reload_watchlists();
+        if self.hunted.is_none() {
+            let mut hunted: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+            for_each_page(
+                &self.state,
+                crate::family::STATE,
+                key::LIST_ENTRIES,
+                SCAN_PAGE,
+                |page| {
+                    for (k, _) in page {
+                        let (list, entry) = key::parse_list_entry(&k);
+                        hunted.entry(list).or_default().insert(entry);
+                    }
+                    Ok(())
+                },
+            )?;
+            self.hunted = Some(hunted);
+        }
+        let now = now_ms();
+        let baseline = self
+            .state
+            .read(crate::family::STATE, key::LISTS_BASELINE)?
+            .is_none();
+        let mut fresh: Vec<(String, String)> = Vec::new();
+        if let Some(hunted) = &self.hunted {
+            'lists: for (list, entries) in self.watchlists.lists() {
+                for e in entries {
+                    if !hunted.get(list).is_some_and(|h| h.contains(e)) {
+                        if !baseline && fresh.len() == MAX_ENTRIES_PER_HUNT {
+                            break 'lists;
+                        }
+                        fresh.push((list.clone(), e.clone()));
+                    }
+                }
+            }
+        }
+        let mut ops: Vec<Op> = fresh
+            .iter()
+            .map(|(l, e)| {
+                Op::Put(
+                    crate::family::STATE,
+                    key::list_entry(l, e),
+                    be64(now as u64).to_vec(),
+                )
+            })
+            .collect();
+        let remember =
+            |hunted: &mut Option<BTreeMap<String, std::collections::BTreeSet<String>>>,
+             fresh: &[(String, String)]| {
+                if let Some(h) = hunted {
+                    for (l, e) in fresh {
+                        h.entry(l.clone()).or_default().insert(e.clone());
+                    }
+                }
+            };
+        let checkpoint = self.checkpoint()?;
+        if baseline || checkpoint.is_none() {
+            // The lists in force are the baseline: every block from here
+            // on is evaluated with them.
+            if baseline {
+                ops.push(Op::Put(
+                    crate::family::STATE,
+                    key::LISTS_BASELINE.to_vec(),
+                    vec![1],
+                ));
+            }
+            if !ops.is_empty() {
+                self.state.write(&ops)?;
+            }
+            remember(&mut self.hunted, &fresh);
+            return Ok(0);
+        }
+        if fresh.is_empty() {
+            return Ok(0);
+        }
+        let up_to = checkpoint.unwrap_or(-1);
+        // The index for what it covers, a scan of the evaluated blocks
+        // past it.
+        let mut matches: Vec<RetroMatch> = Vec::new();
+        let mut scan_from = 0;
+        if let Some(index) = &self.party_index {
+            let covered = index
+                .covered()
+                .map_err(|reason| EngineError::Read {
+                    height: up_to,
+                    reason,
+                })?
+                .unwrap_or(-1)
+                .min(up_to);
+            for (list, entry) in &fresh {
+                if covered < 0 {
+                    break;
+                }
+                for (hash, position) in
+                    index
+                        .with_party(entry, covered)
+                        .map_err(|reason| EngineError::Read {
+                            height: covered,
+                            reason,
+                        })?
+                {
+                    matches.push(RetroMatch {
+                        position,
+                        hash,
+                        list: list.clone(),
+                        entry: entry.clone(),
+                    });
+                }
+            }
+            scan_from = covered + 1;
+        }
+        for position in scan_from..=up_to {
+            // Read alone, not through the node's shared reader: these
+            // blocks were handed out already.
+            let Some(m) = self.store.merged_at(position)? else {
+                break;
+            };
+            let Some(block) = self
+                .reader
+                .read_block(&self.store, m.chain, m.height, &self.unreadable_records)
+                .map_err(|e| EngineError::Read {
+                    height: position,
+                    reason: e.to_string(),
+                })?
+            else {
+                break;
+            };
+            for d in block.docs.iter() {
+                let parties = d.parties();
+                for (list, entry) in &fresh {
+                    if parties.iter().any(|p| p.to_lowercase() == *entry) {
+                        matches.push(RetroMatch {
+                            position,
+                            hash: d.tx_hash.clone(),
+                            list: list.clone(),
+                            entry: entry.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        matches.sort();
+        matches.dedup();
+        let found = matches.len();
+        let rule = retro_rule();
+        let chains = self.chains()?;
+        let lock = crate::family::lock(&self.state);
+        let _held = lock.hold();
+        let mut batch = Batch::new(&self.state, &self.store)?;
+        let mut docs: BTreeMap<i64, TxDoc> = BTreeMap::new();
+        for m in &matches {
+            let mut d = match docs.entry(m.position) {
+                std::collections::btree_map::Entry::Occupied(e) => e.get().clone(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(self.match_doc(&chains, m.position)?).clone()
+                }
+            };
+            d.tx_hash = m.hash.clone();
+            let mut values = BTreeMap::new();
+            values.insert("retrospective".to_string(), "true".to_string());
+            values.insert("list".to_string(), m.list.clone());
+            values.insert("entry".to_string(), m.entry.clone());
+            values.insert("added".to_string(), records::time::format_ms(now));
+            values.insert("tx".to_string(), m.hash.clone());
+            if !d.chain_id.is_empty() {
+                values.insert("chain".to_string(), d.chain_id.clone());
+            }
+            batch.fire(
+                &rule,
+                &format!("{}:{}", m.list, m.entry),
+                std::slice::from_ref(&m.hash),
+                values,
+                &d,
+                now,
+                &self.silences,
+                &self.channels,
+            )?;
+        }
+        let mut all = batch.finish()?;
+        all.extend(ops);
+        self.state.write(&all)?;
+        remember(&mut self.hunted, &fresh);
+        tracing::info!(
+            entries = fresh.len(),
+            matches = found,
+            up_to,
+            "retro-hunt of new watchlist entries"
+        );
+        Ok(found)
+    }
+
+    /// What a match's alert needs of its block: chain, height, block time.
+    fn match_doc(
+        &self,
+        chains: &[(records::ChainLabel, Store)],
+        position: i64,
+    ) -> Result<TxDoc, EngineError> {
+        let Some(m) = self.store.merged_at(position)? else {
+            return Err(EngineError::Read {
+                height: position,
+                reason: "not merged".into(),
+            });
+        };
+        let (label, handle) = chains
+            .iter()
+            .find(|(l, _)| l.number == m.chain)
+            .ok_or_else(|| EngineError::Read {
+                height: position,
+                reason: format!("chain {} unknown", m.chain),
+            })?;
+        let block = handle.block(m.height)?.ok_or_else(|| EngineError::Read {
+            height: position,
+            reason: "block not stored".into(),
+        })?;
+        Ok(TxDoc {
+            chain: label.number,
+            chain_id: label.id.clone(),
+            group: label.group.clone(),
+            height: m.height,
+            position,
+            time_ms: block.header.timestamp,
+            ..Default::default()
+        })
+    }
+}
 
 impl Stage for Engine {
     type Error = EngineError;

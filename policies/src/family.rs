@@ -149,6 +149,24 @@ pub(crate) mod key {
     pub(crate) fn hits(rule: &str) -> Vec<u8> {
         format!("hits/{rule}").into_bytes()
     }
+
+    /// Every watchlist entry hunted: `l/LIST‖0‖ENTRY` → BE64 ms it was
+    /// first seen ([`crate::retro`]).
+    pub(crate) const LIST_ENTRIES: &[u8] = b"l/";
+    /// Set once the lists in force were taken as the retro-hunts' baseline.
+    pub(crate) const LISTS_BASELINE: &[u8] = b"lists_baseline";
+
+    /// Entry `entry` of list `list`.
+    pub(crate) fn list_entry(list: &str, entry: &str) -> Vec<u8> {
+        keyed(&format!("l/{list}"), entry)
+    }
+
+    /// The (list, entry) of a list entry's key.
+    pub(crate) fn parse_list_entry(k: &[u8]) -> (String, String) {
+        let name = String::from_utf8_lossy(k.get(LIST_ENTRIES.len()..).unwrap_or_default());
+        let (list, entry) = name.split_once('\0').unwrap_or((&name, ""));
+        (list.to_string(), entry.to_string())
+    }
 }
 
 /// A big-endian `u64` as stored.

@@ -32,6 +32,7 @@ pub mod error;
 pub mod family;
 pub mod manage;
 pub mod metrics;
+pub mod retro;
 pub mod rule;
 pub mod watchlist;
 pub mod window;

@@ -152,6 +152,16 @@ impl Watchlists {
         self.value = Value::from(m);
     }
 
+    /// Every list and its entries (lowercase).
+    pub fn lists(&self) -> &BTreeMap<String, BTreeSet<String>> {
+        &self.lists
+    }
+
+    /// Whether the lists come from a directory (and may change).
+    pub fn from_dir(&self) -> bool {
+        self.dir.is_some()
+    }
+
     /// The names of the lists.
     pub fn names(&self) -> BTreeSet<String> {
         self.lists.keys().cloned().collect()

@@ -1,0 +1,150 @@
+//! Retro-hunts: entries added to a watchlist are looked up over the
+//! history already evaluated, in the search index where it covers the
+//! history and block by block past it, and find exactly the transactions a
+//! scan of every block finds; each entry's matches are one alert of the
+//! built-in `retro-hunt` rule, marked retrospective and explained with the
+//! list, the entry and when it was added. Entries are hunted once.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use policies::{Engine, Watchlists};
+
+/// Every stored transaction's parties (lowercase) by hash, in chain order.
+fn parties_by_tx(
+    store: &Arc<store::Store>,
+    sealer: &Arc<privacy::at_rest::RecordSealer>,
+) -> Vec<(String, BTreeSet<String>)> {
+    let reader = records::BlockReader::alone(sealer.clone(), chain::CryptoSuite::Sm);
+    let unreadable = AtomicU64::new(0);
+    let mut out = Vec::new();
+    for h in 0..=store.checkpoint().unwrap().unwrap() {
+        let docs = reader
+            .read_block(store, 0, h, &unreadable)
+            .unwrap()
+            .unwrap();
+        for d in docs.docs.iter() {
+            let parties = d.parties().iter().map(|p| p.to_lowercase()).collect();
+            out.push((d.tx_hash.clone(), parties));
+        }
+    }
+    out
+}
+
+fn write_list(dir: &std::path::Path, entries: &[String]) {
+    let mut text = String::from("id,reason\n");
+    for e in entries {
+        text.push_str(&format!("{e},test\n"));
+    }
+    std::fs::write(dir.join("hunt.csv"), text).unwrap();
+}
+
+#[test]
+fn new_watchlist_entries_are_hunted_once_over_history_and_find_what_a_scan_finds() {
+    let chain = testkit::chain(41, 24);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(store::Store::open(&dir.path().join("store")).unwrap());
+    // The index covers the first 16 blocks; the engine evaluates all 24,
+    // so a hunt reads the rest block by block.
+    testkit::commit(&chain, &store, 0, 16);
+    let (index, _indexer) = testkit::index(&store, &chain.sealer, &dir.path().join("index"));
+    testkit::commit(&chain, &store, 17, chain.devnet.head());
+
+    let lists = dir.path().join("lists");
+    std::fs::create_dir_all(&lists).unwrap();
+    write_list(&lists, &["nobody-at-all".to_string()]);
+    let mut engine = Engine::new(
+        store.clone(),
+        chain.sealer.clone(),
+        Vec::new(),
+        Watchlists::load(&lists).unwrap(),
+        Vec::new(),
+    )
+    .unwrap()
+    .party_index(Arc::new(node::IndexParties(indexer::search::Search::new(
+        index.clone(),
+    ))));
+    // The lists in force at the first run are the baseline: not hunted.
+    engine.catch_up().unwrap();
+    assert_eq!(engine.checkpoint().unwrap(), Some(chain.devnet.head()));
+    assert!(policies::family::all_alerts(&store).unwrap().is_empty());
+
+    // Pick parties of the history: a sender seen in the index's part and
+    // past it, a business party id, and one nobody has.
+    let all = parties_by_tx(&store, &chain.sealer);
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, ps) in &all {
+        for p in ps {
+            *counts.entry(p.as_str()).or_default() += 1;
+        }
+    }
+    let address = counts
+        .iter()
+        .filter(|(p, n)| p.starts_with("0x") && **n >= 3)
+        .map(|(p, _)| *p)
+        .next()
+        .expect("a sender or contract seen several times");
+    let id = counts
+        .keys()
+        .copied()
+        .find(|p| !p.starts_with("0x"))
+        .expect("a business party id");
+    let picked = [address, id, "still-nobody"];
+    // Entries are compared in lowercase whatever the file says.
+    let mut entries = vec!["nobody-at-all".to_string()];
+    entries.extend(picked.iter().map(|p| p.to_uppercase()));
+    write_list(&lists, &entries);
+    let found = engine.retro_hunt().unwrap();
+
+    let alerts = policies::family::all_alerts(&store).unwrap();
+    let mut want_total = 0;
+    for entry in picked {
+        let want: Vec<String> = all
+            .iter()
+            .filter(|(_, ps)| ps.contains(entry))
+            .map(|(h, _)| h.clone())
+            .collect();
+        want_total += want.len();
+        let got = alerts
+            .iter()
+            .find(|a| a.group_key == format!("hunt:{entry}"));
+        match got {
+            None => assert!(
+                want.is_empty(),
+                "{entry}: no alert for {} matches",
+                want.len()
+            ),
+            Some(a) => {
+                assert_eq!(a.rule, policies::retro::RETRO_RULE);
+                let mut listed = a.transactions.clone();
+                listed.sort();
+                let mut want = want.clone();
+                want.sort();
+                assert_eq!(listed, want, "{entry}: the hunt finds what a scan finds");
+                assert_eq!(
+                    a.labels.get("retrospective").map(String::as_str),
+                    Some("true")
+                );
+                assert_eq!(a.values.get("list").map(String::as_str), Some("hunt"));
+                assert_eq!(a.values.get("entry").map(String::as_str), Some(entry));
+                assert!(a.values.contains_key("added"));
+            }
+        }
+    }
+    assert!(
+        want_total > 3,
+        "the picked parties have matches: {want_total}"
+    );
+    assert_eq!(found, want_total);
+    let n_alerts = alerts.len();
+
+    // Hunted once: again, nothing new; a new entry alone is hunted next.
+    assert_eq!(engine.retro_hunt().unwrap(), 0);
+    assert_eq!(
+        policies::family::all_alerts(&store).unwrap().len(),
+        n_alerts
+    );
+}
