@@ -9,6 +9,7 @@ mod freshness;
 mod ingest;
 mod latency;
 mod pages;
+mod retro;
 mod rules;
 mod search;
 mod stream;
@@ -45,6 +46,8 @@ enum Command {
     Dashboards(pages::DashboardsBenchOpts),
     /// The distributed mode's log (NATS JetStream) against the embedded path: throughput and stored-to-searchable latency.
     Stream(stream::StreamBenchOpts),
+    /// A retro-hunt of new watchlist entries against a full replay of the rules, in one run.
+    Retro(retro::RetroBenchOpts),
 }
 
 fn main() -> ExitCode {
@@ -73,5 +76,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Policies(opts) => rules::policies(&opts),
         Command::Dashboards(opts) => pages::dashboards(&opts),
         Command::Stream(opts) => stream::stream(&opts),
+        Command::Retro(opts) => retro::retro(&opts),
     }
 }

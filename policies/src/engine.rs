@@ -971,39 +971,53 @@ impl Engine {
         let chains = self.chains()?;
         let lock = crate::family::lock(&self.state);
         let _held = lock.hold();
-        let mut batch = Batch::new(&self.state, &self.store)?;
         let mut docs: BTreeMap<i64, TxDoc> = BTreeMap::new();
-        for m in &matches {
-            let mut d = match docs.entry(m.position) {
-                std::collections::btree_map::Entry::Occupied(e) => e.get().clone(),
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    e.insert(self.match_doc(&chains, m.position)?).clone()
+        // Written a chunk at a time; the entries are recorded with the last
+        // chunk, so a hunt cut short is done again, and joins the alerts it
+        // opened (a transaction already listed is not added twice).
+        let chunks: Vec<&[RetroMatch]> = if matches.is_empty() {
+            vec![&[]]
+        } else {
+            matches.chunks(crate::retro::MATCHES_PER_BATCH).collect()
+        };
+        let last = chunks.len() - 1;
+        for (n, chunk) in chunks.into_iter().enumerate() {
+            let mut batch = Batch::new(&self.state, &self.store)?;
+            for m in chunk {
+                let mut d = match docs.entry(m.position) {
+                    std::collections::btree_map::Entry::Occupied(e) => e.get().clone(),
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        e.insert(self.match_doc(&chains, m.position)?).clone()
+                    }
+                };
+                d.tx_hash = m.hash.clone();
+                let mut values = BTreeMap::new();
+                values.insert("retrospective".to_string(), "true".to_string());
+                values.insert("list".to_string(), m.list.clone());
+                values.insert("entry".to_string(), m.entry.clone());
+                values.insert("added".to_string(), records::time::format_ms(now));
+                values.insert("tx".to_string(), m.hash.clone());
+                if !d.chain_id.is_empty() {
+                    values.insert("chain".to_string(), d.chain_id.clone());
                 }
-            };
-            d.tx_hash = m.hash.clone();
-            let mut values = BTreeMap::new();
-            values.insert("retrospective".to_string(), "true".to_string());
-            values.insert("list".to_string(), m.list.clone());
-            values.insert("entry".to_string(), m.entry.clone());
-            values.insert("added".to_string(), records::time::format_ms(now));
-            values.insert("tx".to_string(), m.hash.clone());
-            if !d.chain_id.is_empty() {
-                values.insert("chain".to_string(), d.chain_id.clone());
+                batch.fire(
+                    &rule,
+                    &format!("{}:{}", m.list, m.entry),
+                    std::slice::from_ref(&m.hash),
+                    values,
+                    &d,
+                    now,
+                    &self.silences,
+                    &self.channels,
+                )?;
             }
-            batch.fire(
-                &rule,
-                &format!("{}:{}", m.list, m.entry),
-                std::slice::from_ref(&m.hash),
-                values,
-                &d,
-                now,
-                &self.silences,
-                &self.channels,
-            )?;
+            let mut all = batch.finish()?;
+            if n == last {
+                all.append(&mut ops);
+            }
+            self.state.write(&all)?;
+            docs.clear();
         }
-        let mut all = batch.finish()?;
-        all.extend(ops);
-        self.state.write(&all)?;
         remember(&mut self.hunted, &fresh);
         tracing::info!(
             entries = fresh.len(),

@@ -35,6 +35,9 @@ pub const RETRO_RULE: &str = "retro-hunt";
 /// several steps).
 pub const MAX_ENTRIES_PER_HUNT: usize = 1_000;
 
+/// Matches written in one batch at most.
+pub const MATCHES_PER_BATCH: usize = 10_000;
+
 /// One transaction a hunt found.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RetroMatch {
