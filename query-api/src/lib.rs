@@ -51,6 +51,7 @@ pub mod schema;
 pub mod server;
 pub mod stats;
 pub mod subscription;
+pub mod watchlists;
 
 pub use context::{ApiState, ChainOptions, ChainView, Chains, EndpointHealth, EndpointReport};
 pub use schema::{ApiSchema, build_schema};

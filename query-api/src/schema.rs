@@ -39,7 +39,11 @@ pub type ApiSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Every query: the chain's, and the alerts'.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct QueryRoot(CoreQuery, crate::alerts::AlertQuery);
+pub struct QueryRoot(
+    CoreQuery,
+    crate::alerts::AlertQuery,
+    crate::watchlists::WatchlistQuery,
+);
 
 /// Every mutation.
 #[derive(async_graphql::MergedObject, Default)]
@@ -48,6 +52,7 @@ pub struct MutationRoot(
     crate::alerts::AlertMutation,
     crate::evidence::EvidenceMutation,
     crate::backtest::BacktestMutation,
+    crate::watchlists::WatchlistMutation,
 );
 
 /// Every subscription.

@@ -65,6 +65,14 @@ async fn server_with(seed: u64, blocks: usize, stored: Option<i64>, limits: Limi
     testkit::commit(&chain, &store, 0, stored.unwrap_or(chain.devnet.head()));
     let (index, ix) = testkit::index(&store, &chain.sealer, &dir.path().join("index"));
     let node_key = Arc::new(privacy::keys::PrivateKey::generate().unwrap());
+    // The example watchlists, copied: a test may add to them.
+    let lists_dir = dir.path().join("watchlists");
+    std::fs::create_dir_all(&lists_dir).unwrap();
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/watchlists");
+    for f in std::fs::read_dir(&examples).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), lists_dir.join(f.file_name())).unwrap();
+    }
     let mut tokens = Role::ALL.iter().map(|r| {
         create_token(&store, &format!("{r} in tests"), *r, 0)
             .unwrap()
@@ -93,9 +101,7 @@ async fn server_with(seed: u64, blocks: usize, stored: Option<i64>, limits: Limi
         dashboards: Default::default(),
         endpoints: Some(Arc::new(TwoEndpoints)),
         keyring: Some(Arc::new(testkit::keyring(&chain.workload))),
-        watchlists_dir: Some(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/watchlists"),
-        ),
+        watchlists_dir: Some(lists_dir),
     };
     let parts = ApiParts::build(
         store.clone(),
@@ -1769,4 +1775,68 @@ condition = "tx.readable && tx.amount != null && tx.amount >= 15000000.0"
             .len(),
         outbox_before
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_add_watchlist_entries_to_the_list_files_the_engine_reads() {
+    let s = server(11, 2).await;
+    let dir = s.state.backtest.watchlists_dir.clone().unwrap();
+    let q = "mutation($l: String!, $e: [String!]!, $n: String) { addWatchlistEntries(list: $l, entries: $e, note: $n) { name entries } }";
+    // Only admins; bad names and entries are named.
+    let v = gql(&s, q, json!({ "l": "hunt", "e": ["x"] })).await;
+    assert_eq!(v["errors"][0]["extensions"]["code"], "FORBIDDEN", "{v}");
+    let v = gql_as(&s, Role::Admin, q, json!({ "l": "bad name", "e": ["x"] })).await;
+    assert_eq!(
+        v["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{v}"
+    );
+    let v = gql_as(&s, Role::Admin, q, json!({ "l": "hunt", "e": ["a,b"] })).await;
+    assert_eq!(
+        v["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{v}"
+    );
+
+    // A new list is a CSV file; entries are kept in lowercase.
+    let v = gql_as(
+        &s,
+        Role::Admin,
+        q,
+        json!({ "l": "hunt", "e": ["Ocean-Star", "0xABC"], "n": "order 7" }),
+    )
+    .await;
+    assert!(v["errors"].is_null(), "{v}");
+    assert_eq!(
+        v["data"]["addWatchlistEntries"],
+        json!({ "name": "hunt", "entries": 2 })
+    );
+    let text = std::fs::read_to_string(dir.join("hunt.csv")).unwrap();
+    assert_eq!(text, "id,reason\nocean-star,order 7\n0xabc,order 7\n");
+    // An existing CSV list gains rows under its own header.
+    let v = gql_as(
+        &s,
+        Role::Admin,
+        q,
+        json!({ "l": "internal", "e": ["new-co"] }),
+    )
+    .await;
+    assert!(v["errors"].is_null(), "{v}");
+    assert_eq!(v["data"]["addWatchlistEntries"]["entries"], 2);
+    let lists = policies::Watchlists::load(&dir).unwrap();
+    assert!(lists.lists()["internal"].contains("new-co"));
+    assert!(lists.lists()["internal"].contains("golden-ear"));
+    // Every role sees the lists and their sizes.
+    let v = gql_as(
+        &s,
+        Role::Viewer,
+        "{ watchlists { name entries } }",
+        json!({}),
+    )
+    .await;
+    let names: Vec<&str> = v["data"]["watchlists"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["demo_sanctions", "hunt", "internal"]);
 }
