@@ -321,6 +321,15 @@ impl Pack {
         })
         .map_err(|e| PackError::Sign(e.to_string()))?;
         out.push(b'\n');
+        if out.len() > MAX_PACK_BYTES {
+            return Err(malformed(
+                "pack",
+                format!(
+                    "it would be {} bytes, more than the {MAX_PACK_BYTES} a pack may have: make it of fewer transactions",
+                    out.len()
+                ),
+            ));
+        }
         Ok(out)
     }
 }

@@ -12,7 +12,7 @@ use chain::CryptoSuite;
 use chain::crypto::Address;
 use chain::hexbytes::{Hash, encode0x};
 use chain::model::{Block, BlockHeader, BlockTransactions, Receipt, Transaction};
-use chain::verify::{Sealer, required_weight};
+use chain::verify::{Sealer, committee_vouches, required_weight};
 use privacy::envelope::{Class, Envelope, TxContext, key_commitment};
 use privacy::keys::PublicKey;
 use privacy::pke::{CipherFormat, Sm2Cipher};
@@ -269,13 +269,11 @@ fn verify_chain(part: &str, c: &ChainEvidence) -> Result<(VerifiedChain, ChainSt
                 }
                 "first-use" => {
                     let h = step_header(&part, suite, step, &sealers)?;
-                    let (signed, required) = vouched(suite, &h, &sealers);
-                    if signed < required {
+                    let check = committee_vouches(suite, &h, &sealers);
+                    if !check.passed {
                         return fail(
                             &part,
-                            format!(
-                                "its own members signed with weight {signed}; {required} required"
-                            ),
+                            format!("signed by its own members: {}", check.detail),
                         );
                     }
                 }
@@ -297,14 +295,9 @@ fn verify_chain(part: &str, c: &ChainEvidence) -> Result<(VerifiedChain, ChainSt
                     );
                 }
                 let h = step_header(&part, suite, step, &sealers)?;
-                let (signed, required) = vouched(suite, &h, previous);
-                if signed < required {
-                    return fail(
-                        &part,
-                        format!(
-                            "members of the committee in force signed the change with weight {signed}; {required} required"
-                        ),
-                    );
+                let check = committee_vouches(suite, &h, previous);
+                if !check.passed {
+                    return fail(&part, check.detail);
                 }
             }
         }
@@ -403,34 +396,6 @@ fn own_committee(h: &BlockHeader) -> Vec<Sealer> {
             weight: *w,
         })
         .collect()
-}
-
-/// The weight of `committee` members whose signatures of `h` verify, and
-/// the weight required (members counted once, by node id).
-fn vouched(suite: CryptoSuite, h: &BlockHeader, committee: &[Sealer]) -> (i64, i64) {
-    let weights: Vec<i64> = committee.iter().map(|s| s.weight).collect();
-    let required = required_weight(&weights);
-    let mut seen = std::collections::HashSet::new();
-    let mut signed = 0i64;
-    for s in &h.signatures {
-        let Some(node_id) = usize::try_from(s.sealer_index)
-            .ok()
-            .and_then(|k| h.sealer_list.get(k))
-        else {
-            continue;
-        };
-        let Some(member) = committee.iter().find(|m| &m.node_id == node_id) else {
-            continue;
-        };
-        if seen.insert(*node_id)
-            && suite
-                .verify_sealer_signature(&h.claimed_hash, &s.signature, node_id)
-                .is_ok()
-        {
-            signed += member.weight.max(0);
-        }
-    }
-    (signed, required)
 }
 
 /// Parses a header (no transactions allowed) and checks its hash.

@@ -135,7 +135,10 @@ impl EvidenceMutation {
                     evidence::export::ExportError::Store(s) => internal(s),
                     other => bad_input(other.to_string()),
                 })?;
-            let bytes = pack.to_bytes().map_err(internal)?;
+            let bytes = pack.to_bytes().map_err(|e| match e {
+                evidence::PackError::Malformed { .. } => bad_input(e.to_string()),
+                other => internal(other),
+            })?;
             let opened: Vec<(String, String)> = pack
                 .body
                 .transactions
