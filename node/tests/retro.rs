@@ -148,3 +148,63 @@ fn new_watchlist_entries_are_hunted_once_over_history_and_find_what_a_scan_finds
         n_alerts
     );
 }
+
+/// Waits (a minute at most) until `check` holds, looking every 50 ms.
+async fn wait_until(what: &str, check: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited 60 s for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A caught-up engine following the store notices a watchlist file that
+/// gains an entry without any new block, and hunts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_following_engine_hunts_an_entry_added_while_no_block_arrives() {
+    let chain = testkit::chain(43, 8);
+    let dir = tempfile::tempdir().unwrap();
+    let store = testkit::store(&chain, &dir.path().join("store"));
+    let (index, _indexer) = testkit::index(&store, &chain.sealer, &dir.path().join("index"));
+    let lists = dir.path().join("lists");
+    std::fs::create_dir_all(&lists).unwrap();
+    write_list(&lists, &["nobody-at-all".to_string()]);
+    let engine = Engine::new(
+        store.clone(),
+        chain.sealer.clone(),
+        Vec::new(),
+        Watchlists::load(&lists).unwrap(),
+        Vec::new(),
+    )
+    .unwrap()
+    .party_index(Arc::new(node::IndexParties(indexer::search::Search::new(
+        index,
+    ))));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(engine.run(async {
+        let _ = stopped.await;
+    }));
+    let head = chain.devnet.head();
+    wait_until("the engine to catch up", || {
+        policies::family::checkpoint(&store).unwrap() == Some(head)
+    })
+    .await;
+    let sender = parties_by_tx(&store, &chain.sealer)
+        .into_iter()
+        .flat_map(|(_, ps)| ps)
+        .find(|p| p.starts_with("0x"))
+        .unwrap();
+    write_list(&lists, &["nobody-at-all".to_string(), sender.clone()]);
+    wait_until("the hunt's alert", || {
+        policies::family::all_alerts(&store)
+            .unwrap()
+            .iter()
+            .any(|a| a.group_key == format!("hunt:{sender}") && !a.transactions.is_empty())
+    })
+    .await;
+    stop.send(()).unwrap();
+    run.await.unwrap().unwrap();
+}
