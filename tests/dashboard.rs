@@ -4,8 +4,10 @@
 //! alerts, a memo carrying `<script>`), `tests/browser/dashboard.mjs`
 //! drives Debian's Chromium through Playwright: sign-in, search with
 //! highlights, sorting, CSV export, a decrypted memo and the same page as a
-//! viewer, markup shown as text, an alert acknowledged and resolved, CSRF
-//! refusals, the overview's charts, the language switch. Screenshots of
+//! viewer, an evidence pack downloaded from a transaction page, markup
+//! shown as text, an alert acknowledged and resolved, CSRF refusals, the
+//! overview's charts, a backtest of a rule from the rules page, the
+//! language switch. Screenshots of
 //! each page are left in `$CARGO_TARGET_TMPDIR/dashboard-screenshots`.
 //!
 //! Chromium is found at `LT_CHROMIUM` or `/usr/bin/chromium` (`.ci/run`

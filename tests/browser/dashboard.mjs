@@ -149,6 +149,15 @@ try {
   report.private_memo = memo;
   await shot(page, 'transaction');
 
+  step = 'an evidence pack of the transaction';
+  const packDownload = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Download evidence pack' }).click();
+  const pack = JSON.parse(await readFile(await (await packDownload).path(), 'utf8'));
+  assert.equal(pack.format, 'lookthrough-evidence/1');
+  assert.equal(pack.body.transactions.length, 1);
+  assert.ok(pack.body.transactions[0].opening, 'the pack proves the opening');
+  report.evidence_pack_bytes = JSON.stringify(pack).length;
+
   step = 'chain text is shown as text';
   await page.goto(`${BASE}/search?q=script`);
   await page.locator('table.data tbody tr').first().waitFor();
@@ -238,6 +247,18 @@ try {
   const ruleRows = await page.locator('table.rules tbody tr').count();
   assert.ok(ruleRows >= 5, `rules listed: ${ruleRows}`);
   await shot(page, 'rules');
+
+  step = 'a backtest of a rule next to its live figures';
+  await page.locator('table.rules tbody tr').filter({ hasText: 'large-transfer' }).getByRole('link', { name: 'Backtest' }).click();
+  await page.getByRole('heading', { name: 'Backtest' }).waitFor();
+  assert.match(await page.locator('#rule-text').inputValue(), /id = "large-transfer"/, 'the rule in force, ready to change');
+  await page.getByRole('button', { name: 'Run backtest' }).click();
+  await page.getByRole('heading', { name: 'What it would have opened' }).waitFor();
+  const wouldOpen = Number((await page.locator('#bt-alerts').textContent()).replace(/,/g, ''));
+  assert.ok(Number.isInteger(wouldOpen), `an alert count: ${wouldOpen}`);
+  assert.ok(await page.getByRole('button', { name: "Save as the rule's next version" }).count() === 1, 'an admin may save it');
+  report.backtest_alerts = wouldOpen;
+  await shot(page, 'backtest');
 
   step = 'switch to Chinese';
   await page.goto(`${BASE}/search?q=${encodeURIComponent('汇款')}`);

@@ -63,7 +63,7 @@ async fn page(d: &Dashboards, cx: &Caller) -> Result<Response, PageError> {
 const VERSIONS: &str =
     "query DashboardRuleText($id: String!) { ruleVersions(id: $id) { version text } }";
 
-const BACKTEST: &str = "mutation DashboardBacktest($t: String!, $from: String, $to: String) { backtestRule(text: $t, from: $from, to: $to, first: 50) { rules blocks transactions from to alertCount perDay { day alerts } alerts { rule key firstSeen height transactionCount values { key value } } } }";
+const BACKTEST: &str = "mutation DashboardBacktest($t: String!, $from: String, $to: String) { backtestRule(text: $t, from: $from, to: $to, first: 20) { rules blocks transactions from to alertCount perDay { day alerts } alerts { rule key firstSeen height transactionCount values { key value } } } }";
 
 const SAVE: &str = "mutation DashboardSaveRule($t: String!) { saveRule(text: $t) { id version } }";
 
