@@ -139,6 +139,19 @@ fn new_watchlist_entries_are_hunted_once_over_history_and_find_what_a_scan_finds
         "the picked parties have matches: {want_total}"
     );
     assert_eq!(found, want_total);
+    let stats = engine.stats();
+    assert_eq!(
+        stats
+            .retro_matches
+            .load(std::sync::atomic::Ordering::Relaxed),
+        found as u64
+    );
+    assert_eq!(
+        stats
+            .retro_entries
+            .load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
     let n_alerts = alerts.len();
 
     // Hunted once: again, nothing new; a new entry alone is hunted next.

@@ -49,6 +49,10 @@ pub struct EngineStats {
     pub windows_evicted: AtomicU64,
     /// Events dropped from windows holding their most.
     pub window_events_dropped: AtomicU64,
+    /// Watchlist entries hunted over history ([`crate::retro`]).
+    pub retro_entries: AtomicU64,
+    /// Transactions those hunts found.
+    pub retro_matches: AtomicU64,
     /// Time to evaluate one block: its documents read, every rule run, the
     /// outcome written.
     pub evaluation_seconds: store::timing::Seconds,
@@ -1019,6 +1023,12 @@ impl Engine {
             docs.clear();
         }
         remember(&mut self.hunted, &fresh);
+        self.stats
+            .retro_entries
+            .fetch_add(fresh.len() as u64, Ordering::Relaxed);
+        self.stats
+            .retro_matches
+            .fetch_add(found as u64, Ordering::Relaxed);
         tracing::info!(
             entries = fresh.len(),
             matches = found,

@@ -74,6 +74,16 @@ impl Collector for PolicyCollector {
                 "Matches added to alerts already open",
                 &s.matches,
             ),
+            (
+                "lookthrough_retro_hunt_entries",
+                "New watchlist entries looked up over the history already evaluated",
+                &s.retro_entries,
+            ),
+            (
+                "lookthrough_retro_hunt_matches",
+                "Transactions those retro-hunts found",
+                &s.retro_matches,
+            ),
         ] {
             let c = ConstCounter::new(v.load(Ordering::Relaxed));
             c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
