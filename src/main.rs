@@ -172,8 +172,9 @@ enum EvidenceCommand {
         /// The configuration file.
         #[arg(long, default_value = "lookthrough.toml")]
         config: PathBuf,
-        /// A transaction hash (0x and 64 hex digits).
-        #[arg(long = "tx", value_name = "HASH")]
+        /// Transaction hashes (0x and 64 hex digits; `--tx A B` or
+        /// `--tx A --tx B`).
+        #[arg(long = "tx", value_name = "HASH", num_args = 1..)]
         txs: Vec<String>,
         /// An alert's id.
         #[arg(long, conflicts_with = "txs")]

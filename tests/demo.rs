@@ -255,7 +255,7 @@ fn a_kept_demo_is_searched_and_reindexed_from_the_command_line() {
     let pack = dir.path().join("case.json");
     let pack_s = pack.to_str().unwrap();
     let (ok, stdout, stderr) = lookthrough(&[
-        "evidence", "export", "--config", config, "--tx", &opened, "--tx", &public, "--out", pack_s,
+        "evidence", "export", "--config", config, "--tx", &opened, &public, "--out", pack_s,
     ]);
     assert!(ok, "{stdout}\n{stderr}");
     assert!(stderr.contains("2 transactions, 1 opened"), "{stderr}");
