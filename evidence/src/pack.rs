@@ -187,8 +187,9 @@ pub struct TxEvidence {
     pub opening: Option<Opening>,
 }
 
-/// An envelope opened, proven without the regulator's private key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An envelope opened, proven without the regulator's private key. Its
+/// `Debug` shows neither the data key, the shared point nor the plaintext.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Opening {
     /// Where the envelope starts in the transaction's input (bytes).
@@ -207,6 +208,17 @@ pub struct Opening {
     pub data_key: String,
     /// The payload the envelope decrypts to (hex).
     pub plaintext: String,
+}
+
+impl std::fmt::Debug for Opening {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opening")
+            .field("envelope_offset", &self.envelope_offset)
+            .field("envelope_length", &self.envelope_length)
+            .field("regulator_key", &self.regulator_key)
+            .field("plaintext_len", &(self.plaintext.len() / 2))
+            .finish_non_exhaustive()
+    }
 }
 
 /// The message the seal signs: the domain, then the canonical body.

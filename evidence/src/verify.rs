@@ -68,8 +68,9 @@ pub struct VerifiedChain {
     pub committees: usize,
 }
 
-/// A transaction of a verified pack.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A transaction of a verified pack (its `Debug` shows the plaintext's
+/// length only).
+#[derive(Clone, PartialEq, Eq)]
 pub struct VerifiedTx {
     /// Its chain.
     pub chain: String,
@@ -87,6 +88,21 @@ pub struct VerifiedTx {
     pub receipt: bool,
     /// The opened payload, when it is one.
     pub plaintext: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for VerifiedTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifiedTx")
+            .field("chain", &self.chain)
+            .field("height", &self.height)
+            .field("index", &self.index)
+            .field("hash", &self.hash)
+            .field("sender", &self.sender)
+            .field("class", &self.class)
+            .field("receipt", &self.receipt)
+            .field("plaintext_len", &self.plaintext.as_ref().map(Vec::len))
+            .finish()
+    }
 }
 
 /// Reads and verifies a pack. `signer`, when given, is the node key the
