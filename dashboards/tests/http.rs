@@ -479,6 +479,30 @@ async fn secure_cookies_over_plain_http_are_explained_at_sign_in() {
     );
 }
 
+/// A page as the session `cookie` sees it.
+async fn page_as(s: &Server, cookie: &str, path: &str) -> String {
+    client()
+        .get(format!("{}{path}", s.url))
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// A form posted to `path` by the session `cookie`.
+async fn post_as(s: &Server, cookie: &str, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    client()
+        .post(format!("{}{path}", s.url))
+        .header(COOKIE, cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_analyst_downloads_an_evidence_pack_and_a_viewer_sees_no_button() {
     let s = server(23, 6).await;
@@ -488,58 +512,35 @@ async fn an_analyst_downloads_an_evidence_pack_and_a_viewer_sees_no_button() {
         .find(|t| t.class == Class::Opened.as_str())
         .map(|t| encode0x(&t.tx.claimed_hash))
         .unwrap();
-    let http = client();
 
     // A viewer's transaction page has no button, and the route refuses it.
     let viewer = sign_in(&s, &s.viewer).await;
-    let page = http
-        .get(format!("{}/tx/{opened}", s.url))
-        .header(COOKIE, &viewer)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_as(&s, &viewer, &format!("/tx/{opened}")).await;
     assert!(!page.contains("action=\"/evidence\""), "{page}");
     let csrf = csrf_field(&page);
-    let resp = http
-        .post(format!("{}/evidence", s.url))
-        .header(COOKIE, &viewer)
-        .form(&[("csrf", csrf.as_str()), ("tx", opened.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let resp = post_as(
+        &s,
+        &viewer,
+        "/evidence",
+        &[("csrf", csrf.as_str()), ("tx", opened.as_str())],
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 
     // An analyst's has it; without the CSRF token the download is refused.
     let analyst = sign_in(&s, &s.analyst).await;
-    let page = http
-        .get(format!("{}/tx/{opened}", s.url))
-        .header(COOKIE, &analyst)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_as(&s, &analyst, &format!("/tx/{opened}")).await;
     assert!(page.contains("action=\"/evidence\""), "{page}");
-    let resp = http
-        .post(format!("{}/evidence", s.url))
-        .header(COOKIE, &analyst)
-        .form(&[("tx", opened.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let resp = post_as(&s, &analyst, "/evidence", &[("tx", opened.as_str())]).await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     let csrf = csrf_field(&page);
-    let resp = http
-        .post(format!("{}/evidence", s.url))
-        .header(COOKIE, &analyst)
-        .form(&[("csrf", csrf.as_str()), ("tx", opened.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let resp = post_as(
+        &s,
+        &analyst,
+        "/evidence",
+        &[("csrf", csrf.as_str()), ("tx", opened.as_str())],
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let disposition = resp.headers()["content-disposition"]
         .to_str()
@@ -585,31 +586,22 @@ async fn the_rules_page_backtests_a_rule_before_it_is_saved() {
     .unwrap();
     assert!(!want.alerts.is_empty());
 
-    let http = client();
     let analyst = sign_in(&s, &s.analyst).await;
-    let page = http
-        .get(format!("{}/rules/backtest", s.url))
-        .header(COOKIE, &analyst)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_as(&s, &analyst, "/rules/backtest").await;
     assert!(page.contains("action=\"/rules/backtest\""), "{page}");
     let csrf = csrf_field(&page);
-    let resp = http
-        .post(format!("{}/rules/backtest", s.url))
-        .header(COOKIE, &analyst)
-        .form(&[
+    let resp = post_as(
+        &s,
+        &analyst,
+        "/rules/backtest",
+        &[
             ("csrf", csrf.as_str()),
             ("text", rule),
             ("from", ""),
             ("to", ""),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let page = resp.text().await.unwrap();
     assert!(
@@ -629,14 +621,16 @@ async fn the_rules_page_backtests_a_rule_before_it_is_saved() {
             .is_empty()
     );
 
-    // A viewer may not run one.
+    // A viewer may not run one (with the viewer's own CSRF token, so the
+    // refusal is the role's).
     let viewer = sign_in(&s, &s.viewer).await;
-    let resp = http
-        .post(format!("{}/rules/backtest", s.url))
-        .header(COOKIE, &viewer)
-        .form(&[("csrf", csrf.as_str()), ("text", rule)])
-        .send()
-        .await
-        .unwrap();
+    let csrf = csrf_field(&page_as(&s, &viewer, "/rules/backtest").await);
+    let resp = post_as(
+        &s,
+        &viewer,
+        "/rules/backtest",
+        &[("csrf", csrf.as_str()), ("text", rule)],
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 }

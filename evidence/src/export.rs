@@ -81,6 +81,20 @@ pub struct TxRef {
     pub hash: Hash,
 }
 
+impl TxRef {
+    /// Reads `0xHASH`, or `CHAIN:0xHASH` to name the chain; the error says
+    /// what a hash looks like.
+    pub fn parse(s: &str) -> Result<TxRef, String> {
+        let (chain, hash) = match s.split_once(':') {
+            Some((c, h)) => (Some(c.to_string()), h),
+            None => (None, s),
+        };
+        let hash = chain::hexbytes::decode_fixed::<32>("transaction hash", hash.trim())
+            .map_err(|e| format!("'{s}' is not a transaction hash (0x and 64 hex digits): {e}"))?;
+        Ok(TxRef { chain, hash })
+    }
+}
+
 /// Makes packs.
 pub struct Exporter {
     /// The node's chains.

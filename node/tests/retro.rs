@@ -42,6 +42,29 @@ fn write_list(dir: &std::path::Path, entries: &[String]) {
     std::fs::write(dir.join("hunt.csv"), text).unwrap();
 }
 
+/// An engine with no rules, the watchlists of `lists` (one entry no
+/// transaction has, the baseline) and `index` for its hunts.
+fn hunting_engine(
+    store: &Arc<store::Store>,
+    chain: &testkit::Chain,
+    lists: &std::path::Path,
+    index: Arc<indexer::TxIndex>,
+) -> Engine {
+    std::fs::create_dir_all(lists).unwrap();
+    write_list(lists, &["nobody-at-all".to_string()]);
+    Engine::new(
+        store.clone(),
+        chain.sealer.clone(),
+        Vec::new(),
+        Watchlists::load(lists).unwrap(),
+        Vec::new(),
+    )
+    .unwrap()
+    .party_index(Arc::new(node::IndexParties(indexer::search::Search::new(
+        index,
+    ))))
+}
+
 #[test]
 fn new_watchlist_entries_are_hunted_once_over_history_and_find_what_a_scan_finds() {
     let chain = testkit::chain(41, 24);
@@ -54,19 +77,7 @@ fn new_watchlist_entries_are_hunted_once_over_history_and_find_what_a_scan_finds
     testkit::commit(&chain, &store, 17, chain.devnet.head());
 
     let lists = dir.path().join("lists");
-    std::fs::create_dir_all(&lists).unwrap();
-    write_list(&lists, &["nobody-at-all".to_string()]);
-    let mut engine = Engine::new(
-        store.clone(),
-        chain.sealer.clone(),
-        Vec::new(),
-        Watchlists::load(&lists).unwrap(),
-        Vec::new(),
-    )
-    .unwrap()
-    .party_index(Arc::new(node::IndexParties(indexer::search::Search::new(
-        index.clone(),
-    ))));
+    let mut engine = hunting_engine(&store, &chain, &lists, index.clone());
     // The lists in force at the first run are the baseline: not hunted.
     engine.catch_up().unwrap();
     assert_eq!(engine.checkpoint().unwrap(), Some(chain.devnet.head()));
@@ -183,19 +194,7 @@ async fn a_following_engine_hunts_an_entry_added_while_no_block_arrives() {
     let store = testkit::store(&chain, &dir.path().join("store"));
     let (index, _indexer) = testkit::index(&store, &chain.sealer, &dir.path().join("index"));
     let lists = dir.path().join("lists");
-    std::fs::create_dir_all(&lists).unwrap();
-    write_list(&lists, &["nobody-at-all".to_string()]);
-    let engine = Engine::new(
-        store.clone(),
-        chain.sealer.clone(),
-        Vec::new(),
-        Watchlists::load(&lists).unwrap(),
-        Vec::new(),
-    )
-    .unwrap()
-    .party_index(Arc::new(node::IndexParties(indexer::search::Search::new(
-        index,
-    ))));
+    let engine = hunting_engine(&store, &chain, &lists, index);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let run = tokio::spawn(engine.run(async {
         let _ = stopped.await;

@@ -116,6 +116,10 @@ pub struct Engine {
     party_index: Option<Arc<dyn crate::retro::PartyIndex>>,
     /// The watchlist entries already hunted (read from the records once).
     hunted: Option<BTreeMap<String, std::collections::BTreeSet<String>>>,
+    /// Whether the lists may hold entries not hunted yet: set when they are
+    /// read again, cleared once every new entry is hunted, so that a step
+    /// with unchanged lists costs no look at them.
+    lists_changed: bool,
     sealer: Arc<RecordSealer>,
     reader: Arc<records::BlockReader>,
     wait_for_abis: bool,
@@ -214,6 +218,7 @@ impl Engine {
             findings,
             party_index: None,
             hunted: None,
+            lists_changed: true,
             sealer,
             reader,
             wait_for_abis: false,
@@ -528,6 +533,7 @@ impl Engine {
     fn maybe_reload_watchlists(&mut self) {
         match self.watchlists.reload_if_changed() {
             Ok(true) => {
+                self.lists_changed = true;
                 self.lists_value = self.watchlists.value();
                 self.watchlist_error = None;
                 tracing::info!(lists = ?self.watchlists.sizes(), "watchlists reloaded");
@@ -828,6 +834,9 @@ impl Engine {
             return Ok(0);
         }
         self.maybe_reload_watchlists();
+        if !self.lists_changed {
+            return Ok(0);
+        }
         if self.hunted.is_none() {
             let mut hunted: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
             for_each_page(
@@ -873,15 +882,8 @@ impl Engine {
                 )
             })
             .collect();
-        let remember =
-            |hunted: &mut Option<BTreeMap<String, std::collections::BTreeSet<String>>>,
-             fresh: &[(String, String)]| {
-                if let Some(h) = hunted {
-                    for (l, e) in fresh {
-                        h.entry(l.clone()).or_default().insert(e.clone());
-                    }
-                }
-            };
+        // More than a hunt takes at once: the rest with the next step.
+        let more = !baseline && fresh.len() == MAX_ENTRIES_PER_HUNT;
         let checkpoint = self.checkpoint()?;
         if baseline || checkpoint.is_none() {
             // The lists in force are the baseline: every block from here
@@ -896,10 +898,11 @@ impl Engine {
             if !ops.is_empty() {
                 self.state.write(&ops)?;
             }
-            remember(&mut self.hunted, &fresh);
+            self.hunted_now(&fresh, more);
             return Ok(0);
         }
         if fresh.is_empty() {
+            self.lists_changed = false;
             return Ok(0);
         }
         let up_to = checkpoint.unwrap_or(-1);
@@ -1022,7 +1025,7 @@ impl Engine {
             self.state.write(&all)?;
             docs.clear();
         }
-        remember(&mut self.hunted, &fresh);
+        self.hunted_now(&fresh, more);
         self.stats
             .retro_entries
             .fetch_add(fresh.len() as u64, Ordering::Relaxed);
@@ -1036,6 +1039,17 @@ impl Engine {
             "retro-hunt of new watchlist entries"
         );
         Ok(found)
+    }
+
+    /// Notes `fresh` as hunted (their records are written); the lists stay
+    /// to be looked at when `more` entries wait.
+    fn hunted_now(&mut self, fresh: &[(String, String)], more: bool) {
+        if let Some(h) = &mut self.hunted {
+            for (l, e) in fresh {
+                h.entry(l.clone()).or_default().insert(e.clone());
+            }
+        }
+        self.lists_changed = more;
     }
 
     /// What a match's alert needs of its block: chain, height, block time.

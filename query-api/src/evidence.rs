@@ -55,17 +55,11 @@ impl EvidenceMutation {
         };
         let mut refs = Vec::new();
         for t in transactions.iter().flatten() {
-            let (chain, hash) = match t.split_once(':') {
-                Some((c, h)) => (Some(c.to_string()), h),
-                None => (None, t.as_str()),
-            };
-            if let Some(c) = &chain {
+            let r = TxRef::parse(t).map_err(bad_input)?;
+            if let Some(c) = &r.chain {
                 st.chains.named(Some(c))?;
             }
-            refs.push(TxRef {
-                chain,
-                hash: parse_hash("transactions", hash)?,
-            });
+            refs.push(r);
         }
         if refs.len() > evidence::pack::MAX_TRANSACTIONS {
             return Err(bad_input(format!(

@@ -126,13 +126,7 @@ pub fn export(config: &Path, txs: &[String], alert: Option<u64>, out: &Path) -> 
 
 /// `0xHASH` or `CHAIN:0xHASH`.
 fn tx_ref(s: &str) -> Result<TxRef> {
-    let (chain, hash) = match s.split_once(':') {
-        Some((c, h)) => (Some(c.to_string()), h),
-        None => (None, s),
-    };
-    let hash = chain::hexbytes::decode_fixed::<32>("transaction hash", hash.trim())
-        .with_context(|| format!("'{s}' is not a transaction hash (0x and 64 hex digits)"))?;
-    Ok(TxRef { chain, hash })
+    TxRef::parse(s).map_err(anyhow::Error::msg)
 }
 
 /// Writes a file that must not exist yet (a pack holds plaintext: owner
