@@ -1,6 +1,9 @@
 //! `lookthrough-bench ingest`: the ingest pipeline's throughput over a
 //! generated chain served on loopback, next to the machine's SM2-decryption
-//! and SM2-verification floors measured on the same cores in the same run.
+//! and SM2-verification floors measured on the same cores in the same run,
+//! and, after a full sync, the search index's floor (the synced documents
+//! indexed alone, one commit): together the rate no pipeline that verifies
+//! and indexes every transaction can pass on these cores.
 //!
 //! Two traffic shapes: every transaction supervised with a fresh data key
 //! (one SM2 wrap for the regulator per transaction), and the same traffic
@@ -419,7 +422,20 @@ async fn ingest_rate_of(
         .iter()
         .map(|s| s.opened.load(std::sync::atomic::Ordering::Relaxed))
         .sum();
+    let index_floor = if full {
+        let floor = index_floor(&node, positions, index_memory_mb << 20)?;
+        if floor.docs != txs as u64 {
+            bail!(
+                "the index floor read {} documents of {txs} transactions",
+                floor.docs
+            );
+        }
+        Some(floor)
+    } else {
+        None
+    };
     Ok(Synced {
+        index_floor,
         rate: txs as f64 / took.as_secs_f64(),
         opened,
         took,
@@ -437,6 +453,55 @@ struct Synced {
     node_cpu_us: f64,
     /// CPU the chain's server spent per transaction, µs.
     server_cpu_us: f64,
+    /// The search index alone over the same documents (full pipeline only).
+    index_floor: Option<IndexFloor>,
+}
+
+/// The search index's floor: what indexing alone costs at its best.
+struct IndexFloor {
+    docs: u64,
+    /// Documents per second on every core.
+    rate: f64,
+    /// CPU per document (all threads), µs.
+    cpu_us: f64,
+}
+
+/// Indexes the documents of `node`'s synced store (read, opened and
+/// decoded beforehand, not timed) into a new index, on every core, with the
+/// node's schema and indexing memory and one commit at the end: no fetching,
+/// verification, store writes or rules, and no commits or merges on the
+/// way. The documents' building from the stored records is timed, as the
+/// indexer does it too.
+fn index_floor(node: &Node, positions: i64, heap_bytes: usize) -> Result<IndexFloor> {
+    let reader = records::BlockReader::alone(node.sealer.clone(), node.suite);
+    let unreadable = std::sync::atomic::AtomicU64::new(0);
+    let mut docs = Vec::new();
+    for p in 0..=positions {
+        if let Some(b) = reader.read(&node.store, p, &unreadable)? {
+            docs.extend(b.docs.iter().cloned());
+        }
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("lookthrough-bench-index-floor-")
+        .tempdir()?;
+    let index = indexer::TxIndex::open(dir.path())?;
+    let fields = *index.fields();
+    let (cpu_before, _) = cpu_seconds(SERVER_THREADS);
+    let start = Instant::now();
+    let mut writer = index.writer(threads(), heap_bytes)?;
+    for d in &docs {
+        writer.add_document(indexer::schema::to_document(d, &fields))?;
+    }
+    writer.commit()?;
+    writer.wait_merging_threads()?;
+    let took = start.elapsed();
+    let (cpu_after, _) = cpu_seconds(SERVER_THREADS);
+    let n = docs.len().max(1) as f64;
+    Ok(IndexFloor {
+        docs: docs.len() as u64,
+        rate: n / took.as_secs_f64(),
+        cpu_us: (cpu_after - cpu_before) * 1e6 / n,
+    })
 }
 
 /// The name of the chain server's threads.
@@ -630,6 +695,40 @@ pub fn ingest(opts: &IngestBenchOpts) -> Result<ExitCode> {
             r.sync.server_cpu_us,
             r.sync.opened,
             r.sync.took.as_secs_f64()
+        );
+    }
+    // The floors together: what verification (and for a fresh wrap one
+    // decryption) and the index alone cost each transaction on these cores,
+    // and so the rate no pipeline that does both can pass here.
+    for r in rows
+        .iter()
+        .filter(|r| r.receipts == opts.receipt_concurrency)
+    {
+        let Some(ix) = &r.sync.index_floor else {
+            continue;
+        };
+        let cores = threads() as f64;
+        let crypto_us = match r.shape {
+            Shape::Wrap => cores * 1e6 * (1.0 / r.decrypt + 1.0 / r.verify.fast),
+            Shape::Session => cores * 1e6 / r.verify.fast,
+        };
+        let ceiling = cores * 1e6 / (crypto_us + ix.cpu_us);
+        println!(
+            "{}: index floor {:.0} docs/s ({:.0} µs of CPU a document, {} documents, one commit); with the crypto floor ({:.0} µs a transaction) the floors alone allow {:.0} tx/s on {} cores{}; the pipeline reached {:.2} of that and spent {:.0} µs a transaction beyond them",
+            r.shape.name(),
+            ix.rate,
+            ix.cpu_us,
+            ix.docs,
+            crypto_us,
+            ceiling,
+            threads(),
+            match &openssl {
+                Ok((one_core, _)) =>
+                    format!(" ({:.2}× OpenSSL's one-core verify)", ceiling / one_core),
+                Err(_) => String::new(),
+            },
+            r.sync.rate / ceiling,
+            (r.sync.node_cpu_us - crypto_us - ix.cpu_us).max(0.0),
         );
     }
     if opts.compare_receipts {
